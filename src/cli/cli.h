@@ -1,0 +1,69 @@
+/*
+ * cli.h: what the subcommands share. Only src/cli prints to the user and
+ * maps error codes to exit statuses.
+ */
+#ifndef FR_CLI_CLI_H
+#define FR_CLI_CLI_H
+
+#include "core/common.h"
+
+#include <getopt.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+/* Exit statuses: a contract with schedulers and monitors (DESIGN.md). */
+enum fr_exit {
+    FR_EXIT_OK = 0,          /* all accepted */
+    FR_EXIT_FAILURES = 1,    /* ran, failures crossed the alert threshold */
+    FR_EXIT_USAGE = 2,       /* usage or configuration error */
+    FR_EXIT_AUTH = 3,        /* authentication failed */
+    FR_EXIT_UNREACHABLE = 4, /* target stayed unreachable */
+    FR_EXIT_STORE = 5,       /* the store failed */
+};
+
+/* The exit status for an error code from the library. */
+int fr_cli_exit_status(int code);
+
+/* Subcommands: argv[0] is the command name. */
+int fr_cli_check(int argc, char **argv);
+int fr_cli_mock(int argc, char **argv);
+int fr_cli_version(int argc, char **argv);
+
+/*
+ * Options every command takes, to put in a getopt_long table:
+ * -c/--config FILE, --log-format json|text, --log-level LEVEL, -h/--help.
+ */
+#define FR_CLI_OPT_LOG_FORMAT 0x1001
+#define FR_CLI_OPT_LOG_LEVEL  0x1002
+#define FR_CLI_COMMON_LONGOPTS                                                                     \
+    {"log-format", required_argument, NULL, FR_CLI_OPT_LOG_FORMAT},                                \
+        {"log-level", required_argument, NULL, FR_CLI_OPT_LOG_LEVEL},                              \
+        {"help", no_argument, NULL, 'h'}
+
+#define FR_CLI_COMMON_HELP                                                                         \
+    "      --log-format FMT  json (default) or text\n"                                             \
+    "      --log-level LVL   debug, info (default), warn or error\n"                               \
+    "  -h, --help            show this help\n"
+
+/*
+ * Handles a common option. Returns 0 when handled, -1 when opt is not a
+ * common one, or FR_EXIT_USAGE after printing a usage error.
+ */
+int fr_cli_common_option(const char *cmd, int opt, const char *arg);
+
+/* Prints "ferry CMD: MESSAGE (see 'ferry CMD --help')" and returns FR_EXIT_USAGE. */
+int fr_cli_usage_error(const char *cmd, const char *fmt, ...) FR_PRINTF(2, 3);
+/* The usage error for the option getopt_long just refused. */
+int fr_cli_bad_option(const char *cmd, char **argv);
+
+/*
+ * Loads the config named by -c, $FERRY_CONFIG or ./ferry.yaml and logs its
+ * warnings. On failure prints the error and returns its exit status.
+ */
+int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out);
+
+/* Sets up logging from the environment before option parsing. */
+void fr_cli_log_init(void);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * main.c: only dispatches. Each subcommand is one file in src/cli.
+ */
+#include "core/common.h"
+
+#include "cli/cli.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"version", fr_cli_version, "print ferry's version and its libraries'"},
+};
+
+static void usage(FILE *out)
+{
+    fputs("usage: ferry COMMAND [options]\n\n"
+          "ferry moves business records between systems over REST APIs and keeps\n"
+          "working when those APIs misbehave.\n\n"
+          "commands:\n",
+          out);
+    for (size_t i = 0; i < FR_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'ferry COMMAND --help' describes a command.\n"
+          "Exit status: 0 ok, 1 failures over threshold, 2 usage or config error,\n"
+          "3 authentication failed, 4 target unreachable, 5 store failed.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        if (argc > 2 && strcmp(name, "help") == 0) {
+            char *help_argv[] = {argv[2], "--help", NULL};
+            for (size_t i = 0; i < FR_ARRAY_LEN(commands); i++)
+                if (strcmp(commands[i].name, argv[2]) == 0)
+                    return commands[i].fn(2, help_argv);
+        }
+        usage(stdout);
+        return FR_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    fr_cli_log_init();
+    for (size_t i = 0; i < FR_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "ferry: unknown command '%s' (see 'ferry --help')\n", name);
+    return FR_EXIT_USAGE;
+}

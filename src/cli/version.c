@@ -1,0 +1,39 @@
+#include "core/common.h"
+#include "cli/cli.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <yaml.h>
+
+static const char usage[] = "usage: ferry version\n\n"
+                            "Prints ferry's version and the versions of the libraries it runs on.\n\n"
+                            "options:\n" FR_CLI_COMMON_HELP;
+
+int fr_cli_version(int argc, char **argv)
+{
+    static const struct option longopts[] = {FR_CLI_COMMON_LONGOPTS, {0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return FR_EXIT_OK;
+        }
+        int rc = fr_cli_common_option("version", opt, optarg);
+        if (rc >= 0) {
+            if (rc)
+                return rc;
+            continue;
+        }
+        return fr_cli_bad_option("version", argv);
+    }
+    if (optind < argc)
+        return fr_cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
+    printf("ferry %s\n", FERRY_VERSION);
+    printf("libcurl %s, libmicrohttpd %s, jansson %s, libyaml %s, %s, sqlite %s\n",
+           curl_version_info(CURLVERSION_NOW)->version, MHD_get_version(), JANSSON_VERSION,
+           yaml_get_version_string(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
+    return FR_EXIT_OK;
+}

@@ -1,0 +1,130 @@
+/*
+ * config.h: ferry.yaml loaded into typed structs.
+ *
+ * The file is parsed with libyaml; every key is checked against a table
+ * (unknown keys are errors naming the nearest known key), every value is
+ * typed and bounded, and every error names file:line:column and the key:
+ *
+ *   ferry.yaml:12:5: unknown key "retires" under targets.im (did you mean "retry"?)
+ *
+ * Strings may reference environment variables as ${NAME}; an unset variable
+ * is an error naming it. Secret fields (client_secret, api_key value,
+ * bearer token) also accept file:/path (read, trailing whitespace trimmed;
+ * a file readable by group or others is a warning); a literal secret in the
+ * file is a warning. Every resolved secret is registered with the redactor.
+ *
+ * All strings in these structs are owned by the struct fr_config.
+ */
+#ifndef FR_CORE_CONFIG_H
+#define FR_CORE_CONFIG_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+
+#include "core/error.h"
+#include "core/units.h"
+
+enum fr_auth_type {
+    FR_AUTH_NONE,
+    FR_AUTH_OAUTH2_CC, /* oauth2_client_credentials */
+    FR_AUTH_API_KEY,   /* api_key { header, value } */
+    FR_AUTH_BEARER,    /* bearer { token } */
+};
+
+struct fr_auth_conf {
+    enum fr_auth_type type;
+    /* oauth2_client_credentials */
+    char *token_url;
+    char *client_id;
+    char *client_secret; /* secret */
+    char *scope;         /* NULL when not set */
+    int64_t refresh_before_ms; /* default 60s */
+    /* api_key */
+    char *header; /* default "X-API-Key" */
+    char *value;  /* secret */
+    /* bearer */
+    char *token; /* secret */
+};
+
+struct fr_retry_conf {
+    int max_attempts;       /* total attempts including the first; default 5, 1..100 */
+    int64_t base_ms;        /* default 1s */
+    int64_t cap_ms;         /* default 30s */
+    int64_t max_elapsed_ms; /* default 10m */
+    double budget;          /* fraction of last minute's requests; default 0.20 */
+};
+
+enum fr_rate_mode { FR_RATE_NONE, FR_RATE_FIXED, FR_RATE_ADAPTIVE };
+
+struct fr_rate_conf {
+    enum fr_rate_mode mode;
+    struct fr_rate rate; /* FR_RATE_FIXED only */
+};
+
+/*
+ * A body-error rule: a 2xx response whose JSON body has `equals` at
+ * `path` (a JSON pointer) is a failure; `message` points at the text to
+ * report. Retried like a 5xx unless retry is false.
+ */
+struct fr_body_rule {
+    char *path;
+    json_t *equals; /* owned reference */
+    char *message;  /* JSON pointer or NULL */
+    bool retry;     /* default true */
+};
+
+struct fr_target_conf {
+    char *name;
+    char *base_url; /* without trailing slash */
+    char *api_version_header; /* api_version { header, value } */
+    char *api_version_value;
+    char *api_version_path; /* api_version { path }: prefix, without slashes */
+    struct fr_auth_conf auth;
+    struct fr_rate_conf rate_limit;
+    struct fr_retry_conf retry;
+    int64_t connect_timeout_ms; /* default 5s */
+    int64_t total_timeout_ms;   /* default 30s */
+    int max_in_flight;          /* default 4, 1..256 */
+    char *probe_method;         /* default "GET" */
+    char *probe_path;           /* default "/" */
+    bool insecure_skip_verify;  /* default false; a warning at every load */
+    struct fr_body_rule *body_errors;
+    size_t nbody_errors;
+    int line, col; /* where the target is defined */
+};
+
+struct fr_config {
+    char *path; /* as given */
+    char *dir;  /* directory of the file, for relative paths */
+    char *store; /* "sqlite:ferry.db" by default */
+    struct fr_target_conf *targets;
+    size_t ntargets;
+    char **warnings; /* "file:line:col: ..." sentences, for the CLI to log */
+    size_t nwarnings;
+};
+
+/*
+ * The path to load: explicit (from -c) if not NULL, else $FERRY_CONFIG if
+ * set and non-empty, else "ferry.yaml". Borrowed.
+ */
+const char *fr_config_default_path(const char *explicit_path);
+
+/*
+ * Loads and validates a file. On success *out is a new config (free with
+ * fr_config_free). On failure returns FR_ECONFIG (or FR_EIO when the file
+ * cannot be read) and err->msg says file:line:col, the key and what to do.
+ */
+int fr_config_load(const char *path, struct fr_config **out, struct fr_err *err);
+/* The same from a string; name stands for the file in messages. */
+int fr_config_load_string(const char *yaml, size_t len, const char *name, struct fr_config **out,
+                          struct fr_err *err);
+void fr_config_free(struct fr_config *cfg);
+
+/* The target of that name, or NULL. Borrowed from cfg. */
+const struct fr_target_conf *fr_config_find_target(const struct fr_config *cfg, const char *name);
+
+/* Defaults for a target (used by the loader and by tests building one by hand). */
+void fr_target_conf_defaults(struct fr_target_conf *t);
+
+#endif

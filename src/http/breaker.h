@@ -1,0 +1,70 @@
+/*
+ * breaker.h: the circuit breaker and the retry budget of a target.
+ *
+ * Breaker: closed until `threshold` consecutive transient failures, then
+ * open for `open_ms` (doubling on each failed probe up to `max_open_ms`);
+ * then half-open: one probe request goes; its success closes the circuit,
+ * its failure opens it again. Only transient failures (5xx, timeouts,
+ * resets) count; 4xx, 409 and 429 do not.
+ *
+ * Budget: retries may add at most `ratio` of the first attempts sent in the
+ * last 60 s (with a floor of FR_BUDGET_MIN_RETRIES per minute, so a small
+ * job can still retry). A retry the budget refuses waits; it is not dropped.
+ *
+ * Pure: the caller passes the time.
+ */
+#ifndef FR_HTTP_BREAKER_H
+#define FR_HTTP_BREAKER_H
+
+#include "core/common.h"
+
+enum fr_breaker_state { FR_BREAKER_CLOSED, FR_BREAKER_OPEN, FR_BREAKER_HALF_OPEN };
+
+/* What a call changed, so the caller can log trips and recoveries. */
+enum fr_breaker_event { FR_BREAKER_NO_CHANGE, FR_BREAKER_OPENED, FR_BREAKER_CLOSED_AGAIN };
+
+struct fr_breaker {
+    enum fr_breaker_state state;
+    int threshold;
+    int consecutive_failures;
+    int64_t open_ms;     /* base open period */
+    int64_t max_open_ms;
+    int64_t current_open_ms;
+    int64_t opened_at_ms;
+    bool probe_in_flight;
+};
+
+#define FR_BREAKER_DEFAULT_THRESHOLD 10
+#define FR_BREAKER_DEFAULT_OPEN_MS   5000
+#define FR_BREAKER_DEFAULT_MAX_OPEN_MS 60000
+
+void fr_breaker_init(struct fr_breaker *b, int threshold, int64_t open_ms, int64_t max_open_ms);
+/*
+ * Whether a request may be sent now. In half-open state the first caller
+ * gets true and becomes the probe; others get false until it reports.
+ */
+bool fr_breaker_allow(struct fr_breaker *b, int64_t now_ms);
+/* Milliseconds until fr_breaker_allow could return true; 0 when closed. */
+int64_t fr_breaker_wait_ms(const struct fr_breaker *b, int64_t now_ms);
+/* Reports the outcome of a sent request: transient_failure or not. */
+enum fr_breaker_event fr_breaker_record(struct fr_breaker *b, bool transient_failure,
+                                        int64_t now_ms);
+
+#define FR_BUDGET_MIN_RETRIES 10
+#define FR_BUDGET_SLOTS       60 /* one per second */
+
+struct fr_budget {
+    double ratio;
+    int64_t slot_second[FR_BUDGET_SLOTS]; /* which second each slot counts */
+    uint32_t firsts[FR_BUDGET_SLOTS];
+    uint32_t retries[FR_BUDGET_SLOTS];
+    bool exhausted; /* last answer of fr_budget_allow_retry, to log transitions */
+};
+
+void fr_budget_init(struct fr_budget *bg, double ratio);
+/* Records a sent request (a first attempt or a retry). */
+void fr_budget_record(struct fr_budget *bg, int64_t now_ms, bool is_retry);
+/* Whether one more retry fits in the budget now. */
+bool fr_budget_allow_retry(struct fr_budget *bg, int64_t now_ms);
+
+#endif

@@ -1,0 +1,335 @@
+#include "core/common.h"
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+
+extern char **environ;
+
+static const char *ferry_bin(void)
+{
+    const char *bin = getenv("FERRY_BIN");
+    return bin && *bin ? bin : "ferry";
+}
+
+int fr_test_spawn(struct fr_proc *p, const char *const *args, const char *cwd,
+                  const char *const *env)
+{
+    memset(p, 0, sizeof(*p));
+    p->stdout_fd = -1;
+    char tmpl[] = "/tmp/ferry-it-stderr-XXXXXX";
+    int errfd = mkstemp(tmpl);
+    if (errfd < 0)
+        return -1;
+    p->stderr_path = fr_strdup(tmpl);
+    int pipefd[2];
+    if (pipe(pipefd) < 0) {
+        close(errfd);
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(errfd);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(errfd, STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(errfd);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            close(devnull);
+        }
+        if (cwd && chdir(cwd) < 0)
+            _exit(126);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        size_t n = 0;
+        while (args[n])
+            n++;
+        char **argv = fr_calloc(n + 2, sizeof(char *));
+        argv[0] = (char *)ferry_bin();
+        for (size_t i = 0; i < n; i++)
+            argv[i + 1] = (char *)args[i];
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    close(errfd);
+    p->pid = pid;
+    p->stdout_fd = pipefd[0];
+    return 0;
+}
+
+int fr_test_wait(struct fr_proc *p, int timeout_ms)
+{
+    if (!p->pid)
+        return -1;
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            return 128 + WTERMSIG(status);
+        }
+        if (r < 0 && errno != EINTR) {
+            p->pid = 0;
+            return -1;
+        }
+        if (fr_now_ms() >= deadline) {
+            fr_test_kill(p);
+            return -1;
+        }
+        fr_sleep_ms(10);
+    }
+}
+
+void fr_test_kill(struct fr_proc *p)
+{
+    if (!p->pid)
+        return;
+    kill(p->pid, SIGTERM);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return;
+        }
+        fr_sleep_ms(10);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+}
+
+void fr_test_proc_release(struct fr_proc *p)
+{
+    fr_test_kill(p);
+    if (p->stdout_fd >= 0)
+        close(p->stdout_fd);
+    p->stdout_fd = -1;
+    if (p->stderr_path) {
+        unlink(p->stderr_path);
+        free(p->stderr_path);
+        p->stderr_path = NULL;
+    }
+}
+
+char *fr_test_proc_stderr(const struct fr_proc *p)
+{
+    char *s = p->stderr_path ? fr_test_read_file(p->stderr_path) : NULL;
+    return s ? s : fr_strdup("");
+}
+
+static void drain(int fd, struct fr_buf *b)
+{
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        fr_buf_add(b, chunk, (size_t)n);
+}
+
+int fr_test_run(const char *const *args, const char *cwd, const char *const *env, int timeout_ms,
+                char **out, char **err)
+{
+    struct fr_proc p;
+    if (fr_test_spawn(&p, args, cwd, env) < 0)
+        return -1;
+    struct fr_buf ob = FR_BUF_INIT;
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    /* Read stdout while waiting so a chatty child never blocks on a full pipe. */
+    for (;;) {
+        struct pollfd pfd = {.fd = p.stdout_fd, .events = POLLIN};
+        int left = (int)(deadline - fr_now_ms());
+        if (left <= 0)
+            break;
+        int r = poll(&pfd, 1, FR_MIN(left, 100));
+        if (r > 0) {
+            char chunk[4096];
+            ssize_t n = read(p.stdout_fd, chunk, sizeof(chunk));
+            if (n <= 0)
+                break;
+            fr_buf_add(&ob, chunk, (size_t)n);
+        }
+    }
+    int left = (int)(deadline - fr_now_ms());
+    int status = fr_test_wait(&p, left > 0 ? left : 1);
+    drain(p.stdout_fd, &ob);
+    if (out)
+        *out = fr_buf_detach(&ob, NULL);
+    else
+        fr_buf_release(&ob);
+    if (err)
+        *err = fr_test_proc_stderr(&p);
+    fr_test_proc_release(&p);
+    return status;
+}
+
+int fr_test_mock_start(struct fr_mock *m, const char *const *extra)
+{
+    memset(m, 0, sizeof(*m));
+    const char *args[64] = {"mock", "--listen", "127.0.0.1:0"};
+    size_t n = 3;
+    for (size_t i = 0; extra && extra[i] && n < FR_ARRAY_LEN(args) - 1; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    if (fr_test_spawn(&m->proc, args, NULL, NULL) < 0)
+        return -1;
+    /* Read the ready line: "listening on http://127.0.0.1:PORT". */
+    struct fr_buf line = FR_BUF_INIT;
+    int64_t deadline = fr_now_ms() + 10000;
+    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
+        struct pollfd pfd = {.fd = m->proc.stdout_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) {
+            char c;
+            if (read(m->proc.stdout_fd, &c, 1) != 1)
+                break;
+            fr_buf_addc(&line, c);
+        }
+    }
+    const char *at = strstr(fr_buf_str(&line), "http://127.0.0.1:");
+    if (at)
+        m->port = (int)strtol(at + strlen("http://127.0.0.1:"), NULL, 10);
+    fr_buf_release(&line);
+    if (m->port <= 0) {
+        char *err = fr_test_proc_stderr(&m->proc);
+        fprintf(stderr, "mock did not start; its stderr:\n%s\n", err);
+        free(err);
+        fr_test_proc_release(&m->proc);
+        return -1;
+    }
+    snprintf(m->base_url, sizeof(m->base_url), "http://127.0.0.1:%d", m->port);
+    return 0;
+}
+
+void fr_test_mock_stop(struct fr_mock *m)
+{
+    fr_test_proc_release(&m->proc);
+}
+
+json_t *fr_test_mock_stats(const struct fr_mock *m)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/mock/stats", m->base_url);
+    long status = 0;
+    char *body = NULL;
+    if (fr_test_http("GET", url, NULL, NULL, &status, &body) < 0 || status != 200) {
+        free(body);
+        return NULL;
+    }
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    return j;
+}
+
+long fr_test_stat_requests(json_t *stats, const char *route, const char *status)
+{
+    json_t *v = json_object_get(json_object_get(json_object_get(stats, "requests"), route), status);
+    return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
+static size_t collect(char *data, size_t size, size_t nmemb, void *ud)
+{
+    fr_buf_add(ud, data, size * nmemb);
+    return size * nmemb;
+}
+
+int fr_test_http(const char *method, const char *url, const char *const *headers,
+                 const char *body, long *status, char **resp)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    struct fr_buf out = FR_BUF_INIT;
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (resp)
+        *resp = fr_buf_detach(&out, NULL);
+    else
+        fr_buf_release(&out);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+char *fr_test_tmpdir(void)
+{
+    char tmpl[] = "/tmp/ferry-it-XXXXXX";
+    if (!mkdtemp(tmpl))
+        return NULL;
+    return fr_strdup(tmpl);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void fr_test_rmtree(const char *path)
+{
+    if (path)
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *fr_test_write_file(const char *dir, const char *name, const char *content)
+{
+    char *path = fr_asprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        free(path);
+        return NULL;
+    }
+    fputs(content, f);
+    fclose(f);
+    return path;
+}
+
+char *fr_test_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct fr_buf b = FR_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        fr_buf_add(&b, chunk, n);
+    fclose(f);
+    return fr_buf_detach(&b, NULL);
+}

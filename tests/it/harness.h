@@ -1,0 +1,85 @@
+/*
+ * harness.h: helpers for end-to-end tests that drive the real ferry binary
+ * on loopback. Every child process is started with PR_SET_PDEATHSIG, so it
+ * dies with the test even when the test crashes, and is killed by PID in
+ * teardown; nothing else is ever signalled.
+ *
+ * The binary is $FERRY_BIN (ctest sets it).
+ */
+#ifndef FR_TEST_HARNESS_H
+#define FR_TEST_HARNESS_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+struct fr_proc {
+    pid_t pid;        /* 0 when not running */
+    int stdout_fd;    /* read end of the child's stdout, -1 if not piped */
+    char *stderr_path; /* the child's stderr, kept in a file for assertions */
+};
+
+/*
+ * Starts ferry with args (NULL-terminated; args[0] is the subcommand), in
+ * cwd (NULL: the current one), with extra environment entries env
+ * ("NAME=value", NULL-terminated, may be NULL). Returns 0 or -1.
+ */
+int fr_test_spawn(struct fr_proc *p, const char *const *args, const char *cwd,
+                  const char *const *env);
+/*
+ * Waits up to timeout_ms for the process; returns its exit status, 128+N
+ * for a signal, or -1 on timeout (the process is then killed).
+ */
+int fr_test_wait(struct fr_proc *p, int timeout_ms);
+/* SIGTERM, then SIGKILL after 3 s; reaps. No-op when not running. */
+void fr_test_kill(struct fr_proc *p);
+/* Frees the stderr file and path. */
+void fr_test_proc_release(struct fr_proc *p);
+/* The child's stderr so far; caller frees. */
+char *fr_test_proc_stderr(const struct fr_proc *p);
+
+/*
+ * Runs ferry to completion (timeout_ms, then killed) and returns its exit
+ * status; *out and *err (if not NULL) receive stdout and stderr (caller frees).
+ */
+int fr_test_run(const char *const *args, const char *cwd, const char *const *env, int timeout_ms,
+                char **out, char **err);
+
+struct fr_mock {
+    struct fr_proc proc;
+    int port;
+    char base_url[64]; /* http://127.0.0.1:PORT */
+};
+
+/*
+ * Starts `ferry mock --listen 127.0.0.1:0 EXTRA...` and waits for its
+ * "listening on http://127.0.0.1:PORT" line. extra may be NULL.
+ */
+int fr_test_mock_start(struct fr_mock *m, const char *const *extra);
+void fr_test_mock_stop(struct fr_mock *m);
+/* GET /mock/stats, parsed; caller json_decrefs. NULL on failure. */
+json_t *fr_test_mock_stats(const struct fr_mock *m);
+/* stats.requests[route][status] as an integer, 0 when absent. */
+long fr_test_stat_requests(json_t *stats, const char *route, const char *status);
+
+/*
+ * One HTTP request with libcurl (tests only; the product's client is in
+ * src/http). headers is NULL-terminated or NULL. Returns 0 when a response
+ * arrived (*status set), -1 otherwise. *resp may be NULL.
+ */
+int fr_test_http(const char *method, const char *url, const char *const *headers,
+                 const char *body, long *status, char **resp);
+
+/* A new temporary directory; caller frees the path (fr_test_rmtree removes it). */
+char *fr_test_tmpdir(void);
+void fr_test_rmtree(const char *path);
+/* Writes a file (path joined under dir); returns the full path, caller frees. */
+char *fr_test_write_file(const char *dir, const char *name, const char *content);
+/* Reads a whole file; caller frees; NULL when absent. */
+char *fr_test_read_file(const char *path);
+
+#endif
