@@ -77,3 +77,16 @@ void fr_cli_log_init(void)
     fr_log_setup(format, level, NULL);
     opterr = 0; /* commands report unknown options themselves */
 }
+int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out)
+{
+    struct fr_err err = {0};
+    const char *file = fr_config_default_path(path);
+    int rc = fr_config_load(file, out, &err);
+    if (rc) {
+        fprintf(stderr, "ferry %s: %s\n", cmd, err.msg[0] ? err.msg : fr_strerror(rc));
+        return FR_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < (*out)->nwarnings; i++)
+        FR_LOG_WARN((*out)->warnings[i], FR_LS("config", file));
+    return FR_EXIT_OK;
+}

@@ -12,6 +12,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"check", fr_cli_check, "validate a target's config, credentials and reachability"},
     {"version", fr_cli_version, "print ferry's version and its libraries'"},
 };
 

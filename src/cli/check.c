@@ -1,0 +1,174 @@
+/*
+ * ferry check TARGET|JOB: validate the config, fetch a token, call the
+ * probe, and print a verdict a person can act on.
+ */
+#include "core/common.h"
+#include "cli/cli.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/units.h"
+#include "http/client.h"
+
+static const char usage[] =
+    "usage: ferry check [options] TARGET\n"
+    "\n"
+    "Validates the configuration, fetches a token from the target's token\n"
+    "endpoint (credential validation), calls the target's probe request, and\n"
+    "prints a verdict.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
+    "      --timeout DUR     give up after this long, retries included (default 30s)\n" FR_CLI_COMMON_HELP
+    "\n"
+    "exit status: 0 ready, 2 configuration error, 3 authentication failed,\n"
+    "4 target unreachable.\n";
+
+/* Prints one line of the verdict table. */
+static void line(const char *what, const char *state, const char *fmt, ...) FR_PRINTF(3, 4);
+static void line(const char *what, const char *state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *detail = fr_vasprintf(fmt, ap);
+    va_end(ap);
+    printf("  %-8s %-6s %s\n", what, state, detail);
+    fflush(stdout);
+    free(detail);
+}
+
+/* The exit status of a failed probe: 401/403 are credentials, other 4xx config. */
+static int probe_exit_status(const struct fr_http_result *res)
+{
+    if (res->code == FR_EAUTH || res->status == 401 || res->status == 403)
+        return FR_EXIT_AUTH;
+    if (res->code == FR_EREJECTED && res->status >= 400 && res->status < 500)
+        return FR_EXIT_USAGE;
+    if (res->code == FR_EREJECTED)
+        return FR_EXIT_FAILURES;
+    return FR_EXIT_UNREACHABLE;
+}
+
+static int run_check(const struct fr_config *cfg, const char *name, int64_t timeout_ms)
+{
+    const struct fr_target_conf *conf = fr_config_find_target(cfg, name);
+    if (!conf) {
+        fprintf(stderr, "ferry check: %s: no target named \"%s\"", cfg->path, name);
+        if (cfg->ntargets) {
+            fprintf(stderr, " (targets:");
+            for (size_t i = 0; i < cfg->ntargets; i++)
+                fprintf(stderr, " %s", cfg->targets[i].name);
+            fprintf(stderr, ")");
+        }
+        fputc('\n', stderr);
+        return FR_EXIT_USAGE;
+    }
+    /* The check obeys the target's retry policy, but within --timeout. */
+    struct fr_target_conf probe_conf = *conf;
+    probe_conf.retry.max_elapsed_ms = FR_MIN(probe_conf.retry.max_elapsed_ms, timeout_ms);
+    probe_conf.total_timeout_ms = FR_MIN(probe_conf.total_timeout_ms, timeout_ms);
+
+    printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
+    line("config", "ok", "%s", cfg->path);
+
+    struct fr_err err = {0};
+    struct fr_http_client *client = NULL;
+    struct fr_http_target *target = NULL;
+    int status = FR_EXIT_OK;
+    if (fr_http_client_new(&client, &err) || fr_http_target_new(client, &probe_conf, &target, &err)) {
+        fprintf(stderr, "ferry check: %s\n", err.msg);
+        fr_http_client_free(client);
+        return FR_EXIT_USAGE;
+    }
+
+    if (conf->auth.type == FR_AUTH_OAUTH2_CC) {
+        int64_t start = fr_now_ms(), expires_in = 0;
+        int rc = fr_http_target_authenticate(target, &expires_in, &err);
+        if (rc) {
+            line("token", "FAILED", "%s", err.msg);
+            printf("not ready: %s\n", rc == FR_EAUTH
+                                          ? "the token endpoint refused the credentials"
+                                          : "the token endpoint could not be reached");
+            fr_http_client_free(client);
+            return rc == FR_EAUTH ? FR_EXIT_AUTH : FR_EXIT_UNREACHABLE;
+        }
+        line("token", "ok", "from %s, valid %lld s (%lld ms)", conf->auth.token_url,
+             (long long)expires_in, (long long)(fr_now_ms() - start));
+    } else {
+        line("token", "-", "%s", conf->auth.type == FR_AUTH_NONE ? "no authentication configured"
+                                 : conf->auth.type == FR_AUTH_API_KEY ? "API key (sent with the probe)"
+                                                                      : "static bearer token (sent with the probe)");
+    }
+
+    struct fr_http_request req = {.method = conf->probe_method ? conf->probe_method : "GET",
+                                  .path = conf->probe_path ? conf->probe_path : "/"};
+    struct fr_http_result res;
+    int64_t start = fr_now_ms();
+    fr_http_perform(target, &req, &res);
+    if (res.code == FR_OK) {
+        line("probe", "ok", "%s %s -> %d (%lld ms, %d attempt%s%s%s)", req.method, req.path,
+             res.status, (long long)(fr_now_ms() - start), res.attempts,
+             res.attempts == 1 ? "" : "s", res.request_id[0] ? ", request id " : "",
+             res.request_id);
+        printf("ready: target \"%s\" answers with these credentials\n", conf->name);
+    } else {
+        status = probe_exit_status(&res);
+        line("probe", "FAILED", "%s", res.err.msg);
+        printf("not ready: %s\n",
+               status == FR_EXIT_AUTH    ? "the target refused the credentials"
+               : status == FR_EXIT_USAGE ? "the target rejected the probe: check base_url, "
+                                           "api_version and probe.path"
+                                         : "the target could not be reached");
+    }
+    fr_http_result_release(&res);
+    fr_http_client_free(client);
+    return status;
+}
+
+int fr_cli_check(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"timeout", required_argument, NULL, 't'},
+        FR_CLI_COMMON_LONGOPTS,
+        {0},
+    };
+    const char *config_path = NULL;
+    int64_t timeout_ms = 30000;
+    const char *why;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            fputs(usage, stdout);
+            return FR_EXIT_OK;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            if (fr_parse_duration(optarg, &timeout_ms, &why) || timeout_ms <= 0)
+                return fr_cli_usage_error("check", "--timeout %s: %s", optarg,
+                                          timeout_ms <= 0 ? "must be positive" : why);
+            break;
+        default: {
+            int rc = fr_cli_common_option("check", opt, optarg);
+            if (rc > 0)
+                return rc;
+            if (rc < 0)
+                return fr_cli_bad_option("check", argv);
+        }
+        }
+    }
+    if (optind >= argc)
+        return fr_cli_usage_error("check", "missing TARGET");
+    if (optind + 1 < argc)
+        return fr_cli_usage_error("check", "unexpected argument '%s'", argv[optind + 1]);
+
+    struct fr_config *cfg = NULL;
+    int rc = fr_cli_load_config("check", config_path, &cfg);
+    if (rc)
+        return rc;
+    rc = run_check(cfg, argv[optind], timeout_ms);
+    fr_config_free(cfg);
+    return rc;
+}

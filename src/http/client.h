@@ -1,0 +1,128 @@
+/*
+ * client.h: the one path every outbound request takes.
+ *
+ *   rate limiter -> circuit breaker / retry budget -> auth -> send (libcurl
+ *   multi) -> classify (policy.h) -> retry | refresh | done
+ *
+ * One client drives many requests in flight on one thread over one libcurl
+ * multi handle, reusing connections. A target is a configured API with its
+ * own limiter, breaker, budget and token cache. TLS verification is always
+ * on unless the target says insecure_skip_verify (warned at every start).
+ *
+ * Threads: a client and its targets belong to the thread that created them.
+ *
+ * Every request is logged (method, path with query secrets redacted,
+ * status, latency, attempt, the response's request id); so are rate-limit
+ * hits, token refreshes, breaker trips and retry-budget exhaustion. Tokens
+ * and secrets never reach a log line.
+ */
+#ifndef FR_HTTP_CLIENT_H
+#define FR_HTTP_CLIENT_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "http/policy.h"
+
+/* Largest response body kept; a larger one fails the request (not retried). */
+#define FR_HTTP_MAX_BODY (64u * 1024 * 1024)
+
+struct fr_http_client;
+struct fr_http_target;
+
+struct fr_http_request {
+    const char *method; /* "GET", "POST", ... */
+    /*
+     * Relative to the target: "/credits/batch?x=1" is joined to base_url
+     * (and the api_version path prefix). An absolute http(s) URL is used
+     * as given (next links).
+     */
+    const char *path;
+    const char *body; /* NULL for none */
+    size_t body_len;
+    const char *content_type; /* default application/json when there is a body */
+    /* Extra body-error rules, checked after the target's; borrowed until done. */
+    const struct fr_body_rule *body_rules;
+    size_t nbody_rules;
+};
+
+struct fr_http_result {
+    int code;          /* FR_OK when the outcome is success or duplicate */
+    enum fr_class cls; /* the final classification */
+    int status;        /* the final HTTP status; 0 when none arrived */
+    char *body;        /* the final response body, NUL-terminated; owned */
+    size_t body_len;
+    json_t *json; /* the body parsed, when it is JSON; owned reference */
+    const char *body_error; /* a matched body-error rule's message; borrowed from json */
+    int attempts;
+    int64_t elapsed_ms;
+    char request_id[128];
+    struct fr_err err; /* what failed, in words a person can act on */
+};
+
+/* Frees what a result owns; the struct itself is the caller's. */
+void fr_http_result_release(struct fr_http_result *res);
+
+/*
+ * Called once per submitted request when it is final. res is borrowed for
+ * the call; take what you need (fields may be moved out and set to NULL).
+ */
+typedef void (*fr_http_done_fn)(struct fr_http_result *res, void *ud);
+
+/* Counters of one target, for summaries and metrics. */
+struct fr_http_stats {
+    uint64_t sent;           /* attempts put on the wire */
+    uint64_t retries;        /* attempts after the first */
+    uint64_t rate_limited;   /* 429 responses */
+    uint64_t transient;      /* 5xx and transport failures */
+    uint64_t token_fetches;  /* token requests that returned a token */
+    uint64_t breaker_opened; /* times the breaker tripped */
+    uint64_t succeeded;      /* requests final with FR_OK */
+    uint64_t failed;         /* requests final with an error */
+};
+
+int fr_http_client_new(struct fr_http_client **out, struct fr_err *err);
+/* Frees the client, its targets and any requests still pending (not called back). */
+void fr_http_client_free(struct fr_http_client *c);
+
+/*
+ * Adds a target. conf is copied where needed but its strings and rules are
+ * borrowed: keep the config alive as long as the client. The target is
+ * owned by the client.
+ */
+int fr_http_target_new(struct fr_http_client *c, const struct fr_target_conf *conf,
+                       struct fr_http_target **out, struct fr_err *err);
+const struct fr_http_stats *fr_http_target_stats(const struct fr_http_target *t);
+const struct fr_target_conf *fr_http_target_conf(const struct fr_http_target *t);
+
+/*
+ * Queues a request; the method, path and body are copied. done is called
+ * from fr_http_run. Returns FR_EINVAL for a malformed request.
+ */
+int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
+                   fr_http_done_fn done, void *ud);
+/* Requests submitted and not yet final. */
+size_t fr_http_pending(const struct fr_http_client *c);
+/*
+ * Drives transfers until none is pending or max_wait_ms passed (< 0: no
+ * limit). Calls done callbacks; they may submit more requests.
+ */
+int fr_http_run(struct fr_http_client *c, int64_t max_wait_ms);
+
+/* Submits and runs until this one request is final; *res must be released. */
+int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
+                    struct fr_http_result *res);
+
+/*
+ * Makes sure the target holds a valid token (OAuth2; no-op for other auth),
+ * fetching one now if needed. FR_EAUTH when the token endpoint rejects the
+ * credentials, FR_EUNREACHABLE when it cannot be reached; err says which
+ * endpoint and why. *expires_in_s (may be NULL) gets the token's remaining life.
+ */
+int fr_http_target_authenticate(struct fr_http_target *t, int64_t *expires_in_s,
+                                struct fr_err *err);
+
+#endif
