@@ -44,9 +44,19 @@ void fr_breaker_init(struct fr_breaker *b, int threshold, int64_t open_ms, int64
  * gets true and becomes the probe; others get false until it reports.
  */
 bool fr_breaker_allow(struct fr_breaker *b, int64_t now_ms);
-/* Milliseconds until fr_breaker_allow could return true; 0 when closed. */
+/*
+ * Milliseconds until fr_breaker_allow could return true; 0 when closed.
+ * While a half-open probe is in flight the answer depends on the probe, so
+ * this returns the base open period as a re-check interval.
+ */
 int64_t fr_breaker_wait_ms(const struct fr_breaker *b, int64_t now_ms);
-/* Reports the outcome of a sent request: transient_failure or not. */
+/*
+ * Reports the outcome of a sent request: transient_failure or not. Closed:
+ * counts consecutive transient failures (OPENED at the threshold). Open:
+ * ignored (requests sent before the trip). Half-open: the probe's outcome;
+ * a transient failure reopens (OPENED, period doubled up to max_open_ms),
+ * anything else closes (CLOSED_AGAIN, period back to open_ms).
+ */
 enum fr_breaker_event fr_breaker_record(struct fr_breaker *b, bool transient_failure,
                                         int64_t now_ms);
 

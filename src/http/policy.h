@@ -100,7 +100,11 @@ bool fr_retry_allowed(const struct fr_retry_conf *rc, int attempts_made, int64_t
  * Parses a Retry-After value: delta-seconds ("120") or an HTTP-date
  * ("Wed, 21 Oct 2015 07:28:00 GMT"; RFC 850 and asctime forms too),
  * relative to now_wall_ms. A date in the past gives 0. Returns FR_EINVAL
- * for anything else (negative, fractional, garbage, empty).
+ * for anything else (negative, fractional, garbage, empty, an impossible
+ * date such as 31 Feb). Whitespace around the value (OWS, and a stray CR/LF
+ * from a raw header line) is ignored. Delta-seconds beyond INT32_MAX clamp
+ * to INT32_MAX seconds rather than overflow. Dates are parsed here, not by
+ * curl_getdate(), which accepts far more than RFC 9110 allows.
  */
 int fr_parse_retry_after(const char *value, int64_t now_wall_ms, int64_t *delay_ms);
 

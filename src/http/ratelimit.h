@@ -7,9 +7,16 @@
  * in flight. (A token bucket whose burst is the whole limit would send N at
  * once and N more right after the window turns: 2N in one sliding window.)
  *
- * Adaptive mode starts unpaced, halves its rate on a 429 (at most once per
- * second, so one burst of 429s counts once), and grows back slowly while
- * responses succeed.
+ * Adaptive mode starts unpaced. The first 429 sets the rate to half the
+ * sends of the last full second (at least 1/s); each later 429 halves it,
+ * at most once per second, so one burst of 429s counts once; the floor is
+ * one request per 10 s. While responses succeed, the rate grows by 10%
+ * every 5 s without a cut (rate *= 1.1), so it probes back up slowly.
+ * A cut also pushes the next send a full new interval past the 429.
+ *
+ * Fixed mode: the spacing is W/N * 1.01; fr_ratelimit_rate reports that
+ * effective rate (19.8/s for "20/s"). A fixed rate of 0 or an empty window
+ * is treated as unpaced (the config loader rejects both).
  *
  * A 429 with Retry-After holds every request of the target until then, in
  * both modes. Pure: the caller passes the time; nothing sleeps.

@@ -1,0 +1,393 @@
+#include "core/common.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "http/policy.h"
+
+/* ---- classification, row by row ---------------------------------------- */
+
+struct case_row {
+    enum fr_transport transport;
+    int status;
+    bool unparsable;
+    enum fr_body_rule_hit body_rule;
+    bool auth_retried;
+    enum fr_class cls;
+    enum fr_action action;
+};
+
+#define OK(st, cls, act)                                                                           \
+    {                                                                                              \
+        FR_TR_OK, st, false, FR_BODY_RULE_NONE, false, cls, act                                    \
+    }
+
+static const struct case_row cases[] = {
+    OK(200, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(201, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(204, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(299, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(401, FR_CLASS_AUTH, FR_ACT_REFRESH_RETRY),
+    {FR_TR_OK, 401, false, FR_BODY_RULE_NONE, true, FR_CLASS_AUTH, FR_ACT_FAIL},
+    OK(409, FR_CLASS_DUPLICATE, FR_ACT_DONE),
+    OK(429, FR_CLASS_RATE_LIMITED, FR_ACT_RETRY),
+    OK(500, FR_CLASS_TRANSIENT, FR_ACT_RETRY),
+    OK(502, FR_CLASS_TRANSIENT, FR_ACT_RETRY),
+    OK(503, FR_CLASS_TRANSIENT, FR_ACT_RETRY),
+    OK(599, FR_CLASS_TRANSIENT, FR_ACT_RETRY),
+    OK(400, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(403, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(404, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(422, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(499, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(100, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(301, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(302, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(600, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(0, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    {FR_TR_TIMEOUT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_CONNECT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_RESET, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_TRUNCATED, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_OTHER, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    /* a status left over from a failed transfer does not matter */
+    {FR_TR_TIMEOUT, 200, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_TLS, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_REJECTED, FR_ACT_FAIL},
+    {FR_TR_OK, 200, true, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_OK, 201, true, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_OK, 200, false, FR_BODY_RULE_RETRY, false, FR_CLASS_BODY_ERROR, FR_ACT_RETRY},
+    {FR_TR_OK, 200, false, FR_BODY_RULE_NO_RETRY, false, FR_CLASS_BODY_ERROR, FR_ACT_FAIL},
+    /* body flags only matter for 2xx */
+    {FR_TR_OK, 500, true, FR_BODY_RULE_NO_RETRY, false, FR_CLASS_TRANSIENT, FR_ACT_RETRY},
+    {FR_TR_OK, 404, false, FR_BODY_RULE_RETRY, false, FR_CLASS_REJECTED, FR_ACT_FAIL},
+    /* auth_retried only matters for 401 */
+    {FR_TR_OK, 200, false, FR_BODY_RULE_NONE, true, FR_CLASS_SUCCESS, FR_ACT_DONE},
+    {FR_TR_OK, 403, false, FR_BODY_RULE_NONE, true, FR_CLASS_REJECTED, FR_ACT_FAIL},
+};
+
+static void test_classify_rows(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
+        const struct case_row *c = &cases[i];
+        struct fr_classify_in in = {
+            .transport = c->transport,
+            .status = c->status,
+            .body_unparsable = c->unparsable,
+            .body_rule = c->body_rule,
+            .auth_retried = c->auth_retried,
+        };
+        struct fr_verdict v = fr_classify(&in);
+        if (v.cls != c->cls || v.action != c->action)
+            fail_msg("row %zu (transport %d, status %d): got %s/%d, want %s/%d", i, c->transport,
+                     c->status, fr_class_name(v.cls), v.action, fr_class_name(c->cls), c->action);
+        assert_non_null(v.reason);
+        assert_true(strlen(v.reason) > 0);
+    }
+}
+
+static void test_classify_reasons(void **state)
+{
+    (void)state;
+    struct fr_classify_in in = {.transport = FR_TR_OK, .status = 503};
+    assert_string_equal(fr_classify(&in).reason, "server error");
+    in.status = 429;
+    assert_string_equal(fr_classify(&in).reason, "rate limited");
+    in.status = 200;
+    assert_string_equal(fr_classify(&in).reason, "accepted");
+}
+
+static void test_class_names(void **state)
+{
+    (void)state;
+    assert_string_equal(fr_class_name(FR_CLASS_SUCCESS), "success");
+    assert_string_equal(fr_class_name(FR_CLASS_DUPLICATE), "duplicate");
+    assert_string_equal(fr_class_name(FR_CLASS_AUTH), "auth");
+    assert_string_equal(fr_class_name(FR_CLASS_RATE_LIMITED), "rate_limited");
+    assert_string_equal(fr_class_name(FR_CLASS_TRANSIENT), "transient");
+    assert_string_equal(fr_class_name(FR_CLASS_BODY_ERROR), "body_error");
+    assert_string_equal(fr_class_name(FR_CLASS_REJECTED), "rejected");
+    assert_string_equal(fr_class_name((enum fr_class)99), "unknown");
+}
+
+/* ---- body rules --------------------------------------------------------- */
+
+static void test_body_rules(void **state)
+{
+    (void)state;
+    struct fr_body_rule rules[2] = {
+        {.path = "/success", .equals = json_false(), .message = "/error/message", .retry = false},
+        {.path = "/status", .equals = json_string("RETRY"), .message = NULL, .retry = true},
+    };
+    json_t *fail =
+        json_loads("{\"success\": false, \"error\": {\"message\": \"bad payee\"}}", 0, NULL);
+    json_t *ok = json_loads("{\"success\": true, \"error\": {\"message\": \"n/a\"}}", 0, NULL);
+    json_t *strfalse = json_loads("{\"success\": \"false\"}", 0, NULL);
+    json_t *retry = json_loads("{\"status\": \"RETRY\", \"success\": true}", 0, NULL);
+    json_t *nomsg = json_loads("{\"success\": false, \"error\": {\"message\": 42}}", 0, NULL);
+
+    const char *msg = NULL;
+    assert_ptr_equal(fr_body_rules_match(rules, 2, fail, &msg), &rules[0]);
+    assert_non_null(msg);
+    assert_string_equal(msg, "bad payee");
+    assert_false(rules[0].retry);
+
+    msg = NULL;
+    assert_null(fr_body_rules_match(rules, 2, ok, &msg));
+    assert_null(msg);
+    assert_null(fr_body_rules_match(rules, 2, strfalse, &msg)); /* "false" is not false */
+
+    assert_ptr_equal(fr_body_rules_match(rules, 2, retry, &msg), &rules[1]);
+    assert_null(msg); /* that rule names no message */
+
+    msg = NULL;
+    assert_ptr_equal(fr_body_rules_match(rules, 2, nomsg, &msg), &rules[0]);
+    assert_null(msg); /* the message is not a string */
+
+    assert_ptr_equal(fr_body_rules_match(rules, 2, fail, NULL), &rules[0]);
+    assert_null(fr_body_rules_match(rules, 0, fail, &msg));
+    assert_null(fr_body_rules_match(rules, 2, NULL, &msg));
+
+    json_decref(fail);
+    json_decref(ok);
+    json_decref(strfalse);
+    json_decref(retry);
+    json_decref(nomsg);
+    json_decref(rules[1].equals);
+}
+
+/* ---- backoff ------------------------------------------------------------ */
+
+static const struct fr_retry_conf rc = {
+    .max_attempts = 5, .base_ms = 1000, .cap_ms = 30000, .max_elapsed_ms = 600000, .budget = 0.2};
+
+static int64_t ceiling_of(int retry)
+{
+    int64_t c = rc.base_ms;
+    for (int i = 1; i < retry; i++)
+        c *= 2;
+    return FR_MIN(c, rc.cap_ms);
+}
+
+static void test_backoff_bounds(void **state)
+{
+    (void)state;
+    struct fr_rng rng;
+    fr_rng_seed(&rng, 42);
+    for (int retry = 1; retry <= 10; retry++) {
+        int64_t ceiling = ceiling_of(retry);
+        int64_t max_seen = -1;
+        for (int i = 0; i < 20000; i++) {
+            int64_t d = fr_backoff_delay(&rc, retry, fr_rng_next(&rng));
+            assert_true(d >= 0);
+            assert_true(d <= ceiling);
+            max_seen = FR_MAX(max_seen, d);
+        }
+        /* the top of the range is reachable */
+        assert_int_equal(fr_backoff_delay(&rc, retry, (uint64_t)ceiling), ceiling);
+        assert_int_equal(fr_backoff_delay(&rc, retry, 0), 0);
+        assert_true(max_seen >= ceiling * 95 / 100);
+    }
+    /* 1, 2, 4, 8, 16 s, then the cap */
+    assert_int_equal(fr_backoff_delay(&rc, 1, 1000), 1000);
+    assert_int_equal(fr_backoff_delay(&rc, 4, 8000), 8000);
+    assert_int_equal(fr_backoff_delay(&rc, 4, 8001), 0);
+    assert_int_equal(fr_backoff_delay(&rc, 6, 30000), 30000);
+    /* huge retry numbers neither overflow nor pass the cap */
+    assert_int_equal(fr_backoff_delay(&rc, 1000000, 30000), 30000);
+    assert_int_equal(fr_backoff_delay(&rc, INT32_MAX, UINT64_MAX), (int64_t)(UINT64_MAX % 30001));
+    struct fr_retry_conf big = rc;
+    big.cap_ms = INT64_MAX;
+    assert_true(fr_backoff_delay(&big, 200, UINT64_MAX) >= 0);
+    /* retry 0 or negative behaves as the first retry */
+    assert_true(fr_backoff_delay(&rc, 0, UINT64_MAX) <= 1000);
+}
+
+static void test_backoff_spread(void **state)
+{
+    (void)state;
+    struct fr_rng rng;
+    fr_rng_seed(&rng, 20261122);
+    const int n = 10000;
+    const int64_t ceiling = 8000; /* retry 4 */
+    double sum = 0;
+    int low = 0, high = 0;
+    int buckets[10] = {0};
+    for (int i = 0; i < n; i++) {
+        int64_t d = fr_backoff_delay(&rc, 4, fr_rng_next(&rng));
+        sum += (double)d;
+        if (d < ceiling / 4)
+            low++;
+        if (d > ceiling * 3 / 4)
+            high++;
+        buckets[FR_MIN(d * 10 / ceiling, 9)]++;
+    }
+    double mean = sum / n;
+    assert_true(mean > ceiling * 0.47 && mean < ceiling * 0.53);
+    assert_true(low > n / 5 && low < n * 3 / 10);
+    assert_true(high > n / 5 && high < n * 3 / 10);
+    for (int b = 0; b < 10; b++)
+        assert_true(buckets[b] > n / 10 * 8 / 10); /* every tenth of the range is hit */
+}
+
+static void test_retry_allowed(void **state)
+{
+    (void)state;
+    assert_true(fr_retry_allowed(&rc, 1, 0, 1000));
+    assert_true(fr_retry_allowed(&rc, 4, 0, 1000));
+    assert_false(fr_retry_allowed(&rc, 5, 0, 0)); /* max_attempts includes the first */
+    assert_false(fr_retry_allowed(&rc, 6, 0, 0));
+    assert_true(fr_retry_allowed(&rc, 1, 599000, 1000)); /* exactly at the limit */
+    assert_false(fr_retry_allowed(&rc, 1, 599000, 1001));
+    assert_false(fr_retry_allowed(&rc, 1, 600001, 0));
+    assert_false(fr_retry_allowed(&rc, 1, INT64_MAX, INT64_MAX)); /* no overflow */
+    struct fr_retry_conf one = rc;
+    one.max_attempts = 1;
+    assert_false(fr_retry_allowed(&one, 1, 0, 0));
+}
+
+/* ---- Retry-After -------------------------------------------------------- */
+
+/* Sun, 06 Nov 1994 08:49:07 GMT, so 08:49:37 is 30 s ahead. */
+#define NOW_1994 (784111747LL * 1000)
+
+static void test_retry_after_seconds(void **state)
+{
+    (void)state;
+    int64_t d = -1;
+    assert_int_equal(fr_parse_retry_after("120", 0, &d), 0);
+    assert_int_equal(d, 120000);
+    assert_int_equal(fr_parse_retry_after("0", 0, &d), 0);
+    assert_int_equal(d, 0);
+    assert_int_equal(fr_parse_retry_after(" 7\r\n", 0, &d), 0); /* OWS around the value */
+    assert_int_equal(d, 7000);
+    assert_int_equal(fr_parse_retry_after("99999999999999999999999999", 0, &d), 0);
+    assert_int_equal(d, (int64_t)INT32_MAX * 1000); /* clamped */
+}
+
+static void test_retry_after_dates(void **state)
+{
+    (void)state;
+    int64_t d = -1;
+    assert_int_equal(fr_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOW_1994, &d), 0);
+    assert_int_equal(d, 30000);
+    d = -1;
+    assert_int_equal(fr_parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", NOW_1994, &d), 0);
+    assert_int_equal(d, 30000);
+    d = -1;
+    assert_int_equal(fr_parse_retry_after("Sun Nov  6 08:49:37 1994", NOW_1994, &d), 0);
+    assert_int_equal(d, 30000);
+    d = -1;
+    assert_int_equal(fr_parse_retry_after("Sun Nov 06 08:49:37 1994", NOW_1994, &d), 0);
+    assert_int_equal(d, 30000);
+    /* sub-second now: the delay is exact to the millisecond */
+    assert_int_equal(fr_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOW_1994 + 250, &d), 0);
+    assert_int_equal(d, 29750);
+    /* past dates give 0 */
+    d = -1;
+    assert_int_equal(fr_parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", NOW_1994, &d), 0);
+    assert_int_equal(d, 0);
+    assert_int_equal(fr_parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", NOW_1994, &d), 0);
+    assert_int_equal(d, 0);
+    /* a leap day, and a day across a year boundary */
+    int64_t now2024 = 1709164800LL * 1000; /* Thu, 29 Feb 2024 00:00:00 GMT */
+    assert_int_equal(fr_parse_retry_after("Thu, 29 Feb 2024 00:01:00 GMT", now2024, &d), 0);
+    assert_int_equal(d, 60000);
+    int64_t now2026 = 1798761540LL * 1000; /* Thu, 31 Dec 2026 23:59:00 GMT */
+    assert_int_equal(fr_parse_retry_after("Fri, 01 Jan 2027 00:00:00 GMT", now2026, &d), 0);
+    assert_int_equal(d, 60000);
+    /* RFC 850 two-digit years near 2026 are 20xx */
+    assert_int_equal(fr_parse_retry_after("Friday, 01-Jan-27 00:00:00 GMT", now2026, &d), 0);
+    assert_int_equal(d, 60000);
+}
+
+static void test_retry_after_garbage(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "   ",
+        "soon",
+        "-1",
+        "-5",
+        "+5",
+        "1.5",
+        "12abc",
+        "1 2",
+        "0x10",
+        "Mon, 99 Foo 2020",
+        "Mon, 99 Foo 2020 00:00:00 GMT",
+        "Sun, 31 Feb 2021 08:49:37 GMT", /* no such day */
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:61:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 06 Nov 1994 08:49:37 GMT junk",
+        "sun, 06 nov 1994 08:49:37 GMT", /* names are case-sensitive */
+        "Sun, 6 Nov 1994 08:49:37 GMT",  /* IMF-fixdate day is two digits */
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",
+        "Funday, 06-Nov-94 08:49:37 GMT",
+        "2026-11-22T06:00:00Z",
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(bad); i++) {
+        int64_t d = 12345;
+        if (fr_parse_retry_after(bad[i], NOW_1994, &d) != FR_EINVAL)
+            fail_msg("accepted garbage \"%s\"", bad[i]);
+        assert_int_equal(d, 12345); /* untouched on error */
+    }
+    int64_t d;
+    assert_int_equal(fr_parse_retry_after(NULL, 0, &d), FR_EINVAL);
+}
+
+/* Random bytes and mutated dates: never a crash, never a negative delay. */
+static void test_retry_after_robust(void **state)
+{
+    (void)state;
+    struct fr_rng rng;
+    fr_rng_seed(&rng, 7);
+    static const char *const seeds[] = {"Sun, 06 Nov 1994 08:49:37 GMT",
+                                        "Sunday, 06-Nov-94 08:49:37 GMT",
+                                        "Sun Nov  6 08:49:37 1994", "120"};
+    static const char alphabet[] = "0123456789 ,:-GMTSunNovday\t";
+    char buf[64];
+    for (int i = 0; i < 200000; i++) {
+        const char *seed = seeds[i % FR_ARRAY_LEN(seeds)];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len + 1);
+        int edits = 1 + (int)(fr_rng_next(&rng) % 3);
+        for (int e = 0; e < edits; e++) {
+            size_t at = fr_rng_next(&rng) % len;
+            uint64_t kind = fr_rng_next(&rng) % 3;
+            if (kind == 0)
+                buf[at] = alphabet[fr_rng_next(&rng) % (sizeof(alphabet) - 1)];
+            else if (kind == 1)
+                buf[at] = (char)(1 + fr_rng_next(&rng) % 255);
+            else
+                buf[at] = '\0';
+        }
+        int64_t d = -7;
+        int ret = fr_parse_retry_after(buf, NOW_1994, &d);
+        if (ret == 0)
+            assert_true(d >= 0);
+        else
+            assert_int_equal(d, -7);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify_rows),      cmocka_unit_test(test_classify_reasons),
+        cmocka_unit_test(test_class_names),        cmocka_unit_test(test_body_rules),
+        cmocka_unit_test(test_backoff_bounds),     cmocka_unit_test(test_backoff_spread),
+        cmocka_unit_test(test_retry_allowed),      cmocka_unit_test(test_retry_after_seconds),
+        cmocka_unit_test(test_retry_after_dates),  cmocka_unit_test(test_retry_after_garbage),
+        cmocka_unit_test(test_retry_after_robust),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
