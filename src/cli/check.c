@@ -19,8 +19,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
-    "      --timeout DUR     give up after this long, retries included (default 30s)\n" FR_CLI_COMMON_HELP
-    "\n"
+    "      --timeout DUR     give up after this long, retries included (default "
+    "30s)\n" FR_CLI_COMMON_HELP "\n"
     "exit status: 0 ready, 2 configuration error, 3 authentication failed,\n"
     "4 target unreachable.\n";
 
@@ -75,7 +75,8 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     struct fr_http_client *client = NULL;
     struct fr_http_target *target = NULL;
     int status = FR_EXIT_OK;
-    if (fr_http_client_new(&client, &err) || fr_http_target_new(client, &probe_conf, &target, &err)) {
+    if (fr_http_client_new(&client, &err) ||
+        fr_http_target_new(client, &probe_conf, &target, &err)) {
         fprintf(stderr, "ferry check: %s\n", err.msg);
         fr_http_client_free(client);
         return FR_EXIT_USAGE;
@@ -86,18 +87,18 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
         int rc = fr_http_target_authenticate(target, &expires_in, &err);
         if (rc) {
             line("token", "FAILED", "%s", err.msg);
-            printf("not ready: %s\n", rc == FR_EAUTH
-                                          ? "the token endpoint refused the credentials"
-                                          : "the token endpoint could not be reached");
+            printf("not ready: %s\n", rc == FR_EAUTH ? "the token endpoint refused the credentials"
+                                                     : "the token endpoint could not be reached");
             fr_http_client_free(client);
             return rc == FR_EAUTH ? FR_EXIT_AUTH : FR_EXIT_UNREACHABLE;
         }
         line("token", "ok", "from %s, valid %lld s (%lld ms)", conf->auth.token_url,
              (long long)expires_in, (long long)(fr_now_ms() - start));
     } else {
-        line("token", "-", "%s", conf->auth.type == FR_AUTH_NONE ? "no authentication configured"
-                                 : conf->auth.type == FR_AUTH_API_KEY ? "API key (sent with the probe)"
-                                                                      : "static bearer token (sent with the probe)");
+        line("token", "-", "%s",
+             conf->auth.type == FR_AUTH_NONE      ? "no authentication configured"
+             : conf->auth.type == FR_AUTH_API_KEY ? "API key (sent with the probe)"
+                                                  : "static bearer token (sent with the probe)");
     }
 
     struct fr_http_request req = {.method = conf->probe_method ? conf->probe_method : "GET",
@@ -114,11 +115,11 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     } else {
         status = probe_exit_status(&res);
         line("probe", "FAILED", "%s", res.err.msg);
-        printf("not ready: %s\n",
-               status == FR_EXIT_AUTH    ? "the target refused the credentials"
-               : status == FR_EXIT_USAGE ? "the target rejected the probe: check base_url, "
-                                           "api_version and probe.path"
-                                         : "the target could not be reached");
+        printf("not ready: %s\n", status == FR_EXIT_AUTH ? "the target refused the credentials"
+                                  : status == FR_EXIT_USAGE
+                                      ? "the target rejected the probe: check base_url, "
+                                        "api_version and probe.path"
+                                      : "the target could not be reached");
     }
     fr_http_result_release(&res);
     fr_http_client_free(client);

@@ -39,7 +39,9 @@ int fr_cli_version(int argc, char **argv);
 #define FR_CLI_COMMON_LONGOPTS                                                                     \
     {"log-format", required_argument, NULL, FR_CLI_OPT_LOG_FORMAT},                                \
         {"log-level", required_argument, NULL, FR_CLI_OPT_LOG_LEVEL},                              \
-        {"help", no_argument, NULL, 'h'}
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 #define FR_CLI_COMMON_HELP                                                                         \
     "      --log-format FMT  json (default) or text\n"                                             \

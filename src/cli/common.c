@@ -55,8 +55,8 @@ int fr_cli_common_option(const char *cmd, int opt, const char *arg)
         return 0;
     case FR_CLI_OPT_LOG_LEVEL:
         if (fr_log_parse_level(arg, &level))
-            return fr_cli_usage_error(cmd, "--log-level must be debug, info, warn or error, not '%s'",
-                                      arg);
+            return fr_cli_usage_error(
+                cmd, "--log-level must be debug, info, warn or error, not '%s'", arg);
         fr_log_set_level(level);
         return 0;
     default:

@@ -8,9 +8,10 @@
 #include <sqlite3.h>
 #include <yaml.h>
 
-static const char usage[] = "usage: ferry version\n\n"
-                            "Prints ferry's version and the versions of the libraries it runs on.\n\n"
-                            "options:\n" FR_CLI_COMMON_HELP;
+static const char usage[] =
+    "usage: ferry version\n\n"
+    "Prints ferry's version and the versions of the libraries it runs on.\n\n"
+    "options:\n" FR_CLI_COMMON_HELP;
 
 int fr_cli_version(int argc, char **argv)
 {

@@ -16,7 +16,10 @@ struct fr_buf {
     size_t max; /* largest len allowed; 0 = no cap */
 };
 
-#define FR_BUF_INIT {0}
+#define FR_BUF_INIT                                                                                \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void fr_buf_init(struct fr_buf *b, size_t max);
 /* Frees the data; the buffer can be reused after fr_buf_init. */

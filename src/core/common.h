@@ -58,7 +58,7 @@ FR_NORETURN void fr_die(const char *file, int line, const char *msg);
 #define FR_ASSERT(cond)                                                                            \
     do {                                                                                           \
         if (!(cond))                                                                               \
-            fr_die(__FILE__, __LINE__, "assertion failed: " #cond);                               \
+            fr_die(__FILE__, __LINE__, "assertion failed: " #cond);                                \
     } while (0)
 
 #include "core/banned.h"

@@ -3,17 +3,15 @@
 
 #include "core/redact.h"
 
-static const char *const messages[] = {
-    [FR_OK] = "success",
+static const char *const messages[] = {[FR_OK] = "success",
 #define FR_ERR_MSG(name, msg) [FR_E##name] = msg,
-    FR_ERR_MAP(FR_ERR_MSG)
+                                       FR_ERR_MAP(FR_ERR_MSG)
 #undef FR_ERR_MSG
 };
 
-static const char *const names[] = {
-    [FR_OK] = "OK",
+static const char *const names[] = {[FR_OK] = "OK",
 #define FR_ERR_NAME(name, msg) [FR_E##name] = #name,
-    FR_ERR_MAP(FR_ERR_NAME)
+                                    FR_ERR_MAP(FR_ERR_NAME)
 #undef FR_ERR_NAME
 };
 

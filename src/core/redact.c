@@ -12,9 +12,13 @@ static char **secrets;
 static size_t nsecrets;
 
 static const char *const sensitive_names[] = {
-    "authorization", "proxy-authorization", "client_secret", "access_token", "refresh_token",
-    "id_token",      "password",            "passwd",        "api_key",      "apikey",
-    "x-api-key",     "cookie",              "set-cookie",    "secret",
+    "authorization", "proxy-authorization",
+    "client_secret", "access_token",
+    "refresh_token", "id_token",
+    "password",      "passwd",
+    "api_key",       "apikey",
+    "x-api-key",     "cookie",
+    "set-cookie",    "secret",
 };
 
 void fr_redact_add_secret(const char *value)

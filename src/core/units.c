@@ -27,8 +27,8 @@ static const struct unit size_units[] = {
 };
 
 static const struct unit rate_units[] = {
-    {"s", 1000},       {"sec", 1000},    {"second", 1000}, {"m", 60000},
-    {"min", 60000},    {"minute", 60000}, {"h", 3600000},  {"hour", 3600000},
+    {"s", 1000},    {"sec", 1000},     {"second", 1000}, {"m", 60000},
+    {"min", 60000}, {"minute", 60000}, {"h", 3600000},   {"hour", 3600000},
 };
 
 /* Splits "<number><unit>" into a non-negative number and a unit string. */

@@ -93,8 +93,8 @@ char *fr_auth_token_request_body(const struct fr_auth_conf *auth)
     return fr_buf_detach(&b, NULL);
 }
 
-int fr_auth_parse_token_response(const char *body, size_t len, char **token,
-                                 int64_t *expires_in_s, struct fr_err *err)
+int fr_auth_parse_token_response(const char *body, size_t len, char **token, int64_t *expires_in_s,
+                                 struct fr_err *err)
 {
     json_t *j = json_loadb(body ? body : "", len, 0, NULL);
     json_t *tok = json_object_get(j, "access_token");

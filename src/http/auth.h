@@ -65,8 +65,8 @@ char *fr_auth_token_request_body(const struct fr_auth_conf *auth);
  * (caller frees) and *expires_in_s its lifetime (FR_TOKEN_DEFAULT_LIFETIME_S
  * when absent). FR_EPARSE when the body is not JSON or has no access_token.
  */
-int fr_auth_parse_token_response(const char *body, size_t len, char **token,
-                                 int64_t *expires_in_s, struct fr_err *err);
+int fr_auth_parse_token_response(const char *body, size_t len, char **token, int64_t *expires_in_s,
+                                 struct fr_err *err);
 
 /*
  * The OAuth2 error code of a failed token response ("invalid_client"), or

@@ -27,15 +27,15 @@ struct fr_breaker {
     enum fr_breaker_state state;
     int threshold;
     int consecutive_failures;
-    int64_t open_ms;     /* base open period */
+    int64_t open_ms; /* base open period */
     int64_t max_open_ms;
     int64_t current_open_ms;
     int64_t opened_at_ms;
     bool probe_in_flight;
 };
 
-#define FR_BREAKER_DEFAULT_THRESHOLD 10
-#define FR_BREAKER_DEFAULT_OPEN_MS   5000
+#define FR_BREAKER_DEFAULT_THRESHOLD   10
+#define FR_BREAKER_DEFAULT_OPEN_MS     5000
 #define FR_BREAKER_DEFAULT_MAX_OPEN_MS 60000
 
 void fr_breaker_init(struct fr_breaker *b, int threshold, int64_t open_ms, int64_t max_open_ms);

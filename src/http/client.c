@@ -74,7 +74,7 @@ struct fr_http_target {
 struct fr_http_client {
     CURLM *multi;
     struct fr_http_target *targets;
-    size_t pending; /* submitted, not yet final */
+    size_t pending;           /* submitted, not yet final */
     struct xfer *active_head; /* transfers in the multi handle */
 };
 
@@ -177,7 +177,8 @@ int fr_http_target_new(struct fr_http_client *c, const struct fr_target_conf *co
         t->auth_header = fr_asprintf("%s: %s", conf->auth.header ? conf->auth.header : "X-API-Key",
                                      conf->auth.value ? conf->auth.value : "");
     else if (conf->auth.type == FR_AUTH_BEARER)
-        t->auth_header = fr_asprintf("Authorization: Bearer %s", conf->auth.token ? conf->auth.token : "");
+        t->auth_header =
+            fr_asprintf("Authorization: Bearer %s", conf->auth.token ? conf->auth.token : "");
     if (t->auth_header)
         fr_redact_add_secret(t->auth_header);
     if (conf->insecure_skip_verify)
@@ -509,9 +510,8 @@ static void log_request(const struct xfer *x, CURLcode rc, const struct fr_verdi
     FR__LOG(level, x->kind == XFER_TOKEN ? "token request" : "request",
             FR_LS("target", x->t->conf.name), FR_LS("method", x->method),
             FR_LS("path", x->log_path), FR_LI("status", x->status),
-            FR_LS("outcome", fr_class_name(v->cls)),
-            FR_LS("error", rc == CURLE_OK ? NULL : what), FR_LI("ms", now_ms - x->sent_at_ms),
-            FR_LI("attempt", x->attempts),
+            FR_LS("outcome", fr_class_name(v->cls)), FR_LS("error", rc == CURLE_OK ? NULL : what),
+            FR_LI("ms", now_ms - x->sent_at_ms), FR_LI("attempt", x->attempts),
             FR_LS("request_id", x->request_id[0] ? x->request_id : NULL));
 }
 
@@ -573,8 +573,7 @@ static void note_breaker(struct fr_http_target *t, bool transient, int64_t now_m
     if (ev == FR_BREAKER_OPENED) {
         t->stats.breaker_opened++;
         FR_LOG_WARN("circuit breaker opened: the target keeps failing; holding requests",
-                    FR_LS("target", t->conf.name),
-                    FR_LI("open_ms", t->breaker.current_open_ms));
+                    FR_LS("target", t->conf.name), FR_LI("open_ms", t->breaker.current_open_ms));
     } else if (ev == FR_BREAKER_CLOSED_AGAIN) {
         FR_LOG_INFO("circuit breaker closed: the target answers again",
                     FR_LS("target", t->conf.name));
@@ -585,7 +584,8 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 {
     struct fr_http_target *t = x->t;
     const struct fr_target_conf *conf = &t->conf;
-    struct fr_classify_in in = {.transport = transport_of(rc, x), .status = (int)x->status,
+    struct fr_classify_in in = {.transport = transport_of(rc, x),
+                                .status = (int)x->status,
                                 .auth_retried = x->auth_retried};
     json_t *json = NULL;
     const char *body_error = NULL;
@@ -647,21 +647,21 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         int64_t delay = retry_delay(x, &v, now_ms);
         if (fr_retry_allowed(&conf->retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
             x->ready_at_ms = now_ms + delay;
-            FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name),
-                         FR_LS("path", x->log_path), FR_LI("delay_ms", delay),
-                         FR_LI("attempt", x->attempts));
+            FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
+                         FR_LI("delay_ms", delay), FR_LI("attempt", x->attempts));
             json_decref(json);
             enqueue(t, x);
             return;
         }
         if (v.cls == FR_CLASS_BODY_ERROR)
-            fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: the response body reports a failure: %s",
-                       x->method, x->log_path, body_error ? body_error : "(no message)");
+            fr_err_set(&err, FR_EREJECTED, x->status,
+                       "%s %s: the response body reports a failure: %s", x->method, x->log_path,
+                       body_error ? body_error : "(no message)");
         else
             fr_err_set(&err, FR_EUNREACHABLE, x->status ? x->status : rc,
                        "%s %s: gave up after %d attempts in %.1f s; last: %s (%s)", x->method,
-                       x->log_path, x->attempts, (double)(now_ms - x->first_sent_ms) / 1000.0,
-                       what, v.reason);
+                       x->log_path, x->attempts, (double)(now_ms - x->first_sent_ms) / 1000.0, what,
+                       v.reason);
         finish(x, err.code, v.cls, json, body_error, &err, now_ms);
         return;
     }
@@ -683,8 +683,8 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
             fr_err_set(&err, FR_EUNREACHABLE, rc, "%s %s: %s (%s)", x->method, x->log_path, what,
                        v.reason);
         else
-            fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path,
-                       what, body);
+            fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path, what,
+                       body);
         finish(x, err.code, v.cls, json, body_error, &err, now_ms);
         return;
     }
@@ -698,7 +698,8 @@ static void fail_pending(struct fr_http_target *t, const struct fr_err *err, int
     t->pending_head = t->pending_tail = NULL;
     while (x) {
         struct xfer *n = x->next;
-        finish(x, err->code, FR_CLASS_AUTH, NULL, NULL, err, now_ms);
+        finish(x, err->code, err->code == FR_EAUTH ? FR_CLASS_AUTH : FR_CLASS_TRANSIENT, NULL, NULL,
+               err, now_ms);
         x = n;
     }
 }
@@ -730,8 +731,7 @@ static void token_settle(struct fr_http_target *t, struct xfer *x, const struct 
         fr_token_cache_fail(&t->token);
         fr_err_clear(&t->token_err);
         t->token_err = *err;
-        FR_LOG_ERROR("token fetch failed", FR_LS("target", t->conf.name),
-                     FR_LS("error", err->msg));
+        FR_LOG_ERROR("token fetch failed", FR_LS("target", t->conf.name), FR_LS("error", err->msg));
         /* Nothing waiting for a token can proceed: fail it with the reason. */
         fail_pending(t, err, now_ms);
     } else {
@@ -972,8 +972,7 @@ int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
     return res->code;
 }
 
-int fr_http_target_authenticate(struct fr_http_target *t, int64_t *expires_in_s,
-                                struct fr_err *err)
+int fr_http_target_authenticate(struct fr_http_target *t, int64_t *expires_in_s, struct fr_err *err)
 {
     if (t->conf.auth.type != FR_AUTH_OAUTH2_CC)
         return 0;

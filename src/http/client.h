@@ -55,7 +55,7 @@ struct fr_http_result {
     int status;        /* the final HTTP status; 0 when none arrived */
     char *body;        /* the final response body, NUL-terminated; owned */
     size_t body_len;
-    json_t *json; /* the body parsed, when it is JSON; owned reference */
+    json_t *json;           /* the body parsed, when it is JSON; owned reference */
     const char *body_error; /* a matched body-error rule's message; borrowed from json */
     int attempts;
     int64_t elapsed_ms;

@@ -30,13 +30,13 @@
 
 struct fr_ratelimit {
     enum fr_rate_mode mode;
-    double interval_us;      /* spacing between sends; 0 = unpaced */
-    int64_t next_us;         /* earliest time of the next send */
-    int64_t hold_until_us;   /* Retry-After hold */
+    double interval_us;    /* spacing between sends; 0 = unpaced */
+    int64_t next_us;       /* earliest time of the next send */
+    int64_t hold_until_us; /* Retry-After hold */
     /* adaptive state */
-    double rate_per_s;       /* current adaptive rate; 0 = not yet limited */
-    int64_t last_cut_us;     /* last halving */
-    int64_t last_growth_us;  /* last increase */
+    double rate_per_s;      /* current adaptive rate; 0 = not yet limited */
+    int64_t last_cut_us;    /* last halving */
+    int64_t last_growth_us; /* last increase */
     int64_t sent_window_start_us;
     uint32_t sent_in_window; /* sends in the current 1 s window (to seed the first cut) */
     uint32_t sent_last_window;

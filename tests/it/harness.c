@@ -257,8 +257,8 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-int fr_test_http(const char *method, const char *url, const char *const *headers,
-                 const char *body, long *status, char **resp)
+int fr_test_http(const char *method, const char *url, const char *const *headers, const char *body,
+                 long *status, char **resp)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *hl = NULL;

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 
 struct fr_proc {
-    pid_t pid;        /* 0 when not running */
-    int stdout_fd;    /* read end of the child's stdout, -1 if not piped */
+    pid_t pid;         /* 0 when not running */
+    int stdout_fd;     /* read end of the child's stdout, -1 if not piped */
     char *stderr_path; /* the child's stderr, kept in a file for assertions */
 };
 
@@ -71,8 +71,8 @@ long fr_test_stat_requests(json_t *stats, const char *route, const char *status)
  * src/http). headers is NULL-terminated or NULL. Returns 0 when a response
  * arrived (*status set), -1 otherwise. *resp may be NULL.
  */
-int fr_test_http(const char *method, const char *url, const char *const *headers,
-                 const char *body, long *status, char **resp);
+int fr_test_http(const char *method, const char *url, const char *const *headers, const char *body,
+                 long *status, char **resp);
 
 /* A new temporary directory; caller frees the path (fr_test_rmtree removes it). */
 char *fr_test_tmpdir(void);

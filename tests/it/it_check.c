@@ -82,8 +82,8 @@ static void test_wrong_credentials_exit_3(void **state)
 {
     struct env *e = *state;
     char *out, *err;
-    int status = check_with(e, e->mock.base_url, e->mock.base_url, NULL, "wrong-secret-42", &out,
-                            &err);
+    int status =
+        check_with(e, e->mock.base_url, e->mock.base_url, NULL, "wrong-secret-42", &out, &err);
     assert_int_equal(status, 3);
     /* The message names the token endpoint so the operator knows where to look. */
     char *endpoint = fr_asprintf("%s/oauth/token", e->mock.base_url);
@@ -105,8 +105,8 @@ static void test_unreachable_exit_4(void **state)
     struct env *e = *state;
     char *out, *err;
     /* Port 1 on loopback: nothing listens, connections are refused at once. */
-    int status = check_with(e, "http://127.0.0.1:1", "http://127.0.0.1:1", NULL, "demo-secret",
-                            &out, &err);
+    int status =
+        check_with(e, "http://127.0.0.1:1", "http://127.0.0.1:1", NULL, "demo-secret", &out, &err);
     assert_int_equal(status, 4);
     assert_non_null(strstr(out, "http://127.0.0.1:1/oauth/token"));
     assert_non_null(strstr(out, "unreachable"));
@@ -176,8 +176,10 @@ static void test_usage_errors(void **state)
     assert_non_null(strstr(err, "missing TARGET"));
     free(err);
 
-    const char *helps[][3] = {{"check", "--help", NULL}, {"mock", "--help", NULL},
-                              {"version", "--help", NULL}, {"--help", NULL, NULL}};
+    const char *helps[][3] = {{"check", "--help", NULL},
+                              {"mock", "--help", NULL},
+                              {"version", "--help", NULL},
+                              {"--help", NULL, NULL}};
     for (size_t i = 0; i < FR_ARRAY_LEN(helps); i++) {
         assert_int_equal(fr_test_run(helps[i], NULL, NULL, 5000, &out, NULL), 0);
         assert_non_null(strstr(out, "usage: ferry"));

@@ -67,11 +67,11 @@ static char *batch_body(const char *prefix, int first, int n)
 {
     char *body = fr_strdup("{\"value\":[");
     for (int i = 0; i < n; i++) {
-        char *next = fr_asprintf("%s%s{\"participantId\":\"P%06d\",\"transactionDate\":\"2026-11-01\","
-                                 "\"amount\":%d.5,\"currencyCode\":\"USD\",\"periodId\":\"2026-11\","
-                                 "\"sourceRef\":\"%s-%d\"}",
-                                 body, i ? "," : "", (first + i) % 1000 + 1, first + i, prefix,
-                                 first + i);
+        char *next =
+            fr_asprintf("%s%s{\"participantId\":\"P%06d\",\"transactionDate\":\"2026-11-01\","
+                        "\"amount\":%d.5,\"currencyCode\":\"USD\",\"periodId\":\"2026-11\","
+                        "\"sourceRef\":\"%s-%d\"}",
+                        body, i ? "," : "", (first + i) % 1000 + 1, first + i, prefix, first + i);
         free(body);
         body = next;
     }
@@ -226,8 +226,9 @@ static void test_client_errors_are_sent_once(void **state)
 {
     struct env *e = *state =
         env_new(NULL, "    retry: { max_attempts: 5, base: 10ms, cap: 50ms }\n");
-    const char *bad = "{\"participantId\":\"P000001\",\"transactionDate\":\"2026-13-45\","
-                      "\"amount\":1,\"currencyCode\":\"USD\",\"periodId\":\"p\",\"sourceRef\":\"x1\"}";
+    const char *bad =
+        "{\"participantId\":\"P000001\",\"transactionDate\":\"2026-13-45\","
+        "\"amount\":1,\"currencyCode\":\"USD\",\"periodId\":\"p\",\"sourceRef\":\"x1\"}";
     struct fr_http_request req = {
         .method = "POST", .path = "/credits", .body = bad, .body_len = strlen(bad)};
     struct fr_http_result res;
@@ -255,9 +256,11 @@ static void test_client_errors_are_sent_once(void **state)
 static void test_409_is_duplicate_success(void **state)
 {
     struct env *e = *state = env_new(NULL, NULL);
-    const char *c = "{\"participantId\":\"P000002\",\"transactionDate\":\"2026-11-01\","
-                    "\"amount\":10,\"currencyCode\":\"USD\",\"periodId\":\"p\",\"sourceRef\":\"dup-1\"}";
-    struct fr_http_request req = {.method = "POST", .path = "/credits", .body = c, .body_len = strlen(c)};
+    const char *c =
+        "{\"participantId\":\"P000002\",\"transactionDate\":\"2026-11-01\","
+        "\"amount\":10,\"currencyCode\":\"USD\",\"periodId\":\"p\",\"sourceRef\":\"dup-1\"}";
+    struct fr_http_request req = {
+        .method = "POST", .path = "/credits", .body = c, .body_len = strlen(c)};
     struct fr_http_result res;
     assert_int_equal(fr_http_perform(e->target, &req, &res), FR_OK);
     assert_int_equal(res.status, 201);
@@ -294,9 +297,9 @@ static void test_outage_gives_up_after_max_attempts(void **state)
 static void test_body_error_is_retried(void **state)
 {
     const char *args[] = {"--faults", "body_error=0.5", "--seed", "3", NULL};
-    struct env *e = *state = env_new(
-        args, "    retry: { max_attempts: 12, base: 10ms, cap: 50ms }\n"
-              "    body_errors: [ { path: /success, equals: false, message: /error } ]\n");
+    struct env *e = *state =
+        env_new(args, "    retry: { max_attempts: 12, base: 10ms, cap: 50ms }\n"
+                      "    body_errors: [ { path: /success, equals: false, message: /error } ]\n");
     struct tally tally = {0};
     submit_batches(e, "be", 10, 2, &tally);
     assert_int_equal(fr_http_run(e->client, 30000), 0);
