@@ -985,9 +985,9 @@ static int syntax_error(yaml_parser_t *parser, const char *name, struct fr_err *
 {
     const char *problem = parser->problem ? parser->problem : "malformed YAML";
     if (parser->context)
-        return fr_err_set(err, FR_ECONFIG, 0, "%s:%zu:%zu: YAML syntax error: %s %s", name,
-                          parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
-                          parser->context);
+        return fr_err_set(err, FR_ECONFIG, 0, "%s:%zu:%zu: YAML syntax error %s: %s", name,
+                          parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                          parser->context, problem);
     return fr_err_set(err, FR_ECONFIG, 0, "%s:%zu:%zu: YAML syntax error: %s", name,
                       parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem);
 }
