@@ -124,7 +124,18 @@ void fr_config_free(struct fr_config *cfg);
 /* The target of that name, or NULL. Borrowed from cfg. */
 const struct fr_target_conf *fr_config_find_target(const struct fr_config *cfg, const char *name);
 
-/* Defaults for a target (used by the loader and by tests building one by hand). */
+/*
+ * Defaults for a target (used by the loader and by tests building one by hand).
+ * Overwrites *t without freeing; the default strings (probe_method "GET",
+ * probe_path "/", auth.header "X-API-Key") are allocated, so a target built
+ * this way is released with fr_target_conf_release.
+ */
 void fr_target_conf_defaults(struct fr_target_conf *t);
+/*
+ * Frees every string, equals value and body rule a target owns (secrets are
+ * wiped first) and zeroes it. NULL is a no-op. fr_config_free calls it for
+ * each target; call it yourself only for targets you built by hand.
+ */
+void fr_target_conf_release(struct fr_target_conf *t);
 
 #endif

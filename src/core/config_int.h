@@ -1,0 +1,154 @@
+/*
+ * config_int.h: shared between the files of the config module only
+ * (config.c: key tables and the YAML walk; config_value.c: messages, scalar
+ * conversions, ${ENV} expansion and secrets). Not for other modules.
+ */
+#ifndef FR_CORE_CONFIG_INT_H
+#define FR_CORE_CONFIG_INT_H
+
+#include "core/common.h"
+
+#include <yaml.h>
+
+#include "core/config.h"
+
+/* One load in progress. Everything borrowed except doc, which the loader owns. */
+struct fr__cfg_loader {
+    yaml_document_t *doc;
+    const char *name; /* the file as named in messages */
+    const char *dir;  /* directory for relative file: paths */
+    struct fr_config *cfg;
+    struct fr_err *err;
+};
+
+/*
+ * Records "name:line:col: path: message" (line and column of node, 1-based)
+ * as FR_ECONFIG in ld->err and returns FR_ECONFIG. path may be NULL or ""
+ * (no path written). The message must not contain secret values.
+ */
+int fr__cfg_fail(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
+                 const char *fmt, ...) FR_PRINTF(4, 5);
+/* Appends "name:line:col: message" to cfg->warnings. */
+void fr__cfg_warn(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
+    FR_PRINTF(3, 4);
+
+/* "30s", "5m", "250ms": the shortest exact form of ms, in buf. Returns buf. */
+const char *fr__cfg_fmt_duration(int64_t ms, char *buf, size_t size);
+
+/*
+ * The candidate nearest to word by edit distance (Damerau, optimal string
+ * alignment), or NULL when none is close enough to be a likely typo.
+ * Borrowed from candidates.
+ */
+const char *fr__cfg_suggest(const char *word, const char *const *candidates, size_t n);
+
+/*
+ * Replaces each ${NAME} in the scalar text of node by the environment
+ * variable; a '$' not followed by '{' is literal. *out is a new string the
+ * caller frees. FR_ECONFIG (recorded) for an unset variable or a malformed
+ * reference.
+ */
+int fr__cfg_expand(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
+                   const char *text, char **out);
+
+/*
+ * Resolves a secret field: ${ENV}, file:/path (relative to ld->dir), or a
+ * literal (a warning). The value is registered with the redactor. *out is
+ * a new string the caller frees (wipe it before freeing).
+ */
+int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
+                   char **out);
+
+/*
+ * A YAML scalar as JSON: quoted scalars are strings; plain ones resolve by
+ * the YAML 1.2 core schema (null, true/false, integers, floats, else a
+ * string). *out is a new reference. FR_ECONFIG for .inf/.nan.
+ */
+int fr__cfg_scalar_json(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
+                        const char *text, json_t **out);
+
+/* ---- key tables (config.c) walked generically (config_walk.c) ---------- */
+
+/* The most keys one mapping table may have. */
+#define FR__CFG_TABLE_MAX 32
+/* A key required whatever the variant. */
+#define FR__CFG_ALWAYS (~0u)
+
+enum fr__cfg_type {
+    FR__CFG_STR,      /* non-empty string, ${ENV} expanded */
+    FR__CFG_SECRET,   /* ${ENV}, file:/path or a literal (warning); registered with the redactor */
+    FR__CFG_URL,      /* http:// or https:// URL; trailing slashes stripped */
+    FR__CFG_SEGMENT,  /* path prefix such as "v2"; surrounding slashes stripped */
+    FR__CFG_PATH,     /* request path starting with "/" */
+    FR__CFG_POINTER,  /* JSON pointer: "" or starting with "/" */
+    FR__CFG_HEADER,   /* HTTP header name */
+    FR__CFG_METHOD,   /* HTTP method, one of names */
+    FR__CFG_ENUM,     /* one of names, stored as its index (int) */
+    FR__CFG_INT,      /* int within min..max */
+    FR__CFG_DURATION, /* int64_t milliseconds within min..max */
+    FR__CFG_PERCENT,  /* double fraction */
+    FR__CFG_BOOL,     /* true or false */
+    FR__CFG_RATE,     /* struct fr_rate_conf: COUNT/UNIT or "adaptive" */
+    FR__CFG_JSON,     /* json_t *, any scalar (core schema) */
+    FR__CFG_MAP,      /* a nested mapping described by sub */
+    FR__CFG_CUSTOM,   /* parsed by custom */
+};
+
+struct fr__cfg_table;
+
+struct fr__cfg_key {
+    const char *name;
+    enum fr__cfg_type type;
+    size_t offset;     /* of the field, from the table's base */
+    const char *def;   /* default, written as in the file; NULL: none (zero) */
+    int64_t min, max;  /* FR__CFG_INT, FR__CFG_DURATION */
+    unsigned only;     /* variants (1u << index) the key belongs to; 0 = all */
+    unsigned required; /* variants in which the key is required; FR__CFG_ALWAYS = all */
+    const struct fr__cfg_table *sub; /* FR__CFG_MAP */
+    const char *const *names;        /* FR__CFG_ENUM, FR__CFG_METHOD: NULL-terminated */
+    int (*custom)(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field);
+    const char *help; /* what the key is for; named when it is missing */
+};
+
+struct fr__cfg_table {
+    const struct fr__cfg_key *keys;
+    size_t nkeys;
+    /*
+     * A FR__CFG_ENUM key whose value selects which other keys apply (auth: type);
+     * parsed first. NULL for tables without variants.
+     */
+    const char *variant_key;
+    const char *variant_what; /* "auth type" */
+    /* Cross-checks once every key is set; found[i] is the value node of keys[i] or NULL. */
+    int (*check)(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                 yaml_node_t **found);
+};
+
+/* Node number index of the document. Borrowed. */
+yaml_node_t *fr__cfg_node(struct fr__cfg_loader *ld, int index);
+/* FR_ECONFIG (recorded) unless node is of type: "expected a mapping, found a sequence". */
+int fr__cfg_expect(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                   yaml_node_type_t type);
+/* Keys of a mapping node must be scalars and appear once (duplicates name both places). */
+int fr__cfg_check_keys(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path);
+/* "path.key" ("key" at the top level); the caller frees. */
+char *fr__cfg_child_path(const char *path, const char *key);
+/*
+ * Checks node against tab and sets the fields of base: unknown keys (with a
+ * suggestion), keys of another variant, wrong types, bounds, missing
+ * required keys, then tab->check. Fields already set (defaults) are replaced.
+ */
+int fr__cfg_parse_mapping(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          const struct fr__cfg_table *tab, void *base);
+/* Sets the defaults tab declares, nested tables included, on base. */
+void fr__cfg_apply_defaults(const struct fr__cfg_table *tab, void *base);
+/* The value node found for the key named name, or NULL; found as passed to check. */
+yaml_node_t *fr__cfg_found(const struct fr__cfg_table *tab, yaml_node_t **found, const char *name);
+
+/* The scalar text of a node (NUL-terminated by libyaml). Borrowed from the document. */
+static inline const char *fr__cfg_text(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+#endif
