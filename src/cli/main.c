@@ -12,6 +12,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"mock", fr_cli_mock, "run the simulated target API (with fault injection)"},
     {"version", fr_cli_version, "print ferry's version and its libraries'"},
 };
 
