@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
     {"check", fr_cli_check, "validate a target's config, credentials and reachability"},
+    {"mock", fr_cli_mock, "run the simulated target API (with fault injection)"},
     {"version", fr_cli_version, "print ferry's version and its libraries'"},
 };
 

@@ -1,0 +1,182 @@
+#include "core/common.h"
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#include "core/log.h"
+#include "mock/mock.h"
+
+static const char usage_head[] =
+    "usage: ferry mock [--listen IP:PORT] [--faults SPEC] [--seed N]\n"
+    "                  [--client-id ID --client-secret SECRET] [--participants N]\n\n"
+    "Runs the simulated incentive-management API (OAuth2 token, credits,\n"
+    "participants, /mock/stats) until SIGINT or SIGTERM. Prints\n"
+    "'listening on http://IP:PORT' on stdout once it accepts connections.\n\n"
+    "options:\n"
+    "      --listen IP:PORT    address to listen on (default 127.0.0.1:8089; port 0 = any\n"
+    "                          free port; IPv6 as [::1]:PORT)\n"
+    "      --faults SPEC       comma-separated faults to inject (below)\n"
+    "      --seed N            seed of the fault draws, for reproducible runs (default: random,\n"
+    "                          logged at start)\n"
+    "      --client-id ID      OAuth2 client id accepted by POST /oauth/token (default demo)\n"
+    "      --client-secret S   its secret (default demo-secret; never logged)\n"
+    "      --participants N    participants P000001.. served (default 1000, at most "
+    "999999)\n" FR_CLI_COMMON_HELP
+    "\nfaults (each applies to every route except /oauth/token and /mock/*, unless said):\n";
+
+static const char usage_tail[] =
+    "  PROBABILITY is a number from 0 to 1; DURATION is like 1500ms, 30s, 5m.\n"
+    "  Example: --faults rate=600/min,error5xx=0.05,slow=0.02:1500ms,token_ttl=30s\n\n"
+    "Exit status: 0 after a clean stop, 2 usage error, 4 cannot listen.\n";
+
+enum {
+    OPT_LISTEN = 0x2001,
+    OPT_FAULTS,
+    OPT_SEED,
+    OPT_CLIENT_ID,
+    OPT_CLIENT_SECRET,
+    OPT_PARTICIPANTS
+};
+
+static int parse_unsigned(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || s[0] < '0' || s[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* One mock option into opts; 0, or the exit status of a usage error. */
+static int mock_option(int opt, const char *arg, struct fr_mock_opts *opts)
+{
+    const char *why;
+    uint64_t v;
+    switch (opt) {
+    case OPT_LISTEN:
+        opts->listen = arg;
+        return 0;
+    case OPT_FAULTS:
+        if (fr_mock_parse_faults(arg, &opts->faults, &why))
+            return fr_cli_usage_error("mock", "--faults: %s", why);
+        return 0;
+    case OPT_SEED:
+        if (parse_unsigned(arg, UINT64_MAX, &opts->seed))
+            return fr_cli_usage_error("mock", "--seed must be a non-negative integer, not '%s'",
+                                      arg);
+        opts->seeded = true;
+        return 0;
+    case OPT_CLIENT_ID:
+        if (!*arg)
+            return fr_cli_usage_error("mock", "--client-id must not be empty");
+        opts->client_id = arg;
+        return 0;
+    case OPT_CLIENT_SECRET:
+        if (!*arg)
+            return fr_cli_usage_error("mock", "--client-secret must not be empty");
+        opts->client_secret = arg;
+        return 0;
+    case OPT_PARTICIPANTS:
+        if (parse_unsigned(arg, FR_MOCK_MAX_PARTICIPANTS, &v) || v == 0)
+            return fr_cli_usage_error("mock", "--participants must be 1 to %d, not '%s'",
+                                      FR_MOCK_MAX_PARTICIPANTS, arg);
+        opts->participants = (unsigned)v;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, struct fr_mock_opts *opts, bool *help)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"faults", required_argument, NULL, OPT_FAULTS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"client-id", required_argument, NULL, OPT_CLIENT_ID},
+        {"client-secret", required_argument, NULL, OPT_CLIENT_SECRET},
+        {"participants", required_argument, NULL, OPT_PARTICIPANTS},
+        FR_CLI_COMMON_LONGOPTS,
+        {0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            *help = true;
+            return 0;
+        }
+        int rc = mock_option(opt, optarg, opts);
+        if (rc < 0)
+            rc = fr_cli_common_option("mock", opt, optarg);
+        if (rc < 0)
+            return fr_cli_bad_option("mock", argv);
+        if (rc)
+            return rc;
+    }
+    if (optind < argc)
+        return fr_cli_usage_error("mock", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+static void log_stopped(struct fr_mock *m)
+{
+    struct fr_mock_totals t;
+    fr_mock_totals(m, &t);
+    FR_LOG_INFO("mock stopped", FR_LI("requests", t.requests),
+                FR_LI("tokens_issued", t.tokens_issued), FR_LI("credits_stored", t.credits_stored),
+                FR_LI("faults", t.faults));
+}
+
+int fr_cli_mock(int argc, char **argv)
+{
+    struct fr_mock_opts opts = {0};
+    fr_mock_faults_init(&opts.faults);
+    const char *spec = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--faults") == 0)
+            spec = argv[i + 1];
+    bool help = false;
+    int rc = parse_args(argc, argv, &opts, &help);
+    if (rc)
+        return rc;
+    if (help) {
+        fputs(usage_head, stdout);
+        fputs(fr_mock_faults_help(), stdout);
+        fputs(usage_tail, stdout);
+        return FR_EXIT_OK;
+    }
+
+    /* Block the stop signals before any thread starts, then wait for one. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct fr_mock *m;
+    struct fr_err err = {0};
+    rc = fr_mock_start(&opts, &m, &err);
+    if (rc) {
+        fprintf(stderr, "ferry mock: %s\n", err.msg);
+        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+    }
+    printf("listening on http://%s:%d\n", fr_mock_host(m), fr_mock_port(m));
+    fflush(stdout);
+    char seed[24];
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)fr_mock_seed(m));
+    FR_LOG_INFO("mock started", FR_LS("listen", opts.listen ? opts.listen : FR_MOCK_DEFAULT_LISTEN),
+                FR_LI("port", fr_mock_port(m)), FR_LS("seed", seed),
+                FR_LS("faults", spec ? spec : ""),
+                FR_LS("client_id", opts.client_id ? opts.client_id : FR_MOCK_DEFAULT_CLIENT_ID));
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    FR_LOG_INFO("mock stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    log_stopped(m);
+    fr_mock_stop(m);
+    return FR_EXIT_OK;
+}

@@ -1,0 +1,469 @@
+#include "core/common.h"
+#include "mock/mock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "mock/mock_int.h"
+
+/* Order matters only for readability: matching is exact per method and path. */
+static const struct fr__mock_route routes[] = {
+    {"POST", "/oauth/token", "POST /oauth/token", fr__mock_handle_token, 0},
+    {"POST", "/credits/batch", "POST /credits/batch", fr__mock_handle_batch,
+     FR__MOCK_AUTH | FR__MOCK_FAULTS},
+    {"POST", "/credits", "POST /credits", fr__mock_handle_post_credit,
+     FR__MOCK_AUTH | FR__MOCK_FAULTS},
+    {"GET", "/credits", "GET /credits", fr__mock_handle_get_credits,
+     FR__MOCK_AUTH | FR__MOCK_FAULTS},
+    {"DELETE", "/credits/{sourceRef}", "DELETE /credits/{sourceRef}", fr__mock_handle_delete_credit,
+     FR__MOCK_AUTH | FR__MOCK_FAULTS},
+    {"GET", "/participants", "GET /participants", fr__mock_handle_participants,
+     FR__MOCK_AUTH | FR__MOCK_FAULTS},
+    {"GET", "/mock/stats", "GET /mock/stats", fr__mock_handle_stats, 0},
+    {"POST", "/mock/reset", "POST /mock/reset", fr__mock_handle_reset, 0},
+};
+
+/* Methods kept as they are in stats keys; any other is "OTHER" so keys stay bounded. */
+static const char *const known_methods[] = {"GET",    "POST", "PUT",    "PATCH",
+                                            "DELETE", "HEAD", "OPTIONS"};
+
+static const char *stats_method(const char *method)
+{
+    for (size_t i = 0; i < FR_ARRAY_LEN(known_methods); i++)
+        if (strcmp(known_methods[i], method) == 0)
+            return known_methods[i];
+    return "OTHER";
+}
+
+/* Matches path against a route path; *param receives a "{...}" segment's value. */
+static bool path_matches(const char *pattern, const char *path, const char **param)
+{
+    const char *brace = strchr(pattern, '{');
+    if (!brace)
+        return strcmp(pattern, path) == 0;
+    size_t prefix = (size_t)(brace - pattern);
+    if (strncmp(pattern, path, prefix) != 0 || path[prefix] == '\0')
+        return false;
+    if (strchr(path + prefix, '/'))
+        return false;
+    *param = path + prefix;
+    return true;
+}
+
+/* The route for method+path; *method_ok false when only the path is known (405). */
+static const struct fr__mock_route *match_route(const char *method, const char *path,
+                                                bool *method_ok, const char **param)
+{
+    const struct fr__mock_route *path_only = NULL;
+    for (size_t i = 0; i < FR_ARRAY_LEN(routes); i++) {
+        const char *p = NULL;
+        if (!path_matches(routes[i].path, path, &p))
+            continue;
+        if (strcmp(routes[i].method, method) == 0) {
+            *method_ok = true;
+            *param = p;
+            return &routes[i];
+        }
+        if (!path_only)
+            path_only = &routes[i];
+    }
+    *method_ok = false;
+    return path_only;
+}
+
+void fr__mock_error(struct fr__mock_reply *out, unsigned status, const char *code,
+                    const char *message)
+{
+    out->status = status;
+    json_decref(out->body);
+    out->body = json_pack("{s:s}", "error", code);
+    if (message)
+        json_object_set_new(out->body, "message", json_string(message));
+}
+
+/* Draws this request's faults at arrival, in the documented order (locked). */
+static void draw_faults(struct fr_mock *m, struct fr__mock_req *rq)
+{
+    const struct fr_mock_faults *f = &m->faults;
+    if (f->rate_limited) {
+        rq->retry_after_s = fr__mock_rate_admit(&m->ratelog, &f->rate, rq->arrival_ms);
+        if (rq->retry_after_s > 0) {
+            fr__mock_count_fault(m, "rate");
+            return;
+        }
+    }
+    /* Every configured fault draws once, hit or not, so runs replay exactly. */
+    rq->reset = f->reset > 0 && fr_rng_double(&m->rng) < f->reset;
+    rq->error5xx = f->error5xx > 0 && fr_rng_double(&m->rng) < f->error5xx;
+    rq->body_error = f->body_error > 0 && fr_rng_double(&m->rng) < f->body_error;
+    rq->truncate = f->truncate > 0 && fr_rng_double(&m->rng) < f->truncate;
+    rq->slow = f->slow > 0 && fr_rng_double(&m->rng) < f->slow;
+    if (rq->error5xx) {
+        static const unsigned statuses[] = {503, 503, 500, 502};
+        rq->error_status = statuses[fr_rng_next(&m->rng) % FR_ARRAY_LEN(statuses)];
+    }
+}
+
+static struct fr__mock_req *req_new(struct fr_mock *m, struct MHD_Connection *conn,
+                                    const char *method, const char *url)
+{
+    struct fr__mock_req *rq = fr_calloc(1, sizeof(*rq));
+    rq->conn = conn;
+    rq->method = method;
+    rq->path = fr_strdup(url);
+    rq->arrival_ms = fr_now_ms();
+    fr_buf_init(&rq->body, FR__MOCK_BODY_MAX);
+    rq->route = match_route(method, rq->path, &rq->method_ok, &rq->param);
+    pthread_mutex_lock(&m->lock);
+    snprintf(rq->request_id, sizeof(rq->request_id), "mock-%06llu",
+             (unsigned long long)++m->next_request_id);
+    if (rq->route && rq->method_ok && (rq->route->flags & FR__MOCK_FAULTS))
+        draw_faults(m, rq);
+    pthread_mutex_unlock(&m->lock);
+    return rq;
+}
+
+static void req_free(struct fr__mock_req *rq)
+{
+    if (!rq)
+        return;
+    fr_buf_release(&rq->body);
+    free(rq->path);
+    free(rq);
+}
+
+/* The body sent when a truncate fault hits: Content-Length says len, half is sent. */
+struct truncated {
+    char *data;
+    size_t cut;
+};
+
+static ssize_t truncated_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct truncated *t = cls;
+    if (pos >= t->cut)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = FR_MIN(max, t->cut - (size_t)pos);
+    memcpy(buf, t->data + pos, n);
+    return (ssize_t)n;
+}
+
+static void truncated_free(void *cls)
+{
+    struct truncated *t = cls;
+    free(t->data);
+    free(t);
+}
+
+static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, bool *truncated)
+{
+    size_t len = text ? strlen(text) : 0;
+    *truncated = rq->truncate && len >= 2;
+    if (*truncated) {
+        struct truncated *t = fr_malloc(sizeof(*t));
+        t->data = text;
+        t->cut = len / 2;
+        return MHD_create_response_from_callback(len, 4096, truncated_read, t, truncated_free);
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, text ? text : (char *)"", MHD_RESPMEM_MUST_COPY);
+    free(text);
+    return r;
+}
+
+/* Sleeps for a slow fault, waking early when the server stops. */
+static void slow_sleep(struct fr_mock *m, int64_t ms)
+{
+    int64_t until = fr_now_ms() + ms;
+    while (!m->stopping && fr_now_ms() < until)
+        fr_sleep_ms(FR_MIN(50, until - fr_now_ms()));
+}
+
+static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, const char *key,
+                                  struct fr__mock_reply *out)
+{
+    char *text = out->body ? json_dumps(out->body, JSON_COMPACT) : NULL;
+    json_decref(out->body);
+    out->body = NULL;
+    bool truncated;
+    struct MHD_Response *resp = make_response(rq, text, &truncated);
+    if (!resp)
+        return MHD_NO;
+    if (text)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
+    if (out->header_name)
+        MHD_add_response_header(resp, out->header_name, out->header_value);
+    if (rq->slow)
+        slow_sleep(m, m->faults.slow_ms);
+
+    char status[16];
+    snprintf(status, sizeof(status), "%u", out->status);
+    pthread_mutex_lock(&m->lock);
+    fr__mock_count_request(m, key, status);
+    if (truncated)
+        fr__mock_count_fault(m, "truncate");
+    if (rq->slow)
+        fr__mock_count_fault(m, "slow");
+    pthread_mutex_unlock(&m->lock);
+
+    enum MHD_Result rc = MHD_queue_response(rq->conn, out->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static void count_and_note(struct fr_mock *m, const char *key, const char *status,
+                           const char *fault)
+{
+    pthread_mutex_lock(&m->lock);
+    if (key)
+        fr__mock_count_request(m, key, status);
+    if (fault)
+        fr__mock_count_fault(m, fault);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Everything before the handler: routing errors, size cap, faults, auth. */
+static bool preempt(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
+{
+    if (!rq->route) {
+        fr__mock_error(out, 404, "not_found", "no such route");
+    } else if (!rq->method_ok) {
+        fr__mock_error(out, 405, "method_not_allowed", "method not allowed on this path");
+        out->header_name = "Allow";
+        fr_strlcpy(out->header_value, rq->route->method, sizeof(out->header_value));
+    } else if (rq->retry_after_s > 0) {
+        fr__mock_error(out, 429, "rate_limited", NULL);
+        out->header_name = "Retry-After";
+        snprintf(out->header_value, sizeof(out->header_value), "%lld",
+                 (long long)rq->retry_after_s);
+    } else if (rq->too_big) {
+        fr__mock_error(out, 413, "payload_too_large", "request body over 8 MB");
+    } else if (rq->error5xx) {
+        fr__mock_error(out, rq->error_status, "server_error", "simulated server error");
+        count_and_note(m, NULL, NULL, "error5xx");
+    } else if ((rq->route->flags & FR__MOCK_AUTH) && !fr__mock_token_ok(m, rq)) {
+        fr__mock_error(out, 401, "invalid_token", NULL);
+        out->header_name = "WWW-Authenticate";
+        fr_strlcpy(out->header_value, "Bearer error=\"invalid_token\"", sizeof(out->header_value));
+    } else if (rq->body_error) {
+        out->status = 200;
+        out->body = json_pack("{s:b,s:s}", "success", 0, "error", "simulated backend failure");
+        count_and_note(m, NULL, NULL, "body_error");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result finish(struct fr_mock *m, struct fr__mock_req *rq)
+{
+    char key[96];
+    if (rq->route)
+        snprintf(key, sizeof(key), "%s %s", stats_method(rq->method), rq->route->path);
+    else
+        snprintf(key, sizeof(key), "%s (unmatched)", stats_method(rq->method));
+    if (rq->reset) {
+        count_and_note(m, key, "reset", "reset");
+        return MHD_NO;
+    }
+    struct fr__mock_reply out = {0};
+    if (!preempt(m, rq, &out))
+        rq->route->fn(m, rq, &out);
+    return send_reply(m, rq, key, &out);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct fr_mock *m = cls;
+    struct fr__mock_req *rq = *con_cls;
+    if (!rq) {
+        *con_cls = req_new(m, conn, method, url ? url : "");
+        return MHD_YES;
+    }
+    rq->conn = conn;
+    if (*upload_data_size > 0) {
+        if (!rq->too_big && fr_buf_add(&rq->body, upload_data, *upload_data_size) != 0) {
+            rq->too_big = true;
+            fr_buf_release(&rq->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return finish(m, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* Parses "IPv4:PORT" or "[IPv6]:PORT"; host receives the IP as written. */
+static int parse_listen(const char *addr, struct sockaddr_storage *ss, socklen_t *sl, char *host,
+                        size_t hostlen, struct fr_err *err)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || colon[1] == '\0')
+        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || port < 0 || port > 65535 || colon[1] == '-' || colon[1] == '+')
+        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\": bad port", addr);
+    const char *ip = addr;
+    size_t iplen = (size_t)(colon - addr);
+    bool bracketed = ip[0] == '[' && iplen >= 2 && ip[iplen - 1] == ']';
+    if (bracketed) {
+        ip++;
+        iplen -= 2;
+    }
+    if (iplen >= hostlen)
+        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
+    memcpy(host, ip, iplen);
+    host[iplen] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!bracketed && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *sl = sizeof(*v4);
+        return 0;
+    }
+    if (bracketed && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *sl = sizeof(*v6);
+        return 0;
+    }
+    return fr_err_set(
+        err, FR_EINVAL, 0,
+        "listen address \"%s\": \"%s\" is not an IP address (use e.g. 127.0.0.1:8089)", addr, host);
+}
+
+static int bind_listen(const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
+                       int *fd_out, int *port_out, struct fr_err *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fr_err_set(err, FR_EIO, errno, "cannot create a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return fr_err_set(err, FR_EIO, e, "cannot listen on %s: %s", addr, strerror(e));
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &bl);
+    *port_out = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+static struct fr_mock *mock_new(const struct fr_mock_opts *opts, const char *host)
+{
+    struct fr_mock *m = fr_calloc(1, sizeof(*m));
+    bool wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    bool v6 = strchr(host, ':') != NULL;
+    if (wildcard)
+        fr_strlcpy(m->host, "127.0.0.1", sizeof(m->host));
+    else
+        snprintf(m->host, sizeof(m->host), v6 ? "[%s]" : "%s", host);
+    m->client_id = fr_strdup(opts->client_id ? opts->client_id : FR_MOCK_DEFAULT_CLIENT_ID);
+    m->client_secret =
+        fr_strdup(opts->client_secret ? opts->client_secret : FR_MOCK_DEFAULT_CLIENT_SECRET);
+    m->participants = opts->participants ? opts->participants : FR_MOCK_DEFAULT_PARTICIPANTS;
+    m->faults = opts->faults;
+    if (opts->seeded) {
+        m->seed = opts->seed;
+    } else {
+        struct fr_rng r;
+        fr_rng_seed_random(&r);
+        m->seed = fr_rng_next(&r);
+    }
+    fr_rng_seed(&m->rng, m->seed);
+    m->started_ms = fr_now_ms();
+    pthread_mutex_init(&m->lock, NULL);
+    fr__mock_stats_init(m);
+    return m;
+}
+
+static void mock_free(struct fr_mock *m)
+{
+    fr__mock_stats_release(m);
+    fr__mock_ratelog_release(&m->ratelog);
+    pthread_mutex_destroy(&m->lock);
+    free(m->client_id);
+    free(m->client_secret);
+    free(m);
+}
+
+int fr_mock_start(const struct fr_mock_opts *opts, struct fr_mock **out, struct fr_err *err)
+{
+    *out = NULL;
+    const char *addr = opts->listen ? opts->listen : FR_MOCK_DEFAULT_LISTEN;
+    if (opts->participants > FR_MOCK_MAX_PARTICIPANTS)
+        return fr_err_set(err, FR_EINVAL, 0, "participants: at most %d", FR_MOCK_MAX_PARTICIPANTS);
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    char host[64];
+    int rc = parse_listen(addr, &ss, &sl, host, sizeof(host), err);
+    if (rc)
+        return rc;
+    int fd = -1, port = 0;
+    rc = bind_listen(addr, &ss, sl, &fd, &port, err);
+    if (rc)
+        return rc;
+    struct fr_mock *m = mock_new(opts, host);
+    m->port = port;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
+                                 (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+                                 MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 30u, MHD_OPTION_END);
+    if (!m->daemon) {
+        close(fd);
+        mock_free(m);
+        return fr_err_set(err, FR_EINTERNAL, 0, "libmicrohttpd could not start on %s", addr);
+    }
+    *out = m;
+    return 0;
+}
+
+const char *fr_mock_host(const struct fr_mock *m)
+{
+    return m->host;
+}
+
+int fr_mock_port(const struct fr_mock *m)
+{
+    return m->port;
+}
+
+uint64_t fr_mock_seed(const struct fr_mock *m)
+{
+    return m->seed;
+}
+
+void fr_mock_stop(struct fr_mock *m)
+{
+    if (!m)
+        return;
+    m->stopping = 1;
+    MHD_stop_daemon(m->daemon);
+    mock_free(m);
+}
