@@ -365,6 +365,12 @@ static int check_target(struct fr__cfg_loader *ld, yaml_node_t *map, const char 
                      "(insecure_skip_verify: true); anyone on the path can read and alter its "
                      "traffic; use only for testing",
                      t->name);
+    if (t->auth.type != FR_AUTH_NONE && strncasecmp(t->base_url, "http://", 7) == 0 &&
+        !is_loopback(t->base_url))
+        fr__cfg_warn(ld, fr__cfg_found(&target_table, found, "base_url"),
+                     "%s.base_url uses http:// to a host that is not loopback: the credentials "
+                     "sent with every request would travel in clear text; use https://",
+                     path);
     return 0;
 }
 
