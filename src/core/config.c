@@ -14,6 +14,9 @@
 
 #define ALWAYS FR__CFG_ALWAYS
 
+/* FR__CFG_ENUM fields are written through an int. */
+_Static_assert(sizeof(enum fr_auth_type) == sizeof(int), "enum fr_auth_type is not an int");
+
 /* ---- the tables -------------------------------------------------------- */
 
 #define AUTH_OAUTH2  (1u << FR_AUTH_OAUTH2_CC)
@@ -140,9 +143,18 @@ static const struct fr__cfg_key api_version_keys[] = {
 };
 
 static int check_api_version(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                             void *base, yaml_node_t **found);
+
+static const struct fr__cfg_table api_version_table = {
+    api_version_keys, FR_ARRAY_LEN(api_version_keys), NULL, NULL, check_api_version,
+};
+
+static int check_api_version(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
                              void *base, yaml_node_t **found)
 {
-    bool header = found[0], value = found[1], prefix = found[2];
+    bool header = fr__cfg_found(&api_version_table, found, "header") != NULL;
+    bool value = fr__cfg_found(&api_version_table, found, "value") != NULL;
+    bool prefix = fr__cfg_found(&api_version_table, found, "path") != NULL;
     if (prefix && (header || value))
         return fr__cfg_fail(ld, map, path, "use either header and value, or path, not both");
     if (header != value)
@@ -154,10 +166,6 @@ static int check_api_version(struct fr__cfg_loader *ld, yaml_node_t *map, const 
         return fr__cfg_fail(ld, map, path, "set header and value, or path");
     return 0;
 }
-
-static const struct fr__cfg_table api_version_table = {
-    api_version_keys, FR_ARRAY_LEN(api_version_keys), NULL, NULL, check_api_version,
-};
 
 static const struct fr__cfg_key retry_keys[] = {
     {.name = "max_attempts",
@@ -196,21 +204,25 @@ static const struct fr__cfg_key retry_keys[] = {
 };
 
 static int check_retry(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                       yaml_node_t **found);
+
+static const struct fr__cfg_table retry_table = {
+    retry_keys, FR_ARRAY_LEN(retry_keys), NULL, NULL, check_retry,
+};
+
+static int check_retry(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                        yaml_node_t **found)
 {
     struct fr_retry_conf *r = base;
+    yaml_node_t *base_node = fr__cfg_found(&retry_table, found, "base");
     char b1[32], b2[32];
     if (r->base_ms > r->cap_ms)
-        return fr__cfg_fail(ld, found[1] ? found[1] : map, path,
+        return fr__cfg_fail(ld, base_node ? base_node : map, path,
                             "base (%s) must not be greater than cap (%s)",
                             fr__cfg_fmt_duration(r->base_ms, b1, sizeof(b1)),
                             fr__cfg_fmt_duration(r->cap_ms, b2, sizeof(b2)));
     return 0;
 }
-
-static const struct fr__cfg_table retry_table = {
-    retry_keys, FR_ARRAY_LEN(retry_keys), NULL, NULL, check_retry,
-};
 
 static const struct fr__cfg_key timeout_keys[] = {
     {.name = "connect",
@@ -365,6 +377,12 @@ static int check_target(struct fr__cfg_loader *ld, yaml_node_t *map, const char 
                      "(insecure_skip_verify: true); anyone on the path can read and alter its "
                      "traffic; use only for testing",
                      t->name);
+    if (t->auth.type != FR_AUTH_NONE && strncasecmp(t->base_url, "http://", 7) == 0 &&
+        !is_loopback(t->base_url))
+        fr__cfg_warn(ld, fr__cfg_found(&target_table, found, "base_url"),
+                     "%s.base_url uses http:// to a host that is not loopback: the credentials "
+                     "sent with every request would travel in clear text; use https://",
+                     path);
     return 0;
 }
 

@@ -116,7 +116,10 @@ const char *fr_config_default_path(const char *explicit_path);
  * cannot be read) and err->msg says file:line:col, the key and what to do.
  */
 int fr_config_load(const char *path, struct fr_config **out, struct fr_err *err);
-/* The same from a string; name stands for the file in messages. */
+/*
+ * The same from a string; name stands for the file in messages, and its
+ * directory is the base of relative file: secret paths ("." for a bare name).
+ */
 int fr_config_load_string(const char *yaml, size_t len, const char *name, struct fr_config **out,
                           struct fr_err *err);
 void fr_config_free(struct fr_config *cfg);

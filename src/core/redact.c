@@ -102,15 +102,46 @@ static bool is_name_char(char c)
 }
 
 /*
+ * The quote opening at text[j], or NULL: a JSON or single quote, or an
+ * escaped \" (a JSON document carried inside a JSON string, as error
+ * bodies that wrap an upstream response do).
+ */
+static const char *quote_at(const char *text, size_t len, size_t j)
+{
+    if (j < len && (text[j] == '"' || text[j] == '\''))
+        return text[j] == '"' ? "\"" : "'";
+    if (j + 1 < len && text[j] == '\\' && text[j + 1] == '"')
+        return "\\\"";
+    return NULL;
+}
+
+/*
  * At text[i] a sensitive name was found followed by a separator; returns
  * the index where its value ends. Quoted values end at the closing quote
- * (honouring backslash escapes); header values (name followed by ':' and
- * not quoted) run to the end of the line; others end at a delimiter.
+ * (honouring backslash escapes, on both levels for an escaped \"...\");
+ * header values (name followed by ':' and not quoted) run to the end of
+ * the line; others end at a delimiter.
  */
-static size_t value_end(const char *text, size_t len, size_t i, bool quoted, bool header)
+static size_t value_end(const char *text, size_t len, size_t i, const char *quote, bool header)
 {
-    if (quoted) {
+    if (quote && quote[0] == '\\') {
+        bool inner_escape = false;
         while (i < len && text[i] != '"') {
+            char c = text[i];
+            size_t step = 1;
+            if (c == '\\' && i + 1 < len) {
+                c = text[i + 1];
+                step = 2;
+            }
+            if (step == 2 && c == '"' && !inner_escape)
+                return i;
+            inner_escape = step == 2 && c == '\\' && !inner_escape;
+            i += step;
+        }
+        return i;
+    }
+    if (quote) {
+        while (i < len && text[i] != quote[0]) {
             if (text[i] == '\\' && i + 1 < len)
                 i++;
             i++;
@@ -158,9 +189,10 @@ static char *mask_fields(const char *text, size_t len)
                 }
             } else if (fr_redact_is_sensitive_name(name, nlen)) {
                 size_t j = end;
-                bool was_quoted_name = j < len && text[j] == '"';
-                if (was_quoted_name)
-                    j++;
+                const char *name_quote = quote_at(text, len, j);
+                bool was_quoted_name = name_quote != NULL;
+                if (name_quote)
+                    j += strlen(name_quote);
                 while (j < len && text[j] == ' ')
                     j++;
                 if (j < len && (text[j] == ':' || text[j] == '=')) {
@@ -168,10 +200,10 @@ static char *mask_fields(const char *text, size_t len)
                     j++;
                     while (j < len && (text[j] == ' ' || text[j] == '\t'))
                         j++;
-                    bool quoted = j < len && text[j] == '"';
-                    if (quoted)
-                        j++;
-                    size_t v = value_end(text, len, j, quoted, header);
+                    const char *quote = quote_at(text, len, j);
+                    if (quote)
+                        j += strlen(quote);
+                    size_t v = value_end(text, len, j, quote, header);
                     fr_buf_add(&out, text + start, j - start);
                     if (v > j)
                         fr_buf_adds(&out, FR_REDACTED);

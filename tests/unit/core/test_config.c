@@ -434,6 +434,15 @@ static void test_unreadable_file(void **state)
     assert_non_null(strstr(err.msg, "No such file or directory"));
 }
 
+static void test_directory_is_unreadable(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err = {0};
+    assert_int_equal(fr_config_load("/tmp", &cfg, &err), FR_EIO);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "cannot read config file \"/tmp\": Is a directory"));
+}
+
 static void test_load_file(void **state)
 {
     char path[] = "/tmp/ferry-config-test-XXXXXX";
@@ -677,6 +686,19 @@ static void test_warnings(void **state)
     assert_true(has_warning(cfg, "clear text"));
     fr_config_free(cfg);
 
+    assert_int_equal(load("targets:\n"
+                          "  im:\n"
+                          "    base_url: http://api.example.com\n"
+                          "    auth: { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
+                          "  open:\n"
+                          "    base_url: http://api.example.com\n",
+                          &cfg, &err),
+                     0);
+    assert_int_equal(cfg->nwarnings, 1);
+    assert_true(has_warning(cfg, "ferry.yaml:3:15: targets.im.base_url uses http:// to a host "
+                                 "that is not loopback"));
+    fr_config_free(cfg);
+
     /* Loopback http token_url: no warning. */
     assert_int_equal(load("targets:\n"
                           "  im:\n"
@@ -719,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup(test_api_version_rules, setup),
         cmocka_unit_test_setup(test_syntax_error, setup),
         cmocka_unit_test_setup(test_unreadable_file, setup),
+        cmocka_unit_test_setup(test_directory_is_unreadable, setup),
         cmocka_unit_test_setup(test_load_file, setup),
         cmocka_unit_test_setup(test_env_expansion, setup),
         cmocka_unit_test_setup(test_file_secrets, setup),
