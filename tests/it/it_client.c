@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "http/breaker.h"
 #include "http/client.h"
 
 struct env {
@@ -125,7 +126,8 @@ static void test_transient_faults_are_retried(void **state)
 {
     const char *args[] = {"--faults", "error5xx=0.2,reset=0.1,truncate=0.1", "--seed", "7", NULL};
     struct env *e = *state =
-        env_new(args, "    retry: { max_attempts: 10, base: 10ms, cap: 100ms, max_elapsed: 60s }\n"
+        env_new(args, "    retry: { max_attempts: 10, base: 10ms, cap: 100ms, max_elapsed: 60s, "
+                      "budget: 100% }\n"
                       "    max_in_flight: 4\n");
     struct tally tally = {0};
     submit_batches(e, "tr", 40, 5, &tally);
@@ -298,7 +300,7 @@ static void test_body_error_is_retried(void **state)
 {
     const char *args[] = {"--faults", "body_error=0.5", "--seed", "3", NULL};
     struct env *e = *state =
-        env_new(args, "    retry: { max_attempts: 12, base: 10ms, cap: 50ms }\n"
+        env_new(args, "    retry: { max_attempts: 12, base: 10ms, cap: 50ms, budget: 100% }\n"
                       "    body_errors: [ { path: /success, equals: false, message: /error } ]\n");
     struct tally tally = {0};
     submit_batches(e, "be", 10, 2, &tally);
@@ -307,6 +309,58 @@ static void test_body_error_is_retried(void **state)
     json_t *stats = fr_test_mock_stats(&e->mock);
     assert_true(fault_count(stats, "body_error") > 0);
     assert_int_equal(credits_stat(stats, "stored"), 20);
+    json_decref(stats);
+}
+
+static long batch_requests(json_t *stats)
+{
+    long total = 0;
+    const char *status;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(stats, "requests"), "POST /credits/batch"),
+                        status, v) total += (long)json_integer_value(v);
+    return total;
+}
+
+/* Under a steady 50% failure rate, retries stay within the budget: no retry storm. */
+static void test_retry_budget_bounds_retries(void **state)
+{
+    const char *args[] = {"--faults", "error5xx=0.5", "--seed", "11", NULL};
+    struct env *e = *state =
+        env_new(args, "    retry: { max_attempts: 10, base: 1ms, cap: 5ms, max_elapsed: 60s, "
+                      "budget: 10% }\n"
+                      "    max_in_flight: 8\n");
+    struct tally tally = {0};
+    submit_batches(e, "bg", 60, 1, &tally);
+    /* Three seconds: without a budget every batch would be through by then. */
+    assert_int_equal(fr_http_run(e->client, 3000), FR_ETIMEOUT);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    long total = batch_requests(stats);
+    /* 60 first attempts plus max(10, 10% of 60) retries in the minute. */
+    assert_true(total >= 60);
+    assert_true(total <= 60 + FR_BUDGET_MIN_RETRIES);
+    assert_true(fr_http_target_stats(e->target)->retries <= FR_BUDGET_MIN_RETRIES);
+    assert_true(tally.ok < 60);
+    json_decref(stats);
+}
+
+/* A target that fails everything trips the breaker: traffic stops instead of hammering. */
+static void test_breaker_holds_a_failing_target(void **state)
+{
+    const char *args[] = {"--faults", "error5xx=1", NULL};
+    struct env *e = *state =
+        env_new(args, "    retry: { max_attempts: 10, base: 1ms, cap: 5ms, max_elapsed: 60s, "
+                      "budget: 100% }\n"
+                      "    max_in_flight: 2\n");
+    struct tally tally = {0};
+    submit_batches(e, "br", 30, 1, &tally);
+    assert_int_equal(fr_http_run(e->client, 2000), FR_ETIMEOUT);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    long total = batch_requests(stats);
+    /* It opens after 10 consecutive failures (plus the one still in flight) and holds 5 s. */
+    assert_true(total >= FR_BREAKER_DEFAULT_THRESHOLD);
+    assert_true(total <= FR_BREAKER_DEFAULT_THRESHOLD + 2);
+    assert_int_equal(fr_http_target_stats(e->target)->breaker_opened, 1);
     json_decref(stats);
 }
 
@@ -322,6 +376,8 @@ int main(void)
         cmocka_unit_test_teardown(test_409_is_duplicate_success, teardown),
         cmocka_unit_test_teardown(test_outage_gives_up_after_max_attempts, teardown),
         cmocka_unit_test_teardown(test_body_error_is_retried, teardown),
+        cmocka_unit_test_teardown(test_retry_budget_bounds_retries, teardown),
+        cmocka_unit_test_teardown(test_breaker_holds_a_failing_target, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fr_redact_reset();
