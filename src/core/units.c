@@ -42,9 +42,22 @@ static int split_number(const char *s, double *value, const char **unit, const c
         *why = "must start with a non-negative number";
         return FR_EINVAL;
     }
+    /* Plain decimal only: strtod alone would take hex, exponents and "inf". */
+    size_t digits = strspn(s, "0123456789.");
+    size_t dots = 0;
+    for (size_t i = 0; i < digits; i++)
+        dots += s[i] == '.';
+    if (dots > 1) {
+        *why = "malformed number";
+        return FR_EINVAL;
+    }
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    if (end != s + digits) {
+        *why = "malformed number";
+        return FR_EINVAL;
+    }
     if (errno || !isfinite(v)) {
         *why = "number out of range";
         return FR_EINVAL;

@@ -49,6 +49,9 @@ static void test_durations(void **state)
     duration_bad("1.5ms", "whole number of milliseconds");
     duration_bad("1s ", "unknown duration unit");
     duration_bad("99999999999999999h", "too large");
+    duration_bad("0x10s", "malformed number");
+    duration_bad("1e3s", "malformed number");
+    duration_bad("1.2.3s", "malformed number");
 }
 
 static void test_sizes(void **state)
