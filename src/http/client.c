@@ -796,6 +796,8 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 static void on_complete(CURLMsg *msg, int64_t now_ms)
 {
     struct xfer *x = NULL;
+    /* msg belongs to the easy handle: read it before the handle goes. */
+    CURLcode result = msg->data.result;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->status);
     struct fr_http_client *c = x->t->client;
@@ -810,10 +812,10 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
     if (x->kind == XFER_TOKEN) {
-        token_done(x, msg->data.result, now_ms);
+        token_done(x, result, now_ms);
     } else {
         x->t->active--;
-        request_done(x, msg->data.result, now_ms);
+        request_done(x, result, now_ms);
     }
 }
 
