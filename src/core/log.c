@@ -166,20 +166,19 @@ static char *format_json(const char *ts, enum fr_log_level level, const char *ms
 
 static void add_text_field(struct fr_buf *b, const struct fr_log_field *f)
 {
+    if (f->type == FR_LT_STR && !f->v.s)
+        return; /* people need no "error=null" */
     fr_buf_addf(b, " %s=", f->key);
     switch (f->type) {
-    case FR_LT_STR:
-        if (f->v.s) {
-            char *s = safe_value(f->key, f->v.s);
-            if (strpbrk(s, " \t\"=") || !*s)
-                fr_buf_addf(b, "\"%s\"", s);
-            else
-                fr_buf_adds(b, s);
-            free(s);
-        } else {
-            fr_buf_adds(b, "null");
-        }
+    case FR_LT_STR: {
+        char *s = safe_value(f->key, f->v.s);
+        if (strpbrk(s, " \t\"=") || !*s)
+            fr_buf_addf(b, "\"%s\"", s);
+        else
+            fr_buf_adds(b, s);
+        free(s);
         break;
+    }
     case FR_LT_INT:
         fr_buf_addf(b, "%lld", (long long)f->v.i);
         break;
