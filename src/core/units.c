@@ -75,7 +75,39 @@ static const struct unit *find_unit(const struct unit *units, size_t n, const ch
     return NULL;
 }
 
-int fr_parse_duration(const char *s, int64_t *ms, const char **why)
+/* A kind of quantity: its units, bounds and the sentences for its errors. */
+struct quantity {
+    const struct unit *units;
+    size_t nunits;
+    bool bare_zero; /* "0" without a unit is allowed */
+    double max;
+    const char *missing, *unknown, *too_large, *fraction;
+};
+
+static const struct quantity duration = {
+    duration_units,
+    FR_ARRAY_LEN(duration_units),
+    true,
+    1e15,
+    "missing unit; write e.g. 250ms, 90s, 5m or 2h",
+    "unknown duration unit; use ms, s, m, h or d",
+    "duration too large",
+    "duration must be a whole number of milliseconds",
+};
+
+static const struct quantity size = {
+    size_units,
+    FR_ARRAY_LEN(size_units),
+    false,
+    1e18,
+    "missing unit; write e.g. 512B, 64KB or 1MB",
+    "unknown size unit; use B, KB, MB or GB",
+    "size too large",
+    "size must be a whole number of bytes",
+};
+
+/* "<number><unit>" as a whole number of the quantity's base unit. */
+static int parse_quantity(const char *s, const struct quantity *q, double *total, const char **why)
 {
     double v;
     const char *unit;
@@ -83,58 +115,47 @@ int fr_parse_duration(const char *s, int64_t *ms, const char **why)
     if (rc)
         return rc;
     if (!*unit) {
-        if (v == 0) {
-            *ms = 0;
+        if (q->bare_zero && v == 0) {
+            *total = 0;
             return 0;
         }
-        *why = "missing unit; write e.g. 250ms, 90s, 5m or 2h";
+        *why = q->missing;
         return FR_EINVAL;
     }
-    const struct unit *u = find_unit(duration_units, FR_ARRAY_LEN(duration_units), unit);
+    const struct unit *u = find_unit(q->units, q->nunits, unit);
     if (!u) {
-        *why = "unknown duration unit; use ms, s, m, h or d";
+        *why = q->unknown;
         return FR_EINVAL;
     }
-    double total = v * u->factor;
-    if (total > 1e15) {
-        *why = "duration too large";
+    double t = v * u->factor;
+    if (t > q->max) {
+        *why = q->too_large;
         return FR_EINVAL;
     }
-    if (total != floor(total)) {
-        *why = "duration must be a whole number of milliseconds";
+    if (t != floor(t)) {
+        *why = q->fraction;
         return FR_EINVAL;
     }
-    *ms = (int64_t)total;
+    *total = t;
     return 0;
+}
+
+int fr_parse_duration(const char *s, int64_t *ms, const char **why)
+{
+    double total;
+    int rc = parse_quantity(s, &duration, &total, why);
+    if (rc == 0)
+        *ms = (int64_t)total;
+    return rc;
 }
 
 int fr_parse_size(const char *s, uint64_t *bytes, const char **why)
 {
-    double v;
-    const char *unit;
-    int rc = split_number(s, &v, &unit, why);
-    if (rc)
-        return rc;
-    if (!*unit) {
-        *why = "missing unit; write e.g. 512B, 64KB or 1MB";
-        return FR_EINVAL;
-    }
-    const struct unit *u = find_unit(size_units, FR_ARRAY_LEN(size_units), unit);
-    if (!u) {
-        *why = "unknown size unit; use B, KB, MB or GB";
-        return FR_EINVAL;
-    }
-    double total = v * u->factor;
-    if (total > 1e18) {
-        *why = "size too large";
-        return FR_EINVAL;
-    }
-    if (total != floor(total)) {
-        *why = "size must be a whole number of bytes";
-        return FR_EINVAL;
-    }
-    *bytes = (uint64_t)total;
-    return 0;
+    double total;
+    int rc = parse_quantity(s, &size, &total, why);
+    if (rc == 0)
+        *bytes = (uint64_t)total;
+    return rc;
 }
 
 int fr_parse_rate(const char *s, struct fr_rate *rate, const char **why)
