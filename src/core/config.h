@@ -94,12 +94,111 @@ struct fr_target_conf {
     int line, col; /* where the target is defined */
 };
 
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+enum fr_job_kind { FR_JOB_PUSH };
+
+enum fr_source_type { FR_SOURCE_CSV, FR_SOURCE_JSONL, FR_SOURCE_SQLITE };
+
+struct fr_source_conf {
+    enum fr_source_type type;
+    char *path;  /* resolved against the config file's directory */
+    char *query; /* sqlite only: the SELECT whose columns are the record's fields */
+};
+
+enum fr_field_type {
+    FR_FIELD_STRING, /* the default */
+    FR_FIELD_NUMBER,
+    FR_FIELD_INTEGER,
+    FR_FIELD_BOOLEAN,
+    FR_FIELD_DATE, /* YYYY-MM-DD out; accepts YYYY-MM-DD, YYYY/MM/DD, RFC 3339 date-times */
+};
+
+/* One payload field: copied from a source column, or a literal. */
+struct fr_map_field {
+    char *name;    /* payload field name */
+    char *from;    /* source column; NULL for a literal */
+    json_t *value; /* the literal (after ${ENV} expansion), owned; NULL when from is set */
+    enum fr_field_type type;
+    bool required; /* an empty or missing source value rejects the record */
+    int line, col;
+};
+
+struct fr_push_request_conf {
+    char *method;       /* default POST */
+    char *path;         /* required */
+    int batch_size;     /* default 100, 1..10000 */
+    char *envelope;     /* default "value": the body is {"value": [...]}; ignored when batch_size is 1 */
+    uint64_t max_bytes; /* default 1MB: a batch body never exceeds it */
+};
+
+/* How to read per-record outcomes from a batch answer (absent: use the HTTP status). */
+struct fr_results_conf {
+    bool configured;
+    char *path;    /* JSON pointer to the array of results; default "/results" */
+    char *key;     /* member holding the record's key; default the job's key */
+    char *status;  /* member holding the status; default "status" */
+    char *message; /* member holding the message; default "message" */
+    char **created; /* status values meaning created; default ["CREATED"] */
+    size_t ncreated;
+    char **duplicate; /* default ["DUPLICATE"] */
+    size_t nduplicate;
+    char **retry; /* statuses worth one more pass; default none */
+    size_t nretry;
+};
+
+/* A request built from a template where {{key}} is the record's key (URL-encoded in paths). */
+struct fr_key_request_conf {
+    bool configured;
+    char *method;
+    char *path;
+    char *found; /* lookup only: JSON pointer that exists when the key is found */
+};
+
+struct fr_job_alert_conf {
+    int64_t max_errors;    /* -1: no limit */
+    double max_error_rate; /* fraction; < 0: no limit */
+};
+
+struct fr_job_conf {
+    char *name;
+    enum fr_job_kind kind;
+    char *target; /* the name of a target (checked to exist) */
+    struct fr_source_conf source;
+    struct fr_push_request_conf request;
+    char *key; /* the payload field that is the idempotency key (must be mapped) */
+    struct fr_map_field *map;
+    size_t nmap;
+    struct fr_results_conf results;
+    struct fr_body_rule *body_errors;
+    size_t nbody_errors;
+    struct fr_key_request_conf lookup;
+    struct fr_key_request_conf rollback;
+    struct fr_job_alert_conf alert;
+    int line, col;
+};
+
+/* ---- alerts --------------------------------------------------------------------------- */
+
+enum fr_alert_type { FR_ALERT_WEBHOOK, FR_ALERT_EXEC };
+
+struct fr_alert_sink_conf {
+    enum fr_alert_type type;
+    char *url;     /* webhook: POST JSON with a Slack-compatible "text" */
+    char *command; /* exec: run with /bin/sh -c, the summary JSON on stdin */
+    int line, col;
+};
+
 struct fr_config {
     char *path; /* as given */
     char *dir;  /* directory of the file, for relative paths */
     char *store; /* "sqlite:ferry.db" by default */
     struct fr_target_conf *targets;
     size_t ntargets;
+    struct fr_job_conf *jobs;
+    size_t njobs;
+    struct fr_alert_sink_conf *alerts;
+    size_t nalerts;
     char **warnings; /* "file:line:col: ..." sentences, for the CLI to log */
     size_t nwarnings;
 };
@@ -126,6 +225,8 @@ void fr_config_free(struct fr_config *cfg);
 
 /* The target of that name, or NULL. Borrowed from cfg. */
 const struct fr_target_conf *fr_config_find_target(const struct fr_config *cfg, const char *name);
+/* The job of that name, or NULL. Borrowed from cfg. */
+const struct fr_job_conf *fr_config_find_job(const struct fr_config *cfg, const char *name);
 
 /*
  * Defaults for a target (used by the loader and by tests building one by hand).

@@ -1,0 +1,41 @@
+/*
+ * map.h: turning a source record into an API payload, as the job's `map`
+ * says: copy columns with types, set literals, enforce `required`.
+ *
+ * Types: string (as read), number (a decimal such as 12.50 or -3; no
+ * thousands separators), integer, boolean (true/false/yes/no/1/0, any
+ * case), date (YYYY-MM-DD out; YYYY-MM-DD, YYYY/MM/DD or an RFC 3339
+ * date-time in). A value that does not convert rejects the record with a
+ * reason naming the field and the value. An empty or missing value of a
+ * field that is not required is left out of the payload.
+ */
+#ifndef FR_JOB_MAP_H
+#define FR_JOB_MAP_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+
+#include "core/config.h"
+
+/*
+ * Builds the payload for record. On success returns 0 and *payload is a new
+ * object (caller json_decrefs). On failure returns FR_EINVAL and *why is a
+ * new string (caller frees) such as `amount: "12,5" is not a number`.
+ */
+int fr_map_apply(const struct fr_map_field *fields, size_t n, json_t *record, json_t **payload,
+                 char **why);
+
+/*
+ * The payload's key as a string (numbers are formatted, strings copied),
+ * or NULL when the payload has no such field or it is empty. Caller frees.
+ */
+char *fr_map_key(json_t *payload, const char *key_field);
+
+/*
+ * A stable hash of the payload (SHA-256 of its canonical JSON: sorted keys,
+ * compact), as 64 hex characters plus NUL in out.
+ */
+void fr_map_hash(json_t *payload, char out[65]);
+
+#endif
