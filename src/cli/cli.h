@@ -28,6 +28,7 @@ int fr_cli_exit_status(int code);
 /* Subcommands: argv[0] is the command name. */
 int fr_cli_check(int argc, char **argv);
 int fr_cli_mock(int argc, char **argv);
+int fr_cli_run(int argc, char **argv);
 int fr_cli_version(int argc, char **argv);
 
 /*

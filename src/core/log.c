@@ -24,7 +24,7 @@ struct ctx_entry {
 };
 static _Thread_local struct ctx_entry ctx[CTX_MAX];
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_names[] = {"debug", "info", "warn", "error", "critical"};
 
 void fr_log_setup(enum fr_log_format format, enum fr_log_level min_level, FILE *out)
 {

@@ -16,7 +16,7 @@
 
 #include "core/common.h"
 
-enum fr_log_level { FR_LOG_DEBUG, FR_LOG_INFO, FR_LOG_WARN, FR_LOG_ERROR };
+enum fr_log_level { FR_LOG_DEBUG, FR_LOG_INFO, FR_LOG_WARN, FR_LOG_ERROR, FR_LOG_CRITICAL };
 enum fr_log_format { FR_LOG_JSON, FR_LOG_TEXT };
 
 enum fr_log_type { FR_LT_STR, FR_LT_INT, FR_LT_DOUBLE, FR_LT_BOOL };
@@ -65,9 +65,10 @@ void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_f
         }                                                                                          \
     } while (0)
 
-#define FR_LOG_DEBUG(msg, ...) FR__LOG(FR_LOG_DEBUG, msg, ##__VA_ARGS__)
-#define FR_LOG_INFO(msg, ...)  FR__LOG(FR_LOG_INFO, msg, ##__VA_ARGS__)
-#define FR_LOG_WARN(msg, ...)  FR__LOG(FR_LOG_WARN, msg, ##__VA_ARGS__)
-#define FR_LOG_ERROR(msg, ...) FR__LOG(FR_LOG_ERROR, msg, ##__VA_ARGS__)
+#define FR_LOG_DEBUG(msg, ...)    FR__LOG(FR_LOG_DEBUG, msg, ##__VA_ARGS__)
+#define FR_LOG_INFO(msg, ...)     FR__LOG(FR_LOG_INFO, msg, ##__VA_ARGS__)
+#define FR_LOG_WARN(msg, ...)     FR__LOG(FR_LOG_WARN, msg, ##__VA_ARGS__)
+#define FR_LOG_ERROR(msg, ...)    FR__LOG(FR_LOG_ERROR, msg, ##__VA_ARGS__)
+#define FR_LOG_CRITICAL(msg, ...) FR__LOG(FR_LOG_CRITICAL, msg, ##__VA_ARGS__)
 
 #endif

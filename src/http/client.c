@@ -208,6 +208,34 @@ size_t fr_http_pending(const struct fr_http_client *c)
 
 /* ---- building requests ---------------------------------------------------------------- */
 
+char *fr_http_escape(const char *s)
+{
+    char *enc = curl_easy_escape(NULL, s, 0);
+    if (!enc)
+        fr_die(__FILE__, __LINE__, "curl_easy_escape failed");
+    char *out = fr_strdup(enc);
+    curl_free(enc);
+    return out;
+}
+
+/*
+ * Percent-encodes the bytes that may not appear raw in a URL (spaces,
+ * quotes, brackets, controls, non-ASCII) so templates such as
+ * "$filter=sourceRef eq 'A1'" can be written as people read them.
+ */
+static char *encode_unsafe(const char *url)
+{
+    static const char unsafe[] = " \"'<>`{}|\\^";
+    struct fr_buf b = FR_BUF_INIT;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || strchr(unsafe, *p))
+            fr_buf_addf(&b, "%%%02X", *p);
+        else
+            fr_buf_addc(&b, (char)*p);
+    }
+    return fr_buf_detach(&b, NULL);
+}
+
 static bool is_absolute_url(const char *p)
 {
     return strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0;
@@ -215,11 +243,16 @@ static bool is_absolute_url(const char *p)
 
 static char *build_url(const struct fr_target_conf *conf, const char *path)
 {
+    char *raw;
     if (is_absolute_url(path))
-        return fr_strdup(path);
-    if (conf->api_version_path && *conf->api_version_path)
-        return fr_asprintf("%s/%s%s", conf->base_url, conf->api_version_path, path);
-    return fr_asprintf("%s%s", conf->base_url, path);
+        raw = fr_strdup(path);
+    else if (conf->api_version_path && *conf->api_version_path)
+        raw = fr_asprintf("%s/%s%s", conf->base_url, conf->api_version_path, path);
+    else
+        raw = fr_asprintf("%s%s", conf->base_url, path);
+    char *url = encode_unsafe(raw);
+    free(raw);
+    return url;
 }
 
 /* The path and query of a URL, for logs. */
@@ -910,8 +943,7 @@ static void pump(struct fr_http_target *t, int64_t now_ms, int64_t *wake)
     }
 }
 
-/* One turn: start what may start, move transfers, handle what finished. */
-static void step(struct fr_http_client *c, int64_t max_wait_ms)
+void fr_http_step(struct fr_http_client *c, int64_t max_wait_ms)
 {
     int64_t now = fr_now_ms();
     int64_t wake = now + FR_MIN(max_wait_ms, 1000);
@@ -941,7 +973,7 @@ int fr_http_run(struct fr_http_client *c, int64_t max_wait_ms)
         int64_t now = fr_now_ms();
         if (now >= deadline)
             return FR_ETIMEOUT;
-        step(c, deadline - now);
+        fr_http_step(c, deadline - now);
     }
     return 0;
 }
@@ -970,7 +1002,7 @@ int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
     if (rc)
         return fr_err_set(&res->err, rc, 0, "malformed request");
     while (!ctx.done)
-        step(t->client, INT64_MAX);
+        fr_http_step(t->client, INT64_MAX);
     return res->code;
 }
 
@@ -982,7 +1014,7 @@ int fr_http_target_authenticate(struct fr_http_target *t, int64_t *expires_in_s,
         t->force_token = true;
         t->token_settled = false;
         while (!t->token_settled)
-            step(t->client, INT64_MAX);
+            fr_http_step(t->client, INT64_MAX);
         if (t->token_err.code) {
             if (err)
                 *err = t->token_err;

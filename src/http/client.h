@@ -84,6 +84,12 @@ struct fr_http_stats {
     uint64_t failed;         /* requests final with an error */
 };
 
+/*
+ * s percent-encoded for use inside a URL path or query value (RFC 3986
+ * unreserved characters stay). Caller frees.
+ */
+char *fr_http_escape(const char *s);
+
 int fr_http_client_new(struct fr_http_client **out, struct fr_err *err);
 /* Frees the client, its targets and any requests still pending (not called back). */
 void fr_http_client_free(struct fr_http_client *c);
@@ -111,6 +117,12 @@ size_t fr_http_pending(const struct fr_http_client *c);
  * limit). Calls done callbacks; they may submit more requests.
  */
 int fr_http_run(struct fr_http_client *c, int64_t max_wait_ms);
+
+/*
+ * One turn of the loop: starts what may start, waits up to max_wait_ms for
+ * progress (less when a timer is due), and calls done callbacks.
+ */
+void fr_http_step(struct fr_http_client *c, int64_t max_wait_ms);
 
 /* Submits and runs until this one request is final; *res must be released. */
 int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,

@@ -1,0 +1,880 @@
+#include "core/common.h"
+#include "job/push.h"
+
+#include <math.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/jsonptr.h"
+#include "core/log.h"
+#include "http/client.h"
+#include "job/map.h"
+#include "job/results.h"
+#include "job/source.h"
+
+/* Batches that gave up on transient errors before the run stops reading: the target is down. */
+#define GIVE_UP_BATCHES 3
+/* How often the progress line is redrawn. */
+#define PROGRESS_EVERY_MS 250
+
+/* A record on its way: what is needed to journal, resend and report it. */
+struct rec {
+    char *key;
+    char hash[65];
+    uint64_t line;
+    char *text; /* the payload as sent (compact JSON) */
+    size_t len;
+    bool sent_before; /* counted in `sent` already (a retry-pass resend) */
+};
+
+struct batch {
+    struct push *p;
+    struct rec *recs;
+    size_t n, cap;
+    size_t bytes; /* the body's size with these records */
+    bool retry_pass;
+};
+
+struct push {
+    const struct fr_config *cfg;
+    const struct fr_job_conf *job;
+    const struct fr_push_opts *opts;
+    struct fr_store *st;
+    struct fr_push_result *out;
+    struct fr_run_counts *counts;
+    struct fr_http_client *client;
+    struct fr_http_target *target;
+    char *envelope_prefix; /* {"value":[ */
+    size_t in_flight;
+    struct batch *cur;
+    struct rec *again; /* records for the retry pass */
+    size_t nagain, capagain;
+    bool stop; /* something fatal happened: read no more */
+    size_t gave_up_batches;
+    bool warned_no_lookup;
+    int64_t started_ms, last_progress_ms;
+    struct fr_source *src;
+};
+
+static void rec_release(struct rec *r)
+{
+    free(r->key);
+    free(r->text);
+    memset(r, 0, sizeof(*r));
+}
+
+static bool single_shape(const struct push *p)
+{
+    return p->job->request.batch_size == 1;
+}
+
+/* ---- failures and counts ---------------------------------------------------------------- */
+
+/* Stops the run with code (the first reason wins). */
+static void fatal(struct push *p, int code, const char *msg)
+{
+    if (!p->out->code) {
+        p->out->code = code;
+        fr_err_set(&p->out->err, code, 0, "%s", msg);
+    }
+    p->stop = true;
+}
+
+static void store_failed(struct push *p, const struct fr_err *err)
+{
+    FR_LOG_ERROR("store failed", FR_LS("error", err->msg));
+    fatal(p, FR_ESTORE, err->msg);
+}
+
+/* Reports one record that did not make it: counted, logged, kept in the store and the summary. */
+static void report(struct push *p, const char *key, uint64_t line, const char *kind,
+                   const char *reason)
+{
+    if (strcmp(kind, "rejected") == 0)
+        p->counts->rejected++;
+    else if (strcmp(kind, "changed") == 0)
+        p->counts->changed++;
+    else
+        p->counts->failed++;
+    FR_LOG_WARN(strcmp(kind, "changed") == 0 ? "record changed since it was posted; not resent"
+                                             : "record failed",
+                FR_LS("source_ref", key), FR_LI("line", line), FR_LS("kind", kind),
+                FR_LS("reason", reason));
+    p->out->failures_total++;
+    if (json_array_size(p->out->failures) < FR_PUSH_SUMMARY_FAILURES) {
+        json_t *f = json_pack("{s:s?, s:I, s:s, s:s}", "key", key, "line", (json_int_t)line, "kind",
+                              kind, "reason", reason);
+        if (f)
+            json_array_append_new(p->out->failures, f);
+    }
+    if (p->opts->dry_run)
+        return;
+    struct fr_run_failure f = {.key = key, .line = line, .kind = kind, .reason = reason};
+    struct fr_err err = {0};
+    if (fr_store_run_add_failures(p->st, p->out->run.id, &f, 1, &err))
+        store_failed(p, &err);
+}
+
+/* Journals n outcomes in one transaction. */
+static void journal(struct push *p, const struct fr_journal_update *u, size_t n)
+{
+    if (p->opts->dry_run || n == 0)
+        return;
+    struct fr_err err = {0};
+    if (fr_store_journal_update(p->st, p->job->name, p->out->run.id, u, n, fr_wall_ms(), &err))
+        store_failed(p, &err);
+}
+
+/* ---- progress --------------------------------------------------------------------------- */
+
+static void progress(struct push *p, bool final)
+{
+    if (!p->opts->progress)
+        return;
+    int64_t now = fr_now_ms();
+    if (!final && now - p->last_progress_ms < PROGRESS_EVERY_MS)
+        return;
+    p->last_progress_ms = now;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    int64_t done = 0, total = -1;
+    if (p->src)
+        fr_source_progress(p->src, &done, &total);
+    const struct fr_run_counts *c = p->counts;
+    double secs = (double)(now - p->started_ms) / 1000.0;
+    double rate = secs > 0 ? (double)c->read / secs : 0;
+    char pct[16] = "";
+    if (total > 0)
+        snprintf(pct, sizeof(pct), " %3d%%", (int)(100.0 * (double)done / (double)total));
+    fprintf(stderr,
+            "\r\033[K%s read %llu  sent %llu  created %llu  duplicate %llu  skipped %llu  "
+            "errors %llu  %.0f rec/s",
+            pct, (unsigned long long)c->read, (unsigned long long)c->sent,
+            (unsigned long long)c->created, (unsigned long long)c->duplicate,
+            (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected), rate);
+    fflush(stderr);
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+static struct batch *batch_new(struct push *p, bool retry_pass)
+{
+    struct batch *b = fr_calloc(1, sizeof(*b));
+    b->p = p;
+    b->retry_pass = retry_pass;
+    b->bytes = single_shape(p) ? 0 : strlen(p->envelope_prefix) + 2; /* prefix + "]}" */
+    return b;
+}
+
+static void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        rec_release(&b->recs[i]);
+    free(b->recs);
+    free(b);
+}
+
+/* Whether r fits in b without passing batch_size or max_bytes. */
+static bool batch_fits(const struct push *p, const struct batch *b, const struct rec *r)
+{
+    if (b->n == 0)
+        return true;
+    if (b->n >= (size_t)p->job->request.batch_size)
+        return false;
+    return b->bytes + r->len + 1 <= p->job->request.max_bytes;
+}
+
+static void batch_add(struct batch *b, struct rec *r)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->recs = fr_reallocarray(b->recs, b->cap, sizeof(*b->recs));
+    }
+    b->bytes += r->len + (b->n ? 1 : 0);
+    b->recs[b->n++] = *r;
+    memset(r, 0, sizeof(*r)); /* moved */
+}
+
+static char *batch_body(const struct push *p, const struct batch *b, size_t *len)
+{
+    if (single_shape(p)) {
+        *len = b->recs[0].len;
+        return fr_strndup(b->recs[0].text, b->recs[0].len);
+    }
+    struct fr_buf body = FR_BUF_INIT;
+    fr_buf_adds(&body, p->envelope_prefix);
+    for (size_t i = 0; i < b->n; i++) {
+        if (i)
+            fr_buf_addc(&body, ',');
+        fr_buf_add(&body, b->recs[i].text, b->recs[i].len);
+    }
+    fr_buf_adds(&body, "]}");
+    return fr_buf_detach(&body, len);
+}
+
+/* Keeps r for the retry pass (moves it). */
+static void keep_for_retry(struct push *p, struct rec *r)
+{
+    if (p->nagain == p->capagain) {
+        p->capagain = p->capagain ? p->capagain * 2 : 64;
+        p->again = fr_reallocarray(p->again, p->capagain, sizeof(*p->again));
+    }
+    r->sent_before = true;
+    p->again[p->nagain++] = *r;
+    memset(r, 0, sizeof(*r));
+}
+
+/* Applies per-record outcomes to the journal, the counts and the failure report. */
+static void settle(struct push *p, struct batch *b, const struct fr_record_result *results)
+{
+    struct fr_journal_update *u = fr_calloc(b->n, sizeof(*u));
+    size_t nu = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct rec *r = &b->recs[i];
+        const struct fr_record_result *res = &results[i];
+        switch (res->outcome) {
+        case FR_OUTCOME_CREATED:
+        case FR_OUTCOME_DUPLICATE: {
+            bool created = res->outcome == FR_OUTCOME_CREATED;
+            if (created)
+                p->counts->created++;
+            else
+                p->counts->duplicate++;
+            u[nu++] = (struct fr_journal_update){
+                .key = r->key, .state = created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE};
+            break;
+        }
+        case FR_OUTCOME_FAILED:
+            u[nu++] = (struct fr_journal_update){
+                .key = r->key, .state = FR_JOURNAL_FAILED, .error = res->message};
+            report(p, r->key, r->line, "failed", res->message ? res->message : "refused");
+            break;
+        case FR_OUTCOME_RETRY:
+        case FR_OUTCOME_MISSING:
+        default:
+            if (!b->retry_pass) {
+                keep_for_retry(p, r);
+            } else if (res->outcome == FR_OUTCOME_RETRY) {
+                u[nu++] = (struct fr_journal_update){
+                    .key = r->key, .state = FR_JOURNAL_FAILED, .error = res->message};
+                report(p, r->key, r->line, "failed", res->message ? res->message : "retry");
+            } else {
+                /* Unknown: stays inflight so the next run looks it up before resending. */
+                report(p, r->key, r->line, "failed",
+                       "outcome unknown: missing from the batch answer twice; the next run "
+                       "checks it with the lookup request");
+            }
+            break;
+        }
+    }
+    journal(p, u, nu);
+    free(u);
+}
+
+/* The whole batch shares one outcome. */
+static void settle_all(struct push *p, struct batch *b, enum fr_outcome outcome, const char *msg)
+{
+    struct fr_record_result *rs = fr_calloc(b->n, sizeof(*rs));
+    for (size_t i = 0; i < b->n; i++) {
+        rs[i].outcome = outcome;
+        rs[i].message = msg ? fr_strdup(msg) : NULL;
+    }
+    settle(p, b, rs);
+    for (size_t i = 0; i < b->n; i++)
+        fr_record_result_release(&rs[i]);
+    free(rs);
+}
+
+static void settle_from_answer(struct push *p, struct batch *b, struct fr_http_result *res)
+{
+    const struct fr_results_conf *rc = &p->job->results;
+    if (!rc->configured) {
+        /* The HTTP status says it all: 2xx created, 409 duplicate. */
+        settle_all(p, b, res->cls == FR_CLASS_DUPLICATE ? FR_OUTCOME_DUPLICATE : FR_OUTCOME_CREATED,
+                   NULL);
+        return;
+    }
+    const char **keys = fr_calloc(b->n, sizeof(*keys));
+    for (size_t i = 0; i < b->n; i++)
+        keys[i] = b->recs[i].key;
+    struct fr_record_result *rs = fr_calloc(b->n, sizeof(*rs));
+    char *why = NULL;
+    if (res->cls == FR_CLASS_DUPLICATE && b->n == 1) {
+        rs[0].outcome = FR_OUTCOME_DUPLICATE;
+    } else if (fr_results_parse(rc, res->json, keys, b->n, rs, &why)) {
+        FR_LOG_WARN("batch answer without per-record results; its records get another pass",
+                    FR_LS("reason", why), FR_LS("request_id", res->request_id));
+    }
+    free(why);
+    settle(p, b, rs);
+    for (size_t i = 0; i < b->n; i++)
+        fr_record_result_release(&rs[i]);
+    free(rs);
+    free(keys);
+}
+
+static void batch_done(struct fr_http_result *res, void *ud)
+{
+    struct batch *b = ud;
+    struct push *p = b->p;
+    p->in_flight--;
+    if (res->code == FR_OK) {
+        settle_from_answer(p, b, res);
+    } else if (res->code == FR_EAUTH) {
+        settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
+        fatal(p, FR_EAUTH, res->err.msg);
+    } else if (res->code == FR_EREJECTED || res->code == FR_ETOOBIG) {
+        /* The API refused the request: every record in it failed with that reason. */
+        settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
+    } else {
+        /* Retries ran out on transient errors: outcome unknown, one more pass later. */
+        FR_LOG_WARN("batch gave up on transient errors", FR_LS("error", res->err.msg),
+                    FR_LI("records", b->n), FR_LB("retry_pass", b->retry_pass));
+        if (!b->retry_pass && ++p->gave_up_batches >= GIVE_UP_BATCHES)
+            fatal(p, FR_EUNREACHABLE, res->err.msg);
+        if (!b->retry_pass) {
+            for (size_t i = 0; i < b->n; i++)
+                keep_for_retry(p, &b->recs[i]);
+        } else {
+            for (size_t i = 0; i < b->n; i++)
+                report(p, b->recs[i].key, b->recs[i].line, "failed",
+                       "outcome unknown: the target stayed unreachable; the next run checks it "
+                       "with the lookup request");
+            if (!p->out->code)
+                fatal(p, FR_EUNREACHABLE, res->err.msg);
+        }
+    }
+    batch_free(b);
+}
+
+/* Waits until fewer than `below` batches are on the wire. */
+static void drain(struct push *p, size_t below)
+{
+    while (p->in_flight >= below && p->in_flight > 0) {
+        fr_http_step(p->client, 250);
+        progress(p, false);
+    }
+}
+
+/* Journals b's keys as inflight, then sends it. Takes b. */
+static void dispatch(struct push *p, struct batch *b)
+{
+    if (b->n == 0 || p->stop) {
+        batch_free(b);
+        return;
+    }
+    if (p->opts->dry_run) {
+        p->counts->sent += b->n;
+        batch_free(b);
+        return;
+    }
+    struct fr_journal_update *u = fr_calloc(b->n, sizeof(*u));
+    for (size_t i = 0; i < b->n; i++) {
+        u[i] = (struct fr_journal_update){.key = b->recs[i].key,
+                                          .state = FR_JOURNAL_INFLIGHT,
+                                          .payload_hash = b->recs[i].hash,
+                                          .sent = true};
+        if (!b->recs[i].sent_before)
+            p->counts->sent++;
+    }
+    journal(p, u, b->n);
+    free(u);
+    if (p->stop) { /* the journal failed: sending now could post twice later */
+        batch_free(b);
+        return;
+    }
+    size_t len;
+    char *body = batch_body(p, b, &len);
+    const struct fr_job_conf *job = p->job;
+    struct fr_http_request req = {.method = job->request.method,
+                                  .path = job->request.path,
+                                  .body = body,
+                                  .body_len = len,
+                                  .body_rules = job->body_errors,
+                                  .nbody_rules = job->nbody_errors};
+    if (fr_http_submit(p->target, &req, batch_done, b)) {
+        fatal(p, FR_EINVAL, "the job's request is malformed (method or path)");
+        batch_free(b);
+    } else {
+        p->in_flight++;
+    }
+    free(body);
+    int max = fr_http_target_conf(p->target)->max_in_flight;
+    drain(p, (size_t)(max > 0 ? max : 1));
+}
+
+/* Adds r to the current batch, sending the batch first when r does not fit. Takes r. */
+static void enqueue(struct push *p, struct rec *r, bool retry_pass)
+{
+    if (!p->cur)
+        p->cur = batch_new(p, retry_pass);
+    if (!batch_fits(p, p->cur, r)) {
+        struct batch *full = p->cur;
+        p->cur = batch_new(p, retry_pass);
+        dispatch(p, full);
+    }
+    batch_add(p->cur, r);
+    if (p->cur->n >= (size_t)p->job->request.batch_size) {
+        struct batch *full = p->cur;
+        p->cur = NULL;
+        dispatch(p, full);
+    }
+}
+
+static void flush(struct push *p)
+{
+    struct batch *b = p->cur;
+    p->cur = NULL;
+    if (b)
+        dispatch(p, b);
+    drain(p, 1);
+}
+
+/* ---- records ---------------------------------------------------------------------------- */
+
+/* The job's key template with {{key}} replaced by the URL-encoded key. Caller frees. */
+static char *expand_key(const char *tmpl, const char *key)
+{
+    char *enc = fr_http_escape(key);
+    struct fr_buf b = FR_BUF_INIT;
+    const char *at;
+    while ((at = strstr(tmpl, "{{key}}"))) {
+        fr_buf_add(&b, tmpl, (size_t)(at - tmpl));
+        fr_buf_adds(&b, enc);
+        tmpl = at + strlen("{{key}}");
+    }
+    fr_buf_adds(&b, tmpl);
+    free(enc);
+    return fr_buf_detach(&b, NULL);
+}
+
+/*
+ * Asks the target whether key exists (the job's lookup request): 1 found,
+ * 0 not found, -1 could not tell (*why set, caller frees).
+ */
+static int lookup(struct push *p, const char *key, char **why)
+{
+    const struct fr_key_request_conf *lk = &p->job->lookup;
+    char *path = expand_key(lk->path, key);
+    struct fr_http_request req = {.method = lk->method, .path = path};
+    struct fr_http_result res;
+    fr_http_perform(p->target, &req, &res);
+    int found = -1;
+    if (res.code == FR_OK) {
+        json_t *hit = res.json ? fr_json_pointer(res.json, lk->found) : NULL;
+        found = hit && !json_is_null(hit) ? 1 : 0;
+    } else if (res.status == 404) {
+        found = 0;
+    } else {
+        *why = fr_asprintf("in-flight key could not be checked with the lookup request: %s",
+                           res.err.msg);
+        if (res.code == FR_EAUTH)
+            fatal(p, FR_EAUTH, res.err.msg);
+    }
+    fr_http_result_release(&res);
+    free(path);
+    return found;
+}
+
+/*
+ * What the journal says about r: true when r must be sent, false when it
+ * was settled here (skipped, changed, recovered).
+ */
+static bool needs_sending(struct push *p, struct rec *r)
+{
+    if (p->opts->fresh)
+        return true;
+    struct fr_journal_entry e = {0};
+    struct fr_err err = {0};
+    int rc = fr_store_journal_get(p->st, p->job->name, r->key, &e, &err);
+    if (rc == FR_ENOTFOUND)
+        return true;
+    if (rc) {
+        store_failed(p, &err);
+        return false;
+    }
+    bool send = true;
+    bool same = strcmp(e.payload_hash, r->hash) == 0;
+    switch (e.state) {
+    case FR_JOURNAL_CREATED:
+    case FR_JOURNAL_DUPLICATE:
+        send = false;
+        if (same) {
+            p->counts->skipped++;
+        } else {
+            char *why = fr_asprintf("payload changed since run %s posted it; not resent "
+                                    "(roll that run back, or run with --fresh)",
+                                    e.run_id);
+            report(p, r->key, r->line, "changed", why);
+            free(why);
+        }
+        break;
+    case FR_JOURNAL_INFLIGHT:
+        if (!p->job->lookup.configured) {
+            if (!p->warned_no_lookup)
+                FR_LOG_WARN("keys were in flight when an earlier run stopped and the job has no "
+                            "lookup request: resending them relies on the target refusing "
+                            "duplicates",
+                            FR_LS("job", p->job->name));
+            p->warned_no_lookup = true;
+            break;
+        }
+        if (p->opts->dry_run)
+            break;
+        char *why = NULL;
+        int found = lookup(p, r->key, &why);
+        if (found == 1) {
+            /* Created by the run that died: credit it to that run. */
+            struct fr_journal_update u = {.key = r->key, .state = FR_JOURNAL_CREATED};
+            struct fr_err jerr = {0};
+            if (fr_store_journal_update(p->st, p->job->name, e.run_id, &u, 1, fr_wall_ms(), &jerr))
+                store_failed(p, &jerr);
+            p->counts->duplicate++;
+            FR_LOG_INFO("in-flight key found on the target; not resent",
+                        FR_LS("source_ref", r->key), FR_LS("run_id", e.run_id));
+            send = false;
+        } else if (found < 0) {
+            report(p, r->key, r->line, "failed", why);
+            send = false;
+        }
+        free(why);
+        break;
+    default:
+        break;
+    }
+    fr_journal_entry_release(&e);
+    return send;
+}
+
+/* Maps one source record and queues it; rejects it locally when it cannot be sent. */
+static void process(struct push *p, struct fr_record *in)
+{
+    const struct fr_job_conf *job = p->job;
+    if (in->error) {
+        report(p, NULL, in->line, "rejected", in->error);
+        return;
+    }
+    json_t *payload = NULL;
+    char *why = NULL;
+    if (fr_map_apply(job->map, job->nmap, in->fields, &payload, &why)) {
+        report(p, NULL, in->line, "rejected", why);
+        free(why);
+        return;
+    }
+    struct rec r = {.line = in->line};
+    r.key = fr_map_key(payload, job->key);
+    if (!r.key) {
+        char *msg = fr_asprintf("%s: the key field is empty", job->key);
+        report(p, NULL, in->line, "rejected", msg);
+        free(msg);
+        json_decref(payload);
+        return;
+    }
+    if (p->opts->only_key && strcmp(p->opts->only_key, r.key) != 0) {
+        rec_release(&r);
+        json_decref(payload);
+        return;
+    }
+    fr_map_hash(payload, r.hash);
+    r.text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(payload);
+    r.len = strlen(r.text);
+    if (r.len + strlen(p->envelope_prefix) + 2 > job->request.max_bytes) {
+        char *msg = fr_asprintf("payload of %zu bytes does not fit request.max_bytes", r.len);
+        report(p, r.key, r.line, "rejected", msg);
+        free(msg);
+        rec_release(&r);
+        return;
+    }
+    /* The same key twice in the batch being built: the journal cannot see it yet. */
+    for (size_t i = 0; p->cur && i < p->cur->n; i++) {
+        if (strcmp(p->cur->recs[i].key, r.key) == 0) {
+            char *msg = fr_asprintf("key appears again in the source (first at line %llu)",
+                                    (unsigned long long)p->cur->recs[i].line);
+            report(p, r.key, r.line, "rejected", msg);
+            free(msg);
+            rec_release(&r);
+            return;
+        }
+    }
+    if (!needs_sending(p, &r)) {
+        rec_release(&r);
+        return;
+    }
+    enqueue(p, &r, false);
+}
+
+/* Records kept for the retry pass that a stopped run will not send: reported, still inflight. */
+static void abandon_again(struct push *p)
+{
+    for (size_t i = 0; i < p->nagain; i++) {
+        report(p, p->again[i].key, p->again[i].line, "failed",
+               "outcome unknown: the run stopped before its retry pass; the next run checks it "
+               "with the lookup request");
+        rec_release(&p->again[i]);
+    }
+    p->nagain = 0;
+}
+
+static void retry_pass(struct push *p)
+{
+    if (p->stop)
+        abandon_again(p);
+    if (!p->nagain)
+        return;
+    FR_LOG_INFO("retry pass: sending once more the records whose outcome was not final",
+                FR_LI("records", p->nagain));
+    struct rec *again = p->again;
+    size_t n = p->nagain;
+    p->again = NULL;
+    p->nagain = p->capagain = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p->stop) {
+            report(p, again[i].key, again[i].line, "failed",
+                   "outcome unknown: the run stopped before resending it");
+            rec_release(&again[i]);
+            continue;
+        }
+        enqueue(p, &again[i], true);
+    }
+    flush(p);
+    /* Anything that asked for yet another pass was reported by settle(). */
+    for (size_t i = 0; i < p->nagain; i++)
+        rec_release(&p->again[i]);
+    p->nagain = 0;
+    free(again);
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+static int setup(struct push *p, struct fr_err *err)
+{
+    const struct fr_target_conf *tconf = fr_config_find_target(p->cfg, p->job->target);
+    if (!tconf)
+        return fr_err_set(err, FR_ECONFIG, 0, "job %s: no target named %s", p->job->name,
+                          p->job->target);
+    int rc = fr_http_client_new(&p->client, err);
+    if (!rc)
+        rc = fr_http_target_new(p->client, tconf, &p->target, err);
+    if (rc)
+        return rc;
+    json_t *env = json_string(p->job->request.envelope ? p->job->request.envelope : "value");
+    char *enc = json_dumps(env, JSON_ENCODE_ANY);
+    p->envelope_prefix = fr_asprintf("{%s:[", enc);
+    free(enc);
+    json_decref(env);
+    return fr_source_open(&p->job->source, &p->src, err);
+}
+
+static void read_all(struct push *p)
+{
+    for (;;) {
+        if (p->stop)
+            return;
+        if (p->opts->limit >= 0 && (int64_t)p->counts->read >= p->opts->limit)
+            return;
+        struct fr_record rec = {0};
+        bool eof = false;
+        struct fr_err err = {0};
+        int rc = fr_source_next(p->src, &rec, &eof, &err);
+        if (rc) {
+            FR_LOG_ERROR("source failed", FR_LS("error", err.msg));
+            fatal(p, rc == FR_EIO ? FR_EIO : FR_EPARSE, err.msg);
+            fr_record_release(&rec);
+            return;
+        }
+        if (eof)
+            return;
+        p->counts->read++;
+        process(p, &rec);
+        fr_record_release(&rec);
+        progress(p, false);
+    }
+}
+
+bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c)
+{
+    uint64_t errors = c->failed + c->rejected;
+    int64_t max_errors = alert->max_errors;
+    if (max_errors < 0 && alert->max_error_rate < 0)
+        max_errors = 0; /* no alert block: every error counts */
+    if (max_errors >= 0 && errors > (uint64_t)max_errors)
+        return true;
+    if (alert->max_error_rate >= 0 && c->read > 0 &&
+        (double)errors / (double)c->read > alert->max_error_rate)
+        return true;
+    return false;
+}
+
+int fr_push_exit_status(const struct fr_push_result *r)
+{
+    switch (r->code) {
+    case FR_OK:
+        return r->over_threshold ? 1 : 0;
+    case FR_EAUTH:
+        return 3;
+    case FR_EUNREACHABLE:
+    case FR_ETIMEOUT:
+    case FR_EHTTP:
+        return 4;
+    case FR_ESTORE:
+        return 5;
+    case FR_ECONFIG:
+    case FR_EINVAL:
+    case FR_EIO:
+    case FR_EPARSE:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+static double success_rate(const struct fr_run_counts *c)
+{
+    uint64_t ok = c->created + c->duplicate;
+    uint64_t all = ok + c->failed + c->rejected;
+    return all ? (double)ok / (double)all : 1.0;
+}
+
+static void log_summary(const struct push *p)
+{
+    const struct fr_push_result *r = p->out;
+    const struct fr_run_counts *c = &r->run.counts;
+    struct fr_buf keys = FR_BUF_INIT;
+    size_t i;
+    json_t *f;
+    json_array_foreach(r->failures, i, f)
+    {
+        const char *k = json_string_value(json_object_get(f, "key"));
+        fr_buf_addf(&keys, "%s%s", i ? "," : "", k ? k : "(line)");
+        if (!k)
+            fr_buf_addf(&keys, "%lld", (long long)json_integer_value(json_object_get(f, "line")));
+    }
+    if (r->failures_total > json_array_size(r->failures))
+        fr_buf_addf(&keys, ",... (%llu in all; ferry runs show %s --failed)",
+                    (unsigned long long)r->failures_total, r->run.id);
+    FR__LOG(r->over_threshold ? FR_LOG_CRITICAL : FR_LOG_INFO, "run summary",
+            FR_LS("job", r->run.job), FR_LS("status", r->run.status),
+            FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
+            FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
+            FR_LI("sent", c->sent), FR_LI("created", c->created), FR_LI("duplicate", c->duplicate),
+            FR_LI("rejected", c->rejected), FR_LI("failed", c->failed),
+            FR_LI("changed", c->changed), FR_LI("skipped", c->skipped),
+            FR_LI("requests", c->requests), FR_LI("retries", c->retries),
+            FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
+            FR_LD("success_rate", success_rate(c)),
+            FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
+            FR_LS("error", r->code ? r->err.msg : NULL));
+    fr_buf_release(&keys);
+}
+
+int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
+                const struct fr_push_opts *opts, struct fr_push_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->failures = json_array();
+    struct fr_run *run = &out->run;
+    fr_run_new_id(run->id, fr_wall_ms());
+    fr_strlcpy(run->job, job->name, sizeof(run->job));
+    fr_strlcpy(run->status, "running", sizeof(run->status));
+    run->exit_code = -1;
+    run->started_ms = fr_wall_ms();
+
+    struct push p = {.cfg = cfg,
+                     .job = job,
+                     .opts = opts,
+                     .st = st,
+                     .out = out,
+                     .counts = &run->counts,
+                     .started_ms = fr_now_ms()};
+    fr_log_ctx_set("run_id", run->id);
+    fr_log_ctx_set("job", job->name);
+    if (opts->fresh)
+        FR_LOG_WARN("--fresh: the journal is ignored; every record is sent again");
+    FR_LOG_INFO("run started", FR_LS("target", job->target), FR_LB("dry_run", opts->dry_run),
+                FR_LS("only", opts->only_key), FR_LI("limit", opts->limit));
+
+    struct fr_err err = {0};
+    int rc = 0;
+    if (!opts->dry_run)
+        rc = fr_store_run_begin(st, run, &err);
+    if (rc) {
+        fatal(&p, FR_ESTORE, err.msg);
+    } else if ((rc = setup(&p, &err))) {
+        fatal(&p, rc, err.msg);
+    } else {
+        read_all(&p);
+        flush(&p);
+        retry_pass(&p);
+        drain(&p, 1);
+    }
+    progress(&p, true);
+
+    if (p.target) {
+        const struct fr_http_stats *hs = fr_http_target_stats(p.target);
+        run->counts.requests = hs->sent;
+        run->counts.retries = hs->retries;
+        run->counts.rate_limited = hs->rate_limited;
+        run->counts.token_refreshes = hs->token_fetches;
+    }
+    run->ended_ms = fr_wall_ms();
+    out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
+    run->exit_code = fr_push_exit_status(out);
+    fr_strlcpy(run->status, run->exit_code == 0 ? "ok" : "failed", sizeof(run->status));
+    if (!opts->dry_run && out->code != FR_ESTORE) {
+        struct fr_err ferr = {0};
+        if (fr_store_run_finish(st, run, &ferr)) {
+            out->code = FR_ESTORE;
+            out->err = ferr;
+            run->exit_code = fr_push_exit_status(out);
+        }
+    }
+    log_summary(&p);
+    fr_log_ctx_clear();
+
+    batch_free(p.cur);
+    for (size_t i = 0; i < p.nagain; i++)
+        rec_release(&p.again[i]);
+    free(p.again);
+    fr_http_client_free(p.client);
+    fr_source_close(p.src);
+    free(p.envelope_prefix);
+    return out->code;
+}
+
+void fr_push_result_release(struct fr_push_result *r)
+{
+    json_decref(r->failures);
+    r->failures = NULL;
+}
+
+json_t *fr_push_summary_json(const struct fr_push_result *r)
+{
+    const struct fr_run *run = &r->run;
+    const struct fr_run_counts *c = &run->counts;
+    char started[40], ended[40];
+    fr_format_rfc3339(run->started_ms, started, sizeof(started));
+    fr_format_rfc3339(run->ended_ms, ended, sizeof(ended));
+    json_t *fails = r->failures ? json_incref(r->failures) : json_array();
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I}, s:f, s:o, s:I, s:b}",
+        "job", run->job, "run_id", run->id, "status", run->status, "exit_code", run->exit_code,
+        "started", started, "ended", ended, "duration_ms",
+        (json_int_t)(run->ended_ms - run->started_ms), "counts", "read", (json_int_t)c->read,
+        "sent", (json_int_t)c->sent, "created", (json_int_t)c->created, "duplicate",
+        (json_int_t)c->duplicate, "rejected", (json_int_t)c->rejected, "failed",
+        (json_int_t)c->failed, "changed", (json_int_t)c->changed, "skipped", (json_int_t)c->skipped,
+        "requests", (json_int_t)c->requests, "retries", (json_int_t)c->retries, "rate_limited",
+        (json_int_t)c->rate_limited, "token_refreshes", (json_int_t)c->token_refreshes,
+        "success_rate", success_rate(c), "failures", fails, "failures_total",
+        (json_int_t)r->failures_total, "over_threshold", r->over_threshold);
+    if (r->code && j)
+        json_object_set_new(j, "error", json_string(r->err.msg));
+    return j;
+}

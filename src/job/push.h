@@ -1,0 +1,77 @@
+/*
+ * push.h: the push engine behind `ferry run JOB` for push jobs.
+ *
+ * Streams records from the job's source, maps them to payloads, skips what
+ * the journal says is done, batches the rest (batch_size, max_bytes), keeps
+ * up to max_in_flight batches on the wire through the HTTP client, reads
+ * per-record outcomes, and journals every key:
+ *
+ *   before a batch is sent its keys are journaled "inflight" with their
+ *   payload hash; after the answer each becomes created, duplicate or
+ *   failed. A key found "inflight" by a later run (the run died with the
+ *   batch on the wire) is checked with the job's lookup request before it
+ *   is sent again, so even an API without idempotency never gets it twice.
+ *
+ * Records with a retry status, records missing from a batch answer, and
+ * batches whose retries ran out on transient errors get one more pass after
+ * the main pass; then they count as failed. A record whose outcome is still
+ * unknown stays "inflight" in the journal, so the next run looks it up.
+ */
+#ifndef FR_JOB_PUSH_H
+#define FR_JOB_PUSH_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "store/store.h"
+
+struct fr_push_opts {
+    bool dry_run;         /* map and validate, send nothing, write nothing */
+    int64_t limit;        /* stop after this many records read; < 0: all */
+    const char *only_key; /* push only the record with this key; NULL: all */
+    bool fresh;           /* ignore the journal when deciding what to send */
+    bool progress;        /* draw a progress line on stderr (a terminal) */
+};
+
+/* Failed keys kept in memory for the summary; all of them go to the store. */
+#define FR_PUSH_SUMMARY_FAILURES 20
+
+struct fr_push_result {
+    struct fr_run run; /* id, job, times, counts, status, exit_code */
+    int code; /* FR_OK, or what stopped the run: FR_EAUTH, FR_EUNREACHABLE, FR_ESTORE, ... */
+    struct fr_err err;   /* why it stopped */
+    bool over_threshold; /* failures crossed the job's alert limits */
+    json_t
+        *failures; /* array of {key, line, kind, reason}, at most FR_PUSH_SUMMARY_FAILURES; owned */
+    uint64_t failures_total;
+};
+
+/*
+ * Runs the job. The store must be open (it is not written in a dry run).
+ * Always fills *out (release with fr_push_result_release) and returns
+ * out->code. The exit status follows DESIGN.md: see fr_push_exit_status.
+ */
+int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
+                const struct fr_push_opts *opts, struct fr_push_result *out);
+void fr_push_result_release(struct fr_push_result *r);
+
+/*
+ * Whether the counts cross the job's alert limits. Without an `alert`
+ * block any failed or rejected record crosses (max_errors 0): exit 0 means
+ * every record was accepted.
+ */
+bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
+
+/* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage. */
+int fr_push_exit_status(const struct fr_push_result *r);
+
+/*
+ * The run summary as JSON (job, run_id, times, counts, success_rate,
+ * failures, status). New reference; the caller json_decrefs.
+ */
+json_t *fr_push_summary_json(const struct fr_push_result *r);
+
+#endif
