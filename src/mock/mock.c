@@ -39,7 +39,10 @@ static const char *stats_method(const char *method)
     return "OTHER";
 }
 
-/* Matches path against a route path; *param receives a "{...}" segment's value. */
+/*
+ * Matches a decoded path against a route path; *param receives the value of a
+ * trailing "{...}", which may hold '/' (sourceRef "a/b" arrives as a%2Fb).
+ */
 static bool path_matches(const char *pattern, const char *path, const char **param)
 {
     const char *brace = strchr(pattern, '{');
@@ -47,8 +50,6 @@ static bool path_matches(const char *pattern, const char *path, const char **par
         return strcmp(pattern, path) == 0;
     size_t prefix = (size_t)(brace - pattern);
     if (strncmp(pattern, path, prefix) != 0 || path[prefix] == '\0')
-        return false;
-    if (strchr(path + prefix, '/'))
         return false;
     *param = path + prefix;
     return true;
