@@ -76,6 +76,19 @@ static const struct fr__mock_route *match_route(const char *method, const char *
     return path_only;
 }
 
+/* "GET, POST": the methods the route table has for path. */
+static void allowed_methods(const char *path, char *out, size_t outlen)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < FR_ARRAY_LEN(routes) && off < outlen; i++) {
+        const char *p;
+        if (path_matches(routes[i].path, path, &p))
+            off += (size_t)snprintf(out + off, outlen - off, "%s%s", off ? ", " : "",
+                                    routes[i].method);
+    }
+}
+
 void fr__mock_error(struct fr__mock_reply *out, unsigned status, const char *code,
                     const char *message)
 {
@@ -236,7 +249,7 @@ static bool preempt(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_
     } else if (!rq->method_ok) {
         fr__mock_error(out, 405, "method_not_allowed", "method not allowed on this path");
         out->header_name = "Allow";
-        fr_strlcpy(out->header_value, rq->route->method, sizeof(out->header_value));
+        allowed_methods(rq->path, out->header_value, sizeof(out->header_value));
     } else if (rq->retry_after_s > 0) {
         fr__mock_error(out, 429, "rate_limited", NULL);
         out->header_name = "Retry-After";
