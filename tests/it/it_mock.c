@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <strings.h>
 
@@ -777,6 +778,139 @@ static void test_fault_token_ttl_and_body_error(void **state)
     free(u);
 }
 
+static const char *const record_args[] = {"--faults", "record_error=1", "--client-secret",
+                                          CLIENT_SECRET, NULL};
+static void test_fault_record_error(void **state)
+{
+    struct fr_mock *m = *state;
+    char *tok = get_token(m);
+    char *c1 = credit("RE-1", "P000001"), *c2 = credit("RE-2", "P000002");
+    char *body = fr_asprintf("{\"value\":[%s,%s]}", c1, c2);
+    json_t *j = post_batch(m, tok, body);
+    assert_statuses(j, "ERROR", 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "results"), 0), "message")),
+                        "simulated record failure");
+    json_decref(j);
+    json_t *stats = fr_test_mock_stats(m);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(stats, "faults"), "record_error")), 2);
+    json_decref(stats);
+    free(body);
+    free(c1);
+    free(c2);
+    free(tok);
+}
+
+struct slow_call {
+    const struct fr_mock *m;
+    const char *token;
+    long status;
+    int64_t ms;
+};
+
+static void *slow_thread(void *arg)
+{
+    struct slow_call *sc = arg;
+    int64_t t0 = fr_now_ms();
+    struct reply r = request(sc->m, "GET", "/participants?$top=1", sc->token, NULL);
+    sc->ms = fr_now_ms() - t0;
+    sc->status = r.status;
+    reply_release(&r);
+    return NULL;
+}
+
+static const char *const slow_args[] = {"--faults", "slow=1:800ms", "--client-secret",
+                                        CLIENT_SECRET, NULL};
+static void test_fault_slow_does_not_block_others(void **state)
+{
+    struct fr_mock *m = *state;
+    char *tok = get_token(m);
+    struct slow_call sc = {.m = m, .token = tok};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_thread, &sc), 0);
+    fr_sleep_ms(100);
+    int64_t t0 = fr_now_ms();
+    json_t *stats = fr_test_mock_stats(m); /* another connection answers meanwhile */
+    int64_t stats_ms = fr_now_ms() - t0;
+    pthread_join(th, NULL);
+    assert_non_null(stats);
+    json_decref(stats);
+    assert_true(stats_ms < 500);
+    assert_int_equal(sc.status, 200);
+    assert_true(sc.ms >= 800);
+    stats = fr_test_mock_stats(m);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(stats, "faults"), "slow")),
+                     1);
+    json_decref(stats);
+    free(tok);
+}
+
+static const char *const revoke_args[] = {"--faults", "revoke_every=1s", "--client-secret",
+                                          CLIENT_SECRET, NULL};
+static void test_fault_revoke_every(void **state)
+{
+    struct fr_mock *m = *state;
+    char *tok = get_token(m);
+    struct reply r = request(m, "GET", "/participants?$top=1", tok, NULL);
+    long first = r.status;
+    reply_release(&r);
+    fr_sleep_ms(1100); /* a revocation falls in between, whenever the period began */
+    r = request(m, "GET", "/participants?$top=1", tok, NULL);
+    assert_int_equal(r.status, 401);
+    reply_release(&r);
+    free(tok);
+    tok = get_token(m);
+    r = request(m, "GET", "/participants?$top=1", tok, NULL);
+    /* A fresh token works (unless issued just before a boundary: then retry once). */
+    if (r.status == 401) {
+        reply_release(&r);
+        free(tok);
+        tok = get_token(m);
+        r = request(m, "GET", "/participants?$top=1", tok, NULL);
+    }
+    assert_int_equal(r.status, 200);
+    assert_true(first == 200 || first == 401);
+    reply_release(&r);
+    free(tok);
+}
+
+/* The statuses of n GET /participants on a fresh mock with args. */
+static void status_sequence(const char *const *args, long *out, size_t n)
+{
+    struct fr_mock m;
+    assert_int_equal(fr_test_mock_start(&m, args), 0);
+    char *tok = get_token(&m);
+    for (size_t i = 0; i < n; i++) {
+        struct reply r = request(&m, "GET", "/participants?$top=1", tok, NULL);
+        out[i] = r.status;
+        reply_release(&r);
+    }
+    free(tok);
+    fr_test_mock_stop(&m);
+}
+
+static void test_seed_replays_faults(void **state)
+{
+    static const char *const args[] = {"--faults",        "error5xx=0.5", "--seed", "7",
+                                       "--client-secret", CLIENT_SECRET,  NULL};
+    long a[24], b[24];
+    status_sequence(args, a, FR_ARRAY_LEN(a));
+    status_sequence(args, b, FR_ARRAY_LEN(b));
+    int ok = 0, failed = 0;
+    for (size_t i = 0; i < FR_ARRAY_LEN(a); i++) {
+        assert_int_equal(a[i], b[i]);
+        if (a[i] == 200)
+            ok++;
+        else if (a[i] >= 500)
+            failed++;
+    }
+    assert_true(ok > 0 && failed > 0);
+    assert_int_equal(ok + failed, (int)FR_ARRAY_LEN(a));
+}
+
 /* ---- the command line ---- */
 
 static void test_cli_bad_option(void **state)
@@ -873,6 +1007,10 @@ int main(void)
         FAULT_TEST(test_fault_reset, reset_args),
         FAULT_TEST(test_fault_truncate, truncate_args),
         FAULT_TEST(test_fault_token_ttl_and_body_error, ttl_args),
+        FAULT_TEST(test_fault_record_error, record_args),
+        FAULT_TEST(test_fault_slow_does_not_block_others, slow_args),
+        FAULT_TEST(test_fault_revoke_every, revoke_args),
+        cmocka_unit_test(test_seed_replays_faults),
     };
     const struct CMUnitTest cli[] = {
         cmocka_unit_test(test_cli_bad_option),
