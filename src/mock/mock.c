@@ -193,7 +193,7 @@ static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, b
 static void slow_sleep(struct fr_mock *m, int64_t ms)
 {
     int64_t until = fr_now_ms() + ms;
-    while (!m->stopping && fr_now_ms() < until)
+    while (!atomic_load(&m->stopping) && fr_now_ms() < until)
         fr_sleep_ms(FR_MIN(50, until - fr_now_ms()));
 }
 
@@ -225,6 +225,8 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
         fr__mock_count_fault(m, "slow");
     pthread_mutex_unlock(&m->lock);
 
+    FR_LOG_DEBUG("request", FR_LS("request_id", rq->request_id), FR_LS("route", key),
+                 FR_LI("status", out->status), FR_LI("ms", fr_now_ms() - rq->arrival_ms));
     enum MHD_Result rc = MHD_queue_response(rq->conn, out->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -477,7 +479,7 @@ void fr_mock_stop(struct fr_mock *m)
 {
     if (!m)
         return;
-    m->stopping = 1;
+    atomic_store(&m->stopping, 1);
     MHD_stop_daemon(m->daemon);
     mock_free(m);
 }
