@@ -26,7 +26,8 @@ static const char usage_head[] =
     "\nfaults (each applies to every route except /oauth/token and /mock/*, unless said):\n";
 
 static const char usage_tail[] =
-    "  PROBABILITY is a number from 0 to 1; DURATION is like 1500ms, 30s, 5m.\n"
+    "  P is a probability from 0 to 1; DURATION is like 1500ms, 30s, 5m. Each request\n"
+    "  draws its faults once, in the order rate, reset, error5xx, body_error, truncate, slow.\n"
     "  Example: --faults rate=600/min,error5xx=0.05,slow=0.02:1500ms,token_ttl=30s\n\n"
     "Exit status: 0 after a clean stop, 2 usage error, 4 cannot listen.\n";
 
