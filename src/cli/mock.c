@@ -26,7 +26,8 @@ static const char usage_head[] =
     "\nfaults (each applies to every route except /oauth/token and /mock/*, unless said):\n";
 
 static const char usage_tail[] =
-    "  PROBABILITY is a number from 0 to 1; DURATION is like 1500ms, 30s, 5m.\n"
+    "  P is a probability from 0 to 1; DURATION is like 1500ms, 30s, 5m. Each request\n"
+    "  draws its faults once, in the order rate, reset, error5xx, body_error, truncate, slow.\n"
     "  Example: --faults rate=600/min,error5xx=0.05,slow=0.02:1500ms,token_ttl=30s\n\n"
     "Exit status: 0 after a clean stop, 2 usage error, 4 cannot listen.\n";
 
@@ -53,7 +54,7 @@ static int parse_unsigned(const char *s, uint64_t max, uint64_t *out)
 }
 
 /* One mock option into opts; 0, or the exit status of a usage error. */
-static int mock_option(int opt, const char *arg, struct fr_mock_opts *opts)
+static int mock_option(int opt, const char *arg, struct fr_mock_opts *opts, const char **spec)
 {
     const char *why;
     uint64_t v;
@@ -64,6 +65,7 @@ static int mock_option(int opt, const char *arg, struct fr_mock_opts *opts)
     case OPT_FAULTS:
         if (fr_mock_parse_faults(arg, &opts->faults, &why))
             return fr_cli_usage_error("mock", "--faults: %s", why);
+        *spec = arg;
         return 0;
     case OPT_SEED:
         if (parse_unsigned(arg, UINT64_MAX, &opts->seed))
@@ -91,7 +93,8 @@ static int mock_option(int opt, const char *arg, struct fr_mock_opts *opts)
     return -1;
 }
 
-static int parse_args(int argc, char **argv, struct fr_mock_opts *opts, bool *help)
+static int parse_args(int argc, char **argv, struct fr_mock_opts *opts, const char **spec,
+                      bool *help)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -108,7 +111,7 @@ static int parse_args(int argc, char **argv, struct fr_mock_opts *opts, bool *he
             *help = true;
             return 0;
         }
-        int rc = mock_option(opt, optarg, opts);
+        int rc = mock_option(opt, optarg, opts, spec);
         if (rc < 0)
             rc = fr_cli_common_option("mock", opt, optarg);
         if (rc < 0)
@@ -135,11 +138,8 @@ int fr_cli_mock(int argc, char **argv)
     struct fr_mock_opts opts = {0};
     fr_mock_faults_init(&opts.faults);
     const char *spec = NULL;
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--faults") == 0)
-            spec = argv[i + 1];
     bool help = false;
-    int rc = parse_args(argc, argv, &opts, &help);
+    int rc = parse_args(argc, argv, &opts, &spec, &help);
     if (rc)
         return rc;
     if (help) {

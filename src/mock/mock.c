@@ -39,7 +39,10 @@ static const char *stats_method(const char *method)
     return "OTHER";
 }
 
-/* Matches path against a route path; *param receives a "{...}" segment's value. */
+/*
+ * Matches a decoded path against a route path; *param receives the value of a
+ * trailing "{...}", which may hold '/' (sourceRef "a/b" arrives as a%2Fb).
+ */
 static bool path_matches(const char *pattern, const char *path, const char **param)
 {
     const char *brace = strchr(pattern, '{');
@@ -47,8 +50,6 @@ static bool path_matches(const char *pattern, const char *path, const char **par
         return strcmp(pattern, path) == 0;
     size_t prefix = (size_t)(brace - pattern);
     if (strncmp(pattern, path, prefix) != 0 || path[prefix] == '\0')
-        return false;
-    if (strchr(path + prefix, '/'))
         return false;
     *param = path + prefix;
     return true;
@@ -73,6 +74,19 @@ static const struct fr__mock_route *match_route(const char *method, const char *
     }
     *method_ok = false;
     return path_only;
+}
+
+/* "GET, POST": the methods the route table has for path. */
+static void allowed_methods(const char *path, char *out, size_t outlen)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < FR_ARRAY_LEN(routes) && off < outlen; i++) {
+        const char *p;
+        if (path_matches(routes[i].path, path, &p))
+            off += (size_t)snprintf(out + off, outlen - off, "%s%s", off ? ", " : "",
+                                    routes[i].method);
+    }
 }
 
 void fr__mock_error(struct fr__mock_reply *out, unsigned status, const char *code,
@@ -179,7 +193,7 @@ static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, b
 static void slow_sleep(struct fr_mock *m, int64_t ms)
 {
     int64_t until = fr_now_ms() + ms;
-    while (!m->stopping && fr_now_ms() < until)
+    while (!atomic_load(&m->stopping) && fr_now_ms() < until)
         fr_sleep_ms(FR_MIN(50, until - fr_now_ms()));
 }
 
@@ -211,6 +225,8 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
         fr__mock_count_fault(m, "slow");
     pthread_mutex_unlock(&m->lock);
 
+    FR_LOG_DEBUG("request", FR_LS("request_id", rq->request_id), FR_LS("route", key),
+                 FR_LI("status", out->status), FR_LI("ms", fr_now_ms() - rq->arrival_ms));
     enum MHD_Result rc = MHD_queue_response(rq->conn, out->status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -235,7 +251,7 @@ static bool preempt(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_
     } else if (!rq->method_ok) {
         fr__mock_error(out, 405, "method_not_allowed", "method not allowed on this path");
         out->header_name = "Allow";
-        fr_strlcpy(out->header_value, rq->route->method, sizeof(out->header_value));
+        allowed_methods(rq->path, out->header_value, sizeof(out->header_value));
     } else if (rq->retry_after_s > 0) {
         fr__mock_error(out, 429, "rate_limited", NULL);
         out->header_name = "Retry-After";
@@ -463,7 +479,7 @@ void fr_mock_stop(struct fr_mock *m)
 {
     if (!m)
         return;
-    m->stopping = 1;
+    atomic_store(&m->stopping, 1);
     MHD_stop_daemon(m->daemon);
     mock_free(m);
 }

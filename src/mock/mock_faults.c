@@ -27,8 +27,8 @@ struct fault_def {
 
 static const struct fault_def faults[] = {
     {"rate", FK_RATE, F(rate), 0,
-     "rate=N/WINDOW       at most N requests in any sliding WINDOW (s, min, h); beyond it 429 "
-     "with Retry-After"},
+     "rate=N/WINDOW       at most N requests in any sliding WINDOW (s, min, h);\n"
+     "                      beyond it 429 with Retry-After"},
     {"reset", FK_PROB, F(reset), 0,
      "reset=P             with probability P, close the connection without answering"},
     {"error5xx", FK_PROB, F(error5xx), 0,

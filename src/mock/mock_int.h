@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -39,7 +40,7 @@ struct fr_mock {
     uint64_t seed;
     struct fr_mock_faults faults;
     int64_t started_ms;
-    volatile int stopping; /* read by slow requests to cut their sleep short */
+    atomic_int stopping; /* read by slow requests to cut their sleep short */
 
     pthread_mutex_t lock; /* guards everything below */
     struct fr_rng rng;
