@@ -188,7 +188,7 @@ int fr_test_run(const char *const *args, const char *cwd, const char *const *env
     return status;
 }
 
-int fr_test_mock_start(struct fr_mock *m, const char *const *extra)
+int fr_test_mock_start(struct fr_test_mock *m, const char *const *extra)
 {
     memset(m, 0, sizeof(*m));
     const char *args[64] = {"mock", "--listen", "127.0.0.1:0"};
@@ -225,12 +225,12 @@ int fr_test_mock_start(struct fr_mock *m, const char *const *extra)
     return 0;
 }
 
-void fr_test_mock_stop(struct fr_mock *m)
+void fr_test_mock_stop(struct fr_test_mock *m)
 {
     fr_test_proc_release(&m->proc);
 }
 
-json_t *fr_test_mock_stats(const struct fr_mock *m)
+json_t *fr_test_mock_stats(const struct fr_test_mock *m)
 {
     char url[128];
     snprintf(url, sizeof(url), "%s/mock/stats", m->base_url);

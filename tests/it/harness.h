@@ -49,7 +49,7 @@ char *fr_test_proc_stderr(const struct fr_proc *p);
 int fr_test_run(const char *const *args, const char *cwd, const char *const *env, int timeout_ms,
                 char **out, char **err);
 
-struct fr_mock {
+struct fr_test_mock {
     struct fr_proc proc;
     int port;
     char base_url[64]; /* http://127.0.0.1:PORT */
@@ -59,10 +59,10 @@ struct fr_mock {
  * Starts `ferry mock --listen 127.0.0.1:0 EXTRA...` and waits for its
  * "listening on http://127.0.0.1:PORT" line. extra may be NULL.
  */
-int fr_test_mock_start(struct fr_mock *m, const char *const *extra);
-void fr_test_mock_stop(struct fr_mock *m);
+int fr_test_mock_start(struct fr_test_mock *m, const char *const *extra);
+void fr_test_mock_stop(struct fr_test_mock *m);
 /* GET /mock/stats, parsed; caller json_decrefs. NULL on failure. */
-json_t *fr_test_mock_stats(const struct fr_mock *m);
+json_t *fr_test_mock_stats(const struct fr_test_mock *m);
 /* stats.requests[route][status] as an integer, 0 when absent. */
 long fr_test_stat_requests(json_t *stats, const char *route, const char *status);
 

@@ -7,7 +7,7 @@
 #include "harness.h"
 
 struct env {
-    struct fr_mock mock;
+    struct fr_test_mock mock;
     char *dir;
 };
 

@@ -14,7 +14,7 @@
 #include "http/client.h"
 
 struct env {
-    struct fr_mock mock;
+    struct fr_test_mock mock;
     struct fr_config *cfg;
     struct fr_http_client *client;
     struct fr_http_target *target;

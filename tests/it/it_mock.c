@@ -91,12 +91,12 @@ static bool header(const struct reply *r, const char *name, char *out, size_t ou
     return false;
 }
 
-static char *url(const struct fr_mock *m, const char *path)
+static char *url(const struct fr_test_mock *m, const char *path)
 {
     return fr_asprintf("%s%s", m->base_url, path);
 }
 
-static struct reply request(const struct fr_mock *m, const char *method, const char *path,
+static struct reply request(const struct fr_test_mock *m, const char *method, const char *path,
                             const char *token, const char *body)
 {
     char *u = url(m, path);
@@ -118,7 +118,7 @@ static json_t *parse(const struct reply *r)
 }
 
 /* A fresh token for demo/CLIENT_SECRET; caller frees. */
-static char *get_token(const struct fr_mock *m)
+static char *get_token(const struct fr_test_mock *m)
 {
     char *u = url(m, "/oauth/token");
     const char *body = "grant_type=client_credentials&client_id=demo&client_secret=" CLIENT_SECRET;
@@ -142,7 +142,7 @@ static char *credit(const char *ref, const char *participant)
                        participant, ref);
 }
 
-static void mock_reset(const struct fr_mock *m)
+static void mock_reset(const struct fr_test_mock *m)
 {
     struct reply r = request(m, "POST", "/mock/reset", NULL, "");
     assert_int_equal(r.status, 200);
@@ -153,7 +153,7 @@ static void mock_reset(const struct fr_mock *m)
 
 static int group_setup(void **state)
 {
-    struct fr_mock *m = fr_calloc(1, sizeof(*m));
+    struct fr_test_mock *m = fr_calloc(1, sizeof(*m));
     if (fr_test_mock_start(m, group_args) < 0) {
         free(m);
         return -1;
@@ -164,7 +164,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     if (m) {
         /* The client secret must never reach the logs. */
         char *err = fr_test_proc_stderr(&m->proc);
@@ -182,7 +182,7 @@ static int group_teardown(void **state)
 
 static void test_token_form(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *u = url(m, "/oauth/token");
     const char *body = "grant_type=client_credentials&client_id=demo&client_secret=" CLIENT_SECRET
                        "&scope=credits";
@@ -206,7 +206,7 @@ static void test_token_form(void **state)
 
 static void test_token_basic(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *u = url(m, "/oauth/token");
     /* base64("demo:it-secret-7f3a") */
     const char *headers[] = {"Authorization: Basic ZGVtbzppdC1zZWNyZXQtN2YzYQ==", NULL};
@@ -222,7 +222,7 @@ static void test_token_basic(void **state)
 
 static void test_token_refusals(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *u = url(m, "/oauth/token");
     const char *wrong = "grant_type=client_credentials&client_id=demo&client_secret=nope";
     struct reply r = http("POST", u, NULL, wrong, strlen(wrong));
@@ -249,7 +249,7 @@ static void test_token_refusals(void **state)
 
 static void test_no_token_401(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     static const char *const paths[] = {"/participants", "/credits"};
     for (size_t i = 0; i < FR_ARRAY_LEN(paths); i++) {
         struct reply r = request(m, "GET", paths[i], NULL, NULL);
@@ -267,7 +267,7 @@ static void test_no_token_401(void **state)
     reply_release(&r);
 }
 
-static json_t *post_batch(const struct fr_mock *m, const char *token, const char *body)
+static json_t *post_batch(const struct fr_test_mock *m, const char *token, const char *body)
 {
     struct reply r = request(m, "POST", "/credits/batch", token, body);
     assert_int_equal(r.status, 200);
@@ -287,7 +287,7 @@ static void assert_statuses(json_t *resp, const char *status, size_t n)
 
 static void test_batch_dedupe_and_stats(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     mock_reset(m);
     char *tok = get_token(m);
     char *c1 = credit("ORD-1", "P000001"), *c2 = credit("ORD-2", "P000002"),
@@ -320,7 +320,7 @@ static void test_batch_dedupe_and_stats(void **state)
 
 static void test_batch_invalid_credit_names_field(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *good = credit("INV-OK", "P000003");
     char *unknown = credit("INV-P", "P000999"); /* only 250 participants */
@@ -352,7 +352,7 @@ static void test_batch_invalid_credit_names_field(void **state)
 
 static void test_batch_size_limits(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     struct fr_buf b = FR_BUF_INIT;
     fr_buf_adds(&b, "{\"value\":[");
@@ -379,7 +379,7 @@ static void test_batch_size_limits(void **state)
 
 static void test_single_credit(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *c = credit("ONE-1", "P000007");
     struct reply r = request(m, "POST", "/credits", tok, c);
@@ -409,7 +409,7 @@ static void test_single_credit(void **state)
 
 static void test_get_filter(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *c = credit("FIL'1", "P000008");
     struct reply r = request(m, "POST", "/credits", tok, c);
@@ -445,7 +445,7 @@ static void test_get_filter(void **state)
 
 static void test_delete(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *c = credit("DEL 1/x", "P000009");
     struct reply r = request(m, "POST", "/credits", tok, c);
@@ -470,7 +470,7 @@ static void test_delete(void **state)
 
 static void test_participants_paging(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *next = url(m, "/participants?$top=100&$orderby=participantId");
     int pages = 0, seen = 0;
@@ -526,7 +526,7 @@ static void test_participants_paging(void **state)
 
 static void test_stats_shape(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     json_t *stats = fr_test_mock_stats(m);
     assert_non_null(stats);
@@ -563,7 +563,7 @@ static void test_stats_shape(void **state)
 
 static void test_unknown_routes(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     struct reply r = request(m, "GET", "/nope/%zz", NULL, NULL);
     assert_int_equal(r.status, 404);
     json_decref(parse(&r));
@@ -578,7 +578,7 @@ static void test_unknown_routes(void **state)
 
 static void test_garbage_survives(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char auth[160];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
@@ -617,7 +617,7 @@ static void test_garbage_survives(void **state)
 static int fault_setup(void **state)
 {
     const char *const *args = *state;
-    struct fr_mock *m = fr_calloc(1, sizeof(*m));
+    struct fr_test_mock *m = fr_calloc(1, sizeof(*m));
     if (fr_test_mock_start(m, args) < 0) {
         free(m);
         *state = NULL;
@@ -629,7 +629,7 @@ static int fault_setup(void **state)
 
 static int fault_teardown(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     if (m) {
         fr_test_mock_stop(m);
         free(m);
@@ -641,7 +641,7 @@ static const char *const rate_args[] = {"--faults", "rate=5/s", "--client-secret
                                         NULL};
 static void test_fault_rate(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m); /* the token route is never limited */
     for (int i = 0; i < 5; i++) {
         struct reply r = request(m, "GET", "/participants?$top=1", tok, NULL);
@@ -670,7 +670,7 @@ static const char *const nodedupe_args[] = {"--faults", "no_dedupe", "--client-s
                                             CLIENT_SECRET, NULL};
 static void test_fault_no_dedupe(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *c = credit("DUP-1", "P000001");
     for (int i = 0; i < 2; i++) {
@@ -692,7 +692,7 @@ static const char *const error5xx_args[] = {"--faults", "error5xx=1", "--client-
                                             CLIENT_SECRET, NULL};
 static void test_fault_error5xx(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     struct reply r = request(m, "GET", "/participants", tok, NULL);
     assert_int_equal(r.rc, 0);
@@ -710,7 +710,7 @@ static const char *const reset_args[] = {"--faults", "reset=1", "--client-secret
                                          NULL};
 static void test_fault_reset(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     long status = 0;
     char *u = url(m, "/participants");
@@ -729,7 +729,7 @@ static const char *const truncate_args[] = {"--faults", "truncate=1", "--client-
                                             CLIENT_SECRET, NULL};
 static void test_fault_truncate(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     long status = 0;
     char *u = url(m, "/participants");
@@ -748,7 +748,7 @@ static void test_fault_truncate(void **state)
 static const char *const ttl_args[] = {"--faults", "token_ttl=1s,body_error=1", NULL};
 static void test_fault_token_ttl_and_body_error(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *u = url(m, "/oauth/token");
     const char *body = "grant_type=client_credentials&client_id=demo&client_secret=demo-secret";
     struct reply r = http("POST", u, NULL, body, strlen(body));
@@ -782,7 +782,7 @@ static const char *const record_args[] = {"--faults", "record_error=1", "--clien
                                           CLIENT_SECRET, NULL};
 static void test_fault_record_error(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     char *c1 = credit("RE-1", "P000001"), *c2 = credit("RE-2", "P000002");
     char *body = fr_asprintf("{\"value\":[%s,%s]}", c1, c2);
@@ -805,7 +805,7 @@ static void test_fault_record_error(void **state)
 }
 
 struct slow_call {
-    const struct fr_mock *m;
+    const struct fr_test_mock *m;
     const char *token;
     long status;
     int64_t ms;
@@ -826,7 +826,7 @@ static const char *const slow_args[] = {"--faults", "slow=1:800ms", "--client-se
                                         CLIENT_SECRET, NULL};
 static void test_fault_slow_does_not_block_others(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     struct slow_call sc = {.m = m, .token = tok};
     pthread_t th;
@@ -852,7 +852,7 @@ static const char *const revoke_args[] = {"--faults", "revoke_every=1s", "--clie
                                           CLIENT_SECRET, NULL};
 static void test_fault_revoke_every(void **state)
 {
-    struct fr_mock *m = *state;
+    struct fr_test_mock *m = *state;
     char *tok = get_token(m);
     struct reply r = request(m, "GET", "/participants?$top=1", tok, NULL);
     long first = r.status;
@@ -880,7 +880,7 @@ static void test_fault_revoke_every(void **state)
 /* The statuses of n GET /participants on a fresh mock with args. */
 static void status_sequence(const char *const *args, long *out, size_t n)
 {
-    struct fr_mock m;
+    struct fr_test_mock m;
     assert_int_equal(fr_test_mock_start(&m, args), 0);
     char *tok = get_token(&m);
     for (size_t i = 0; i < n; i++) {
@@ -959,7 +959,7 @@ static void test_cli_help(void **state)
 
 static void test_cli_bind_failure_and_clean_stop(void **state)
 {
-    struct fr_mock m;
+    struct fr_test_mock m;
     assert_int_equal(fr_test_mock_start(&m, NULL), 0);
     char addr[32];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", m.port);
