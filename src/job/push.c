@@ -362,10 +362,19 @@ static void drain(struct push *p, size_t below)
 }
 
 /* Journals b's keys as inflight, then sends it. Takes b. */
+/* Records of a batch that will not be sent because the run stopped. */
+static void abandon(struct push *p, struct batch *b)
+{
+    for (size_t i = 0; b && i < b->n; i++)
+        report(p, b->recs[i].key, b->recs[i].line, "failed",
+               "not sent: the run stopped before this record's batch went out");
+    batch_free(b);
+}
+
 static void dispatch(struct push *p, struct batch *b)
 {
     if (b->n == 0 || p->stop) {
-        batch_free(b);
+        abandon(p, b);
         return;
     }
     if (p->opts->dry_run) {
@@ -385,7 +394,7 @@ static void dispatch(struct push *p, struct batch *b)
     journal(p, u, b->n);
     free(u);
     if (p->stop) { /* the journal failed: sending now could post twice later */
-        batch_free(b);
+        abandon(p, b);
         return;
     }
     size_t len;
@@ -837,7 +846,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     log_summary(&p);
     fr_log_ctx_clear();
 
-    batch_free(p.cur);
+    abandon(&p, p.cur); /* only left when the run stopped early */
     for (size_t i = 0; i < p.nagain; i++)
         rec_release(&p.again[i]);
     free(p.again);
