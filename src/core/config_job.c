@@ -544,7 +544,7 @@ static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *pa
         char *list = quoted_list(names, j->nmap);
         const char *near = fr__cfg_suggest(j->key, names, j->nmap);
         rc = fr__cfg_fail(ld, fr__cfg_found(&job_table, found, "key"), cp,
-                          "\"%s\" is not a field of the map (fields: %s)%s%s%s", j->key, list,
+                          "\"%s\" is not a field of the map (fields: %s%s%s%s)", j->key, list,
                           near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
         free(list);
         free(cp);
@@ -662,7 +662,7 @@ int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs)
                               j->name, j->target);
         else
             rc = fr__cfg_fail(
-                ld, at, cp, "job %s names target \"%s\", which is not defined (targets: %s)%s%s%s",
+                ld, at, cp, "job %s names target \"%s\", which is not defined (targets: %s%s%s%s)",
                 j->name, j->target, list, near ? "; did you mean \"" : "", near ? near : "",
                 near ? "\"?" : "");
         free(cp);
