@@ -286,25 +286,41 @@ static const struct fr__cfg_key body_rule_keys[] = {
 static const struct fr__cfg_table body_rule_table = {body_rule_keys, FR_ARRAY_LEN(body_rule_keys),
                                                      NULL, NULL, NULL};
 
-static int parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                            void *field)
+int fr__cfg_parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             struct fr_body_rule **rules, size_t *n)
 {
-    struct fr_target_conf *t =
-        (struct fr_target_conf *)((char *)field - offsetof(struct fr_target_conf, body_errors));
     int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
     if (rc)
         return rc;
     yaml_node_item_t *start = node->data.sequence.items.start;
     yaml_node_item_t *top = node->data.sequence.items.top;
-    t->body_errors = fr_calloc((size_t)(top - start), sizeof(*t->body_errors));
+    *rules = fr_calloc((size_t)(top - start), sizeof(**rules));
     for (yaml_node_item_t *it = start; it < top && !rc; it++) {
-        struct fr_body_rule *r = &t->body_errors[t->nbody_errors++];
+        struct fr_body_rule *r = &(*rules)[(*n)++];
         fr__cfg_apply_defaults(&body_rule_table, r);
         char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
         rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, *it), cp, &body_rule_table, r);
         free(cp);
     }
     return rc;
+}
+
+void fr__cfg_free_body_rules(struct fr_body_rule *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].path);
+        json_decref(rules[i].equals);
+        free(rules[i].message);
+    }
+    free(rules);
+}
+
+static int parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                            void *field)
+{
+    struct fr_target_conf *t =
+        (struct fr_target_conf *)((char *)field - offsetof(struct fr_target_conf, body_errors));
+    return fr__cfg_parse_body_rules(ld, node, path, &t->body_errors, &t->nbody_errors);
 }
 
 static const struct fr__cfg_key target_keys[] = {
@@ -386,7 +402,7 @@ static int check_target(struct fr__cfg_loader *ld, yaml_node_t *map, const char 
     return 0;
 }
 
-static bool target_name_ok(const char *s)
+bool fr__cfg_name_ok(const char *s)
 {
     if (!*s)
         return false;
@@ -409,7 +425,7 @@ static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
     for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
         yaml_node_t *key = fr__cfg_node(ld, p->key);
         const char *name = fr__cfg_text(key);
-        if (!target_name_ok(name))
+        if (!fr__cfg_name_ok(name))
             return fr__cfg_fail(ld, key, path,
                                 "invalid target name \"%s\" (letters, digits, _ and -)", name);
         struct fr_target_conf *t = &cfg->targets[cfg->ntargets++];
@@ -424,7 +440,7 @@ static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
     return rc;
 }
 
-/* Later sections (jobs, webhooks, alerts) are new rows here. */
+/* Later sections (webhooks) are new rows here. */
 static const struct fr__cfg_key top_keys[] = {
     {.name = "store",
      .type = FR__CFG_STR,
@@ -436,9 +452,31 @@ static const struct fr__cfg_key top_keys[] = {
      .offset = 0,
      .custom = parse_targets,
      .help = "named API connections"},
+    {.name = "jobs",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = fr__cfg_parse_jobs,
+     .help = "named push jobs"},
+    {.name = "alerts",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = fr__cfg_parse_alerts,
+     .help = "where alerts are sent"},
 };
 
-static const struct fr__cfg_table top_table = {top_keys, FR_ARRAY_LEN(top_keys), NULL, NULL, NULL};
+static int check_top(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                     yaml_node_t **found);
+
+static const struct fr__cfg_table top_table = {top_keys, FR_ARRAY_LEN(top_keys), NULL, NULL,
+                                               check_top};
+
+/* Jobs name targets, which may come later in the file: checked once both are read. */
+static int check_top(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                     yaml_node_t **found)
+{
+    yaml_node_t *jobs = fr__cfg_found(&top_table, found, "jobs");
+    return jobs ? fr__cfg_check_job_targets(ld, jobs) : 0;
+}
 
 /* ---- public API -------------------------------------------------------- */
 
@@ -474,12 +512,7 @@ void fr_target_conf_release(struct fr_target_conf *t)
     free_secret(t->auth.token);
     free(t->probe_method);
     free(t->probe_path);
-    for (size_t i = 0; i < t->nbody_errors; i++) {
-        free(t->body_errors[i].path);
-        json_decref(t->body_errors[i].equals);
-        free(t->body_errors[i].message);
-    }
-    free(t->body_errors);
+    fr__cfg_free_body_rules(t->body_errors, t->nbody_errors);
     memset(t, 0, sizeof(*t));
 }
 
@@ -490,6 +523,8 @@ void fr_config_free(struct fr_config *cfg)
     for (size_t i = 0; i < cfg->ntargets; i++)
         fr_target_conf_release(&cfg->targets[i]);
     free(cfg->targets);
+    fr__cfg_free_jobs(cfg);
+    fr__cfg_free_alerts(cfg);
     for (size_t i = 0; i < cfg->nwarnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);

@@ -1,7 +1,9 @@
 /*
  * config_int.h: shared between the files of the config module only
- * (config.c: key tables and the YAML walk; config_value.c: messages, scalar
- * conversions, ${ENV} expansion and secrets). Not for other modules.
+ * (config.c: key tables of store and targets, the public API; config_walk.c:
+ * the generic table walk; config_value.c: messages, scalar conversions,
+ * ${ENV} expansion and secrets; config_job.c: the jobs and alerts tables).
+ * Not for other modules.
  */
 #ifndef FR_CORE_CONFIG_INT_H
 #define FR_CORE_CONFIG_INT_H
@@ -85,6 +87,8 @@ enum fr__cfg_type {
     FR__CFG_METHOD,   /* HTTP method, one of names */
     FR__CFG_ENUM,     /* one of names, stored as its index (int) */
     FR__CFG_INT,      /* int within min..max */
+    FR__CFG_INT64,    /* int64_t within min..max */
+    FR__CFG_SIZE,     /* uint64_t bytes ("1MB"), at least min, at most max unless max is 0 */
     FR__CFG_DURATION, /* int64_t milliseconds within min..max */
     FR__CFG_PERCENT,  /* double fraction */
     FR__CFG_BOOL,     /* true or false */
@@ -101,7 +105,7 @@ struct fr__cfg_key {
     enum fr__cfg_type type;
     size_t offset;     /* of the field, from the table's base */
     const char *def;   /* default, written as in the file; NULL: none (zero) */
-    int64_t min, max;  /* FR__CFG_INT, FR__CFG_DURATION */
+    int64_t min, max;  /* FR__CFG_INT, FR__CFG_INT64, FR__CFG_DURATION, FR__CFG_SIZE */
     unsigned only;     /* variants (1u << index) the key belongs to; 0 = all */
     unsigned required; /* variants in which the key is required; FR__CFG_ALWAYS = all */
     const struct fr__cfg_table *sub; /* FR__CFG_MAP */
@@ -144,6 +148,36 @@ int fr__cfg_parse_mapping(struct fr__cfg_loader *ld, yaml_node_t *node, const ch
 void fr__cfg_apply_defaults(const struct fr__cfg_table *tab, void *base);
 /* The value node found for the key named name, or NULL; found as passed to check. */
 yaml_node_t *fr__cfg_found(const struct fr__cfg_table *tab, yaml_node_t **found, const char *name);
+
+/* ---- shared between the sections --------------------------------------- */
+
+/*
+ * Parses a body_errors sequence into a new array *rules of *n rules. On
+ * failure *rules and *n hold what was parsed so far: free them either way
+ * with fr__cfg_free_body_rules.
+ */
+int fr__cfg_parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             struct fr_body_rule **rules, size_t *n);
+/* Frees the rules and the array. NULL is a no-op. */
+void fr__cfg_free_body_rules(struct fr_body_rule *rules, size_t n);
+
+/* A name of a target or a job: non-empty, letters, digits, _ and -. */
+bool fr__cfg_name_ok(const char *s);
+
+/* ---- jobs and alerts (config_job.c) ------------------------------------ */
+
+/* The custom parsers of the top-level keys "jobs" and "alerts"; field is the struct fr_config. */
+int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field);
+int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field);
+/*
+ * Checks that each job's target names a target of ld->cfg; jobs is the node
+ * of the "jobs" mapping (whose pairs match ld->cfg->jobs one to one).
+ */
+int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs);
+/* Free every job and alert sink of cfg (secrets wiped first) and the arrays. */
+void fr__cfg_free_jobs(struct fr_config *cfg);
+void fr__cfg_free_alerts(struct fr_config *cfg);
 
 /* The scalar text of a node (NUL-terminated by libyaml). Borrowed from the document. */
 static inline const char *fr__cfg_text(const yaml_node_t *node)

@@ -174,7 +174,8 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
             *(int *)field = i;
         break;
     }
-    case FR__CFG_INT: {
+    case FR__CFG_INT:
+    case FR__CFG_INT64: {
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
@@ -183,9 +184,25 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         } else if (v < k->min || v > k->max) {
             rc = fr__cfg_fail(ld, node, path, "%lld is out of range (%lld..%lld)", v,
                               (long long)k->min, (long long)k->max);
-        } else {
+        } else if (k->type == FR__CFG_INT) {
             *(int *)field = (int)v;
+        } else {
+            *(int64_t *)field = (int64_t)v;
         }
+        break;
+    }
+    case FR__CFG_SIZE: {
+        uint64_t bytes;
+        if (fr_parse_size(s, &bytes, &why) != 0)
+            rc = fr__cfg_fail(ld, node, path, "invalid size \"%s\" (%s)", s, why);
+        else if (bytes < (uint64_t)k->min)
+            rc = fr__cfg_fail(ld, node, path, "%s is too small (at least %lld bytes)", s,
+                              (long long)k->min);
+        else if (k->max && bytes > (uint64_t)k->max)
+            rc = fr__cfg_fail(ld, node, path, "%s is too large (at most %lld bytes)", s,
+                              (long long)k->max);
+        else
+            *(uint64_t *)field = bytes;
         break;
     }
     case FR__CFG_DURATION: {

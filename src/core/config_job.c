@@ -1,0 +1,794 @@
+#include "core/common.h"
+#include "core/config.h"
+
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/config_int.h"
+#include "core/redact.h"
+
+#define ALWAYS FR__CFG_ALWAYS
+
+/* FR__CFG_ENUM fields are written through an int. */
+_Static_assert(sizeof(enum fr_source_type) == sizeof(int), "enum fr_source_type is not an int");
+_Static_assert(sizeof(enum fr_field_type) == sizeof(int), "enum fr_field_type is not an int");
+_Static_assert(sizeof(enum fr_alert_type) == sizeof(int), "enum fr_alert_type is not an int");
+
+/* The placeholder a lookup or rollback path must contain. */
+#define KEY_PLACEHOLDER "{{key}}"
+
+static const char *const http_methods[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                           "PATCH", "DELETE", "OPTIONS", NULL};
+
+static const char *const job_kinds[] = {[FR_JOB_PUSH] = "push", NULL};
+
+static const char *const source_types[] = {
+    [FR_SOURCE_CSV] = "csv",
+    [FR_SOURCE_JSONL] = "jsonl",
+    [FR_SOURCE_SQLITE] = "sqlite",
+    NULL,
+};
+
+static const char *const field_types[] = {
+    [FR_FIELD_STRING] = "string",   [FR_FIELD_NUMBER] = "number", [FR_FIELD_INTEGER] = "integer",
+    [FR_FIELD_BOOLEAN] = "boolean", [FR_FIELD_DATE] = "date",     NULL,
+};
+
+static const char *const alert_types[] = {
+    [FR_ALERT_WEBHOOK] = "webhook",
+    [FR_ALERT_EXEC] = "exec",
+    NULL,
+};
+
+/* "\"a\", \"b\"": the quoted names, for messages. The caller frees. */
+static char *quoted_list(const char *const *names, size_t n)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "");
+    for (size_t i = 0; i < n; i++)
+        fr_buf_addf(&b, "%s\"%s\"", i ? ", " : "", names[i]);
+    return fr_buf_detach(&b, NULL);
+}
+
+/* ---- lists of strings ---------------------------------------------------- */
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* results.created and friends: a char ** followed by its size_t count. */
+struct string_list {
+    char **items;
+    size_t n;
+};
+_Static_assert(offsetof(struct fr_results_conf, ncreated) ==
+                   offsetof(struct fr_results_conf, created) + sizeof(char **),
+               "created and ncreated are not adjacent");
+_Static_assert(offsetof(struct fr_results_conf, nduplicate) ==
+                   offsetof(struct fr_results_conf, duplicate) + sizeof(char **),
+               "duplicate and nduplicate are not adjacent");
+_Static_assert(offsetof(struct fr_results_conf, nretry) ==
+                   offsetof(struct fr_results_conf, retry) + sizeof(char **),
+               "retry and nretry are not adjacent");
+_Static_assert(offsetof(struct string_list, n) == sizeof(char **), "struct string_list layout");
+
+/* A sequence of non-empty strings (${ENV} expanded), replacing the default. */
+static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             void *field)
+{
+    struct string_list *list = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
+    if (rc)
+        return rc;
+    free_strings(list->items, list->n);
+    list->n = 0;
+    yaml_node_item_t *start = node->data.sequence.items.start;
+    yaml_node_item_t *top = node->data.sequence.items.top;
+    list->items = fr_calloc((size_t)(top - start) + 1, sizeof(*list->items));
+    for (yaml_node_item_t *it = start; it < top; it++) {
+        yaml_node_t *item = fr__cfg_node(ld, *it);
+        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
+        char *text = NULL;
+        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
+        if (!rc)
+            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
+        if (!rc && !*text)
+            rc = fr__cfg_fail(ld, item, cp, "empty value (write a status such as CREATED)");
+        free(cp);
+        if (rc) {
+            free(text);
+            return rc;
+        }
+        list->items[list->n++] = text;
+    }
+    return 0;
+}
+
+/* ---- source -------------------------------------------------------------- */
+
+#define SOURCE_SQLITE (1u << FR_SOURCE_SQLITE)
+
+static const struct fr__cfg_key source_keys[] = {
+    {.name = "type",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_source_conf, type),
+     .names = source_types,
+     .required = ALWAYS,
+     .help = "csv, jsonl or sqlite"},
+    {.name = "path",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_source_conf, path),
+     .required = ALWAYS,
+     .help = "the file to read, relative to the config file's directory"},
+    {.name = "query",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_source_conf, query),
+     .only = SOURCE_SQLITE,
+     .required = SOURCE_SQLITE,
+     .help = "the SELECT whose columns are the record's fields"},
+};
+
+/* A relative path is relative to the config file's directory, not the working directory. */
+static int check_source(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                        yaml_node_t **found)
+{
+    struct fr_source_conf *s = base;
+    if (s->path[0] != '/') {
+        char *joined = fr_asprintf("%s/%s", ld->dir, s->path);
+        free(s->path);
+        s->path = joined;
+    }
+    return 0;
+}
+
+static const struct fr__cfg_table source_table = {
+    source_keys, FR_ARRAY_LEN(source_keys), "type", "source type", check_source,
+};
+
+/* ---- request ------------------------------------------------------------- */
+
+static const struct fr__cfg_key request_keys[] = {
+    {.name = "method",
+     .type = FR__CFG_METHOD,
+     .offset = offsetof(struct fr_push_request_conf, method),
+     .def = "POST",
+     .names = http_methods,
+     .help = "the HTTP method of each batch"},
+    {.name = "path",
+     .type = FR__CFG_PATH,
+     .offset = offsetof(struct fr_push_request_conf, path),
+     .required = ALWAYS,
+     .help = "the path batches are sent to, relative to the target's base_url"},
+    {.name = "batch_size",
+     .type = FR__CFG_INT,
+     .offset = offsetof(struct fr_push_request_conf, batch_size),
+     .def = "100",
+     .min = 1,
+     .max = 10000,
+     .help = "records per request"},
+    {.name = "envelope",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_push_request_conf, envelope),
+     .def = "value",
+     .help = "the member holding the batch's array"},
+    {.name = "max_bytes",
+     .type = FR__CFG_SIZE,
+     .offset = offsetof(struct fr_push_request_conf, max_bytes),
+     .def = "1MB",
+     .min = 1024,
+     .help = "the largest request body"},
+};
+
+static const struct fr__cfg_table request_table = {request_keys, FR_ARRAY_LEN(request_keys), NULL,
+                                                   NULL, NULL};
+
+/* ---- map ----------------------------------------------------------------- */
+
+static const struct fr__cfg_key field_keys[] = {
+    {.name = "from",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_map_field, from),
+     .help = "the source column to copy"},
+    {.name = "value",
+     .type = FR__CFG_JSON,
+     .offset = offsetof(struct fr_map_field, value),
+     .help = "a literal value"},
+    {.name = "type",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_map_field, type),
+     .def = "string",
+     .names = field_types,
+     .help = "string, number, integer, boolean or date"},
+    {.name = "required",
+     .type = FR__CFG_BOOL,
+     .offset = offsetof(struct fr_map_field, required),
+     .def = "false",
+     .help = "reject a record whose value is empty or missing"},
+};
+
+static int check_field(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                       yaml_node_t **found);
+
+static const struct fr__cfg_table field_table = {field_keys, FR_ARRAY_LEN(field_keys), NULL, NULL,
+                                                 check_field};
+
+static int check_field(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                       yaml_node_t **found)
+{
+    yaml_node_t *from = fr__cfg_found(&field_table, found, "from");
+    yaml_node_t *value = fr__cfg_found(&field_table, found, "value");
+    if (from && value)
+        return fr__cfg_fail(ld, map, path,
+                            "set either from (a source column) or value (a literal), not both");
+    if (!from && !value)
+        return fr__cfg_fail(ld, map, path,
+                            "missing \"from\" or \"value\" (from: a source column to copy, "
+                            "value: a literal)");
+    static const char *const from_only[] = {"type", "required"};
+    for (size_t i = 0; value && i < FR_ARRAY_LEN(from_only); i++) {
+        yaml_node_t *at = fr__cfg_found(&field_table, found, from_only[i]);
+        if (at)
+            return fr__cfg_fail(ld, at, path,
+                                "\"%s\" applies only with from; a literal value is sent "
+                                "as written",
+                                from_only[i]);
+    }
+    return 0;
+}
+
+/* A map entry: a column name (shorthand for { from: NAME }) or a mapping of field_table. */
+static int parse_field(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                       struct fr_map_field *f)
+{
+    if (node->type != YAML_SCALAR_NODE)
+        return fr__cfg_parse_mapping(ld, node, path, &field_table, f);
+    char *text;
+    int rc = fr__cfg_expand(ld, node, path, fr__cfg_text(node), &text);
+    if (rc)
+        return rc;
+    if (!*text) {
+        free(text);
+        return fr__cfg_fail(ld, node, path,
+                            "empty value (write a source column, or { value: ... } for a "
+                            "literal)");
+    }
+    f->from = text;
+    return 0;
+}
+
+static int parse_map(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    struct fr_job_conf *j = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
+    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
+        return rc;
+    yaml_node_pair_t *start = node->data.mapping.pairs.start;
+    yaml_node_pair_t *top = node->data.mapping.pairs.top;
+    if (start == top)
+        return fr__cfg_fail(ld, node, path,
+                            "the map is empty (name each payload field, the key included)");
+    j->map = fr_calloc((size_t)(top - start), sizeof(*j->map));
+    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
+        yaml_node_t *key = fr__cfg_node(ld, p->key);
+        const char *name = fr__cfg_text(key);
+        if (!*name)
+            return fr__cfg_fail(ld, key, path, "a payload field needs a name");
+        struct fr_map_field *f = &j->map[j->nmap++];
+        fr__cfg_apply_defaults(&field_table, f);
+        f->name = fr_strdup(name);
+        f->line = (int)key->start_mark.line + 1;
+        f->col = (int)key->start_mark.column + 1;
+        char *cp = fr__cfg_child_path(path, name);
+        rc = parse_field(ld, fr__cfg_node(ld, p->value), cp, f);
+        free(cp);
+    }
+    return rc;
+}
+
+/* ---- results, lookup, rollback, alert ------------------------------------ */
+
+static const struct fr__cfg_key results_keys[] = {
+    {.name = "path",
+     .type = FR__CFG_POINTER,
+     .offset = offsetof(struct fr_results_conf, path),
+     .def = "/results",
+     .help = "a JSON pointer to the array of per-record results"},
+    {.name = "key",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_results_conf, key),
+     .help = "the member holding the record's key (default: the job's key)"},
+    {.name = "status",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_results_conf, status),
+     .def = "status",
+     .help = "the member holding the record's status"},
+    {.name = "message",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_results_conf, message),
+     .def = "message",
+     .help = "the member holding the record's message"},
+    {.name = "created",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_results_conf, created),
+     .custom = parse_string_list,
+     .help = "statuses meaning created"},
+    {.name = "duplicate",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_results_conf, duplicate),
+     .custom = parse_string_list,
+     .help = "statuses meaning already there"},
+    {.name = "retry",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_results_conf, retry),
+     .custom = parse_string_list,
+     .help = "statuses worth one more pass"},
+};
+
+static const struct fr__cfg_table results_table = {results_keys, FR_ARRAY_LEN(results_keys), NULL,
+                                                   NULL, NULL};
+
+static int check_key_request(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                             void *base, yaml_node_t **found);
+
+static const struct fr__cfg_key lookup_keys[] = {
+    {.name = "method",
+     .type = FR__CFG_METHOD,
+     .offset = offsetof(struct fr_key_request_conf, method),
+     .def = "GET",
+     .names = http_methods,
+     .help = "the HTTP method of the lookup"},
+    {.name = "path",
+     .type = FR__CFG_PATH,
+     .offset = offsetof(struct fr_key_request_conf, path),
+     .required = ALWAYS,
+     .help = "the path asked, with {{key}} where the record's key goes"},
+    {.name = "found",
+     .type = FR__CFG_POINTER,
+     .offset = offsetof(struct fr_key_request_conf, found),
+     .required = ALWAYS,
+     .help = "a JSON pointer that exists in the answer when the key is found, e.g. /value/0"},
+};
+
+static const struct fr__cfg_table lookup_table = {lookup_keys, FR_ARRAY_LEN(lookup_keys), NULL,
+                                                  NULL, check_key_request};
+
+static const struct fr__cfg_key rollback_keys[] = {
+    {.name = "method",
+     .type = FR__CFG_METHOD,
+     .offset = offsetof(struct fr_key_request_conf, method),
+     .def = "DELETE",
+     .names = http_methods,
+     .help = "the HTTP method that undoes a record"},
+    {.name = "path",
+     .type = FR__CFG_PATH,
+     .offset = offsetof(struct fr_key_request_conf, path),
+     .required = ALWAYS,
+     .help = "the path that undoes a record, with {{key}} where the record's key goes"},
+};
+
+static const struct fr__cfg_table rollback_table = {rollback_keys, FR_ARRAY_LEN(rollback_keys),
+                                                    NULL, NULL, check_key_request};
+
+static int check_key_request(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                             void *base, yaml_node_t **found)
+{
+    struct fr_key_request_conf *r = base;
+    if (strstr(r->path, KEY_PLACEHOLDER))
+        return 0;
+    /* Both tables have "path" at index 1. */
+    char *cp = fr__cfg_child_path(path, "path");
+    int rc = fr__cfg_fail(ld, found[1], cp,
+                          "\"%s\" does not contain " KEY_PLACEHOLDER
+                          " (write where the record's key goes, e.g. /credits/" KEY_PLACEHOLDER ")",
+                          r->path);
+    free(cp);
+    return rc;
+}
+
+/* Present means configured; the defaults were applied with the job's. */
+static int parse_configured(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                            const struct fr__cfg_table *tab, void *base, bool *configured)
+{
+    *configured = true;
+    return fr__cfg_parse_mapping(ld, node, path, tab, base);
+}
+
+static int parse_results(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field)
+{
+    struct fr_results_conf *r = field;
+    return parse_configured(ld, node, path, &results_table, r, &r->configured);
+}
+
+static int parse_lookup(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    struct fr_key_request_conf *r = field;
+    return parse_configured(ld, node, path, &lookup_table, r, &r->configured);
+}
+
+static int parse_rollback(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          void *field)
+{
+    struct fr_key_request_conf *r = field;
+    return parse_configured(ld, node, path, &rollback_table, r, &r->configured);
+}
+
+static const struct fr__cfg_key alert_keys[] = {
+    {.name = "max_errors",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_job_alert_conf, max_errors),
+     .min = 0,
+     .max = INT64_MAX,
+     .help = "alert when a run has more failed records than this"},
+    {.name = "max_error_rate",
+     .type = FR__CFG_PERCENT,
+     .offset = offsetof(struct fr_job_alert_conf, max_error_rate),
+     .help = "alert when a run's failed share is above this"},
+};
+
+static const struct fr__cfg_table alert_table = {alert_keys, FR_ARRAY_LEN(alert_keys), NULL, NULL,
+                                                 NULL};
+
+/* ---- job ----------------------------------------------------------------- */
+
+/* kind has its own message: the known kinds are listed, never guessed at. */
+static int parse_kind(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    int rc = fr__cfg_expect(ld, node, path, YAML_SCALAR_NODE);
+    if (rc)
+        return rc;
+    for (size_t i = 0; job_kinds[i]; i++) {
+        if (strcmp(fr__cfg_text(node), job_kinds[i]) == 0) {
+            *(enum fr_job_kind *)field = (enum fr_job_kind)i;
+            return 0;
+        }
+    }
+    char *known = quoted_list(job_kinds, FR_ARRAY_LEN(job_kinds) - 1);
+    rc = fr__cfg_fail(ld, node, path, "unknown job kind \"%s\" (known kinds: %s)",
+                      fr__cfg_text(node), known);
+    free(known);
+    return rc;
+}
+
+static int parse_job_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                                void *field)
+{
+    struct fr_job_conf *j = field;
+    return fr__cfg_parse_body_rules(ld, node, path, &j->body_errors, &j->nbody_errors);
+}
+
+static const struct fr__cfg_key job_keys[] = {
+    {.name = "kind",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, kind),
+     .custom = parse_kind,
+     .required = ALWAYS,
+     .help = "what the job does: push"},
+    {.name = "target",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, target),
+     .required = ALWAYS,
+     .help = "the name of a target under targets"},
+    {.name = "source",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_job_conf, source),
+     .sub = &source_table,
+     .required = ALWAYS,
+     .help = "where records come from: { type, path[, query] }"},
+    {.name = "request",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_job_conf, request),
+     .sub = &request_table,
+     .required = ALWAYS,
+     .help = "how batches are sent: { method, path, batch_size, envelope, max_bytes }"},
+    {.name = "key",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, key),
+     .required = ALWAYS,
+     .help = "the payload field that is the record's idempotency key"},
+    {.name = "map",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_map,
+     .required = ALWAYS,
+     .help = "the payload fields, each a source column or a literal"},
+    {.name = "results",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, results),
+     .custom = parse_results,
+     .help = "how to read per-record outcomes from a batch answer"},
+    {.name = "body_errors",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_job_body_rules,
+     .help = "rules that turn a 2xx body into a failure"},
+    {.name = "lookup",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, lookup),
+     .custom = parse_lookup,
+     .help = "a request that tells whether a key already exists"},
+    {.name = "rollback",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, rollback),
+     .custom = parse_rollback,
+     .help = "a request that undoes a record"},
+    {.name = "alert",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_job_conf, alert),
+     .sub = &alert_table,
+     .help = "failure thresholds: { max_errors, max_error_rate }"},
+};
+
+static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                     yaml_node_t **found);
+
+static const struct fr__cfg_table job_table = {job_keys, FR_ARRAY_LEN(job_keys), NULL, NULL,
+                                               check_job};
+
+static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                     yaml_node_t **found)
+{
+    struct fr_job_conf *j = base;
+    const char **names = fr_calloc(j->nmap, sizeof(*names));
+    bool mapped = false;
+    for (size_t i = 0; i < j->nmap; i++) {
+        names[i] = j->map[i].name;
+        mapped = mapped || strcmp(j->map[i].name, j->key) == 0;
+    }
+    int rc = 0;
+    if (!mapped) {
+        char *cp = fr__cfg_child_path(path, "key");
+        char *list = quoted_list(names, j->nmap);
+        const char *near = fr__cfg_suggest(j->key, names, j->nmap);
+        rc = fr__cfg_fail(ld, fr__cfg_found(&job_table, found, "key"), cp,
+                          "\"%s\" is not a field of the map (fields: %s%s%s%s)", j->key, list,
+                          near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+        free(list);
+        free(cp);
+    }
+    free(names);
+    if (!rc && !j->results.key)
+        j->results.key = fr_strdup(j->key);
+    return rc;
+}
+
+/* Defaults, nested ones included; the strings are allocated (release frees them). */
+static void job_defaults(struct fr_job_conf *j)
+{
+    memset(j, 0, sizeof(*j));
+    fr__cfg_apply_defaults(&job_table, j);
+    fr__cfg_apply_defaults(&results_table, &j->results);
+    j->results.created = fr_calloc(1, sizeof(*j->results.created));
+    j->results.created[0] = fr_strdup("CREATED");
+    j->results.ncreated = 1;
+    j->results.duplicate = fr_calloc(1, sizeof(*j->results.duplicate));
+    j->results.duplicate[0] = fr_strdup("DUPLICATE");
+    j->results.nduplicate = 1;
+    fr__cfg_apply_defaults(&lookup_table, &j->lookup);
+    fr__cfg_apply_defaults(&rollback_table, &j->rollback);
+    j->alert.max_errors = -1;
+    j->alert.max_error_rate = -1.0;
+}
+
+static void job_release(struct fr_job_conf *j)
+{
+    free(j->name);
+    free(j->target);
+    free(j->source.path);
+    free(j->source.query);
+    free(j->request.method);
+    free(j->request.path);
+    free(j->request.envelope);
+    free(j->key);
+    for (size_t i = 0; i < j->nmap; i++) {
+        free(j->map[i].name);
+        free(j->map[i].from);
+        json_decref(j->map[i].value);
+    }
+    free(j->map);
+    free(j->results.path);
+    free(j->results.key);
+    free(j->results.status);
+    free(j->results.message);
+    free_strings(j->results.created, j->results.ncreated);
+    free_strings(j->results.duplicate, j->results.nduplicate);
+    free_strings(j->results.retry, j->results.nretry);
+    fr__cfg_free_body_rules(j->body_errors, j->nbody_errors);
+    struct fr_key_request_conf *reqs[] = {&j->lookup, &j->rollback};
+    for (size_t i = 0; i < FR_ARRAY_LEN(reqs); i++) {
+        free(reqs[i]->method);
+        free(reqs[i]->path);
+        free(reqs[i]->found);
+    }
+    memset(j, 0, sizeof(*j));
+}
+
+int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    struct fr_config *cfg = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
+    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
+        return rc;
+    yaml_node_pair_t *start = node->data.mapping.pairs.start;
+    yaml_node_pair_t *top = node->data.mapping.pairs.top;
+    cfg->jobs = fr_calloc((size_t)(top - start), sizeof(*cfg->jobs));
+    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
+        yaml_node_t *key = fr__cfg_node(ld, p->key);
+        const char *name = fr__cfg_text(key);
+        if (!fr__cfg_name_ok(name))
+            return fr__cfg_fail(ld, key, path, "invalid job name \"%s\" (letters, digits, _ and -)",
+                                name);
+        struct fr_job_conf *j = &cfg->jobs[cfg->njobs++];
+        job_defaults(j);
+        j->name = fr_strdup(name);
+        j->line = (int)key->start_mark.line + 1;
+        j->col = (int)key->start_mark.column + 1;
+        char *cp = fr__cfg_child_path(path, name);
+        rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, p->value), cp, &job_table, j);
+        free(cp);
+    }
+    return rc;
+}
+
+int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs)
+{
+    struct fr_config *cfg = ld->cfg;
+    yaml_node_pair_t *p = jobs->data.mapping.pairs.start;
+    for (size_t i = 0; i < cfg->njobs; i++, p++) {
+        const struct fr_job_conf *j = &cfg->jobs[i];
+        if (fr_config_find_target(cfg, j->target))
+            continue;
+        /* The node of the job's target value, for its line and column. */
+        yaml_node_t *job = fr__cfg_node(ld, p->value);
+        yaml_node_t *at = job;
+        for (yaml_node_pair_t *q = job->data.mapping.pairs.start; q < job->data.mapping.pairs.top;
+             q++)
+            if (strcmp(fr__cfg_text(fr__cfg_node(ld, q->key)), "target") == 0)
+                at = fr__cfg_node(ld, q->value);
+        const char **names = fr_calloc(cfg->ntargets + 1, sizeof(*names));
+        for (size_t t = 0; t < cfg->ntargets; t++)
+            names[t] = cfg->targets[t].name;
+        char *list = quoted_list(names, cfg->ntargets);
+        const char *near = fr__cfg_suggest(j->target, names, cfg->ntargets);
+        char *cp = fr_asprintf("jobs.%s.target", j->name);
+        int rc;
+        if (cfg->ntargets == 0)
+            rc = fr__cfg_fail(ld, at, cp,
+                              "job %s names target \"%s\", but no targets are defined (add it "
+                              "under targets)",
+                              j->name, j->target);
+        else
+            rc = fr__cfg_fail(
+                ld, at, cp, "job %s names target \"%s\", which is not defined (targets: %s%s%s%s)",
+                j->name, j->target, list, near ? "; did you mean \"" : "", near ? near : "",
+                near ? "\"?" : "");
+        free(cp);
+        free(list);
+        free(names);
+        return rc;
+    }
+    return 0;
+}
+
+void fr__cfg_free_jobs(struct fr_config *cfg)
+{
+    for (size_t i = 0; i < cfg->njobs; i++)
+        job_release(&cfg->jobs[i]);
+    free(cfg->jobs);
+    cfg->jobs = NULL;
+    cfg->njobs = 0;
+}
+
+const struct fr_job_conf *fr_config_find_job(const struct fr_config *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->njobs; i++)
+        if (strcmp(cfg->jobs[i].name, name) == 0)
+            return &cfg->jobs[i];
+    return NULL;
+}
+
+/* ---- alerts -------------------------------------------------------------- */
+
+#define ALERT_WEBHOOK (1u << FR_ALERT_WEBHOOK)
+#define ALERT_EXEC    (1u << FR_ALERT_EXEC)
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/*
+ * A webhook URL often carries its credential in the path (Slack's do): it is
+ * registered with the redactor and no message ever quotes it.
+ */
+static int parse_webhook_url(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             void *field)
+{
+    int rc = fr__cfg_expect(ld, node, path, YAML_SCALAR_NODE);
+    char *url = NULL;
+    if (rc || (rc = fr__cfg_expand(ld, node, path, fr__cfg_text(node), &url)))
+        return rc;
+    const char *host = NULL;
+    if (strncasecmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        host = url + 8;
+    if (!host || !*host || *host == '/' || strpbrk(url, " \t\r\n")) {
+        wipe_free(url);
+        return fr__cfg_fail(ld, node, path,
+                            "invalid URL (write http://HOST[/PATH] or https://...; the value is "
+                            "not shown as it may hold a secret)");
+    }
+    fr_redact_add_secret(url);
+    char **dst = field;
+    wipe_free(*dst);
+    *dst = url;
+    return 0;
+}
+
+static const struct fr__cfg_key sink_keys[] = {
+    {.name = "type",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_alert_sink_conf, type),
+     .names = alert_types,
+     .required = ALWAYS,
+     .help = "webhook or exec"},
+    {.name = "url",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_alert_sink_conf, url),
+     .custom = parse_webhook_url,
+     .only = ALERT_WEBHOOK,
+     .required = ALERT_WEBHOOK,
+     .help = "the http(s) URL alerts are POSTed to, e.g. ${ALERT_WEBHOOK_URL}"},
+    {.name = "command",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_alert_sink_conf, command),
+     .only = ALERT_EXEC,
+     .required = ALERT_EXEC,
+     .help = "the command run with /bin/sh -c, the summary JSON on its stdin"},
+};
+
+static const struct fr__cfg_table sink_table = {
+    sink_keys, FR_ARRAY_LEN(sink_keys), "type", "alert type", NULL,
+};
+
+int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field)
+{
+    struct fr_config *cfg = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
+    if (rc)
+        return rc;
+    yaml_node_item_t *start = node->data.sequence.items.start;
+    yaml_node_item_t *top = node->data.sequence.items.top;
+    cfg->alerts = fr_calloc((size_t)(top - start), sizeof(*cfg->alerts));
+    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
+        yaml_node_t *item = fr__cfg_node(ld, *it);
+        struct fr_alert_sink_conf *a = &cfg->alerts[cfg->nalerts++];
+        a->line = (int)item->start_mark.line + 1;
+        a->col = (int)item->start_mark.column + 1;
+        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
+        rc = fr__cfg_parse_mapping(ld, item, cp, &sink_table, a);
+        free(cp);
+    }
+    return rc;
+}
+
+void fr__cfg_free_alerts(struct fr_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nalerts; i++) {
+        wipe_free(cfg->alerts[i].url);
+        free(cfg->alerts[i].command);
+    }
+    free(cfg->alerts);
+    cfg->alerts = NULL;
+    cfg->nalerts = 0;
+}

@@ -1,0 +1,552 @@
+#include "core/common.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/redact.h"
+
+#define WEBHOOK_URL "https://hooks.slack.example/services/T0001/B0002/sEcReTwebhookToken77"
+
+/* Loads yaml as name; returns the code, leaves the config or the error. */
+static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
+{
+    fr_err_clear(err);
+    return fr_config_load_string(yaml, strlen(yaml), name, cfg, err);
+}
+
+static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
+{
+    return load_as(yaml, "ferry.yaml", cfg, err);
+}
+
+/* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
+static void expect_error(const char *yaml, const char *frag1, const char *frag2)
+{
+    struct fr_config *cfg = NULL;
+    struct fr_err err;
+    int rc = load(yaml, &cfg, &err);
+    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
+        print_error("unexpected result %d: %s\n", rc, err.msg);
+    assert_int_equal(rc, FR_ECONFIG);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, frag1));
+    if (frag2)
+        assert_non_null(strstr(err.msg, frag2));
+}
+
+static int setup(void **state)
+{
+    setenv("PERIOD_ID", "2026-11", 1);
+    setenv("ALERT_WEBHOOK_URL", WEBHOOK_URL, 1);
+    unsetenv("FERRY_TEST_UNSET");
+    fr_redact_reset();
+    return 0;
+}
+
+/* The example of the product issue. */
+static const char full_yaml[] =
+    "store: sqlite:ferry.db\n"
+    "targets:\n"
+    "  im:\n"
+    "    base_url: https://api.example.com/icm\n"
+    "jobs:\n"
+    "  nightly-credits:\n"
+    "    kind: push\n"
+    "    target: im\n"
+    "    source: { type: csv, path: data/crm_orders.csv }\n"
+    "    request: { method: PUT, path: /credits/batch, batch_size: 250, envelope: items, "
+    "max_bytes: 2MB }\n"
+    "    key: sourceRef\n"
+    "    map:\n"
+    "      participantId: participant_id\n"
+    "      transactionDate: { from: order_date, type: date }\n"
+    "      amount: { from: amount, type: number, required: true }\n"
+    "      currencyCode: { value: USD }\n"
+    "      periodId: { value: \"${PERIOD_ID}\" }\n"
+    "      sourceRef: { from: order_id, required: true }\n"
+    "      quantity: { value: 12 }\n"
+    "      code: { value: \"12\" }\n"
+    "      active: { value: true }\n"
+    "      rate: { value: 0.5 }\n"
+    "      count: { from: n, type: integer }\n"
+    "      flag: { from: f, type: boolean }\n"
+    "    results:\n"
+    "      path: /results\n"
+    "      key: ref\n"
+    "      status: state\n"
+    "      message: msg\n"
+    "      created: [CREATED, OK]\n"
+    "      duplicate: [DUPLICATE]\n"
+    "      retry: []\n"
+    "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+    "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
+    "/value/0 }\n"
+    "    rollback: { method: DELETE, path: \"/credits/{{key}}\" }\n"
+    "    alert: { max_errors: 5, max_error_rate: 1% }\n"
+    "alerts:\n"
+    "  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n"
+    "  - { type: exec, command: \"./notify-ops.sh\" }\n";
+
+static void assert_field(const struct fr_map_field *f, const char *name, const char *from,
+                         enum fr_field_type type, bool required)
+{
+    assert_string_equal(f->name, name);
+    if (from) {
+        assert_non_null(f->from);
+        assert_string_equal(f->from, from);
+        assert_null(f->value);
+    } else {
+        assert_null(f->from);
+        assert_non_null(f->value);
+    }
+    assert_int_equal(f->type, type);
+    assert_int_equal(f->required, required);
+}
+
+static void test_full_job(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    int rc = load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 0);
+    assert_int_equal(cfg->njobs, 1);
+    const struct fr_job_conf *j = &cfg->jobs[0];
+    assert_string_equal(j->name, "nightly-credits");
+    assert_int_equal(j->line, 6);
+    assert_int_equal(j->col, 3);
+    assert_int_equal(j->kind, FR_JOB_PUSH);
+    assert_string_equal(j->target, "im");
+    assert_int_equal(j->source.type, FR_SOURCE_CSV);
+    assert_string_equal(j->source.path, "/etc/ferry/data/crm_orders.csv");
+    assert_null(j->source.query);
+    assert_string_equal(j->request.method, "PUT");
+    assert_string_equal(j->request.path, "/credits/batch");
+    assert_int_equal(j->request.batch_size, 250);
+    assert_string_equal(j->request.envelope, "items");
+    assert_int_equal(j->request.max_bytes, 2 * 1024 * 1024);
+    assert_string_equal(j->key, "sourceRef");
+
+    /* The map, in file order. */
+    assert_int_equal(j->nmap, 12);
+    const struct fr_map_field *m = j->map;
+    assert_field(&m[0], "participantId", "participant_id", FR_FIELD_STRING, false);
+    assert_int_equal(m[0].line, 13);
+    assert_int_equal(m[0].col, 7);
+    assert_field(&m[1], "transactionDate", "order_date", FR_FIELD_DATE, false);
+    assert_field(&m[2], "amount", "amount", FR_FIELD_NUMBER, true);
+    assert_field(&m[3], "currencyCode", NULL, FR_FIELD_STRING, false);
+    assert_string_equal(json_string_value(m[3].value), "USD");
+    assert_field(&m[4], "periodId", NULL, FR_FIELD_STRING, false);
+    assert_string_equal(json_string_value(m[4].value), "2026-11");
+    assert_field(&m[5], "sourceRef", "order_id", FR_FIELD_STRING, true);
+    assert_true(json_is_integer(m[6].value));
+    assert_int_equal(json_integer_value(m[6].value), 12);
+    assert_true(json_is_string(m[7].value));
+    assert_string_equal(json_string_value(m[7].value), "12");
+    assert_true(json_is_true(m[8].value));
+    assert_true(json_is_real(m[9].value));
+    assert_true(json_real_value(m[9].value) == 0.5);
+    assert_field(&m[10], "count", "n", FR_FIELD_INTEGER, false);
+    assert_field(&m[11], "flag", "f", FR_FIELD_BOOLEAN, false);
+
+    const struct fr_results_conf *r = &j->results;
+    assert_true(r->configured);
+    assert_string_equal(r->path, "/results");
+    assert_string_equal(r->key, "ref");
+    assert_string_equal(r->status, "state");
+    assert_string_equal(r->message, "msg");
+    assert_int_equal(r->ncreated, 2);
+    assert_string_equal(r->created[0], "CREATED");
+    assert_string_equal(r->created[1], "OK");
+    assert_int_equal(r->nduplicate, 1);
+    assert_string_equal(r->duplicate[0], "DUPLICATE");
+    assert_int_equal(r->nretry, 0);
+
+    assert_int_equal(j->nbody_errors, 1);
+    assert_string_equal(j->body_errors[0].path, "/success");
+    assert_true(json_is_false(j->body_errors[0].equals));
+    assert_string_equal(j->body_errors[0].message, "/error");
+    assert_true(j->body_errors[0].retry);
+
+    assert_true(j->lookup.configured);
+    assert_string_equal(j->lookup.method, "GET");
+    assert_string_equal(j->lookup.path, "/credits?$filter=sourceRef eq '{{key}}'");
+    assert_string_equal(j->lookup.found, "/value/0");
+    assert_true(j->rollback.configured);
+    assert_string_equal(j->rollback.method, "DELETE");
+    assert_string_equal(j->rollback.path, "/credits/{{key}}");
+    assert_null(j->rollback.found);
+
+    assert_int_equal(j->alert.max_errors, 5);
+    assert_true(j->alert.max_error_rate > 0.00999 && j->alert.max_error_rate < 0.01001);
+
+    assert_int_equal(cfg->nalerts, 2);
+    assert_int_equal(cfg->alerts[0].type, FR_ALERT_WEBHOOK);
+    assert_string_equal(cfg->alerts[0].url, WEBHOOK_URL);
+    assert_null(cfg->alerts[0].command);
+    assert_int_equal(cfg->alerts[0].line, 38);
+    assert_int_equal(cfg->alerts[0].col, 5);
+    assert_int_equal(cfg->alerts[1].type, FR_ALERT_EXEC);
+    assert_string_equal(cfg->alerts[1].command, "./notify-ops.sh");
+    assert_null(cfg->alerts[1].url);
+    fr_config_free(cfg);
+}
+
+/* Lines 1..7; a job's keys follow from line 8, indented by 4. */
+#define HEAD                                                                                       \
+    "targets:\n"                                                                                   \
+    "  im:\n"                                                                                      \
+    "    base_url: https://api.example.com\n"                                                      \
+    "  crm:\n"                                                                                     \
+    "    base_url: https://crm.example.com\n"                                                      \
+    "jobs:\n"                                                                                      \
+    "  nightly:\n"
+#define KIND    "    kind: push\n"                            /* line 8 */
+#define TARGET  "    target: im\n"                            /* line 9 */
+#define SOURCE  "    source: { type: csv, path: in.csv }\n"   /* line 10 */
+#define REQ     "    request: { path: /credits }\n"           /* line 11 */
+#define KEY     "    key: id\n"                               /* line 12 */
+#define MAP     "    map: { id: order_id, amount: amount }\n" /* line 13 */
+#define MINIMAL HEAD KIND TARGET SOURCE REQ KEY MAP
+
+static void test_defaults(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(load(MINIMAL "    request: { path: /credits, batch_size: 1 }\n", &cfg, &err),
+                     FR_ECONFIG); /* request twice: a duplicate key */
+    assert_non_null(strstr(err.msg, "ferry.yaml:14:5: duplicate key \"request\" under "
+                                    "jobs.nightly (first at line 11:5)"));
+
+    int rc =
+        load(HEAD KIND TARGET SOURCE "    request: { path: /credits, batch_size: 1 }\n" KEY MAP,
+             &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    assert_non_null(j);
+    assert_string_equal(j->source.path, "./in.csv");
+    assert_string_equal(j->request.method, "POST");
+    assert_string_equal(j->request.path, "/credits");
+    assert_int_equal(j->request.batch_size, 1);
+    assert_string_equal(j->request.envelope, "value");
+    assert_int_equal(j->request.max_bytes, 1024 * 1024);
+    assert_int_equal(j->nmap, 2);
+    assert_field(&j->map[0], "id", "order_id", FR_FIELD_STRING, false);
+    assert_field(&j->map[1], "amount", "amount", FR_FIELD_STRING, false);
+    assert_false(j->results.configured);
+    assert_int_equal(j->nbody_errors, 0);
+    assert_false(j->lookup.configured);
+    assert_false(j->rollback.configured);
+    assert_int_equal(j->alert.max_errors, -1);
+    assert_true(j->alert.max_error_rate < 0);
+    assert_int_equal(cfg->nalerts, 0);
+    fr_config_free(cfg);
+
+    /* results: present but empty takes every default; key is the job's. */
+    rc = load(MINIMAL "    results: {}\n    alert: { max_errors: 0 }\n", &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    j = fr_config_find_job(cfg, "nightly");
+    const struct fr_results_conf *r = &j->results;
+    assert_true(r->configured);
+    assert_string_equal(r->path, "/results");
+    assert_string_equal(r->key, "id");
+    assert_string_equal(r->status, "status");
+    assert_string_equal(r->message, "message");
+    assert_int_equal(r->ncreated, 1);
+    assert_string_equal(r->created[0], "CREATED");
+    assert_int_equal(r->nduplicate, 1);
+    assert_string_equal(r->duplicate[0], "DUPLICATE");
+    assert_int_equal(r->nretry, 0);
+    assert_int_equal(j->alert.max_errors, 0);
+    assert_true(j->alert.max_error_rate < 0);
+    fr_config_free(cfg);
+}
+
+static void test_sources(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    int rc =
+        load_as(HEAD KIND TARGET "    source: { type: jsonl, path: /data/in.jsonl }\n" REQ KEY MAP,
+                "conf/ferry.yaml", &cfg, &err);
+    assert_int_equal(rc, 0);
+    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    assert_int_equal(j->source.type, FR_SOURCE_JSONL);
+    assert_string_equal(j->source.path, "/data/in.jsonl");
+    assert_null(j->source.query);
+    fr_config_free(cfg);
+
+    rc = load_as(
+        HEAD KIND TARGET
+        "    source: { type: sqlite, path: crm.db, query: \"SELECT id FROM orders\" }\n" REQ KEY
+            MAP,
+        "conf/ferry.yaml", &cfg, &err);
+    assert_int_equal(rc, 0);
+    j = fr_config_find_job(cfg, "nightly");
+    assert_int_equal(j->source.type, FR_SOURCE_SQLITE);
+    assert_string_equal(j->source.path, "conf/crm.db");
+    assert_string_equal(j->source.query, "SELECT id FROM orders");
+    fr_config_free(cfg);
+}
+
+static void test_job_errors(void **state)
+{
+    /* Unknown key, with a suggestion. */
+    expect_error(HEAD KIND TARGET SOURCE REQ "    kye: id\n" MAP,
+                 "ferry.yaml:12:5: unknown key \"kye\" under jobs.nightly (did you mean \"key\"?)",
+                 NULL);
+    /* Missing required keys, named where the job starts. */
+    expect_error(HEAD KIND TARGET SOURCE REQ MAP,
+                 "ferry.yaml:8:5: jobs.nightly: missing required key \"key\"", NULL);
+    expect_error(HEAD KIND TARGET SOURCE KEY MAP, "jobs.nightly: missing required key \"request\"",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE "    request: { batch_size: 10 }\n" KEY MAP,
+                 "ferry.yaml:11:14: jobs.nightly.request: missing required key \"path\"", NULL);
+    /* The kind: listed, not guessed. */
+    expect_error(HEAD "    kind: pull\n" TARGET SOURCE REQ KEY MAP,
+                 "ferry.yaml:8:11: jobs.nightly.kind: unknown job kind \"pull\" (known kinds: "
+                 "\"push\")",
+                 NULL);
+    /* Target: names the job and lists the targets, wherever targets come in the file. */
+    expect_error(HEAD KIND "    target: imm\n" SOURCE REQ KEY MAP,
+                 "ferry.yaml:9:13: jobs.nightly.target: job nightly names target \"imm\", which "
+                 "is not defined (targets: \"im\", \"crm\"; did you mean \"im\"?)",
+                 NULL);
+    expect_error("jobs:\n  nightly:\n" KIND "    target: billing\n" SOURCE REQ KEY MAP
+                 "targets:\n  im: { base_url: https://api.example.com }\n",
+                 "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"billing\", "
+                 "which is not defined (targets: \"im\")",
+                 NULL);
+    expect_error("jobs:\n  nightly:\n" KIND TARGET SOURCE REQ KEY MAP,
+                 "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"im\", but no "
+                 "targets are defined",
+                 NULL);
+    /* The key must be mapped. */
+    expect_error(HEAD KIND TARGET SOURCE REQ "    key: ids\n" MAP,
+                 "ferry.yaml:12:10: jobs.nightly.key: \"ids\" is not a field of the map (fields: "
+                 "\"id\", \"amount\"; did you mean \"id\"?)",
+                 NULL);
+    /* Names and request bounds. */
+    expect_error("jobs:\n  bad name:\n" KIND, "ferry.yaml:2:3: jobs: invalid job name \"bad name\"",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE "    request: { path: /credits, batch_size: 0 }\n" KEY MAP,
+                 "ferry.yaml:11:44: jobs.nightly.request.batch_size: 0 is out of range (1..10000)",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE
+                 "    request: { path: /credits, max_bytes: 512B }\n" KEY MAP,
+                 "jobs.nightly.request.max_bytes: 512B is too small (at least 1024 bytes)", NULL);
+    expect_error(HEAD KIND TARGET SOURCE "    request: { path: credits }\n" KEY MAP,
+                 "ferry.yaml:11:22: jobs.nightly.request.path: invalid path \"credits\" (it must "
+                 "start with /)",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_error_rate: 150% }\n",
+                 "ferry.yaml:14:30: jobs.nightly.alert.max_error_rate: invalid percentage \"150%\"",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_errors: -1 }\n",
+                 "jobs.nightly.alert.max_errors: -1 is out of range", NULL);
+    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    results: { created: CREATED }\n",
+                 "jobs.nightly.results.created: expected a sequence (a list), found a scalar",
+                 NULL);
+    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP
+                 "    body_errors: [ { path: /success, equal: false } ]\n",
+                 "unknown key \"equal\" under jobs.nightly.body_errors[0] (did you mean "
+                 "\"equals\"?)",
+                 NULL);
+}
+
+/* MINIMAL without its map line, then "    map:" on line 13 and fields from line 14. */
+#define NO_MAP HEAD KIND TARGET SOURCE REQ KEY "    map:\n"
+
+static void test_map_errors(void **state)
+{
+    expect_error(NO_MAP "      id: { from: order_id, value: 1 }\n",
+                 "ferry.yaml:14:11: jobs.nightly.map.id: set either from (a source column) or "
+                 "value (a literal), not both",
+                 NULL);
+    expect_error(NO_MAP "      id: { required: true }\n",
+                 "ferry.yaml:14:11: jobs.nightly.map.id: missing \"from\" or \"value\"", NULL);
+    expect_error(NO_MAP "      id: { value: 1, type: number }\n",
+                 "ferry.yaml:14:29: jobs.nightly.map.id: \"type\" applies only with from", NULL);
+    expect_error(NO_MAP "      id: { value: 1, required: true }\n",
+                 "ferry.yaml:14:33: jobs.nightly.map.id: \"required\" applies only with from",
+                 NULL);
+    expect_error(NO_MAP "      id: { from: order_id, type: numbr }\n",
+                 "ferry.yaml:14:35: jobs.nightly.map.id.type: invalid value \"numbr\" (did you "
+                 "mean \"number\"?)",
+                 NULL);
+    expect_error(NO_MAP "      id: { from: order_id, typ: number }\n",
+                 "ferry.yaml:14:29: unknown key \"typ\" under jobs.nightly.map.id (did you mean "
+                 "\"type\"?)",
+                 NULL);
+    expect_error(NO_MAP "      id: order_id\n      amount: { from: amount, type: decimal }\n",
+                 "ferry.yaml:15:37: jobs.nightly.map.amount.type: invalid value \"decimal\"", NULL);
+    expect_error(NO_MAP "      id: { value: \"${FERRY_TEST_UNSET}\" }\n",
+                 "jobs.nightly.map.id.value: environment variable FERRY_TEST_UNSET is not set",
+                 NULL);
+    expect_error(NO_MAP "      id: [a, b]\n",
+                 "ferry.yaml:14:11: jobs.nightly.map.id: expected a mapping", NULL);
+    expect_error(NO_MAP "      id: order_id\n      id: other\n",
+                 "ferry.yaml:15:7: duplicate key \"id\" under jobs.nightly.map", NULL);
+    expect_error(HEAD KIND TARGET SOURCE REQ KEY "    map: {}\n",
+                 "ferry.yaml:13:10: jobs.nightly.map: the map is empty", NULL);
+}
+
+static void test_source_errors(void **state)
+{
+    expect_error(HEAD KIND TARGET "    source: { type: sqlite, path: crm.db }\n" REQ KEY MAP,
+                 "ferry.yaml:10:13: jobs.nightly.source: missing required key \"query\"", NULL);
+    expect_error(HEAD KIND TARGET
+                 "    source: { type: csv, path: in.csv, query: \"SELECT 1\" }\n" REQ KEY MAP,
+                 "ferry.yaml:10:40: jobs.nightly.source: key \"query\" does not apply to source "
+                 "type \"csv\" (it belongs to \"sqlite\")",
+                 NULL);
+    expect_error(HEAD KIND TARGET "    source: { type: xlsx, path: in.xlsx }\n" REQ KEY MAP,
+                 "ferry.yaml:10:21: jobs.nightly.source.type: invalid value \"xlsx\"", NULL);
+    expect_error(HEAD KIND TARGET "    source: { path: in.csv }\n" REQ KEY MAP,
+                 "jobs.nightly.source: missing required key \"type\"", NULL);
+}
+
+static void test_lookup_rollback(void **state)
+{
+    expect_error(MINIMAL "    lookup: { path: /credits, found: /value/0 }\n",
+                 "ferry.yaml:14:21: jobs.nightly.lookup.path: \"/credits\" does not contain "
+                 "{{key}}",
+                 NULL);
+    expect_error(MINIMAL "    lookup: { path: \"/credits/{{key}}\" }\n",
+                 "ferry.yaml:14:13: jobs.nightly.lookup: missing required key \"found\"", NULL);
+    expect_error(MINIMAL "    rollback: { path: /credits }\n",
+                 "jobs.nightly.rollback.path: \"/credits\" does not contain {{key}}", NULL);
+    expect_error(MINIMAL "    rollback: { path: \"/credits/{{key}}\", found: /x }\n",
+                 "unknown key \"found\" under jobs.nightly.rollback", NULL);
+    expect_error(MINIMAL "    rollback: { method: DELET, path: \"/credits/{{key}}\" }\n",
+                 "jobs.nightly.rollback.method: invalid value \"DELET\" (did you mean "
+                 "\"DELETE\"?)",
+                 NULL);
+
+    struct fr_config *cfg;
+    struct fr_err err;
+    int rc =
+        load(MINIMAL "    lookup: { path: \"/c?$filter=k eq '{{key}}'&$top=1\", found: /value/0 "
+                     "}\n    rollback: { method: POST, path: \"/c/{{key}}/cancel\" }\n",
+             &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    assert_true(j->lookup.configured);
+    assert_string_equal(j->lookup.method, "GET");
+    assert_string_equal(j->lookup.path, "/c?$filter=k eq '{{key}}'&$top=1");
+    assert_true(j->rollback.configured);
+    assert_string_equal(j->rollback.method, "POST");
+    assert_string_equal(j->rollback.path, "/c/{{key}}/cancel");
+    fr_config_free(cfg);
+}
+
+static void test_alert_errors(void **state)
+{
+    expect_error("alerts:\n  - { type: email, to: ops@example.com }\n",
+                 "ferry.yaml:2:13: alerts[0].type: invalid value \"email\" (use one of "
+                 "\"webhook\", \"exec\")",
+                 NULL);
+    expect_error("alerts:\n  - { type: exec, command: ./a.sh }\n  - { type: webhook }\n",
+                 "ferry.yaml:3:5: alerts[1]: missing required key \"url\"", NULL);
+    expect_error("alerts:\n  - { type: exec }\n",
+                 "ferry.yaml:2:5: alerts[0]: missing required key \"command\"", NULL);
+    expect_error("alerts:\n  - { type: exec, command: \"\" }\n",
+                 "ferry.yaml:2:28: alerts[0].command: empty value", NULL);
+    expect_error("alerts:\n  - { type: exec, command: ./a.sh, url: https://x.example }\n",
+                 "alerts[0]: key \"url\" does not apply to alert type \"exec\" (it belongs to "
+                 "\"webhook\")",
+                 NULL);
+    expect_error("alerts:\n  type: exec\n",
+                 "ferry.yaml:2:3: alerts: expected a sequence (a list), found a mapping", NULL);
+    expect_error("alerts:\n  - { type: webhook, url: \"${FERRY_TEST_UNSET}\" }\n",
+                 "alerts[0].url: environment variable FERRY_TEST_UNSET is not set", NULL);
+}
+
+static void test_webhook_url_is_secret(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(
+        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err), 0);
+    assert_string_equal(cfg->alerts[0].url, WEBHOOK_URL);
+    assert_int_equal(cfg->nwarnings, 0);
+    char *red = fr_redact_str("POST " WEBHOOK_URL " failed");
+    assert_null(strstr(red, "sEcReTwebhookToken77"));
+    assert_non_null(strstr(red, FR_REDACTED));
+    free(red);
+    fr_config_free(cfg);
+
+    /* An invalid URL is not quoted in the error. */
+    fr_redact_reset();
+    setenv("ALERT_WEBHOOK_URL", "ftp://hooks.example/sEcReTwebhookToken77", 1);
+    expect_error("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n",
+                 "ferry.yaml:2:27: alerts[0].url: invalid URL", "not shown");
+    struct fr_err err2;
+    assert_int_equal(
+        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err2),
+        FR_ECONFIG);
+    assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
+    assert_null(strstr(err2.msg, "hooks.example"));
+
+    /* A later error in the same file does not quote it either. */
+    setenv("ALERT_WEBHOOK_URL", WEBHOOK_URL, 1);
+    assert_int_equal(load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n"
+                          "  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\", command: x }\n",
+                          &cfg, &err2),
+                     FR_ECONFIG);
+    assert_non_null(strstr(err2.msg, "alerts[1]: key \"command\" does not apply"));
+    assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
+}
+
+static void test_find_job(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(
+        load(MINIMAL "  weekly:\n" KIND "    target: crm\n" SOURCE REQ KEY MAP, &cfg, &err), 0);
+    assert_int_equal(cfg->njobs, 2);
+    const struct fr_job_conf *j = fr_config_find_job(cfg, "weekly");
+    assert_ptr_equal(j, &cfg->jobs[1]);
+    assert_string_equal(j->target, "crm");
+    assert_int_equal(j->line, 14);
+    assert_ptr_equal(fr_config_find_job(cfg, "nightly"), &cfg->jobs[0]);
+    assert_null(fr_config_find_job(cfg, "monthly"));
+    assert_null(fr_config_find_job(cfg, NULL));
+    assert_null(fr_config_find_job(NULL, "nightly"));
+    fr_config_free(cfg);
+
+    /* No jobs section: none. */
+    assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
+    assert_int_equal(cfg->njobs, 0);
+    assert_null(fr_config_find_job(cfg, "nightly"));
+    fr_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_full_job, setup),
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_sources, setup),
+        cmocka_unit_test_setup(test_job_errors, setup),
+        cmocka_unit_test_setup(test_map_errors, setup),
+        cmocka_unit_test_setup(test_source_errors, setup),
+        cmocka_unit_test_setup(test_lookup_rollback, setup),
+        cmocka_unit_test_setup(test_alert_errors, setup),
+        cmocka_unit_test_setup(test_webhook_url_is_secret, setup),
+        cmocka_unit_test_setup(test_find_job, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
