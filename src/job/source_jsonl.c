@@ -117,7 +117,8 @@ static int jsonl_next(void *impl, struct fr_record *rec, bool *eof, struct fr_er
         if (start == len)
             continue; /* a blank line */
         json_error_t jerr;
-        json_t *v = json_loadb(s + start, len - start, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *v =
+            json_loadb(s + start, len - start, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!v) {
             fr__record_fail(rec, "line", line, "%s", jerr.text);
             return 0;
