@@ -128,6 +128,28 @@ static bool plain_decimal(const char *s, size_t n, bool *has_frac, bool *frac_ze
     return i == n;
 }
 
+/*
+ * Significant digits of a plain decimal: up to 15 survive a double and
+ * FR_MAP_DUMP_FLAGS exactly (DBL_DIG); more would be sent altered.
+ */
+static size_t significant_digits(const char *s, size_t n)
+{
+    size_t first = n, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= '1' && s[i] <= '9') {
+            if (first == n)
+                first = i;
+            last = i;
+        }
+    }
+    if (first == n)
+        return 0;
+    size_t count = 0;
+    for (size_t i = first; i <= last; i++)
+        count += s[i] >= '0' && s[i] <= '9';
+    return count;
+}
+
 /* The whole-number part of a plain decimal text as an integer, or false when out of range. */
 static bool parse_whole(const char *s, size_t n, json_int_t *out)
 {
@@ -165,6 +187,8 @@ static json_t *to_number(const char *field, json_t *v, char **why)
             return reject(field, v, "is out of range", why);
         return json_integer(whole);
     }
+    if (significant_digits(s, n) > 15)
+        return reject(field, v, "has more than 15 significant digits", why);
     char *text = fr_strndup(s, n);
     double d = strtod(text, NULL);
     free(text);
@@ -370,7 +394,7 @@ char *fr_map_key(json_t *payload, const char *key_field)
 
 void fr_map_hash(json_t *payload, char out[65])
 {
-    char *text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char *text = json_dumps(payload, FR_MAP_DUMP_FLAGS | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     FR_ASSERT(text);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

@@ -39,7 +39,7 @@ static void good(enum fr_field_type t, json_t *value, const char *want)
     if (!out)
         print_error("unexpected rejection: %s\n", why);
     assert_non_null(out);
-    char *text = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_dumps(out, FR_MAP_DUMP_FLAGS | JSON_ENCODE_ANY);
     if (strcmp(text, want) != 0)
         print_error("got %s, want %s\n", text, want);
     assert_string_equal(text, want);
@@ -81,6 +81,16 @@ static void test_number(void **state)
     good(FR_FIELD_NUMBER, S("-3"), "-3");
     good(FR_FIELD_NUMBER, S(" 7 "), "7");
     good(FR_FIELD_NUMBER, S("0.25"), "0.25");
+    /* decimals go out as written (with FR_MAP_DUMP_FLAGS), not as their nearest double */
+    good(FR_FIELD_NUMBER, S("19.99"), "19.99");
+    good(FR_FIELD_NUMBER, S("0.1"), "0.1");
+    good(FR_FIELD_NUMBER, S("1234567.89"), "1234567.89");
+    good(FR_FIELD_NUMBER, S("-0.000123"), "-0.000123");
+    good(FR_FIELD_NUMBER, S("123456789012.345"), "123456789012.345");
+    good(FR_FIELD_NUMBER, S("00012.3400"), "12.34");
+    good(FR_FIELD_NUMBER, S("9223372036854775807"), "9223372036854775807");
+    bad(FR_FIELD_NUMBER, S("0.1234567890123456"),
+        "out: \"0.1234567890123456\" has more than 15 significant digits");
     good(FR_FIELD_NUMBER, json_integer(5), "5");
     good(FR_FIELD_NUMBER, json_real(2.5), "2.5");
     bad(FR_FIELD_NUMBER, S("12,5"), "out: \"12,5\" is not a number");
