@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -209,6 +210,33 @@ static void test_unclosed_quote(void **state)
     fr_source_close(src);
 }
 
+/* An unclosed quote early in a big file stops at the 16 MB cap, not at the end of memory. */
+static void test_record_cap(void **state)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs("id,amount\nA1,1\nA2,\"oops\n", fp);
+    char line[1024];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    for (int i = 0; i < 17 * 1024; i++)
+        fwrite(line, 1, sizeof(line), fp);
+    fclose(fp);
+    struct fr_source_conf conf = {.type = FR_SOURCE_CSV, .path = path};
+    struct fr_source *src = NULL;
+    assert_int_equal(fr_source_open(&conf, &src, NULL), 0);
+    expect_row(src, 2, "A1", "1");
+    struct fr_record rec;
+    bool eof = false;
+    struct fr_err err = {0};
+    assert_int_equal(fr_source_next(src, &rec, &eof, &err), FR_ETOOBIG);
+    assert_non_null(strstr(err.msg, "larger than 16 MB"));
+    assert_non_null(strstr(err.msg, path));
+    /* and it stays failed */
+    assert_int_equal(fr_source_next(src, &rec, &eof, NULL), FR_ETOOBIG);
+    fr_source_close(src);
+}
+
 /* 200,000 rows in chunks: every row in order, and progress ends at the file size. */
 static void test_large_file(void **state)
 {
@@ -228,6 +256,8 @@ static void test_large_file(void **state)
     struct fr_source_conf conf = {.type = FR_SOURCE_CSV, .path = path};
     struct fr_source *src = NULL;
     assert_int_equal(fr_source_open(&conf, &src, NULL), 0);
+    /* heap in use once open (0 under sanitizers, which replace malloc) */
+    size_t heap_open = mallinfo2().uordblks;
     uint64_t line = 2;
     char want[64];
     int64_t end = (int64_t)strlen("id,amount,note\n");
@@ -257,6 +287,10 @@ static void test_large_file(void **state)
         assert_int_equal(total, size);
         /* streamed: the parser has read exactly up to the end of this record */
         assert_int_equal(done, end);
+        if (i % 50000 == 49999) {
+            size_t heap = mallinfo2().uordblks;
+            assert_true(heap < heap_open + 256 * 1024);
+        }
     }
     expect_eof(src);
     int64_t done, total;
@@ -275,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unclosed_quote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
