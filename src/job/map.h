@@ -19,6 +19,15 @@
 #include "core/config.h"
 
 /*
+ * The json_dumps flags for sending a payload: reals are written with 15
+ * significant digits, so that "19.99" read from a CSV goes out as 19.99 and
+ * not as 19.989999999999998 (jansson's default is 17 digits). The number
+ * type accepts at most 15 significant digits for this reason; a JSON real
+ * from a JSONL or SQLite source is carried to 15 digits.
+ */
+#define FR_MAP_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/*
  * Builds the payload for record. On success returns 0 and *payload is a new
  * object (caller json_decrefs). On failure returns FR_EINVAL and *why is a
  * new string (caller frees) such as `amount: "12,5" is not a number`.
@@ -34,7 +43,7 @@ char *fr_map_key(json_t *payload, const char *key_field);
 
 /*
  * A stable hash of the payload (SHA-256 of its canonical JSON: sorted keys,
- * compact), as 64 hex characters plus NUL in out.
+ * FR_MAP_DUMP_FLAGS), as 64 hex characters plus NUL in out.
  */
 void fr_map_hash(json_t *payload, char out[65]);
 

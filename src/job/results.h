@@ -33,8 +33,18 @@ struct fr_record_result {
 /*
  * Fills results[i] for keys[i] (n records sent) from a parsed batch answer.
  * A status that is neither created, duplicate nor retry is FAILED with the
- * API's message. Returns FR_EPARSE when the answer has no array at
- * conf->path (then every result is MISSING and *why says so, caller frees).
+ * API's message (or "status X" when there is none). Returns FR_EPARSE when
+ * the answer has no array at conf->path (then every result is MISSING and
+ * *why says so, caller frees).
+ *
+ * Statuses compare without regard to case; empty created/duplicate lists
+ * mean the defaults (CREATED, DUPLICATE); NULL path/status/message members
+ * mean "/results", "status", "message". conf->key must be set (the loader
+ * puts the job's key there): FR_EINVAL otherwise. A numeric key member is
+ * formatted as fr_map_key does; a key answered twice takes the first
+ * result; a MISSING result's message is "not in the batch answer". Uses an
+ * index: linear in the sizes of the answer and of keys. body and keys are
+ * borrowed; results[] (n of them) are overwritten, release each.
  */
 int fr_results_parse(const struct fr_results_conf *conf, json_t *body, const char *const *keys,
                      size_t n, struct fr_record_result *results, char **why);

@@ -8,7 +8,18 @@
  *
  * A record the source cannot read (a bad JSONL line) is not an error of
  * the whole source: it comes back with rec->error set and rec->fields NULL,
- * so the job rejects it by its line number and goes on.
+ * so the job rejects it by its line number and goes on. Its error starts
+ * with where: "line 7: 5 fields, the header has 6" ("row 7: ..." for SQLite).
+ *
+ * Per type: CSV (libcsv, not strict: stray quotes inside unquoted fields
+ * are kept; spaces around unquoted fields are trimmed) strips a UTF-8 BOM,
+ * skips empty lines, rejects a duplicate header name at open (FR_EPARSE),
+ * and stops with FR_ETOOBIG on a record over 16 MB (an unclosed quote) or
+ * FR_EPARSE on a quote still open at the end. JSONL skips blank lines and
+ * rejects, per record, a line that is not one JSON object, has a duplicate
+ * key or is longer than 16 MB. SQLite opens the file read-only and rejects
+ * at open a query that is not one read-only statement or that names a
+ * column twice (FR_ECONFIG); a blob value is a record error.
  */
 #ifndef FR_JOB_SOURCE_H
 #define FR_JOB_SOURCE_H

@@ -1,0 +1,187 @@
+#include "core/common.h"
+#include "store/store.h"
+
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "core/clock.h"
+#include "store/store_int.h"
+
+/* URL schemes and the backend that opens each ("postgresql:" and "postgres:" come with store_pg.c).
+ */
+static const struct {
+    const char *scheme;
+    fr__store_open_fn open;
+} backends[] = {
+    {"sqlite", fr__store_sqlite_open},
+};
+
+static void known_schemes(char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < FR_ARRAY_LEN(backends) && used < outlen; i++) {
+        int n = snprintf(out + used, outlen - used, "%s%s:", i ? ", " : "", backends[i].scheme);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err)
+{
+    if (!url || !out)
+        return fr_err_set(err, FR_EINVAL, 0, "store open: no URL");
+    *out = NULL;
+    char known[128];
+    known_schemes(known, sizeof(known));
+    const char *colon = strchr(url, ':');
+    if (!colon)
+        return fr_err_set(err, FR_ECONFIG, 0,
+                          "store URL \"%s\" has no scheme; use one of %s (e.g. sqlite:ferry.db)",
+                          url, known);
+    size_t len = (size_t)(colon - url);
+    for (size_t i = 0; i < FR_ARRAY_LEN(backends); i++) {
+        if (strlen(backends[i].scheme) == len && strncmp(url, backends[i].scheme, len) == 0)
+            return backends[i].open(url, colon + 1, base_dir, out, err);
+    }
+    return fr_err_set(err, FR_ECONFIG, 0, "unknown store scheme \"%.*s\" in \"%s\"; known: %s",
+                      (int)len, url, url, known);
+}
+
+void fr_store_close(struct fr_store *st)
+{
+    if (st)
+        st->ops->close(st);
+}
+
+/* ---- runs ----------------------------------------------------------------------------- */
+
+void fr_run_new_id(char out[FR_RUN_ID_MAX], int64_t wall_ms)
+{
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm))
+        memset(&tm, 0, sizeof(tm));
+    unsigned char rnd[3];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        /* not a secret, only a tie-breaker between runs of one second */
+        struct fr_rng rng;
+        fr_rng_seed_random(&rng);
+        uint64_t v = fr_rng_next(&rng);
+        memcpy(rnd, &v, sizeof(rnd));
+    }
+    snprintf(out, FR_RUN_ID_MAX, "%04d%02d%02dT%02d%02d%02dZ-%02x%02x%02x", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+}
+
+int fr_store_run_begin(struct fr_store *st, const struct fr_run *run, struct fr_err *err)
+{
+    if (!st || !run || !run->id[0] || !run->job[0])
+        return fr_err_set(err, FR_EINVAL, 0, "run begin: no store, run id or job");
+    return st->ops->run_begin(st, run, err);
+}
+
+int fr_store_run_finish(struct fr_store *st, const struct fr_run *run, struct fr_err *err)
+{
+    if (!st || !run || !run->id[0])
+        return fr_err_set(err, FR_EINVAL, 0, "run finish: no store or run id");
+    return st->ops->run_finish(st, run, err);
+}
+
+int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err)
+{
+    if (!st || !id || !out)
+        return fr_err_set(err, FR_EINVAL, 0, "run get: no store, id or output");
+    return st->ops->run_get(st, id, out, err);
+}
+
+int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
+                       int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err)
+{
+    if (!st || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "runs list: no store or callback");
+    return st->ops->runs_list(st, job, limit, fn, ud, err);
+}
+
+int fr_store_run_add_failures(struct fr_store *st, const char *run_id,
+                              const struct fr_run_failure *failures, size_t n, struct fr_err *err)
+{
+    if (!st || !run_id || (n && !failures))
+        return fr_err_set(err, FR_EINVAL, 0, "run failures: no store, run id or failures");
+    if (n == 0)
+        return FR_OK;
+    return st->ops->run_add_failures(st, run_id, failures, n, err);
+}
+
+int fr_store_run_failures(struct fr_store *st, const char *run_id,
+                          int (*fn)(const struct fr_run_failure *f, void *ud), void *ud,
+                          struct fr_err *err)
+{
+    if (!st || !run_id || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "run failures: no store, run id or callback");
+    return st->ops->run_failures(st, run_id, fn, ud, err);
+}
+
+/* ---- the journal ---------------------------------------------------------------------- */
+
+static const char *const state_names[] = {
+    [FR_JOURNAL_NONE] = "none",       [FR_JOURNAL_INFLIGHT] = "inflight",
+    [FR_JOURNAL_CREATED] = "created", [FR_JOURNAL_DUPLICATE] = "duplicate",
+    [FR_JOURNAL_FAILED] = "failed",   [FR_JOURNAL_ROLLED_BACK] = "rolled_back",
+};
+
+const char *fr_journal_state_name(enum fr_journal_state s)
+{
+    if ((size_t)s < FR_ARRAY_LEN(state_names) && state_names[s])
+        return state_names[s];
+    return "unknown";
+}
+
+bool fr__journal_state_parse(const char *name, enum fr_journal_state *out)
+{
+    for (size_t i = 0; i < FR_ARRAY_LEN(state_names); i++) {
+        if (strcmp(name, state_names[i]) == 0) {
+            *out = (enum fr_journal_state)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void fr_journal_entry_release(struct fr_journal_entry *e)
+{
+    if (!e)
+        return;
+    free(e->last_error);
+    e->last_error = NULL;
+}
+
+int fr_store_journal_get(struct fr_store *st, const char *job, const char *key,
+                         struct fr_journal_entry *out, struct fr_err *err)
+{
+    if (!st || !job || !key || !out)
+        return fr_err_set(err, FR_EINVAL, 0, "journal get: no store, job, key or output");
+    return st->ops->journal_get(st, job, key, out, err);
+}
+
+int fr_store_journal_update(struct fr_store *st, const char *job, const char *run_id,
+                            const struct fr_journal_update *updates, size_t n, int64_t now_ms,
+                            struct fr_err *err)
+{
+    if (!st || !job || !run_id || (n && !updates))
+        return fr_err_set(err, FR_EINVAL, 0, "journal update: no store, job, run id or updates");
+    if (n == 0)
+        return FR_OK;
+    return st->ops->journal_update(st, job, run_id, updates, n, now_ms, err);
+}
+
+int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
+                            int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
+                            void *ud, struct fr_err *err)
+{
+    if (!st || !run_id || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "journal by run: no store, run id or callback");
+    return st->ops->journal_by_run(st, run_id, state, fn, ud, err);
+}

@@ -1,0 +1,83 @@
+/*
+ * store_int.h: what the store backends share, like curl's vtls_int.h.
+ * Only src/store includes it.
+ *
+ * A backend defines a `struct fr_store_ops` with one function per store.h
+ * operation, embeds `struct fr_store` as the first member of its own
+ * handle, and registers an open function in the scheme table of store.c.
+ * store.c checks the arguments every backend would check (NULL pointers,
+ * n == 0) before dispatching, so backends may assume them valid.
+ */
+#ifndef FR_STORE_STORE_INT_H
+#define FR_STORE_STORE_INT_H
+
+#include "core/common.h"
+
+#include "store/store.h"
+
+struct fr_store_ops {
+    const char *name; /* "sqlite", in messages */
+    /* Frees the handle; st is never NULL. */
+    void (*close)(struct fr_store *st);
+
+    int (*run_begin)(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
+    int (*run_finish)(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
+    int (*run_get)(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err);
+    int (*runs_list)(struct fr_store *st, const char *job, size_t limit,
+                     int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err);
+    int (*run_add_failures)(struct fr_store *st, const char *run_id,
+                            const struct fr_run_failure *failures, size_t n, struct fr_err *err);
+    int (*run_failures)(struct fr_store *st, const char *run_id,
+                        int (*fn)(const struct fr_run_failure *f, void *ud), void *ud,
+                        struct fr_err *err);
+
+    int (*journal_get)(struct fr_store *st, const char *job, const char *key,
+                       struct fr_journal_entry *out, struct fr_err *err);
+    int (*journal_update)(struct fr_store *st, const char *job, const char *run_id,
+                          const struct fr_journal_update *updates, size_t n, int64_t now_ms,
+                          struct fr_err *err);
+    int (*journal_by_run)(struct fr_store *st, const char *run_id, enum fr_journal_state state,
+                          int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
+                          void *ud, struct fr_err *err);
+};
+
+/* The base every backend handle starts with. */
+struct fr_store {
+    const struct fr_store_ops *ops;
+};
+
+/*
+ * A backend's open function. url is the whole URL as the user wrote it
+ * (for messages, and for backends whose client library parses URLs, like
+ * libpq); rest is what follows "scheme:". On success *out is a handle the
+ * caller frees through ops->close.
+ */
+typedef int (*fr__store_open_fn)(const char *url, const char *rest, const char *base_dir,
+                                 struct fr_store **out, struct fr_err *err);
+
+int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir,
+                          struct fr_store **out, struct fr_err *err);
+
+/*
+ * The columns of struct fr_run_counts, in declaration order, for backends
+ * that bind and read them one by one. Adding a counter means adding it
+ * here, to the struct, and a schema migration in every backend.
+ */
+#define FR__RUN_COUNTS(X)                                                                          \
+    X(read)                                                                                        \
+    X(sent)                                                                                        \
+    X(created)                                                                                     \
+    X(duplicate)                                                                                   \
+    X(rejected)                                                                                    \
+    X(failed)                                                                                      \
+    X(changed)                                                                                     \
+    X(skipped)                                                                                     \
+    X(requests)                                                                                    \
+    X(retries)                                                                                     \
+    X(rate_limited)                                                                                \
+    X(token_refreshes)
+
+/* The state named name ("created"); false when name is no state's name. */
+bool fr__journal_state_parse(const char *name, enum fr_journal_state *out);
+
+#endif

@@ -1,0 +1,652 @@
+#include "core/common.h"
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include "core/clock.h"
+#include "store/store_int.h"
+
+/*
+ * The SQLite backend: one connection per struct fr_store.
+ *
+ * Durability: WAL with synchronous=NORMAL. A committed transaction is in
+ * the WAL file before COMMIT returns, so it survives the ferry process
+ * being killed at any instant (what the crash tests do); only a power loss
+ * or OS crash can lose the last transactions, never corrupt the file.
+ * synchronous=FULL would fsync every commit, which costs more than the
+ * journal writes themselves and buys nothing against a killed process.
+ */
+
+/* ---- schema --------------------------------------------------------------------------- */
+
+/*
+ * Migrations, applied in order, each once, each in its own transaction.
+ * Never edit one that has shipped: append a new one instead.
+ */
+static const char *const migrations[] = {
+    /* 1: runs, their failures, and the per-key journal */
+    "CREATE TABLE runs ("
+    " id TEXT NOT NULL PRIMARY KEY,"
+    " job TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " exit_code INTEGER NOT NULL DEFAULT -1,"
+    " started_ms INTEGER NOT NULL,"
+    " ended_ms INTEGER NOT NULL DEFAULT 0,"
+    " read INTEGER NOT NULL DEFAULT 0,"
+    " sent INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL DEFAULT 0,"
+    " duplicate INTEGER NOT NULL DEFAULT 0,"
+    " rejected INTEGER NOT NULL DEFAULT 0,"
+    " failed INTEGER NOT NULL DEFAULT 0,"
+    " changed INTEGER NOT NULL DEFAULT 0,"
+    " skipped INTEGER NOT NULL DEFAULT 0,"
+    " requests INTEGER NOT NULL DEFAULT 0,"
+    " retries INTEGER NOT NULL DEFAULT 0,"
+    " rate_limited INTEGER NOT NULL DEFAULT 0,"
+    " token_refreshes INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX runs_job_started ON runs(job, started_ms);"
+    "CREATE TABLE run_failures ("
+    " run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " key TEXT,"
+    " line INTEGER NOT NULL DEFAULT 0,"
+    " kind TEXT NOT NULL,"
+    " reason TEXT,"
+    " PRIMARY KEY (run_id, seq));"
+    /* WITHOUT ROWID: the (job, key) primary key is the table, one b-tree fewer per upsert */
+    "CREATE TABLE journal ("
+    " job TEXT NOT NULL,"
+    " key TEXT NOT NULL,"
+    " state TEXT NOT NULL"
+    "  CHECK (state IN ('inflight', 'created', 'duplicate', 'failed', 'rolled_back')),"
+    " payload_hash TEXT,"
+    " run_id TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " first_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (job, key)) WITHOUT ROWID;"
+    "CREATE INDEX journal_run_state ON journal(run_id, state);",
+};
+
+/* ---- cached statements ---------------------------------------------------------------- */
+
+#define COUNT_NAME(f)   ", " #f
+#define COUNT_PARAM(f)  ", ?"
+#define RUN_COLUMNS     "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(COUNT_NAME)
+#define JOURNAL_COLUMNS "state, payload_hash, run_id, attempts, last_error, first_ms, updated_ms"
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_JOURNAL_GET,
+    ST_JOURNAL_UPSERT,
+    ST_JOURNAL_BY_RUN,
+    ST_JOURNAL_BY_RUN_STATE,
+    ST_RUN_INTERRUPT,
+    ST_RUN_INSERT,
+    ST_RUN_FINISH,
+    ST_RUN_GET,
+    ST_RUNS_ALL,
+    ST_RUNS_JOB,
+    ST_FAILURE_NEXT_SEQ,
+    ST_FAILURE_INSERT,
+    ST_FAILURES,
+    ST__COUNT
+};
+
+#define COUNT_SET(f) ", " #f " = ?"
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_JOURNAL_GET] = "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = ?1 AND key = ?2",
+    /* ?6 is 1 when the update counts as an attempt; ?4 NULL keeps the stored hash */
+    [ST_JOURNAL_UPSERT] =
+        "INSERT INTO journal (job, key, state, payload_hash, run_id, attempts, last_error,"
+        " first_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+        " ON CONFLICT (job, key) DO UPDATE SET state = excluded.state,"
+        " payload_hash = coalesce(excluded.payload_hash, journal.payload_hash),"
+        " run_id = excluded.run_id, attempts = journal.attempts + excluded.attempts,"
+        " last_error = excluded.last_error, updated_ms = excluded.updated_ms",
+    [ST_JOURNAL_BY_RUN] = "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1",
+    [ST_JOURNAL_BY_RUN_STATE] =
+        "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1 AND state = ?2",
+    [ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted'"
+                         " WHERE job = ?1 AND status = 'running' AND id <> ?2",
+    [ST_RUN_INSERT] = "INSERT INTO runs (" RUN_COLUMNS
+                      ") VALUES (?, ?, ?, ?, ?, ?" FR__RUN_COUNTS(COUNT_PARAM) ")",
+    [ST_RUN_FINISH] = "UPDATE runs SET status = ?, exit_code = ?, ended_ms = ?" FR__RUN_COUNTS(
+        COUNT_SET) " WHERE id = ?",
+    [ST_RUN_GET] = "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1",
+    [ST_RUNS_ALL] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?1",
+    [ST_RUNS_JOB] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?2"
+                    " ORDER BY started_ms DESC, id DESC LIMIT ?1",
+    [ST_FAILURE_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM run_failures WHERE run_id = ?1",
+    [ST_FAILURE_INSERT] =
+        "INSERT INTO run_failures (run_id, seq, key, line, kind, reason) VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_FAILURES] =
+        "SELECT key, line, kind, reason FROM run_failures WHERE run_id = ?1 ORDER BY seq",
+};
+
+struct sqlite_store {
+    struct fr_store base; /* first: the handle is a struct fr_store */
+    sqlite3 *db;
+    char *path; /* as opened, for messages */
+    sqlite3_stmt *stmts[ST__COUNT];
+};
+
+static const struct fr_store_ops sqlite_ops;
+
+static struct sqlite_store *from_base(struct fr_store *st)
+{
+    return (struct sqlite_store *)st;
+}
+
+/* Records SQLite's current error for op ("journal update: database is locked"). */
+static int fail(struct sqlite_store *s, struct fr_err *err, const char *op)
+{
+    return fr_err_set(err, FR_ESTORE, sqlite3_extended_errcode(s->db), "%s: %s (sqlite:%s)", op,
+                      sqlite3_errmsg(s->db), s->path);
+}
+
+/* The cached statement id, prepared on first use; reset and ready to bind. */
+static int stmt(struct sqlite_store *s, enum stmt_id id, sqlite3_stmt **out, struct fr_err *err,
+                const char *op)
+{
+    if (!s->stmts[id] && sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->stmts[id], NULL) != SQLITE_OK)
+        return fail(s, err, op);
+    *out = s->stmts[id];
+    return FR_OK;
+}
+
+/* Steps a statement that returns no rows, then resets it. */
+static int run_stmt(struct sqlite_store *s, sqlite3_stmt *st, struct fr_err *err, const char *op)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? FR_OK : fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int run_cached(struct sqlite_store *s, enum stmt_id id, struct fr_err *err, const char *op)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, id, &st, err, op);
+    return rc ? rc : run_stmt(s, st, err, op);
+}
+
+static int tx_begin(struct sqlite_store *s, struct fr_err *err, const char *op)
+{
+    return run_cached(s, ST_BEGIN, err, op);
+}
+
+static void tx_rollback(struct sqlite_store *s)
+{
+    /* the error that made us roll back is already recorded; this one would not win */
+    if (!sqlite3_get_autocommit(s->db))
+        run_cached(s, ST_ROLLBACK, NULL, "rollback");
+}
+
+static int tx_commit(struct sqlite_store *s, struct fr_err *err, const char *op)
+{
+    int rc = run_cached(s, ST_COMMIT, err, op);
+    if (rc)
+        tx_rollback(s);
+    return rc;
+}
+
+/* Ends a transaction: commits when rc is FR_OK, else rolls back. Returns the outcome. */
+static int tx_end(struct sqlite_store *s, int rc, struct fr_err *err, const char *op)
+{
+    if (rc) {
+        tx_rollback(s);
+        return rc;
+    }
+    return tx_commit(s, err, op);
+}
+
+/* Iterating statements are shared: a callback that restarts its own listing would reset it. */
+static int check_not_busy(sqlite3_stmt *st, struct fr_err *err, const char *op)
+{
+    if (sqlite3_stmt_busy(st))
+        return fr_err_set(err, FR_EINVAL, 0, "%s: called again from its own callback", op);
+    return FR_OK;
+}
+
+static const char *column_str(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+/* ---- runs ----------------------------------------------------------------------------- */
+
+/* Binds the counts from parameter index first on; returns the next free index. */
+static int bind_counts(sqlite3_stmt *st, int first, const struct fr_run_counts *c)
+{
+    int i = first;
+#define BIND_COUNT(f) sqlite3_bind_int64(st, i++, (sqlite3_int64)c->f);
+    FR__RUN_COUNTS(BIND_COUNT)
+#undef BIND_COUNT
+    return i;
+}
+
+static void read_run(sqlite3_stmt *st, struct fr_run *r)
+{
+    memset(r, 0, sizeof(*r));
+    fr_strlcpy(r->id, column_str(st, 0), sizeof(r->id));
+    fr_strlcpy(r->job, column_str(st, 1), sizeof(r->job));
+    fr_strlcpy(r->status, column_str(st, 2), sizeof(r->status));
+    r->exit_code = sqlite3_column_int(st, 3);
+    r->started_ms = sqlite3_column_int64(st, 4);
+    r->ended_ms = sqlite3_column_int64(st, 5);
+    int i = 6;
+#define READ_COUNT(f) r->counts.f = (uint64_t)sqlite3_column_int64(st, i++);
+    FR__RUN_COUNTS(READ_COUNT)
+#undef READ_COUNT
+}
+
+static int sq_run_begin(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "run begin";
+    sqlite3_stmt *interrupt = NULL, *insert = NULL;
+    int rc = stmt(s, ST_RUN_INTERRUPT, &interrupt, err, op);
+    if (!rc)
+        rc = stmt(s, ST_RUN_INSERT, &insert, err, op);
+    if (!rc)
+        rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    /* ended_ms of an interrupted run stays 0: nobody knows when that process died */
+    sqlite3_bind_text(interrupt, 1, run->job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(interrupt, 2, run->id, -1, SQLITE_STATIC);
+    rc = run_stmt(s, interrupt, err, op);
+    if (!rc) {
+        sqlite3_bind_text(insert, 1, run->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 2, run->job, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 3, "running", -1, SQLITE_STATIC);
+        sqlite3_bind_int(insert, 4, -1);
+        sqlite3_bind_int64(insert, 5, run->started_ms);
+        sqlite3_bind_int64(insert, 6, 0);
+        bind_counts(insert, 7, &run->counts);
+        rc = run_stmt(s, insert, err, op);
+    }
+    return tx_end(s, rc, err, op);
+}
+
+static int sq_run_finish(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_RUN_FINISH, &st, err, "run finish");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, run->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, run->exit_code);
+    sqlite3_bind_int64(st, 3, run->ended_ms);
+    int next = bind_counts(st, 4, &run->counts);
+    sqlite3_bind_text(st, next, run->id, -1, SQLITE_STATIC);
+    rc = run_stmt(s, st, err, "run finish");
+    if (!rc && sqlite3_changes(s->db) == 0)
+        rc = fr_err_set(err, FR_ENOTFOUND, 0, "run finish: no run \"%s\"", run->id);
+    return rc;
+}
+
+static int sq_run_get(struct fr_store *base, const char *id, struct fr_run *out, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_RUN_GET, &st, err, "run get");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        read_run(st, out);
+    else if (step == SQLITE_DONE)
+        rc = fr_err_set(err, FR_ENOTFOUND, 0, "run get: no run \"%s\"", id);
+    else
+        rc = fail(s, err, "run get");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_runs_list(struct fr_store *base, const char *job, size_t limit,
+                        int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "runs list";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, job ? ST_RUNS_JOB : ST_RUNS_ALL, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+    if (job)
+        sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fr_run run;
+        read_run(st, &run);
+        if (fn(&run, ud))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_run_add_failures(struct fr_store *base, const char *run_id,
+                               const struct fr_run_failure *failures, size_t n, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "run add failures";
+    sqlite3_stmt *next_seq = NULL, *insert = NULL;
+    int rc = stmt(s, ST_FAILURE_NEXT_SEQ, &next_seq, err, op);
+    if (!rc)
+        rc = stmt(s, ST_FAILURE_INSERT, &insert, err, op);
+    if (!rc)
+        rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    sqlite3_int64 seq = 0;
+    sqlite3_bind_text(next_seq, 1, run_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(next_seq) == SQLITE_ROW)
+        seq = sqlite3_column_int64(next_seq, 0);
+    else
+        rc = fail(s, err, op);
+    sqlite3_reset(next_seq);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct fr_run_failure *f = &failures[i];
+        sqlite3_bind_text(insert, 1, run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(insert, 2, seq + (sqlite3_int64)i);
+        sqlite3_bind_text(insert, 3, f->key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(insert, 4, (sqlite3_int64)f->line);
+        sqlite3_bind_text(insert, 5, f->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 6, f->reason, -1, SQLITE_STATIC);
+        rc = run_stmt(s, insert, err, op);
+    }
+    return tx_end(s, rc, err, op);
+}
+
+static int sq_run_failures(struct fr_store *base, const char *run_id,
+                           int (*fn)(const struct fr_run_failure *f, void *ud), void *ud,
+                           struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "run failures";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_FAILURES, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fr_run_failure f = {
+            .key = column_str(st, 0),
+            .line = (uint64_t)sqlite3_column_int64(st, 1),
+            .kind = column_str(st, 2),
+            .reason = column_str(st, 3),
+        };
+        if (fn(&f, ud))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- the journal ---------------------------------------------------------------------- */
+
+/* Reads JOURNAL_COLUMNS starting at column first into e (whose last_error it allocates). */
+static int read_entry(struct sqlite_store *s, sqlite3_stmt *st, int first,
+                      struct fr_journal_entry *e, struct fr_err *err, const char *op)
+{
+    memset(e, 0, sizeof(*e));
+    const char *state = column_str(st, first);
+    if (!state || !fr__journal_state_parse(state, &e->state))
+        return fr_err_set(err, FR_ESTORE, 0, "%s: unknown journal state \"%s\" (sqlite:%s)", op,
+                          state ? state : "(null)", s->path);
+    const char *hash = column_str(st, first + 1);
+    if (hash)
+        fr_strlcpy(e->payload_hash, hash, sizeof(e->payload_hash));
+    fr_strlcpy(e->run_id, column_str(st, first + 2), sizeof(e->run_id));
+    e->attempts = sqlite3_column_int(st, first + 3);
+    const char *last_error = column_str(st, first + 4);
+    e->last_error = last_error ? fr_strdup(last_error) : NULL;
+    e->first_ms = sqlite3_column_int64(st, first + 5);
+    e->updated_ms = sqlite3_column_int64(st, first + 6);
+    return FR_OK;
+}
+
+static int sq_journal_get(struct fr_store *base, const char *job, const char *key,
+                          struct fr_journal_entry *out, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = stmt(s, ST_JOURNAL_GET, &st, err, "journal get");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = read_entry(s, st, 0, out, err, "journal get");
+    else if (step == SQLITE_DONE)
+        rc = FR_ENOTFOUND; /* the common answer on a first run: no message to format */
+    else
+        rc = fail(s, err, "journal get");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_journal_update(struct fr_store *base, const char *job, const char *run_id,
+                             const struct fr_journal_update *updates, size_t n, int64_t now_ms,
+                             struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "journal update";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_JOURNAL_UPSERT, &st, err, op);
+    if (!rc)
+        rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct fr_journal_update *u = &updates[i];
+        sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, u->key, -1, SQLITE_STATIC); /* NULL fails NOT NULL: all undone */
+        sqlite3_bind_text(st, 3, fr_journal_state_name(u->state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, u->payload_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, u->sent ? 1 : 0);
+        sqlite3_bind_text(st, 7, u->error, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, now_ms);
+        rc = run_stmt(s, st, err, op);
+    }
+    return tx_end(s, rc, err, op);
+}
+
+static int sq_journal_by_run(struct fr_store *base, const char *run_id, enum fr_journal_state state,
+                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
+                             void *ud, struct fr_err *err)
+{
+    struct sqlite_store *s = from_base(base);
+    const char *op = "journal by run";
+    sqlite3_stmt *st = NULL;
+    bool filter = state != FR_JOURNAL_NONE;
+    int rc = stmt(s, filter ? ST_JOURNAL_BY_RUN_STATE : ST_JOURNAL_BY_RUN, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    if (filter)
+        sqlite3_bind_text(st, 2, fr_journal_state_name(state), -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fr_journal_entry e;
+        rc = read_entry(s, st, 1, &e, err, op);
+        if (rc)
+            break;
+        int stop = fn(column_str(st, 0), &e, ud);
+        fr_journal_entry_release(&e);
+        if (stop)
+            break;
+    }
+    if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---- open, migrate, close ------------------------------------------------------------- */
+
+static int exec(struct sqlite_store *s, const char *sql, struct fr_err *err, const char *op)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fail(s, err, op);
+    return FR_OK;
+}
+
+static int schema_version(struct sqlite_store *s, int64_t *out, struct fr_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(s, err, "schema version");
+    int rc = FR_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(s, err, "schema version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies migration version (1-based) unless another process did while we waited for the lock. */
+static int apply_migration(struct sqlite_store *s, int64_t version, struct fr_err *err)
+{
+    char op[64];
+    snprintf(op, sizeof(op), "schema migration %lld", (long long)version);
+    int rc = exec(s, "BEGIN IMMEDIATE", err, op);
+    if (rc)
+        return rc;
+    int64_t current = 0;
+    rc = schema_version(s, &current, err);
+    if (!rc && current < version) {
+        rc = exec(s, migrations[version - 1], err, op);
+        if (!rc) {
+            char now[40];
+            fr_format_rfc3339(fr_wall_ms(), now, sizeof(now));
+            char *sql = fr_asprintf(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (%lld, '%s')",
+                (long long)version, now);
+            rc = exec(s, sql, err, op);
+            free(sql);
+        }
+    }
+    if (rc) {
+        exec(s, "ROLLBACK", NULL, op);
+        return rc;
+    }
+    rc = exec(s, "COMMIT", err, op);
+    if (rc)
+        exec(s, "ROLLBACK", NULL, op);
+    return rc;
+}
+
+static int migrate(struct sqlite_store *s, struct fr_err *err)
+{
+    int rc = exec(s,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                  " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                  err, "schema migrations");
+    int64_t current = 0;
+    if (!rc)
+        rc = schema_version(s, &current, err);
+    if (rc)
+        return rc;
+    int64_t known = (int64_t)FR_ARRAY_LEN(migrations);
+    if (current > known)
+        return fr_err_set(err, FR_ESTORE, 0,
+                          "store sqlite:%s has schema version %lld, newer than this ferry knows "
+                          "(%lld); upgrade ferry",
+                          s->path, (long long)current, (long long)known);
+    for (int64_t v = current + 1; !rc && v <= known; v++)
+        rc = apply_migration(s, v, err);
+    return rc;
+}
+
+static void sq_close(struct fr_store *base)
+{
+    struct sqlite_store *s = from_base(base);
+    for (size_t i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir,
+                          struct fr_store **out, struct fr_err *err)
+{
+    if (!rest[0])
+        return fr_err_set(err, FR_ECONFIG, 0, "store URL \"%s\" names no file (sqlite:PATH)", url);
+    struct sqlite_store *s = fr_calloc(1, sizeof(*s));
+    s->base.ops = &sqlite_ops;
+    if (strcmp(rest, ":memory:") == 0 || rest[0] == '/' || !base_dir || !base_dir[0])
+        s->path = fr_strdup(rest);
+    else
+        s->path = fr_asprintf("%s/%s", base_dir, rest);
+
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = FR_OK;
+    int orc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    if (orc != SQLITE_OK) {
+        if (s->db)
+            rc = fail(s, err, "open");
+        else
+            rc = fr_err_set(err, FR_ESTORE, orc, "open: %s (sqlite:%s)", sqlite3_errstr(orc),
+                            s->path);
+    }
+    if (!rc && sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
+        rc = fail(s, err, "open");
+    /* journal_mode answers "memory" for :memory:, which is fine */
+    if (!rc)
+        rc = exec(s,
+                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                  " PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384",
+                  err, "open");
+    if (!rc)
+        rc = migrate(s, err);
+    if (rc) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return FR_OK;
+}
+
+static const struct fr_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .run_begin = sq_run_begin,
+    .run_finish = sq_run_finish,
+    .run_get = sq_run_get,
+    .runs_list = sq_runs_list,
+    .run_add_failures = sq_run_add_failures,
+    .run_failures = sq_run_failures,
+    .journal_get = sq_journal_get,
+    .journal_update = sq_journal_update,
+    .journal_by_run = sq_journal_by_run,
+};
