@@ -29,6 +29,9 @@ int fr_cli_exit_status(int code);
 int fr_cli_check(int argc, char **argv);
 int fr_cli_mock(int argc, char **argv);
 int fr_cli_run(int argc, char **argv);
+int fr_cli_runs(int argc, char **argv);
+int fr_cli_rollback(int argc, char **argv);
+int fr_cli_demo(int argc, char **argv);
 int fr_cli_version(int argc, char **argv);
 
 /*
@@ -65,6 +68,10 @@ int fr_cli_bad_option(const char *cmd, char **argv);
  * warnings. On failure prints the error and returns its exit status.
  */
 int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out);
+
+struct fr_push_result;
+/* Prints a run's summary for people on stdout (counts, failures, why it stopped). */
+void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run);
 
 /* Sets up logging from the environment before option parsing. */
 void fr_cli_log_init(void);

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "core/log.h"
+#include "job/push.h"
 
 int fr_cli_exit_status(int code)
 {
@@ -89,4 +90,40 @@ int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out
     for (size_t i = 0; i < (*out)->nwarnings; i++)
         FR_LOG_WARN((*out)->warnings[i], FR_LS("config", file));
     return FR_EXIT_OK;
+}
+
+void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
+{
+    const struct fr_run *run = &r->run;
+    const struct fr_run_counts *c = &run->counts;
+    uint64_t ok = c->created + c->duplicate + c->skipped, all = ok + c->failed + c->rejected;
+    printf("%srun %s  job %s  %s  exit %d  %.1f s\n", dry_run ? "dry " : "", run->id, run->job,
+           run->status, run->exit_code, (double)(run->ended_ms - run->started_ms) / 1000.0);
+    printf("  read %llu  %s %llu  created %llu  duplicate %llu  skipped %llu  rejected %llu  "
+           "failed %llu  changed %llu\n",
+           (unsigned long long)c->read, dry_run ? "would send" : "sent",
+           (unsigned long long)c->sent, (unsigned long long)c->created,
+           (unsigned long long)c->duplicate, (unsigned long long)c->skipped,
+           (unsigned long long)c->rejected, (unsigned long long)c->failed,
+           (unsigned long long)c->changed);
+    printf(
+        "  requests %llu  retries %llu  rate-limited %llu  token refreshes %llu  success %.2f%%\n",
+        (unsigned long long)c->requests, (unsigned long long)c->retries,
+        (unsigned long long)c->rate_limited, (unsigned long long)c->token_refreshes,
+        all ? 100.0 * (double)ok / (double)all : 100.0);
+    size_t i;
+    json_t *f;
+    json_array_foreach(r->failures, i, f)
+    {
+        const char *key = json_string_value(json_object_get(f, "key"));
+        printf("  %-8s %s (line %lld): %s\n", json_string_value(json_object_get(f, "kind")),
+               key ? key : "-", (long long)json_integer_value(json_object_get(f, "line")),
+               json_string_value(json_object_get(f, "reason")));
+    }
+    if (r->failures_total > json_array_size(r->failures))
+        printf("  ... %llu in all: ferry runs show %s --failed\n",
+               (unsigned long long)r->failures_total, run->id);
+    if (r->code)
+        printf("  stopped: %s\n", r->err.msg);
+    fflush(stdout);
 }

@@ -12,7 +12,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", fr_cli_run, "run a push job: source -> map -> batches -> API, journaled"},
+    {"runs", fr_cli_runs, "list runs, or show one run's counts and failures"},
+    {"rollback", fr_cli_rollback, "undo what a run created (the manual escape hatch)"},
     {"check", fr_cli_check, "validate a target's config, credentials and reachability"},
+    {"demo", fr_cli_demo, "the nightly push end to end against the built-in simulator"},
     {"mock", fr_cli_mock, "run the simulated target API (with fault injection)"},
     {"version", fr_cli_version, "print ferry's version and its libraries'"},
 };

@@ -560,6 +560,20 @@ static bool needs_sending(struct push *p, struct rec *r)
     return send;
 }
 
+/*
+ * The key of a record that could not be mapped, read straight from the
+ * column the key field copies, so the report names the order. Caller frees.
+ */
+static char *source_key(const struct fr_job_conf *job, json_t *fields)
+{
+    for (size_t i = 0; i < job->nmap; i++) {
+        const struct fr_map_field *f = &job->map[i];
+        if (f->from && strcmp(f->name, job->key) == 0)
+            return fr_map_key(fields, f->from);
+    }
+    return NULL;
+}
+
 /* Maps one source record and queues it; rejects it locally when it cannot be sent. */
 static void process(struct push *p, struct fr_record *in)
 {
@@ -571,7 +585,9 @@ static void process(struct push *p, struct fr_record *in)
     json_t *payload = NULL;
     char *why = NULL;
     if (fr_map_apply(job->map, job->nmap, in->fields, &payload, &why)) {
-        report(p, NULL, in->line, "rejected", why);
+        char *key = source_key(job, in->fields);
+        report(p, key, in->line, "rejected", why);
+        free(key);
         free(why);
         return;
     }
@@ -590,7 +606,7 @@ static void process(struct push *p, struct fr_record *in)
         return;
     }
     fr_map_hash(payload, r.hash);
-    r.text = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    r.text = json_dumps(payload, FR_MAP_DUMP_FLAGS | JSON_SORT_KEYS);
     json_decref(payload);
     r.len = strlen(r.text);
     if (r.len + strlen(p->envelope_prefix) + 2 > job->request.max_bytes) {
@@ -743,9 +759,10 @@ int fr_push_exit_status(const struct fr_push_result *r)
     }
 }
 
+/* Records accepted now or in an earlier run, over all records that had an outcome. */
 static double success_rate(const struct fr_run_counts *c)
 {
-    uint64_t ok = c->created + c->duplicate;
+    uint64_t ok = c->created + c->duplicate + c->skipped;
     uint64_t all = ok + c->failed + c->rejected;
     return all ? (double)ok / (double)all : 1.0;
 }

@@ -1,0 +1,105 @@
+/*
+ * ferry rollback RUN: undo what a push run created.
+ */
+#include "core/common.h"
+#include "cli/cli.h"
+
+#include "job/rollback.h"
+#include "store/store.h"
+
+static const char usage[] =
+    "usage: ferry rollback [options] RUN\n"
+    "\n"
+    "Sends the job's rollback request (e.g. DELETE /credits/{{key}}) for every\n"
+    "record the run created, and marks each rolled back in the journal. A 404\n"
+    "counts as already gone. Keys whose request failed stay as they were, so\n"
+    "running the same rollback again finishes the job safely.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
+    "  -n, --dry-run         list what would be rolled back, send nothing\n" FR_CLI_COMMON_HELP "\n"
+    "exit status: 0 all rolled back, 1 some keys could not be, 2 usage or config\n"
+    "error, 3 authentication failed, 4 target unreachable, 5 the store failed.\n";
+
+int fr_cli_rollback(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        FR_CLI_COMMON_LONGOPTS,
+        {0},
+    };
+    const char *config_path = NULL;
+    bool dry_run = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            fputs(usage, stdout);
+            return FR_EXIT_OK;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'n':
+            dry_run = true;
+            break;
+        default: {
+            int rc = fr_cli_common_option("rollback", opt, optarg);
+            if (rc > 0)
+                return rc;
+            if (rc < 0)
+                return fr_cli_bad_option("rollback", argv);
+        }
+        }
+    }
+    if (optind >= argc)
+        return fr_cli_usage_error("rollback", "missing RUN (see 'ferry runs list')");
+    if (optind + 1 < argc)
+        return fr_cli_usage_error("rollback", "unexpected argument '%s'", argv[optind + 1]);
+    const char *run_id = argv[optind];
+
+    struct fr_config *cfg = NULL;
+    int status = fr_cli_load_config("rollback", config_path, &cfg);
+    if (status)
+        return status;
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    struct fr_run run;
+    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
+        fprintf(stderr, "ferry rollback: %s\n", err.msg);
+        status = err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+    } else if (fr_store_run_get(st, run_id, &run, &err)) {
+        fprintf(stderr, "ferry rollback: %s\n",
+                err.code == FR_ENOTFOUND ? "no such run (see 'ferry runs list')" : err.msg);
+        status = err.code == FR_ENOTFOUND ? FR_EXIT_USAGE : FR_EXIT_STORE;
+    } else {
+        const struct fr_job_conf *job = fr_config_find_job(cfg, run.job);
+        struct fr_rollback_result res;
+        if (!job) {
+            fprintf(stderr, "ferry rollback: run %s belongs to job %s, which %s no longer has\n",
+                    run_id, run.job, cfg->path);
+            status = FR_EXIT_USAGE;
+        } else if (fr_rollback_run(cfg, job, st, run_id, dry_run, &res) && !res.keys) {
+            fprintf(stderr, "ferry rollback: %s\n", res.err.msg);
+            status = fr_cli_exit_status(res.code);
+        } else {
+            if (dry_run)
+                printf("dry run: %llu records created by run %s would be rolled back\n",
+                       (unsigned long long)res.keys, run_id);
+            else
+                printf("rollback of run %s (job %s): %llu keys, %llu removed, %llu already gone, "
+                       "%llu failed\n",
+                       run_id, run.job, (unsigned long long)res.keys,
+                       (unsigned long long)res.removed, (unsigned long long)res.already_gone,
+                       (unsigned long long)res.failed);
+            if (res.code)
+                printf("stopped: %s\n", res.err.msg);
+            status = res.code     ? fr_cli_exit_status(res.code)
+                     : res.failed ? FR_EXIT_FAILURES
+                                  : FR_EXIT_OK;
+        }
+    }
+    fr_store_close(st);
+    fr_config_free(cfg);
+    return status;
+}
