@@ -32,8 +32,9 @@ test-san: build-san
 
 test: test-fast test-san
 
+# The push job end to end against the built-in simulator, in ./ferry-demo.
 demo: build
-	@./scripts/demo $(BUILD)/ferry
+	@$(BUILD)/ferry demo --dir ferry-demo
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -235,11 +235,13 @@ static int demo(const char *dir, long records)
         requests_with(stats, "POST /credits/batch", "reset"),
         (long)json_integer_value(json_object_get(stats, "tokens_issued")));
     json_decref(stats);
+    const char *self = program_invocation_name; /* as the user typed it */
     say("\n== look around\n"
-        "  ferry runs list -c %s\n"
-        "  ferry runs show RUN --failed -c %s\n"
+        "  %s runs list -c %s\n"
+        "  %s runs show RUN --failed -c %s\n"
+        "  %s rollback RUN -c %s    (undo a run)\n"
         "  the log: %s   the store: %s\n",
-        yaml, yaml, log_path, db);
+        self, yaml, self, yaml, self, yaml, log_path, db);
 out:
     if (log) {
         fr_log_setup(FR_LOG_JSON, FR_LOG_INFO, NULL);
