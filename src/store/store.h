@@ -65,9 +65,9 @@ int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
 
 /* A record a run could not push, with the reason. */
 struct fr_run_failure {
-    const char *key;    /* NULL when the record has no usable key */
-    uint64_t line;      /* where the record is in the source; 0 if unknown */
-    const char *kind;   /* "rejected" (mapping), "failed" (the API refused), "changed" */
+    const char *key;  /* NULL when the record has no usable key */
+    uint64_t line;    /* where the record is in the source; 0 if unknown */
+    const char *kind; /* "rejected" (mapping), "failed" (the API refused), "changed" */
     const char *reason;
 };
 
@@ -81,8 +81,8 @@ int fr_store_run_failures(struct fr_store *st, const char *run_id,
 /* ---- the journal: one row per (job, key) ---------------------------------------------- */
 
 enum fr_journal_state {
-    FR_JOURNAL_NONE,        /* not in the journal */
-    FR_JOURNAL_INFLIGHT,    /* sent, outcome unknown (the run may have died) */
+    FR_JOURNAL_NONE,     /* not in the journal */
+    FR_JOURNAL_INFLIGHT, /* sent, outcome unknown (the run may have died) */
     FR_JOURNAL_CREATED,
     FR_JOURNAL_DUPLICATE,   /* the API already had it */
     FR_JOURNAL_FAILED,      /* the API refused it; a rerun sends it again */
@@ -94,11 +94,11 @@ const char *fr_journal_state_name(enum fr_journal_state s);
 
 struct fr_journal_entry {
     enum fr_journal_state state;
-    char payload_hash[65]; /* of the payload last sent */
+    char payload_hash[65];      /* of the payload last sent */
     char run_id[FR_RUN_ID_MAX]; /* the run that set the current state */
-    int attempts;          /* times the key was sent, over all runs */
-    char *last_error;      /* owned, NULL when none */
-    int64_t first_ms;      /* wall clock of the first entry */
+    int attempts;               /* times the key was sent, over all runs */
+    char *last_error;           /* owned, NULL when none */
+    int64_t first_ms;           /* wall clock of the first entry */
     int64_t updated_ms;
 };
 
