@@ -53,13 +53,23 @@ void fr_run_new_id(char out[FR_RUN_ID_MAX], int64_t wall_ms);
 
 /*
  * Records a run as started (status "running"). Runs of the same job still
- * "running" from an earlier process are marked "interrupted".
+ * "running" from an earlier process are marked "interrupted", in the same
+ * transaction; their ended_ms stays 0 and exit_code -1 (nobody knows when
+ * that process died). A run id already stored is FR_ESTORE.
  */
 int fr_store_run_begin(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
-/* Stores a run's final status, exit code, end time and counts. */
+/* Stores a run's final status, exit code, end time and counts; FR_ENOTFOUND for an unknown id. */
 int fr_store_run_finish(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
 int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err);
-/* Newest first; job NULL for all jobs; limit 0 for all. fn returning non-zero stops. */
+/*
+ * Newest first (by started_ms, then id); job NULL for all jobs; limit 0
+ * for all. fn returning non-zero stops (the call still returns FR_OK).
+ *
+ * For every listing below too: the pointers fn receives are borrowed for
+ * that call only. fn may read from the store but must not write to it,
+ * and must not start the same listing again (FR_EINVAL): collect what to
+ * change and change it after the listing returns.
+ */
 int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
                        int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err);
 
@@ -71,6 +81,7 @@ struct fr_run_failure {
     const char *reason;
 };
 
+/* Appends n failures in one transaction; run_id must name a run begun in this store. */
 int fr_store_run_add_failures(struct fr_store *st, const char *run_id,
                               const struct fr_run_failure *failures, size_t n, struct fr_err *err);
 /* In the order they were added. fn returning non-zero stops. */
@@ -104,7 +115,15 @@ struct fr_journal_entry {
 
 void fr_journal_entry_release(struct fr_journal_entry *e);
 
-/* FR_ENOTFOUND (and out->state FR_JOURNAL_NONE) when the key was never journaled. */
+/*
+ * FR_ENOTFOUND (and out->state FR_JOURNAL_NONE) when the key was never
+ * journaled; that is an answer, not a failure, so err is left untouched.
+ * On FR_OK the caller owns out->last_error: fr_journal_entry_release(out).
+ *
+ * Freshness: a handle always sees its own writes. Consecutive gets may
+ * share one read snapshot for up to 10 ms (SQLite: it halves their cost),
+ * so another handle's commits can show up that much later.
+ */
 int fr_store_journal_get(struct fr_store *st, const char *job, const char *key,
                          struct fr_journal_entry *out, struct fr_err *err);
 
@@ -118,7 +137,10 @@ struct fr_journal_update {
 
 /*
  * Applies n updates for job in one transaction (all or none), setting
- * run_id and updated_ms on each row; inserts rows that do not exist.
+ * run_id and updated_ms on each row; inserts rows that do not exist
+ * (first_ms = now_ms). The same key may appear twice: updates apply in
+ * order. Any failure (a NULL key, state FR_JOURNAL_NONE, the backend) is
+ * FR_ESTORE and nothing of the batch is applied.
  */
 int fr_store_journal_update(struct fr_store *st, const char *job, const char *run_id,
                             const struct fr_journal_update *updates, size_t n, int64_t now_ms,
@@ -126,7 +148,8 @@ int fr_store_journal_update(struct fr_store *st, const char *job, const char *ru
 
 /*
  * The journal rows whose current state was set by run_id, optionally only
- * those in state (FR_JOURNAL_NONE: all). fn returning non-zero stops.
+ * those in state (FR_JOURNAL_NONE: all), in no particular order. fn
+ * returning non-zero stops. See fr_store_runs_list for what fn may do.
  */
 int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
