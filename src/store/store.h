@@ -53,24 +53,35 @@ void fr_run_new_id(char out[FR_RUN_ID_MAX], int64_t wall_ms);
 
 /*
  * Records a run as started (status "running"). Runs of the same job still
- * "running" from an earlier process are marked "interrupted".
+ * "running" from an earlier process are marked "interrupted", in the same
+ * transaction; their ended_ms stays 0 and exit_code -1 (nobody knows when
+ * that process died). A run id already stored is FR_ESTORE.
  */
 int fr_store_run_begin(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
-/* Stores a run's final status, exit code, end time and counts. */
+/* Stores a run's final status, exit code, end time and counts; FR_ENOTFOUND for an unknown id. */
 int fr_store_run_finish(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
 int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err);
-/* Newest first; job NULL for all jobs; limit 0 for all. fn returning non-zero stops. */
+/*
+ * Newest first (by started_ms, then id); job NULL for all jobs; limit 0
+ * for all. fn returning non-zero stops (the call still returns FR_OK).
+ *
+ * For every listing below too: the pointers fn receives are borrowed for
+ * that call only. fn may read from the store but must not write to it,
+ * and must not start the same listing again (FR_EINVAL): collect what to
+ * change and change it after the listing returns.
+ */
 int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
                        int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err);
 
 /* A record a run could not push, with the reason. */
 struct fr_run_failure {
-    const char *key;    /* NULL when the record has no usable key */
-    uint64_t line;      /* where the record is in the source; 0 if unknown */
-    const char *kind;   /* "rejected" (mapping), "failed" (the API refused), "changed" */
+    const char *key;  /* NULL when the record has no usable key */
+    uint64_t line;    /* where the record is in the source; 0 if unknown */
+    const char *kind; /* "rejected" (mapping), "failed" (the API refused), "changed" */
     const char *reason;
 };
 
+/* Appends n failures in one transaction; run_id must name a run begun in this store. */
 int fr_store_run_add_failures(struct fr_store *st, const char *run_id,
                               const struct fr_run_failure *failures, size_t n, struct fr_err *err);
 /* In the order they were added. fn returning non-zero stops. */
@@ -81,8 +92,8 @@ int fr_store_run_failures(struct fr_store *st, const char *run_id,
 /* ---- the journal: one row per (job, key) ---------------------------------------------- */
 
 enum fr_journal_state {
-    FR_JOURNAL_NONE,        /* not in the journal */
-    FR_JOURNAL_INFLIGHT,    /* sent, outcome unknown (the run may have died) */
+    FR_JOURNAL_NONE,     /* not in the journal */
+    FR_JOURNAL_INFLIGHT, /* sent, outcome unknown (the run may have died) */
     FR_JOURNAL_CREATED,
     FR_JOURNAL_DUPLICATE,   /* the API already had it */
     FR_JOURNAL_FAILED,      /* the API refused it; a rerun sends it again */
@@ -94,17 +105,25 @@ const char *fr_journal_state_name(enum fr_journal_state s);
 
 struct fr_journal_entry {
     enum fr_journal_state state;
-    char payload_hash[65]; /* of the payload last sent */
+    char payload_hash[65];      /* of the payload last sent */
     char run_id[FR_RUN_ID_MAX]; /* the run that set the current state */
-    int attempts;          /* times the key was sent, over all runs */
-    char *last_error;      /* owned, NULL when none */
-    int64_t first_ms;      /* wall clock of the first entry */
+    int attempts;               /* times the key was sent, over all runs */
+    char *last_error;           /* owned, NULL when none */
+    int64_t first_ms;           /* wall clock of the first entry */
     int64_t updated_ms;
 };
 
 void fr_journal_entry_release(struct fr_journal_entry *e);
 
-/* FR_ENOTFOUND (and out->state FR_JOURNAL_NONE) when the key was never journaled. */
+/*
+ * FR_ENOTFOUND (and out->state FR_JOURNAL_NONE) when the key was never
+ * journaled; that is an answer, not a failure, so err is left untouched.
+ * On FR_OK the caller owns out->last_error: fr_journal_entry_release(out).
+ *
+ * Freshness: a handle always sees its own writes. Consecutive gets may
+ * share one read snapshot for up to 10 ms (SQLite: it halves their cost),
+ * so another handle's commits can show up that much later.
+ */
 int fr_store_journal_get(struct fr_store *st, const char *job, const char *key,
                          struct fr_journal_entry *out, struct fr_err *err);
 
@@ -118,7 +137,10 @@ struct fr_journal_update {
 
 /*
  * Applies n updates for job in one transaction (all or none), setting
- * run_id and updated_ms on each row; inserts rows that do not exist.
+ * run_id and updated_ms on each row; inserts rows that do not exist
+ * (first_ms = now_ms). The same key may appear twice: updates apply in
+ * order. Any failure (a NULL key, state FR_JOURNAL_NONE, the backend) is
+ * FR_ESTORE and nothing of the batch is applied.
  */
 int fr_store_journal_update(struct fr_store *st, const char *job, const char *run_id,
                             const struct fr_journal_update *updates, size_t n, int64_t now_ms,
@@ -126,7 +148,8 @@ int fr_store_journal_update(struct fr_store *st, const char *job, const char *ru
 
 /*
  * The journal rows whose current state was set by run_id, optionally only
- * those in state (FR_JOURNAL_NONE: all). fn returning non-zero stops.
+ * those in state (FR_JOURNAL_NONE: all), in no particular order. fn
+ * returning non-zero stops. See fr_store_runs_list for what fn may do.
  */
 int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),

@@ -58,7 +58,9 @@ static const char *const migrations[] = {
     " job TEXT NOT NULL,"
     " key TEXT NOT NULL,"
     " state TEXT NOT NULL"
-    "  CHECK (state IN ('inflight', 'created', 'duplicate', 'failed', 'rolled_back')),"
+    /* OR, not IN (...): SQLite builds an ephemeral table for IN on every execution */
+    "  CHECK (state = 'inflight' OR state = 'created' OR state = 'duplicate'"
+    "   OR state = 'failed' OR state = 'rolled_back'),"
     " payload_hash TEXT,"
     " run_id TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0,"
@@ -78,6 +80,7 @@ static const char *const migrations[] = {
 
 enum stmt_id {
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_JOURNAL_GET,
@@ -100,6 +103,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_JOURNAL_GET] = "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = ?1 AND key = ?2",
@@ -136,13 +140,63 @@ struct sqlite_store {
     sqlite3 *db;
     char *path; /* as opened, for messages */
     sqlite3_stmt *stmts[ST__COUNT];
+    /* the read snapshot that consecutive journal_get calls share (see journal_get) */
+    bool reading;
+    unsigned read_gets;
+    int64_t read_since_ms;
 };
+
+/*
+ * Consecutive journal_get calls share one read transaction, for at most
+ * this many calls and this long: an autocommit SELECT costs four fcntl
+ * lock calls, more than the lookup itself. Any other operation ends the
+ * snapshot first, so a handle always sees its own writes; another
+ * handle's commits show up within READ_SNAPSHOT_MS.
+ */
+#define READ_SNAPSHOT_GETS 1000
+#define READ_SNAPSHOT_MS   10
 
 static const struct fr_store_ops sqlite_ops;
 
 static struct sqlite_store *from_base(struct fr_store *st)
 {
     return (struct sqlite_store *)st;
+}
+
+static int run_cached(struct sqlite_store *s, enum stmt_id id, struct fr_err *err, const char *op);
+
+/* Ends the journal_get read snapshot, if one is open. */
+static void end_read(struct sqlite_store *s)
+{
+    if (!s->reading)
+        return;
+    s->reading = false;
+    /* a read transaction has nothing to lose: if COMMIT fails, ROLLBACK */
+    if (run_cached(s, ST_COMMIT, NULL, "end read") && !sqlite3_get_autocommit(s->db))
+        run_cached(s, ST_ROLLBACK, NULL, "end read");
+}
+
+/* The handle of an operation other than journal_get, with no read snapshot open. */
+static struct sqlite_store *enter(struct fr_store *st)
+{
+    struct sqlite_store *s = from_base(st);
+    end_read(s);
+    return s;
+}
+
+/* Opens or renews the read snapshot journal_get runs in; on failure gets run in autocommit. */
+static void begin_read(struct sqlite_store *s)
+{
+    if (s->reading && (++s->read_gets >= READ_SNAPSHOT_GETS ||
+                       fr_now_ms() - s->read_since_ms >= READ_SNAPSHOT_MS))
+        end_read(s);
+    if (s->reading || !sqlite3_get_autocommit(s->db))
+        return;
+    if (run_cached(s, ST_BEGIN_READ, NULL, "begin read") == FR_OK) {
+        s->reading = true;
+        s->read_gets = 0;
+        s->read_since_ms = fr_now_ms();
+    }
 }
 
 /* Records SQLite's current error for op ("journal update: database is locked"). */
@@ -250,7 +304,7 @@ static void read_run(sqlite3_stmt *st, struct fr_run *r)
 
 static int sq_run_begin(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "run begin";
     sqlite3_stmt *interrupt = NULL, *insert = NULL;
     int rc = stmt(s, ST_RUN_INTERRUPT, &interrupt, err, op);
@@ -279,7 +333,7 @@ static int sq_run_begin(struct fr_store *base, const struct fr_run *run, struct 
 
 static int sq_run_finish(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, ST_RUN_FINISH, &st, err, "run finish");
     if (rc)
@@ -297,7 +351,7 @@ static int sq_run_finish(struct fr_store *base, const struct fr_run *run, struct
 
 static int sq_run_get(struct fr_store *base, const char *id, struct fr_run *out, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, ST_RUN_GET, &st, err, "run get");
     if (rc)
@@ -317,7 +371,7 @@ static int sq_run_get(struct fr_store *base, const char *id, struct fr_run *out,
 static int sq_runs_list(struct fr_store *base, const char *job, size_t limit,
                         int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "runs list";
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, job ? ST_RUNS_JOB : ST_RUNS_ALL, &st, err, op);
@@ -344,7 +398,7 @@ static int sq_runs_list(struct fr_store *base, const char *job, size_t limit,
 static int sq_run_add_failures(struct fr_store *base, const char *run_id,
                                const struct fr_run_failure *failures, size_t n, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "run add failures";
     sqlite3_stmt *next_seq = NULL, *insert = NULL;
     int rc = stmt(s, ST_FAILURE_NEXT_SEQ, &next_seq, err, op);
@@ -378,7 +432,7 @@ static int sq_run_failures(struct fr_store *base, const char *run_id,
                            int (*fn)(const struct fr_run_failure *f, void *ud), void *ud,
                            struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "run failures";
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, ST_FAILURES, &st, err, op);
@@ -433,6 +487,7 @@ static int sq_journal_get(struct fr_store *base, const char *job, const char *ke
     struct sqlite_store *s = from_base(base);
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof(*out));
+    begin_read(s);
     int rc = stmt(s, ST_JOURNAL_GET, &st, err, "journal get");
     if (rc)
         return rc;
@@ -446,6 +501,8 @@ static int sq_journal_get(struct fr_store *base, const char *job, const char *ke
     else
         rc = fail(s, err, "journal get");
     sqlite3_reset(st);
+    if (rc && rc != FR_ENOTFOUND)
+        end_read(s); /* a fresh snapshot next time */
     return rc;
 }
 
@@ -453,7 +510,7 @@ static int sq_journal_update(struct fr_store *base, const char *job, const char 
                              const struct fr_journal_update *updates, size_t n, int64_t now_ms,
                              struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "journal update";
     sqlite3_stmt *st = NULL;
     int rc = stmt(s, ST_JOURNAL_UPSERT, &st, err, op);
@@ -480,7 +537,7 @@ static int sq_journal_by_run(struct fr_store *base, const char *run_id, enum fr_
                              int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                              void *ud, struct fr_err *err)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     const char *op = "journal by run";
     sqlite3_stmt *st = NULL;
     bool filter = state != FR_JOURNAL_NONE;
@@ -589,7 +646,7 @@ static int migrate(struct sqlite_store *s, struct fr_err *err)
 
 static void sq_close(struct fr_store *base)
 {
-    struct sqlite_store *s = from_base(base);
+    struct sqlite_store *s = enter(base);
     for (size_t i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close(s->db);
@@ -625,7 +682,7 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     if (!rc)
         rc = exec(s,
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                  " PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384",
+                  " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536",
                   err, "open");
     if (!rc)
         rc = migrate(s, err);
