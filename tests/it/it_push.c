@@ -391,6 +391,81 @@ static void test_rollback(void **state)
     free(err);
 }
 
+/* --dry-run sends and writes nothing; --limit and --only narrow a run. */
+static void test_dry_run_limit_only(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    write_orders(e, 120, 40); /* 3 invalid */
+    write_config(e, "batch", "    alert: { max_errors: 10 }\n", NULL);
+    char *out, *err;
+    const char *dry[] = {"run", "credits", "--dry-run", NULL};
+    assert_int_equal(ferry(e, dry, &out, &err), 0);
+    assert_non_null(strstr(out, "would send 117"));
+    assert_int_equal(summary_count(err, "rejected"), 3);
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
+    assert_int_equal(route_total(stats, "POST /oauth/token"), 0);
+    json_decref(stats);
+    const char *list[] = {"runs", "list", "--json", NULL};
+    assert_int_equal(ferry(e, list, &out, &err), 0);
+    json_t *runs = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(runs), 0); /* a dry run leaves no trace */
+    json_decref(runs);
+    free(out);
+    free(err);
+
+    const char *only[] = {"run", "credits", "--only", "SO-7", NULL};
+    assert_int_equal(ferry(e, only, &out, &err), 0);
+    assert_int_equal(summary_count(err, "created"), 1);
+    free(out);
+    free(err);
+    const char *limit[] = {"run", "credits", "--limit", "50", NULL};
+    assert_int_equal(ferry(e, limit, &out, &err), 0);
+    assert_int_equal(summary_count(err, "read"), 50);
+    assert_int_equal(summary_count(err, "skipped"), 1); /* SO-7 */
+    assert_int_equal(summary_count(err, "created"), 48);
+    assert_int_equal(summary_count(err, "rejected"), 1); /* SO-40 */
+    free(out);
+    free(err);
+    stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 49);
+    json_decref(stats);
+}
+
+/* A record whose payload changed since it was posted is reported, not resent. */
+static void test_changed_payload(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    write_orders(e, 20, 0);
+    write_config(e, "batch", "    alert: { max_errors: 10 }\n", NULL);
+    char *out, *err;
+    const char *run[] = {"run", "credits", NULL};
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    free(out);
+    free(err);
+    /* The CRM changed one amount after the push. */
+    char *path = fr_asprintf("%s/orders.csv", e->dir);
+    char *csv = fr_test_read_file(path);
+    char *at = strstr(csv, "SO-5,P000006,2026-11-02,5.25");
+    assert_non_null(at);
+    memcpy(strstr(at, "5.25"), "9.99", 4);
+    free(fr_test_write_file(e->dir, "orders.csv", csv));
+    free(csv);
+    free(path);
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    assert_int_equal(summary_count(err, "changed"), 1);
+    assert_int_equal(summary_count(err, "skipped"), 19);
+    assert_int_equal(summary_count(err, "sent"), 0);
+    assert_non_null(strstr(out, "changed  SO-5"));
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 20);
+    json_decref(stats);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +474,8 @@ int main(void)
         cmocka_unit_test_teardown(test_single_record_422, teardown),
         cmocka_unit_test_teardown(test_alert_sinks, teardown),
         cmocka_unit_test_teardown(test_rollback, teardown),
+        cmocka_unit_test_teardown(test_dry_run_limit_only, teardown),
+        cmocka_unit_test_teardown(test_changed_payload, teardown),
         cmocka_unit_test_teardown(test_every_fault, teardown),
         cmocka_unit_test_teardown(test_crash_safety, teardown),
     };
