@@ -392,18 +392,29 @@ char *fr_map_key(json_t *payload, const char *key_field)
     }
 }
 
-void fr_map_hash(json_t *payload, char out[65])
+char *fr_map_canonical(json_t *payload)
 {
     char *text = json_dumps(payload, FR_MAP_DUMP_FLAGS | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     FR_ASSERT(text);
+    return text;
+}
+
+void fr_map_hash_text(const char *text, size_t len, char out[65])
+{
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    FR_ASSERT(EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL) == 1 && len == 32);
-    free(text);
+    unsigned int mdlen = 0;
+    FR_ASSERT(EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
     static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < len; i++) {
+    for (unsigned int i = 0; i < mdlen; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
+}
+
+void fr_map_hash(json_t *payload, char out[65])
+{
+    char *text = fr_map_canonical(payload);
+    fr_map_hash_text(text, strlen(text), out);
+    free(text);
 }

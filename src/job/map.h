@@ -47,4 +47,13 @@ char *fr_map_key(json_t *payload, const char *key_field);
  */
 void fr_map_hash(json_t *payload, char out[65]);
 
+/*
+ * The canonical text fr_map_hash hashes (sorted keys, FR_MAP_DUMP_FLAGS),
+ * which is also a valid body to send: a caller that needs both dumps once.
+ * Caller frees.
+ */
+char *fr_map_canonical(json_t *payload);
+/* fr_map_hash of an already canonical text. */
+void fr_map_hash_text(const char *text, size_t len, char out[65]);
+
 #endif

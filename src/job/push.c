@@ -605,10 +605,11 @@ static void process(struct push *p, struct fr_record *in)
         json_decref(payload);
         return;
     }
-    fr_map_hash(payload, r.hash);
-    r.text = json_dumps(payload, FR_MAP_DUMP_FLAGS | JSON_SORT_KEYS);
+    /* One dump serves as both the body and the hashed canonical form. */
+    r.text = fr_map_canonical(payload);
     json_decref(payload);
     r.len = strlen(r.text);
+    fr_map_hash_text(r.text, r.len, r.hash);
     if (r.len + strlen(p->envelope_prefix) + 2 > job->request.max_bytes) {
         char *msg = fr_asprintf("payload of %zu bytes does not fit request.max_bytes", r.len);
         report(p, r.key, r.line, "rejected", msg);
