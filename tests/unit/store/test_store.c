@@ -384,6 +384,29 @@ static void c_journal_upsert(struct fr_store *st)
     assert_int_equal(e.attempts, 2);
     assert_string_equal(e.payload_hash, HASH_A);
     fr_journal_entry_release(&e);
+
+    /* the same inside a batch of 137 (backends may write big batches in chunks) */
+    struct fr_journal_update big[137];
+    char keys[137][16];
+    for (int i = 0; i < 137; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "BIG-%d", i);
+        big[i] = (struct fr_journal_update){
+            .key = keys[i], .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = true};
+    }
+    big[60] = (struct fr_journal_update){
+        .key = "BIG-10", .state = FR_JOURNAL_FAILED, .error = "second", .sent = true};
+    big[136] = (struct fr_journal_update){.key = "BIG-10", .state = FR_JOURNAL_CREATED};
+    update_ok(st, "a", "r5", big, 137, 6000);
+    e = get_ok(st, "a", "BIG-10");
+    assert_int_equal(e.state, FR_JOURNAL_CREATED);
+    assert_int_equal(e.attempts, 2);
+    assert_null(e.last_error);
+    fr_journal_entry_release(&e);
+    e = get_ok(st, "a", "BIG-135");
+    assert_int_equal(e.state, FR_JOURNAL_INFLIGHT);
+    assert_string_equal(e.run_id, "r5");
+    fr_journal_entry_release(&e);
+    assert_absent(st, "a", "BIG-60");
 }
 
 static void c_journal_update_all_or_none(struct fr_store *st)
@@ -416,6 +439,20 @@ static void c_journal_update_all_or_none(struct fr_store *st)
     assert_null(e.last_error);
     assert_int_equal(e.updated_ms, 100);
     fr_journal_entry_release(&e);
+
+    /* a failure in a later chunk of a big batch undoes the earlier chunks too */
+    struct fr_journal_update big[120];
+    char keys[120][16];
+    for (int i = 0; i < 120; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "C-%d", i);
+        big[i] = (struct fr_journal_update){.key = keys[i], .state = FR_JOURNAL_CREATED};
+    }
+    big[110].state = FR_JOURNAL_NONE; /* not a state a row can be in */
+    fr_err_clear(&err);
+    assert_int_equal(fr_store_journal_update(st, "a", "r2", big, 120, 250, &err), FR_ESTORE);
+    assert_absent(st, "a", "C-0");
+    assert_absent(st, "a", "C-109");
+    assert_absent(st, "a", "C-119");
 
     /* the store stays usable after the rollback */
     update_ok(st, "a", "r2", bad, 2, 300);
