@@ -709,13 +709,10 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = FR_OK;
     int orc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
-    if (orc != SQLITE_OK) {
-        if (s->db)
-            rc = fail(s, err, "open");
-        else
-            rc = fr_err_set(err, FR_ESTORE, orc, "open: %s (sqlite:%s)", sqlite3_errstr(orc),
-                            s->path);
-    }
+    if (orc != SQLITE_OK) /* ferry does not create directories: a typo should not become one */
+        rc = fr_err_set(err, FR_ESTORE, orc,
+                        "open: %s (sqlite:%s); check that its directory exists and is writable",
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(orc), s->path);
     if (!rc && sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
         rc = fail(s, err, "open");
     /* journal_mode answers "memory" for :memory:, which is fine */

@@ -841,6 +841,35 @@ static void test_sqlite_concurrent_open(void **state)
     remove_temp_dir(dir);
 }
 
+/* Another process holding the write lock past the busy timeout: a clear error, not a hang. */
+static void test_sqlite_locked(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED};
+    struct fr_err err = {0};
+    int64_t t0 = fr_now_ms();
+    assert_int_equal(fr_store_journal_update(st, "a", "r1", &u, 1, 1, &err), FR_ESTORE);
+    assert_true(fr_now_ms() - t0 >= 4000); /* it waited for the lock first */
+    assert_non_null(strstr(err.msg, "journal update: database is locked"));
+    assert_non_null(strstr(err.msg, path));
+
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    update_ok(st, "a", "r1", &u, 1, 2);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
 static int reenter_runs_list(const struct fr_run *run, void *ud)
 {
     struct fr_store *st = ud;
@@ -896,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_migrations_once),
         cmocka_unit_test(test_sqlite_concurrent_open),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
+        cmocka_unit_test(test_sqlite_locked),
     };
     FR_ASSERT(n + FR_ARRAY_LEN(plain) <= max);
     for (size_t i = 0; i < FR_ARRAY_LEN(plain); i++)
