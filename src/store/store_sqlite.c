@@ -200,7 +200,6 @@ static int fail(struct sqlite_store *s, struct fr_err *err, const char *op)
                       sqlite3_errmsg(s->db), s->path);
 }
 
-/* The cached statement id, prepared on first use; reset and ready to bind. */
 /*
  * Journal rows are upserted UPSERT_CHUNK at a time by one multi-row
  * statement: a statement execution costs about as much as the row it
@@ -232,6 +231,7 @@ static char *upsert_sql(size_t rows)
     return sql;
 }
 
+/* The cached statement id, prepared on first use; reset and ready to bind. */
 static int stmt(struct sqlite_store *s, enum stmt_id id, sqlite3_stmt **out, struct fr_err *err,
                 const char *op)
 {
