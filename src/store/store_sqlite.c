@@ -145,7 +145,10 @@ struct sqlite_store {
  * this many calls and this long: an autocommit SELECT costs four fcntl
  * lock calls, more than the lookup itself. Any other operation ends the
  * snapshot first, so a handle always sees its own writes; another
- * handle's commits show up within READ_SNAPSHOT_MS.
+ * handle's commits show up within READ_SNAPSHOT_MS. The price: a handle
+ * that goes idle right after a get keeps its snapshot until its next call,
+ * and meanwhile no checkpoint can move the WAL past it (the WAL grows; no
+ * writer waits).
  */
 #define READ_SNAPSHOT_GETS 1000
 #define READ_SNAPSHOT_MS   10
