@@ -39,7 +39,7 @@ int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, 
     const char *colon = strchr(url, ':');
     if (!colon)
         return fr_err_set(err, FR_ECONFIG, 0,
-                          "store URL \"%s\" has no scheme; use one of %s (e.g. sqlite:ferry.db)",
+                          "store URL \"%s\" has no scheme; known: %s (e.g. \"sqlite:ferry.db\")",
                           url, known);
     size_t len = (size_t)(colon - url);
     for (size_t i = 0; i < FR_ARRAY_LEN(backends); i++) {

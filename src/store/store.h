@@ -121,7 +121,7 @@ void fr_journal_entry_release(struct fr_journal_entry *e);
  * On FR_OK the caller owns out->last_error: fr_journal_entry_release(out).
  *
  * Freshness: a handle always sees its own writes. Consecutive gets may
- * share one read snapshot for up to 10 ms (SQLite: it halves their cost),
+ * share one read snapshot for up to 10 ms (SQLite: it cuts their cost 4x),
  * so another handle's commits can show up that much later.
  */
 int fr_store_journal_get(struct fr_store *st, const char *job, const char *key,

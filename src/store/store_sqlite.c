@@ -84,7 +84,8 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_JOURNAL_GET,
-    ST_JOURNAL_UPSERT,
+    ST_JOURNAL_UPSERT,       /* one row: SQL from upsert_sql() */
+    ST_JOURNAL_UPSERT_CHUNK, /* UPSERT_CHUNK rows: SQL from upsert_sql() */
     ST_JOURNAL_BY_RUN,
     ST_JOURNAL_BY_RUN_STATE,
     ST_RUN_INTERRUPT,
@@ -108,13 +109,6 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_JOURNAL_GET] = "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = ?1 AND key = ?2",
     /* ?6 is 1 when the update counts as an attempt; ?4 NULL keeps the stored hash */
-    [ST_JOURNAL_UPSERT] =
-        "INSERT INTO journal (job, key, state, payload_hash, run_id, attempts, last_error,"
-        " first_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
-        " ON CONFLICT (job, key) DO UPDATE SET state = excluded.state,"
-        " payload_hash = coalesce(excluded.payload_hash, journal.payload_hash),"
-        " run_id = excluded.run_id, attempts = journal.attempts + excluded.attempts,"
-        " last_error = excluded.last_error, updated_ms = excluded.updated_ms",
     [ST_JOURNAL_BY_RUN] = "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1",
     [ST_JOURNAL_BY_RUN_STATE] =
         "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1 AND state = ?2",
@@ -151,7 +145,10 @@ struct sqlite_store {
  * this many calls and this long: an autocommit SELECT costs four fcntl
  * lock calls, more than the lookup itself. Any other operation ends the
  * snapshot first, so a handle always sees its own writes; another
- * handle's commits show up within READ_SNAPSHOT_MS.
+ * handle's commits show up within READ_SNAPSHOT_MS. The price: a handle
+ * that goes idle right after a get keeps its snapshot until its next call,
+ * and meanwhile no checkpoint can move the WAL past it (the WAL grows; no
+ * writer waits).
  */
 #define READ_SNAPSHOT_GETS 1000
 #define READ_SNAPSHOT_MS   10
@@ -206,13 +203,51 @@ static int fail(struct sqlite_store *s, struct fr_err *err, const char *op)
                       sqlite3_errmsg(s->db), s->path);
 }
 
+/*
+ * Journal rows are upserted UPSERT_CHUNK at a time by one multi-row
+ * statement: a statement execution costs about as much as the row it
+ * writes, so batches of 100 take two executions instead of 100.
+ */
+#define UPSERT_CHUNK   50
+#define UPSERT_SHARED  3 /* ?1 job, ?2 run_id, ?3 now_ms */
+#define UPSERT_PER_ROW 5 /* key, state, payload_hash, attempts, last_error */
+
+/* The upsert of rows rows; the caller frees it. ?4 NULL keeps the stored hash. */
+static char *upsert_sql(size_t rows)
+{
+    size_t cap = 512 + rows * 64, used = 0;
+    char *sql = fr_malloc(cap);
+    used += (size_t)snprintf(sql, cap,
+                             "INSERT INTO journal (job, key, state, payload_hash, run_id, attempts,"
+                             " last_error, first_ms, updated_ms) VALUES ");
+    for (size_t r = 0; r < rows; r++) {
+        int p = UPSERT_SHARED + 1 + (int)r * UPSERT_PER_ROW;
+        used +=
+            (size_t)snprintf(sql + used, cap - used, "%s(?1, ?%d, ?%d, ?%d, ?2, ?%d, ?%d, ?3, ?3)",
+                             r ? ", " : "", p, p + 1, p + 2, p + 3, p + 4);
+    }
+    snprintf(sql + used, cap - used,
+             " ON CONFLICT (job, key) DO UPDATE SET state = excluded.state,"
+             " payload_hash = coalesce(excluded.payload_hash, journal.payload_hash),"
+             " run_id = excluded.run_id, attempts = journal.attempts + excluded.attempts,"
+             " last_error = excluded.last_error, updated_ms = excluded.updated_ms");
+    return sql;
+}
+
 /* The cached statement id, prepared on first use; reset and ready to bind. */
 static int stmt(struct sqlite_store *s, enum stmt_id id, sqlite3_stmt **out, struct fr_err *err,
                 const char *op)
 {
-    if (!s->stmts[id] && sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                            &s->stmts[id], NULL) != SQLITE_OK)
-        return fail(s, err, op);
+    if (!s->stmts[id]) {
+        char *generated = NULL;
+        if (id == ST_JOURNAL_UPSERT || id == ST_JOURNAL_UPSERT_CHUNK)
+            generated = upsert_sql(id == ST_JOURNAL_UPSERT ? 1 : UPSERT_CHUNK);
+        int prc = sqlite3_prepare_v3(s->db, generated ? generated : stmt_sql[id], -1,
+                                     SQLITE_PREPARE_PERSISTENT, &s->stmts[id], NULL);
+        free(generated);
+        if (prc != SQLITE_OK)
+            return fail(s, err, op);
+    }
     *out = s->stmts[id];
     return FR_OK;
 }
@@ -512,22 +547,30 @@ static int sq_journal_update(struct fr_store *base, const char *job, const char 
 {
     struct sqlite_store *s = enter(base);
     const char *op = "journal update";
-    sqlite3_stmt *st = NULL;
-    int rc = stmt(s, ST_JOURNAL_UPSERT, &st, err, op);
+    sqlite3_stmt *one = NULL, *chunk = NULL;
+    int rc = stmt(s, ST_JOURNAL_UPSERT, &one, err, op);
+    if (!rc && n >= UPSERT_CHUNK)
+        rc = stmt(s, ST_JOURNAL_UPSERT_CHUNK, &chunk, err, op);
     if (!rc)
         rc = tx_begin(s, err, op);
     if (rc)
         return rc;
-    for (size_t i = 0; !rc && i < n; i++) {
-        const struct fr_journal_update *u = &updates[i];
+    for (size_t i = 0; !rc && i < n;) {
+        size_t rows = n - i >= UPSERT_CHUNK ? UPSERT_CHUNK : 1;
+        sqlite3_stmt *st = rows > 1 ? chunk : one;
         sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, u->key, -1, SQLITE_STATIC); /* NULL fails NOT NULL: all undone */
-        sqlite3_bind_text(st, 3, fr_journal_state_name(u->state), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, u->payload_hash, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, u->sent ? 1 : 0);
-        sqlite3_bind_text(st, 7, u->error, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, now_ms);
+        sqlite3_bind_text(st, 2, run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
+        for (size_t r = 0; r < rows; r++, i++) {
+            const struct fr_journal_update *u = &updates[i];
+            int p = UPSERT_SHARED + 1 + (int)r * UPSERT_PER_ROW;
+            sqlite3_bind_text(st, p, u->key, -1,
+                              SQLITE_STATIC); /* NULL: NOT NULL fails, all undone */
+            sqlite3_bind_text(st, p + 1, fr_journal_state_name(u->state), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, p + 2, u->payload_hash, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, p + 3, u->sent ? 1 : 0);
+            sqlite3_bind_text(st, p + 4, u->error, -1, SQLITE_STATIC);
+        }
         rc = run_stmt(s, st, err, op);
     }
     return tx_end(s, rc, err, op);
@@ -669,13 +712,10 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = FR_OK;
     int orc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
-    if (orc != SQLITE_OK) {
-        if (s->db)
-            rc = fail(s, err, "open");
-        else
-            rc = fr_err_set(err, FR_ESTORE, orc, "open: %s (sqlite:%s)", sqlite3_errstr(orc),
-                            s->path);
-    }
+    if (orc != SQLITE_OK) /* ferry does not create directories: a typo should not become one */
+        rc = fr_err_set(err, FR_ESTORE, orc,
+                        "open: %s (sqlite:%s); check that its directory exists and is writable",
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(orc), s->path);
     if (!rc && sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
         rc = fail(s, err, "open");
     /* journal_mode answers "memory" for :memory:, which is fine */

@@ -384,6 +384,29 @@ static void c_journal_upsert(struct fr_store *st)
     assert_int_equal(e.attempts, 2);
     assert_string_equal(e.payload_hash, HASH_A);
     fr_journal_entry_release(&e);
+
+    /* the same inside a batch of 137 (backends may write big batches in chunks) */
+    struct fr_journal_update big[137];
+    char keys[137][16];
+    for (int i = 0; i < 137; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "BIG-%d", i);
+        big[i] = (struct fr_journal_update){
+            .key = keys[i], .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = true};
+    }
+    big[60] = (struct fr_journal_update){
+        .key = "BIG-10", .state = FR_JOURNAL_FAILED, .error = "second", .sent = true};
+    big[136] = (struct fr_journal_update){.key = "BIG-10", .state = FR_JOURNAL_CREATED};
+    update_ok(st, "a", "r5", big, 137, 6000);
+    e = get_ok(st, "a", "BIG-10");
+    assert_int_equal(e.state, FR_JOURNAL_CREATED);
+    assert_int_equal(e.attempts, 2);
+    assert_null(e.last_error);
+    fr_journal_entry_release(&e);
+    e = get_ok(st, "a", "BIG-135");
+    assert_int_equal(e.state, FR_JOURNAL_INFLIGHT);
+    assert_string_equal(e.run_id, "r5");
+    fr_journal_entry_release(&e);
+    assert_absent(st, "a", "BIG-60");
 }
 
 static void c_journal_update_all_or_none(struct fr_store *st)
@@ -416,6 +439,20 @@ static void c_journal_update_all_or_none(struct fr_store *st)
     assert_null(e.last_error);
     assert_int_equal(e.updated_ms, 100);
     fr_journal_entry_release(&e);
+
+    /* a failure in a later chunk of a big batch undoes the earlier chunks too */
+    struct fr_journal_update big[120];
+    char keys[120][16];
+    for (int i = 0; i < 120; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "C-%d", i);
+        big[i] = (struct fr_journal_update){.key = keys[i], .state = FR_JOURNAL_CREATED};
+    }
+    big[110].state = FR_JOURNAL_NONE; /* not a state a row can be in */
+    fr_err_clear(&err);
+    assert_int_equal(fr_store_journal_update(st, "a", "r2", big, 120, 250, &err), FR_ESTORE);
+    assert_absent(st, "a", "C-0");
+    assert_absent(st, "a", "C-109");
+    assert_absent(st, "a", "C-119");
 
     /* the store stays usable after the rollback */
     update_ok(st, "a", "r2", bad, 2, 300);
@@ -804,6 +841,37 @@ static void test_sqlite_concurrent_open(void **state)
     remove_temp_dir(dir);
 }
 
+/* Another process holding the write lock past the busy timeout: a clear error, not a hang. */
+static void test_sqlite_locked(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED};
+    struct fr_err err = {0};
+    int64_t t0 = fr_now_ms();
+    assert_int_equal(fr_store_journal_update(st, "a", "r1", &u, 1, 1, &err), FR_ESTORE);
+    assert_true(fr_now_ms() - t0 >= 4000); /* it waited for the lock first */
+    assert_non_null(strstr(err.msg, "journal update: database is locked"));
+    assert_non_null(strstr(err.msg, path));
+
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    update_ok(st, "a", "r1", &u, 1, 2);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
+static int reentry_seen;
+
 static int reenter_runs_list(const struct fr_run *run, void *ud)
 {
     struct fr_store *st = ud;
@@ -811,9 +879,15 @@ static int reenter_runs_list(const struct fr_run *run, void *ud)
     struct collected c = {0};
     assert_int_equal(fr_store_runs_list(st, NULL, 0, collect_run, &c, &err), FR_EINVAL);
     assert_non_null(strstr(err.msg, "own callback"));
-    /* reading something else is fine */
+    /* reading something else is fine, in any mix */
+    struct fr_journal_entry e;
+    assert_int_equal(fr_store_journal_get(st, "a", "K-1", &e, NULL), FR_OK);
+    fr_journal_entry_release(&e);
     struct fr_run other;
     assert_int_equal(fr_store_run_get(st, run->id, &other, NULL), FR_OK);
+    assert_int_equal(fr_store_journal_get(st, "a", "K-1", &e, NULL), FR_OK);
+    fr_journal_entry_release(&e);
+    reentry_seen++;
     return 0;
 }
 
@@ -823,7 +897,12 @@ static void test_sqlite_listing_reentry_refused(void **state)
     struct fr_store *st = open_ok("sqlite::memory:");
     begin_ok(st, "r1", "a", 1);
     begin_ok(st, "r2", "b", 2);
+    begin_ok(st, "r3", "c", 3);
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED};
+    update_ok(st, "a", "r1", &u, 1, 1);
+    reentry_seen = 0;
     assert_int_equal(fr_store_runs_list(st, NULL, 0, reenter_runs_list, st, NULL), FR_OK);
+    assert_int_equal(reentry_seen, 3); /* the listing went on to the end */
     fr_store_close(st);
 }
 
@@ -859,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_migrations_once),
         cmocka_unit_test(test_sqlite_concurrent_open),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
+        cmocka_unit_test(test_sqlite_locked),
     };
     FR_ASSERT(n + FR_ARRAY_LEN(plain) <= max);
     for (size_t i = 0; i < FR_ARRAY_LEN(plain); i++)
