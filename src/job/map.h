@@ -15,7 +15,9 @@
  * and takes a string -?digits(.digits)? with surrounding spaces (at most 15
  * significant digits; whole numbers become JSON integers); integer also
  * takes a whole real (3.0) or "3.00"; boolean also takes the JSON integers
- * 1 and 0; date takes strings only. Empty means missing, null, or a string
+ * 1 and 0; date takes strings only, and a date-time without an offset
+ * ("2024-03-01 10:00:00", as many exports write) as well; only the date
+ * part is used, never converted between zones. Empty means missing, null, or a string
  * of spaces; the reason is then "amount: required but empty". Reasons quote
  * at most 60 bytes of the value. Literals are deep copies of field->value.
  */
