@@ -271,24 +271,26 @@ static bool valid_date(int y, int m, int d)
     return d <= days[m - 1] + (m == 2 && leap);
 }
 
-/* The time part of an RFC 3339 date-time: HH:MM:SS(.frac)?(Z|+HH:MM|-HH:MM). */
+/* The time part of an RFC 3339 date-time: HH:MM:SS(.frac)?(Z|+HH:MM|-HH:MM)?. */
 static bool valid_time(const char *s, size_t n)
 {
     int hh, mm, ss;
-    if (n < 9 || !digits(s, 2, &hh) || s[2] != ':' || !digits(s + 3, 2, &mm) || s[5] != ':' ||
+    if (n < 8 || !digits(s, 2, &hh) || s[2] != ':' || !digits(s + 3, 2, &mm) || s[5] != ':' ||
         !digits(s + 6, 2, &ss))
         return false;
     if (hh > 23 || mm > 59 || ss > 60) /* 60: a leap second */
         return false;
     size_t i = 8;
-    if (s[i] == '.') {
+    if (i < n && s[i] == '.') {
         size_t start = ++i;
         while (i < n && s[i] >= '0' && s[i] <= '9')
             i++;
         if (i == start)
             return false;
     }
-    if (i < n && (s[i] == 'Z' || s[i] == 'z'))
+    if (i == n)
+        return true; /* no offset: not RFC 3339, but what many exports write */
+    if (s[i] == 'Z' || s[i] == 'z')
         return i + 1 == n;
     int oh, om;
     return i + 6 == n && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2, &oh) &&

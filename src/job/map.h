@@ -8,6 +8,18 @@
  * date-time in). A value that does not convert rejects the record with a
  * reason naming the field and the value. An empty or missing value of a
  * field that is not required is left out of the payload.
+ *
+ * Values come as CSV strings or as JSON values (JSONL, SQLite); both are
+ * accepted: string takes strings as they are and numbers or booleans as
+ * their text (an object or array is rejected); number keeps a JSON number
+ * and takes a string -?digits(.digits)? with surrounding spaces (at most 15
+ * significant digits; whole numbers become JSON integers); integer also
+ * takes a whole real (3.0) or "3.00"; boolean also takes the JSON integers
+ * 1 and 0; date takes strings only, and a date-time without an offset
+ * ("2024-03-01 10:00:00", as many exports write) as well; only the date
+ * part is used, never converted between zones. Empty means missing, null, or a string
+ * of spaces; the reason is then "amount: required but empty". Reasons quote
+ * at most 60 bytes of the value. Literals are deep copies of field->value.
  */
 #ifndef FR_JOB_MAP_H
 #define FR_JOB_MAP_H
@@ -36,8 +48,10 @@ int fr_map_apply(const struct fr_map_field *fields, size_t n, json_t *record, js
                  char **why);
 
 /*
- * The payload's key as a string (numbers are formatted, strings copied),
- * or NULL when the payload has no such field or it is empty. Caller frees.
+ * The payload's key as a string (strings copied, integers in decimal,
+ * reals in the shortest %g form that reads back the same, e.g. 12.5), or
+ * NULL when the payload has no such field, it is "" or of another type.
+ * Caller frees.
  */
 char *fr_map_key(json_t *payload, const char *key_field);
 

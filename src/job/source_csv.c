@@ -150,6 +150,8 @@ static int pump(struct csv_src *c, struct fr_err *err)
     c->consumed += (int64_t)len;
     if (nl)
         c->line++;
+    /* libcsv grows its field buffer by blk_size at a time: keep that geometric */
+    csv_set_blk_size(&c->parser, FR_MAX(c->parser.entry_size, (size_t)4096));
     if (c->parser.entry_pos + c->cur_bytes > FR__SOURCE_MAX_LINE)
         return fail(c, FR_ETOOBIG, 0, err, "a record is larger than 16 MB (an unclosed quote?)");
     return 0;

@@ -69,7 +69,9 @@ static int sqlite_open(const struct fr_source_conf *conf, void **impl, struct fr
     const char *tail = NULL;
     rc = sqlite3_prepare_v2(s->db, conf->query, -1, &s->stmt, &tail);
     int code = 0;
-    if (rc != SQLITE_OK)
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT || rc == SQLITE_IOERR)
+        code = fr_err_set(err, FR_EIO, rc, "cannot read %s: %s", conf->path, sqlite3_errmsg(s->db));
+    else if (rc != SQLITE_OK)
         code = fr_err_set(err, FR_ECONFIG, rc, "%s: query: %s", conf->path, sqlite3_errmsg(s->db));
     else if (!s->stmt)
         code = fr_err_set(err, FR_ECONFIG, 0, "%s: query is empty", conf->path);

@@ -155,8 +155,13 @@ static void test_date(void **state)
     bad(FR_FIELD_DATE, S("2024-01/05"), "out: \"2024-01/05\" is not a date (YYYY-MM-DD)");
     bad(FR_FIELD_DATE, S("2024-03-01T25:00:00Z"),
         "out: \"2024-03-01T25:00:00Z\" is not a date (YYYY-MM-DD)");
-    bad(FR_FIELD_DATE, S("2024-03-01T10:00:00"),
-        "out: \"2024-03-01T10:00:00\" is not a date (YYYY-MM-DD)");
+    good(FR_FIELD_DATE, S("2024-03-01 10:00:00"), "\"2024-03-01\""); /* no offset: taken */
+    bad(FR_FIELD_DATE, S("2024-03-01T10:00"),
+        "out: \"2024-03-01T10:00\" is not a date (YYYY-MM-DD)");
+    bad(FR_FIELD_DATE, S("2024-03-01T10:00:00+0200"),
+        "out: \"2024-03-01T10:00:00+0200\" is not a date (YYYY-MM-DD)");
+    bad(FR_FIELD_DATE, S("2024/03/01T10:00:00Z"),
+        "out: \"2024/03/01T10:00:00Z\" is not a date (YYYY-MM-DD)");
     bad(FR_FIELD_DATE, S("2024-03-01junk"), "out: \"2024-03-01junk\" is not a date (YYYY-MM-DD)");
     bad(FR_FIELD_DATE, json_integer(20240301), "out: 20240301 is not a date (YYYY-MM-DD)");
 }

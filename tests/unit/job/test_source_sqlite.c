@@ -163,6 +163,15 @@ static void test_missing_file(void **state)
     struct fr_err err = {0};
     assert_int_equal(fr_source_open(&conf, &src, &err), FR_EIO);
     assert_non_null(strstr(err.msg, "/nonexistent/dir/x.db"));
+
+    /* a file that is not a database is an I/O error, not a bad query */
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs("id,amount\nthis is a CSV file, not a database, and long enough to have a header\n", fp);
+    fclose(fp);
+    fr_err_clear(&err);
+    assert_int_equal(open_query("SELECT id FROM orders", &src, &err), FR_EIO);
+    assert_non_null(strstr(err.msg, "not a database"));
 }
 
 int main(void)
