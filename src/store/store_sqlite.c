@@ -718,11 +718,12 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(orc), s->path);
     if (!rc && sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
         rc = fail(s, err, "open");
-    /* journal_mode answers "memory" for :memory:, which is fine */
+    /* journal_mode answers "memory" for :memory:, which is fine. An 8 MB page cache keeps a
+     * million-key journal fast without making ferry large. */
     if (!rc)
         rc = exec(s,
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                  " PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536",
+                  " PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192",
                   err, "open");
     if (!rc)
         rc = migrate(s, err);
