@@ -524,6 +524,13 @@ static bool needs_sending(struct push *p, struct rec *r)
         }
         break;
     case FR_JOURNAL_INFLIGHT:
+        if (strcmp(e.run_id, p->out->run.id) == 0) {
+            /* This run sent it a moment ago: the source holds the key twice. */
+            report(p, r->key, r->line, "rejected",
+                   "key appears again in the source; the first record with it was sent");
+            send = false;
+            break;
+        }
         if (!p->job->lookup.configured) {
             if (!p->warned_no_lookup)
                 FR_LOG_WARN("keys were in flight when an earlier run stopped and the job has no "

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 
 struct env {
@@ -466,6 +467,33 @@ static void test_changed_payload(void **state)
     json_decref(stats);
 }
 
+/* A key the export holds twice is sent once; the repeats are rejected with a reason. */
+static void test_duplicate_keys_in_source(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    struct fr_buf csv = FR_BUF_INIT;
+    fr_buf_adds(&csv, "order_id,participant_id,order_date,amount\n");
+    for (int i = 1; i <= 300; i++)
+        fr_buf_addf(&csv, "SO-%d,P000001,2026-11-02,%d\n", i, i);
+    fr_buf_adds(&csv, "SO-300,P000001,2026-11-02,300\n"); /* same batch as its twin */
+    fr_buf_adds(&csv, "SO-7,P000001,2026-11-02,7\n");     /* batches later */
+    free(fr_test_write_file(e->dir, "orders.csv", fr_buf_str(&csv)));
+    fr_buf_release(&csv);
+    write_config(e, "batch", "    alert: { max_errors: 10 }\n", NULL);
+    const char *run[] = {"run", "credits", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    assert_int_equal(summary_count(err, "created"), 300);
+    assert_counts_add_up(err);
+    assert_int_equal(summary_count(err, "rejected") + summary_count(err, "skipped"), 2);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 300);
+    assert_int_equal(credits(stats, "duplicate_attempts"), 0);
+    json_decref(stats);
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +504,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rollback, teardown),
         cmocka_unit_test_teardown(test_dry_run_limit_only, teardown),
         cmocka_unit_test_teardown(test_changed_payload, teardown),
+        cmocka_unit_test_teardown(test_duplicate_keys_in_source, teardown),
         cmocka_unit_test_teardown(test_every_fault, teardown),
         cmocka_unit_test_teardown(test_crash_safety, teardown),
     };
