@@ -792,18 +792,21 @@ static void log_summary(const struct push *p)
     if (r->failures_total > json_array_size(r->failures))
         fr_buf_addf(&keys, ",... (%llu in all; ferry runs show %s --failed)",
                     (unsigned long long)r->failures_total, r->run.id);
-    FR__LOG(r->over_threshold ? FR_LOG_CRITICAL : FR_LOG_INFO, "run summary",
-            FR_LS("job", r->run.job), FR_LS("status", r->run.status),
-            FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
-            FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
-            FR_LI("sent", c->sent), FR_LI("created", c->created), FR_LI("duplicate", c->duplicate),
-            FR_LI("rejected", c->rejected), FR_LI("failed", c->failed),
-            FR_LI("changed", c->changed), FR_LI("skipped", c->skipped),
-            FR_LI("requests", c->requests), FR_LI("retries", c->retries),
-            FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
-            FR_LD("success_rate", success_rate(c)),
-            FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
-            FR_LS("error", r->code ? r->err.msg : NULL));
+    char started[40], ended[40];
+    fr_format_rfc3339(r->run.started_ms, started, sizeof(started));
+    fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));
+    FR__LOG(
+        r->over_threshold ? FR_LOG_CRITICAL : FR_LOG_INFO, "run summary", FR_LS("job", r->run.job),
+        FR_LS("status", r->run.status), FR_LS("started", started), FR_LS("ended", ended),
+        FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
+        FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
+        FR_LI("sent", c->sent), FR_LI("created", c->created), FR_LI("duplicate", c->duplicate),
+        FR_LI("rejected", c->rejected), FR_LI("failed", c->failed), FR_LI("changed", c->changed),
+        FR_LI("skipped", c->skipped), FR_LI("requests", c->requests), FR_LI("retries", c->retries),
+        FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
+        FR_LD("success_rate", success_rate(c)),
+        FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
+        FR_LS("error", r->code ? r->err.msg : NULL));
     fr_buf_release(&keys);
 }
 

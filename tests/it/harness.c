@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,6 +14,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -332,4 +336,86 @@ char *fr_test_read_file(const char *path)
         fr_buf_add(&b, chunk, n);
     fclose(f);
     return fr_buf_detach(&b, NULL);
+}
+
+struct fr_test_receiver {
+    struct MHD_Daemon *daemon;
+    pthread_mutex_t lock;
+    char **bodies;
+    size_t n;
+};
+
+static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *size, void **con_cls)
+{
+    struct fr_test_receiver *r = cls;
+    struct fr_buf *body = *con_cls;
+    if (!body) {
+        body = fr_calloc(1, sizeof(*body));
+        *con_cls = body;
+        return MHD_YES;
+    }
+    if (*size) {
+        fr_buf_add(body, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&r->lock);
+    r->bodies = fr_reallocarray(r->bodies, r->n + 1, sizeof(*r->bodies));
+    r->bodies[r->n++] = fr_buf_detach(body, NULL);
+    pthread_mutex_unlock(&r->lock);
+    free(body);
+    *con_cls = NULL;
+    static const char ok[] = "ok";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(ok), (void *)ok, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+struct fr_test_receiver *fr_test_receiver_start(char **url)
+{
+    struct fr_test_receiver *r = fr_calloc(1, sizeof(*r));
+    pthread_mutex_init(&r->lock, NULL);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_hook, r,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_END);
+    if (!r->daemon) {
+        free(r);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *url = fr_asprintf("http://127.0.0.1:%u/hook", info ? info->port : 0);
+    return r;
+}
+
+size_t fr_test_receiver_count(struct fr_test_receiver *r)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t n = r->n;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+char *fr_test_receiver_body(struct fr_test_receiver *r, size_t i)
+{
+    pthread_mutex_lock(&r->lock);
+    char *b = i < r->n ? fr_strdup(r->bodies[i]) : NULL;
+    pthread_mutex_unlock(&r->lock);
+    return b;
+}
+
+void fr_test_receiver_stop(struct fr_test_receiver *r)
+{
+    if (!r)
+        return;
+    MHD_stop_daemon(r->daemon);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->bodies[i]);
+    free(r->bodies);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
 }

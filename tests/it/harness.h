@@ -74,6 +74,18 @@ long fr_test_stat_requests(json_t *stats, const char *route, const char *status)
 int fr_test_http(const char *method, const char *url, const char *const *headers, const char *body,
                  long *status, char **resp);
 
+/*
+ * A webhook receiver on 127.0.0.1 (libmicrohttpd, a free port) that
+ * answers 200 to every POST and keeps the bodies, for alert tests.
+ */
+struct fr_test_receiver;
+/* Starts one; *url receives "http://127.0.0.1:PORT/hook" (caller frees). NULL on failure. */
+struct fr_test_receiver *fr_test_receiver_start(char **url);
+size_t fr_test_receiver_count(struct fr_test_receiver *r);
+/* The i-th body received; caller frees. */
+char *fr_test_receiver_body(struct fr_test_receiver *r, size_t i);
+void fr_test_receiver_stop(struct fr_test_receiver *r);
+
 /* A new temporary directory; caller frees the path (fr_test_rmtree removes it). */
 char *fr_test_tmpdir(void);
 void fr_test_rmtree(const char *path);

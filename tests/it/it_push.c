@@ -308,17 +308,22 @@ static void test_crash_safety(void **state)
 static void test_alert_sinks(void **state)
 {
     struct env *e = *state = env_new(fault_free);
+    char *hook_url = NULL;
+    struct fr_test_receiver *hook = fr_test_receiver_start(&hook_url);
+    assert_non_null(hook);
     write_orders(e, 100, 10); /* 10 invalid */
-    char *sink = fr_asprintf("  - { type: exec, command: \"cat > alert.json\" }\n"
-                             "  - { type: webhook, url: \"%s/mock/nowhere\" }\n",
-                             e->mock.base_url);
-    char *alerts = fr_asprintf("alerts:\n%s", sink);
+    char *alerts = fr_asprintf("alerts:\n"
+                               "  - { type: exec, command: \"cat > alert.json\" }\n"
+                               "  - { type: webhook, url: \"%s\" }\n"
+                               "  - { type: webhook, url: \"%s/mock/nowhere\" }\n",
+                               hook_url, e->mock.base_url);
     write_config(e, "batch", "    alert: { max_errors: 20 }\n", alerts);
     const char *run[] = {"run", "credits", NULL};
     char *out, *err;
-    assert_int_equal(ferry(e, run, &out, &err), 0); /* 10 <= 20 */
+    assert_int_equal(ferry(e, run, &out, &err), 0); /* 10 <= 20: no alert */
     char *alert_path = fr_asprintf("%s/alert.json", e->dir);
     assert_null(fr_test_read_file(alert_path));
+    assert_int_equal(fr_test_receiver_count(hook), 0);
     free(out);
     free(err);
 
@@ -336,12 +341,23 @@ static void test_alert_sinks(void **state)
                      10);
     assert_string_equal(json_string_value(json_object_get(j, "job")), "credits");
     json_decref(j);
+    /* The webhook got a Slack-compatible text and the same summary. */
+    assert_int_equal(fr_test_receiver_count(hook), 1);
+    char *posted = fr_test_receiver_body(hook, 0);
+    json_t *w = json_loads(posted, 0, NULL);
+    assert_non_null(strstr(json_string_value(json_object_get(w, "text")), "crossed its alert"));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(w, "summary"), "counts"), "rejected")),
+                     10);
+    json_decref(w);
+    free(posted);
     free(alert);
     free(alert_path);
     free(out);
     free(err);
-    free(sink);
     free(alerts);
+    fr_test_receiver_stop(hook);
+    free(hook_url);
 }
 
 /* Rollback removes exactly the keys its run created, and can be rerun. */
@@ -494,6 +510,83 @@ static void test_duplicate_keys_in_source(void **state)
     free(err);
 }
 
+/* A JSONL source: a bad line is a rejected record naming its line; runs show lists it. */
+static void test_jsonl_source_and_runs_show(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    free(fr_test_write_file(
+        e->dir, "orders.jsonl",
+        "{\"order_id\":\"J-1\",\"participant_id\":\"P000001\",\"order_date\":\"2026-11-02\","
+        "\"amount\":10.5}\n"
+        "{\"order_id\":\"J-2\",\"participant_id\":\n"
+        "{\"order_id\":\"J-3\",\"participant_id\":\"P000003\",\"order_date\":\"2026-11-02\","
+        "\"amount\":\"7\"}\n"));
+    write_config(e, "batch", "    alert: { max_errors: 5 }\n", NULL);
+    char *yaml = fr_test_read_file(e->config);
+    char *at = strstr(yaml, "{ type: csv, path: orders.csv }");
+    assert_non_null(at);
+    char *jsonl = fr_asprintf("%.*s{ type: jsonl, path: orders.jsonl }%s", (int)(at - yaml), yaml,
+                              at + strlen("{ type: csv, path: orders.csv }"));
+    free(fr_test_write_file(e->dir, "ferry.yaml", jsonl));
+    free(jsonl);
+    free(yaml);
+    const char *run[] = {"run", "credits", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    assert_int_equal(summary_count(err, "created"), 2);
+    assert_int_equal(summary_count(err, "rejected"), 1);
+    char run_id[64] = "";
+    sscanf(strstr(out, "run ") + 4, "%63s", run_id);
+    free(out);
+    free(err);
+    const char *show[] = {"runs", "show", run_id, "--failed", "--json", NULL};
+    assert_int_equal(ferry(e, show, &out, &err), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counts"), "created")),
+                     2);
+    json_t *f = json_array_get(json_object_get(j, "failures"), 0);
+    assert_int_equal(json_integer_value(json_object_get(f, "line")), 2);
+    assert_string_equal(json_string_value(json_object_get(f, "kind")), "rejected");
+    assert_non_null(strstr(json_string_value(json_object_get(f, "reason")), "line 2"));
+    json_decref(j);
+    free(out);
+    free(err);
+    const char *missing[] = {"runs", "show", "no-such-run", NULL};
+    assert_int_equal(ferry(e, missing, &out, &err), 2);
+    assert_non_null(strstr(err, "no run with id no-such-run"));
+    free(out);
+    free(err);
+}
+
+/* `ferry demo` (what `make demo` runs) pushes once, then posts nothing on the rerun. */
+static void test_demo(void **state)
+{
+    char *dir = fr_test_tmpdir();
+    char *demo_dir = fr_asprintf("%s/demo", dir);
+    const char *args[] = {"demo", "--dir", demo_dir, "--records", "600", NULL};
+    char *out, *err;
+    assert_int_equal(fr_test_run(args, NULL, NULL, 120000, &out, &err), 0);
+    assert_non_null(strstr(out, "largest store count of any one order 1"));
+    assert_non_null(strstr(out, "credits stored 600,"));
+    /* The second run skipped everything that was accepted. */
+    const char *second = strstr(out, "== second run");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "sent 0"));
+    char *log_path = fr_asprintf("%s/ferry.log", demo_dir);
+    char *log = fr_test_read_file(log_path);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "\"msg\":\"run summary\""));
+    assert_null(strstr(log, "demo-secret"));
+    free(log);
+    free(log_path);
+    free(out);
+    free(err);
+    fr_test_rmtree(dir);
+    free(demo_dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +598,8 @@ int main(void)
         cmocka_unit_test_teardown(test_dry_run_limit_only, teardown),
         cmocka_unit_test_teardown(test_changed_payload, teardown),
         cmocka_unit_test_teardown(test_duplicate_keys_in_source, teardown),
+        cmocka_unit_test_teardown(test_jsonl_source_and_runs_show, teardown),
+        cmocka_unit_test(test_demo),
         cmocka_unit_test_teardown(test_every_fault, teardown),
         cmocka_unit_test_teardown(test_crash_safety, teardown),
     };
