@@ -69,6 +69,13 @@ int fr_cli_bad_option(const char *cmd, char **argv);
  */
 int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out);
 
+struct fr_store;
+/*
+ * Opens the config's store. On failure prints "ferry CMD: why" and returns
+ * the exit status (2 for a bad store URL, 5 otherwise); *out is then NULL.
+ */
+int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_store **out);
+
 struct fr_push_result;
 /* Prints a run's summary for people on stdout (counts, failures, why it stopped). */
 void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run);

@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 #include "job/push.h"
+#include "store/store.h"
 
 int fr_cli_exit_status(int code)
 {
@@ -90,6 +91,16 @@ int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out
     for (size_t i = 0; i < (*out)->nwarnings; i++)
         FR_LOG_WARN((*out)->warnings[i], FR_LS("config", file));
     return FR_EXIT_OK;
+}
+
+int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_store **out)
+{
+    struct fr_err err = {0};
+    *out = NULL;
+    if (fr_store_open(cfg->store, cfg->dir, out, &err) == 0)
+        return FR_EXIT_OK;
+    fprintf(stderr, "ferry %s: %s\n", cmd, err.msg);
+    return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
 }
 
 void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)

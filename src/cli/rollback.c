@@ -21,6 +21,44 @@ static const char usage[] =
     "exit status: 0 all rolled back, 1 some keys could not be, 2 usage or config\n"
     "error, 3 authentication failed, 4 target unreachable, 5 the store failed.\n";
 
+/* Rolls back run_id and prints the outcome; returns the exit status. */
+static int rollback(const struct fr_config *cfg, struct fr_store *st, const char *run_id,
+                    bool dry_run)
+{
+    struct fr_err err = {0};
+    struct fr_run run;
+    if (fr_store_run_get(st, run_id, &run, &err)) {
+        bool missing = err.code == FR_ENOTFOUND;
+        fprintf(stderr, "ferry rollback: %s\n",
+                missing ? "no such run (see 'ferry runs list')" : err.msg);
+        return missing ? FR_EXIT_USAGE : FR_EXIT_STORE;
+    }
+    const struct fr_job_conf *job = fr_config_find_job(cfg, run.job);
+    if (!job) {
+        fprintf(stderr, "ferry rollback: run %s belongs to job %s, which %s no longer has\n",
+                run_id, run.job, cfg->path);
+        return FR_EXIT_USAGE;
+    }
+    struct fr_rollback_result res;
+    if (fr_rollback_run(cfg, job, st, run_id, dry_run, &res) && !res.keys) {
+        fprintf(stderr, "ferry rollback: %s\n", res.err.msg);
+        return fr_cli_exit_status(res.code);
+    }
+    if (dry_run)
+        printf("dry run: %llu records created by run %s would be rolled back\n",
+               (unsigned long long)res.keys, run_id);
+    else
+        printf("rollback of run %s (job %s): %llu keys, %llu removed, %llu already gone, "
+               "%llu failed\n",
+               run_id, run.job, (unsigned long long)res.keys, (unsigned long long)res.removed,
+               (unsigned long long)res.already_gone, (unsigned long long)res.failed);
+    if (res.code) {
+        printf("stopped: %s\n", res.err.msg);
+        return fr_cli_exit_status(res.code);
+    }
+    return res.failed ? FR_EXIT_FAILURES : FR_EXIT_OK;
+}
+
 int fr_cli_rollback(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -63,42 +101,9 @@ int fr_cli_rollback(int argc, char **argv)
     if (status)
         return status;
     struct fr_store *st = NULL;
-    struct fr_err err = {0};
-    struct fr_run run;
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
-        fprintf(stderr, "ferry rollback: %s\n", err.msg);
-        status = err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
-    } else if (fr_store_run_get(st, run_id, &run, &err)) {
-        fprintf(stderr, "ferry rollback: %s\n",
-                err.code == FR_ENOTFOUND ? "no such run (see 'ferry runs list')" : err.msg);
-        status = err.code == FR_ENOTFOUND ? FR_EXIT_USAGE : FR_EXIT_STORE;
-    } else {
-        const struct fr_job_conf *job = fr_config_find_job(cfg, run.job);
-        struct fr_rollback_result res;
-        if (!job) {
-            fprintf(stderr, "ferry rollback: run %s belongs to job %s, which %s no longer has\n",
-                    run_id, run.job, cfg->path);
-            status = FR_EXIT_USAGE;
-        } else if (fr_rollback_run(cfg, job, st, run_id, dry_run, &res) && !res.keys) {
-            fprintf(stderr, "ferry rollback: %s\n", res.err.msg);
-            status = fr_cli_exit_status(res.code);
-        } else {
-            if (dry_run)
-                printf("dry run: %llu records created by run %s would be rolled back\n",
-                       (unsigned long long)res.keys, run_id);
-            else
-                printf("rollback of run %s (job %s): %llu keys, %llu removed, %llu already gone, "
-                       "%llu failed\n",
-                       run_id, run.job, (unsigned long long)res.keys,
-                       (unsigned long long)res.removed, (unsigned long long)res.already_gone,
-                       (unsigned long long)res.failed);
-            if (res.code)
-                printf("stopped: %s\n", res.err.msg);
-            status = res.code     ? fr_cli_exit_status(res.code)
-                     : res.failed ? FR_EXIT_FAILURES
-                                  : FR_EXIT_OK;
-        }
-    }
+    status = fr_cli_open_store("rollback", cfg, &st);
+    if (!status)
+        status = rollback(cfg, st, run_id, dry_run);
     fr_store_close(st);
     fr_config_free(cfg);
     return status;

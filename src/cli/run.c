@@ -128,11 +128,9 @@ int fr_cli_run(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     struct fr_store *st = NULL;
-    struct fr_err err = {0};
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
-        fprintf(stderr, "ferry run: %s\n", err.msg);
+    if ((status = fr_cli_open_store("run", cfg, &st))) {
         fr_config_free(cfg);
-        return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        return status;
     }
     struct fr_push_result res;
     fr_push_run(cfg, job, st, &opts, &res);

@@ -206,10 +206,9 @@ int fr_cli_runs(int argc, char **argv)
         return status;
     struct fr_store *st = NULL;
     struct fr_err err = {0};
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
-        fprintf(stderr, "ferry runs: %s\n", err.msg);
+    if ((status = fr_cli_open_store("runs", cfg, &st))) {
         fr_config_free(cfg);
-        return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        return status;
     }
     if (is_show) {
         status = show(st, argv[optind + 1], failed, json);
