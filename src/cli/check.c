@@ -11,11 +11,11 @@
 #include "http/client.h"
 
 static const char usage[] =
-    "usage: ferry check [options] TARGET\n"
+    "usage: ferry check [options] TARGET|JOB\n"
     "\n"
     "Validates the configuration, fetches a token from the target's token\n"
     "endpoint (credential validation), calls the target's probe request, and\n"
-    "prints a verdict.\n"
+    "prints a verdict. Given a job, it checks the job's target.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
@@ -52,8 +52,11 @@ static int probe_exit_status(const struct fr_http_result *res)
 static int run_check(const struct fr_config *cfg, const char *name, int64_t timeout_ms)
 {
     const struct fr_target_conf *conf = fr_config_find_target(cfg, name);
+    const struct fr_job_conf *job = conf ? NULL : fr_config_find_job(cfg, name);
+    if (job) /* a job is checked through its target */
+        conf = fr_config_find_target(cfg, job->target);
     if (!conf) {
-        fprintf(stderr, "ferry check: %s: no target named \"%s\"", cfg->path, name);
+        fprintf(stderr, "ferry check: %s: no target or job named \"%s\"", cfg->path, name);
         if (cfg->ntargets) {
             fprintf(stderr, " (targets:");
             for (size_t i = 0; i < cfg->ntargets; i++)
@@ -68,7 +71,11 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     probe_conf.retry.max_elapsed_ms = FR_MIN(probe_conf.retry.max_elapsed_ms, timeout_ms);
     probe_conf.total_timeout_ms = FR_MIN(probe_conf.total_timeout_ms, timeout_ms);
 
-    printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
+    if (job)
+        printf("ferry check: job \"%s\" pushes to target \"%s\" at %s\n", job->name, conf->name,
+               conf->base_url);
+    else
+        printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
     line("config", "ok", "%s", cfg->path);
 
     struct fr_err err = {0};
@@ -161,7 +168,7 @@ int fr_cli_check(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return fr_cli_usage_error("check", "missing TARGET");
+        return fr_cli_usage_error("check", "missing TARGET or JOB");
     if (optind + 1 < argc)
         return fr_cli_usage_error("check", "unexpected argument '%s'", argv[optind + 1]);
 

@@ -11,7 +11,8 @@
  * is an error naming it. Secret fields (client_secret, api_key value,
  * bearer token) also accept file:/path (read, trailing whitespace trimmed;
  * a file readable by group or others is a warning); a literal secret in the
- * file is a warning. Every resolved secret is registered with the redactor.
+ * file is a warning. Every resolved secret is registered with the redactor,
+ * and so is every alert webhook URL (Slack-style URLs carry a token).
  *
  * All strings in these structs are owned by the struct fr_config.
  */
@@ -37,8 +38,8 @@ struct fr_auth_conf {
     /* oauth2_client_credentials */
     char *token_url;
     char *client_id;
-    char *client_secret; /* secret */
-    char *scope;         /* NULL when not set */
+    char *client_secret;       /* secret */
+    char *scope;               /* NULL when not set */
     int64_t refresh_before_ms; /* default 60s */
     /* api_key */
     char *header; /* default "X-API-Key" */
@@ -76,7 +77,7 @@ struct fr_body_rule {
 
 struct fr_target_conf {
     char *name;
-    char *base_url; /* without trailing slash */
+    char *base_url;           /* without trailing slash */
     char *api_version_header; /* api_version { header, value } */
     char *api_version_value;
     char *api_version_path; /* api_version { path }: prefix, without slashes */
@@ -125,20 +126,21 @@ struct fr_map_field {
 };
 
 struct fr_push_request_conf {
-    char *method;       /* default POST */
-    char *path;         /* required */
-    int batch_size;     /* default 100, 1..10000 */
-    char *envelope;     /* default "value": the body is {"value": [...]}; ignored when batch_size is 1 */
+    char *method;   /* default POST */
+    char *path;     /* required */
+    int batch_size; /* default 100, 1..10000 */
+    char
+        *envelope; /* default "value": the body is {"value": [...]}; ignored when batch_size is 1 */
     uint64_t max_bytes; /* default 1MB: a batch body never exceeds it */
 };
 
 /* How to read per-record outcomes from a batch answer (absent: use the HTTP status). */
 struct fr_results_conf {
     bool configured;
-    char *path;    /* JSON pointer to the array of results; default "/results" */
-    char *key;     /* member holding the record's key; default the job's key */
-    char *status;  /* member holding the status; default "status" */
-    char *message; /* member holding the message; default "message" */
+    char *path;     /* JSON pointer to the array of results; default "/results" */
+    char *key;      /* member holding the record's key; default the job's key */
+    char *status;   /* member holding the status; default "status" */
+    char *message;  /* member holding the message; default "message" */
     char **created; /* status values meaning created; default ["CREATED"] */
     size_t ncreated;
     char **duplicate; /* default ["DUPLICATE"] */
@@ -190,8 +192,8 @@ struct fr_alert_sink_conf {
 };
 
 struct fr_config {
-    char *path; /* as given */
-    char *dir;  /* directory of the file, for relative paths */
+    char *path;  /* as given */
+    char *dir;   /* directory of the file, for relative paths */
     char *store; /* "sqlite:ferry.db" by default */
     struct fr_target_conf *targets;
     size_t ntargets;

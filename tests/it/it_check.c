@@ -173,7 +173,7 @@ static void test_usage_errors(void **state)
 
     const char *no_target[] = {"check", NULL};
     assert_int_equal(fr_test_run(no_target, NULL, NULL, 5000, NULL, &err), 2);
-    assert_non_null(strstr(err, "missing TARGET"));
+    assert_non_null(strstr(err, "missing TARGET or JOB"));
     free(err);
 
     const char *helps[][3] = {{"check", "--help", NULL},
@@ -199,7 +199,7 @@ static void test_unknown_target(void **state)
     const char *args[] = {"check", "-c", path, "crm", NULL};
     char *err;
     assert_int_equal(fr_test_run(args, NULL, NULL, 10000, NULL, &err), 2);
-    assert_non_null(strstr(err, "no target named \"crm\""));
+    assert_non_null(strstr(err, "no target or job named \"crm\""));
     free(err);
     free(path);
     free(yaml);

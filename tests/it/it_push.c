@@ -55,6 +55,7 @@ static void write_config(struct env *e, const char *shape, const char *extra_job
         "      client_secret: ${IT_SECRET}\n"
         "    retry: { max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100%% }\n"
         "    max_in_flight: 4\n"
+        "    probe: { path: \"/participants?$top=1\" }\n"
         "jobs:\n"
         "  credits:\n"
         "    kind: push\n"
@@ -201,6 +202,13 @@ static void test_rerun_sends_nothing(void **state)
     char *out, *err;
     assert_int_equal(ferry(e, run, &out, &err), 0);
     assert_int_equal(summary_count(err, "created"), 500);
+    free(out);
+    free(err);
+    /* check accepts a job and checks the job's target. */
+    const char *check[] = {"check", "credits", NULL};
+    assert_int_equal(ferry(e, check, &out, &err), 0);
+    assert_non_null(strstr(out, "job \"credits\" pushes to target \"im\""));
+    assert_non_null(strstr(out, "ready"));
     free(out);
     free(err);
     json_t *before = fr_test_mock_stats(&e->mock);
