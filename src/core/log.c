@@ -16,6 +16,7 @@
 static enum fr_log_format log_format = FR_LOG_JSON;
 static enum fr_log_level log_min = FR_LOG_INFO;
 static FILE *log_out;
+static bool clear_progress_line;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct ctx_entry {
@@ -31,6 +32,11 @@ void fr_log_setup(enum fr_log_format format, enum fr_log_level min_level, FILE *
     log_format = format;
     log_min = min_level;
     log_out = out;
+}
+
+void fr_log_set_progress_line(bool on)
+{
+    clear_progress_line = on;
 }
 
 void fr_log_set_format(enum fr_log_format format)
@@ -221,6 +227,8 @@ void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_f
         return;
     FILE *out = log_out ? log_out : stderr;
     pthread_mutex_lock(&log_lock);
+    if (clear_progress_line && out == stderr) /* the progress line is on stderr */
+        fputs("\r\033[K", out);
     fputs(line, out);
     fputc('\n', out);
     fflush(out);

@@ -44,6 +44,11 @@ struct fr_log_field {
 void fr_log_setup(enum fr_log_format format, enum fr_log_level min_level, FILE *out);
 void fr_log_set_format(enum fr_log_format format);
 void fr_log_set_level(enum fr_log_level min_level);
+/*
+ * While a progress line is drawn on the same terminal, every log line first
+ * clears it ("\r" and erase to end of line), so the two never mix.
+ */
+void fr_log_set_progress_line(bool on);
 /* Parses "json"/"text" and "debug"/"info"/"warn"/"error"; FR_EINVAL otherwise. */
 int fr_log_parse_format(const char *s, enum fr_log_format *out);
 int fr_log_parse_level(const char *s, enum fr_log_level *out);

@@ -828,9 +828,11 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
                      .st = st,
                      .out = out,
                      .counts = &run->counts,
-                     .started_ms = fr_now_ms()};
+                     .started_ms = fr_now_ms(),
+                     .last_progress_ms = fr_now_ms()};
     fr_log_ctx_set("run_id", run->id);
     fr_log_ctx_set("job", job->name);
+    fr_log_set_progress_line(opts->progress);
     if (opts->fresh)
         FR_LOG_WARN("--fresh: the journal is ignored; every record is sent again");
     FR_LOG_INFO("run started", FR_LS("target", job->target), FR_LB("dry_run", opts->dry_run),
@@ -851,6 +853,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         drain(&p, 1);
     }
     progress(&p, true);
+    fr_log_set_progress_line(false);
 
     if (p.target) {
         const struct fr_http_stats *hs = fr_http_target_stats(p.target);
