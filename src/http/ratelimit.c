@@ -4,11 +4,14 @@
 #include <math.h>
 
 /*
- * Fixed spacing is W/N stretched by this margin, so that timer and arrival
- * jitter cannot squeeze N+1 sends into one sliding window at the server:
- * N+1 sends spaced W/N * 1.01 apart span 1.01 W.
+ * Fixed spacing is W/N stretched by a relative margin and an absolute
+ * allowance, so that timer and arrival jitter cannot squeeze N+1 sends into
+ * one sliding window at the server: N+1 sends spaced (1.01 W + 10 ms) / N
+ * apart span 1.01 W + 10 ms. Jitter is absolute, so the allowance matters
+ * for short windows (20/s) and vanishes in long ones (600/min).
  */
-#define FIXED_MARGIN 0.01
+#define FIXED_MARGIN       0.01
+#define FIXED_ALLOWANCE_US 10000.0
 
 #define US_PER_S           1000000
 #define ADAPTIVE_MIN_RATE  0.1 /* one request per 10 s */
@@ -32,7 +35,8 @@ void fr_ratelimit_init(struct fr_ratelimit *rl, const struct fr_rate_conf *conf)
             return;
         }
         rl->interval_us =
-            (double)conf->rate.window_ms * 1000.0 / conf->rate.count * (1.0 + FIXED_MARGIN);
+            ((double)conf->rate.window_ms * 1000.0 * (1.0 + FIXED_MARGIN) + FIXED_ALLOWANCE_US) /
+            conf->rate.count;
     }
 }
 

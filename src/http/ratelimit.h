@@ -14,9 +14,9 @@
  * every 5 s without a cut (rate *= 1.1), so it probes back up slowly.
  * A cut also pushes the next send a full new interval past the 429.
  *
- * Fixed mode: the spacing is W/N * 1.01; fr_ratelimit_rate reports that
- * effective rate (19.8/s for "20/s"). A fixed rate of 0 or an empty window
- * is treated as unpaced (the config loader rejects both).
+ * Fixed mode: the spacing is (W * 1.01 + 10 ms) / N; fr_ratelimit_rate
+ * reports that effective rate (19.6/s for "20/s", 9.9/s for "600/min"). A fixed rate of 0 or an
+ * empty window is treated as unpaced (the config loader rejects both).
  *
  * A 429 with Retry-After holds every request of the target until then, in
  * both modes. Pure: the caller passes the time; nothing sleeps.

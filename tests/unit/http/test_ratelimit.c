@@ -125,14 +125,14 @@ static void test_fixed_no_burst_after_idle(void **state)
     int64_t now = 5 * S;
     assert_int_equal(fr_ratelimit_wait_us(&rl, now), 0);
     fr_ratelimit_take(&rl, now);
-    /* idle for a minute: still only one send at once, the next 50.5 ms later */
+    /* idle for a minute: still only one send at once, the next (1.01 s + 10 ms) / 20 later */
     now += 60 * S;
     assert_int_equal(fr_ratelimit_wait_us(&rl, now), 0);
     fr_ratelimit_take(&rl, now);
-    assert_int_equal(fr_ratelimit_wait_us(&rl, now), 50500);
-    assert_int_equal(fr_ratelimit_wait_us(&rl, now + 50000), 500);
-    assert_int_equal(fr_ratelimit_wait_us(&rl, now + 50500), 0);
-    assert_true(fabs(fr_ratelimit_rate(&rl) - 20.0 / 1.01) < 1e-9);
+    assert_int_equal(fr_ratelimit_wait_us(&rl, now), 51000);
+    assert_int_equal(fr_ratelimit_wait_us(&rl, now + 50000), 1000);
+    assert_int_equal(fr_ratelimit_wait_us(&rl, now + 51000), 0);
+    assert_true(fabs(fr_ratelimit_rate(&rl) - 20.0 / 1.02) < 1e-9);
 }
 
 static void test_hold_from_retry_after(void **state)
