@@ -595,6 +595,65 @@ static void test_demo(void **state)
     free(dir);
 }
 
+/* Wrong credentials stop the run with exit 3 and lose nothing: the next run sends it all. */
+static void test_auth_failure_exit_3(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    write_orders(e, 150, 0);
+    write_config(e, "batch", NULL, NULL);
+    const char *argv[] = {"run", "credits", "-c", e->config, NULL};
+    const char *bad_env[] = {"IT_SECRET=not-the-secret", NULL};
+    char *out, *err;
+    assert_int_equal(fr_test_run(argv, e->dir, bad_env, 60000, &out, &err), 3);
+    assert_non_null(strstr(out, "rejected the credentials"));
+    assert_null(strstr(err, "not-the-secret"));
+    assert_null(strstr(out, "not-the-secret"));
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /oauth/token", "401"), 1);
+    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
+    json_decref(stats);
+    const char *run[] = {"run", "credits", NULL};
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    assert_int_equal(summary_count(err, "created"), 150);
+    free(out);
+    free(err);
+}
+
+/* A target that cannot be reached: exit 4, and every record is still to send. */
+static void test_unreachable_exit_4(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    write_orders(e, 150, 0);
+    write_config(e, "batch", NULL, NULL);
+    char *yaml = fr_test_read_file(e->config);
+    struct fr_buf b = FR_BUF_INIT;
+    for (const char *p = yaml; *p;) {
+        /* Port 1 on loopback refuses at once; two attempts keep the test short. */
+        if (strncmp(p, e->mock.base_url, strlen(e->mock.base_url)) == 0) {
+            fr_buf_adds(&b, "http://127.0.0.1:1");
+            p += strlen(e->mock.base_url);
+        } else if (strncmp(p, "max_attempts: 10", 16) == 0) {
+            fr_buf_adds(&b, "max_attempts: 2");
+            p += 16;
+        } else {
+            fr_buf_addc(&b, *p++);
+        }
+    }
+    free(fr_test_write_file(e->dir, "ferry.yaml", fr_buf_str(&b)));
+    fr_buf_release(&b);
+    free(yaml);
+    const char *run[] = {"run", "credits", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 4);
+    assert_non_null(strstr(out, "stopped:"));
+    assert_counts_add_up(err);
+    assert_int_equal(summary_count(err, "created"), 0);
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +666,8 @@ int main(void)
         cmocka_unit_test_teardown(test_changed_payload, teardown),
         cmocka_unit_test_teardown(test_duplicate_keys_in_source, teardown),
         cmocka_unit_test_teardown(test_jsonl_source_and_runs_show, teardown),
+        cmocka_unit_test_teardown(test_auth_failure_exit_3, teardown),
+        cmocka_unit_test_teardown(test_unreachable_exit_4, teardown),
         cmocka_unit_test(test_demo),
         cmocka_unit_test_teardown(test_every_fault, teardown),
         cmocka_unit_test_teardown(test_crash_safety, teardown),
