@@ -654,6 +654,31 @@ static void test_unreachable_exit_4(void **state)
     free(err);
 }
 
+/* A store that cannot be opened: exit 5 naming it, and nothing sent. */
+static void test_store_failure_exit_5(void **state)
+{
+    struct env *e = *state = env_new(fault_free);
+    write_orders(e, 10, 0);
+    write_config(e, "batch", NULL, NULL);
+    char *yaml = fr_test_read_file(e->config);
+    char *at = strstr(yaml, "sqlite:ferry.db");
+    assert_non_null(at);
+    char *moved = fr_asprintf("%.*ssqlite:no-such-dir/ferry.db%s", (int)(at - yaml), yaml,
+                              at + strlen("sqlite:ferry.db"));
+    free(fr_test_write_file(e->dir, "ferry.yaml", moved));
+    free(moved);
+    free(yaml);
+    const char *run[] = {"run", "credits", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 5);
+    assert_non_null(strstr(err, "no-such-dir/ferry.db"));
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
+    json_decref(stats);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +693,7 @@ int main(void)
         cmocka_unit_test_teardown(test_jsonl_source_and_runs_show, teardown),
         cmocka_unit_test_teardown(test_auth_failure_exit_3, teardown),
         cmocka_unit_test_teardown(test_unreachable_exit_4, teardown),
+        cmocka_unit_test_teardown(test_store_failure_exit_5, teardown),
         cmocka_unit_test(test_demo),
         cmocka_unit_test_teardown(test_every_fault, teardown),
         cmocka_unit_test_teardown(test_crash_safety, teardown),
