@@ -48,6 +48,9 @@ struct push {
     char *envelope_prefix; /* {"value":[ */
     size_t in_flight;
     struct batch *cur;
+    /* Outcomes not yet committed: they go in with the next batch's inflight marks. */
+    struct fr_journal_update *settled;
+    size_t nsettled, capsettled;
     struct rec *again; /* records for the retry pass */
     size_t nagain, capagain;
     bool stop; /* something fatal happened: read no more */
@@ -124,6 +127,41 @@ static void journal(struct push *p, const struct fr_journal_update *u, size_t n)
     struct fr_err err = {0};
     if (fr_store_journal_update(p->st, p->job->name, p->out->run.id, u, n, fr_wall_ms(), &err))
         store_failed(p, &err);
+}
+
+/*
+ * Keeps an outcome to commit with the next journal write. Until then the key
+ * is still "inflight" in the store: a crash in between only costs the next
+ * run a lookup, never a duplicate.
+ */
+static void defer_outcome(struct push *p, const char *key, enum fr_journal_state state,
+                          const char *error)
+{
+    if (p->nsettled == p->capsettled) {
+        p->capsettled = p->capsettled ? p->capsettled * 2 : 256;
+        p->settled = fr_reallocarray(p->settled, p->capsettled, sizeof(*p->settled));
+    }
+    p->settled[p->nsettled++] = (struct fr_journal_update){
+        .key = fr_strdup(key), .state = state, .error = error ? fr_strdup(error) : NULL};
+}
+
+/* Commits the deferred outcomes and n more updates in one transaction. */
+static void journal_with_settled(struct push *p, const struct fr_journal_update *u, size_t n)
+{
+    size_t total = p->nsettled + n;
+    if (total) {
+        struct fr_journal_update *all = fr_reallocarray(NULL, total, sizeof(*all));
+        memcpy(all, p->settled, p->nsettled * sizeof(*all));
+        if (n)
+            memcpy(all + p->nsettled, u, n * sizeof(*all));
+        journal(p, all, total); /* outcomes first: a key may be settled, then sent again */
+        free(all);
+    }
+    for (size_t i = 0; i < p->nsettled; i++) {
+        free((char *)p->settled[i].key);
+        free((char *)p->settled[i].error);
+    }
+    p->nsettled = 0;
 }
 
 /* ---- progress --------------------------------------------------------------------------- */
@@ -232,8 +270,6 @@ static void keep_for_retry(struct push *p, struct rec *r)
 /* Applies per-record outcomes to the journal, the counts and the failure report. */
 static void settle(struct push *p, struct batch *b, const struct fr_record_result *results)
 {
-    struct fr_journal_update *u = fr_calloc(b->n, sizeof(*u));
-    size_t nu = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct rec *r = &b->recs[i];
         const struct fr_record_result *res = &results[i];
@@ -245,13 +281,11 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
                 p->counts->created++;
             else
                 p->counts->duplicate++;
-            u[nu++] = (struct fr_journal_update){
-                .key = r->key, .state = created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE};
+            defer_outcome(p, r->key, created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE, NULL);
             break;
         }
         case FR_OUTCOME_FAILED:
-            u[nu++] = (struct fr_journal_update){
-                .key = r->key, .state = FR_JOURNAL_FAILED, .error = res->message};
+            defer_outcome(p, r->key, FR_JOURNAL_FAILED, res->message);
             report(p, r->key, r->line, "failed", res->message ? res->message : "refused");
             break;
         case FR_OUTCOME_RETRY:
@@ -260,8 +294,7 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
             if (!b->retry_pass) {
                 keep_for_retry(p, r);
             } else if (res->outcome == FR_OUTCOME_RETRY) {
-                u[nu++] = (struct fr_journal_update){
-                    .key = r->key, .state = FR_JOURNAL_FAILED, .error = res->message};
+                defer_outcome(p, r->key, FR_JOURNAL_FAILED, res->message);
                 report(p, r->key, r->line, "failed", res->message ? res->message : "retry");
             } else {
                 /* Unknown: stays inflight so the next run looks it up before resending. */
@@ -272,8 +305,6 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
             break;
         }
     }
-    journal(p, u, nu);
-    free(u);
 }
 
 /* The whole batch shares one outcome. */
@@ -391,7 +422,7 @@ static void dispatch(struct push *p, struct batch *b)
         if (!b->recs[i].sent_before)
             p->counts->sent++;
     }
-    journal(p, u, b->n);
+    journal_with_settled(p, u, b->n);
     free(u);
     if (p->stop) { /* the journal failed: sending now could post twice later */
         abandon(p, b);
@@ -852,6 +883,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         retry_pass(&p);
         drain(&p, 1);
     }
+    journal_with_settled(&p, NULL, 0);
     progress(&p, true);
     fr_log_set_progress_line(false);
 
@@ -881,6 +913,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     for (size_t i = 0; i < p.nagain; i++)
         rec_release(&p.again[i]);
     free(p.again);
+    free(p.settled);
     fr_http_client_free(p.client);
     fr_source_close(p.src);
     free(p.envelope_prefix);
