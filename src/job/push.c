@@ -151,7 +151,8 @@ static void journal_with_settled(struct push *p, const struct fr_journal_update 
     size_t total = p->nsettled + n;
     if (total) {
         struct fr_journal_update *all = fr_reallocarray(NULL, total, sizeof(*all));
-        memcpy(all, p->settled, p->nsettled * sizeof(*all));
+        if (p->nsettled)
+            memcpy(all, p->settled, p->nsettled * sizeof(*all));
         if (n)
             memcpy(all + p->nsettled, u, n * sizeof(*all));
         journal(p, all, total); /* outcomes first: a key may be settled, then sent again */
