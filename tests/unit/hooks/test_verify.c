@@ -214,6 +214,8 @@ static void test_standard_signature_list(void **state)
     /* A wrong v1 before the right one. */
     expect_standard_sig("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= " STD_SIG, FR_VERIFY_OK);
     expect_standard_sig("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", FR_VERIFY_MISMATCH);
+    /* Only the last byte differs (E= -> A=). */
+    expect_standard_sig("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=", FR_VERIFY_MISMATCH);
     /* Only unknown versions: nothing to check. */
     expect_standard_sig("v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", FR_VERIFY_MALFORMED);
     expect_standard_sig("v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", FR_VERIFY_MALFORMED);
@@ -317,6 +319,12 @@ static void test_github(void **state)
         const struct fr_header hm[] = {{"X-Hub-Signature-256", malformed[i]}};
         assert_int_equal(VERIFY(&gh_conf, hm, GH_BODY, 0), FR_VERIFY_MALFORMED);
     }
+    /* Only the last byte differs: the whole MAC is compared. */
+    const struct fr_header last[] = {
+        {"X-Hub-Signature-256",
+         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e16"}};
+    assert_int_equal(VERIFY(&gh_conf, last, GH_BODY, 0), FR_VERIFY_MISMATCH);
+
     /* Upper-case hex is the same MAC. */
     const struct fr_header upper[] = {
         {"X-Hub-Signature-256",
@@ -355,6 +363,10 @@ static void test_stripe(void **state)
     assert_int_equal(stripe("t=1700000000, v1=" CV_PLAIN ", v1=" ST_V1 ", x=y", ST_BODY, ST_TS),
                      FR_VERIFY_OK);
     assert_int_equal(stripe("v1=" ST_V1 ",t=1700000000", ST_BODY, ST_TS), FR_VERIFY_OK);
+
+    /* A v0 carrying the right MAC does not count. */
+    assert_int_equal(stripe("t=1700000000,v0=" ST_V1 ",v1=" CV_PLAIN, ST_BODY, ST_TS),
+                     FR_VERIFY_MISMATCH);
 
     /* Tampered body, wrong timestamp in the header. */
     char tampered[] = ST_BODY;
