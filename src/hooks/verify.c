@@ -119,7 +119,7 @@ static bool is_b64(char ch)
  * multiple of 4) or left out. Returns a new buffer the caller frees, or NULL
  * for anything else (other characters, whitespace, bad length, empty).
  */
-FR_STATIC unsigned char *fr__verify_b64_decode(const char *s, size_t n, size_t *outlen)
+static unsigned char *b64_decode(const char *s, size_t n, size_t *outlen)
 {
     if (n == 0 || n > B64_MAX)
         return NULL;
@@ -252,7 +252,7 @@ static const unsigned char *secret_key(const char *secret, bool b64, size_t *key
     static const char prefix[] = "whsec_";
     if (strncmp(secret, prefix, sizeof(prefix) - 1) == 0)
         secret += sizeof(prefix) - 1;
-    *owned = fr__verify_b64_decode(secret, strlen(secret), keylen);
+    *owned = b64_decode(secret, strlen(secret), keylen);
     return *keylen > 0 ? *owned : NULL;
 }
 
@@ -330,8 +330,7 @@ static enum fr_verify_result verify_standard(struct call *c)
             continue; /* another version, or not a signature: skipped */
         known = true;
         size_t n = 0;
-        unsigned char *cand =
-            fr__verify_b64_decode(comma + 1, item.n - (size_t)(comma + 1 - item.p), &n);
+        unsigned char *cand = b64_decode(comma + 1, item.n - (size_t)(comma + 1 - item.p), &n);
         if (cand != NULL && n == MAC_LEN)
             matched |= macs_match(&m, cand);
         else
@@ -492,7 +491,7 @@ static enum fr_verify_result verify_hmac(struct call *c)
         return fail(c, FR_VERIFY_MALFORMED, "the signature lacks the configured prefix");
     if (conf->base64) {
         size_t n = 0;
-        unsigned char *raw = fr__verify_b64_decode(sig.p, sig.n, &n);
+        unsigned char *raw = b64_decode(sig.p, sig.n, &n);
         bool ok = raw != NULL && n == MAC_LEN;
         if (ok)
             memcpy(cand, raw, MAC_LEN);
