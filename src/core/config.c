@@ -440,7 +440,7 @@ static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
     return rc;
 }
 
-/* Later sections (webhooks) are new rows here. */
+/* The sections of the file: each new section is one more row. */
 static const struct fr__cfg_key top_keys[] = {
     {.name = "store",
      .type = FR__CFG_STR,
@@ -462,6 +462,11 @@ static const struct fr__cfg_key top_keys[] = {
      .offset = 0,
      .custom = fr__cfg_parse_alerts,
      .help = "where alerts are sent"},
+    {.name = "webhooks",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_config, webhooks),
+     .sub = &fr__cfg_webhooks_table,
+     .help = "inbound webhooks: { listen, max_body, timeout, sources }"},
 };
 
 static int check_top(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
@@ -525,6 +530,7 @@ void fr_config_free(struct fr_config *cfg)
     free(cfg->targets);
     fr__cfg_free_jobs(cfg);
     fr__cfg_free_alerts(cfg);
+    fr__cfg_free_webhooks(cfg);
     for (size_t i = 0; i < cfg->nwarnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);

@@ -11,8 +11,10 @@
  * is an error naming it. Secret fields (client_secret, api_key value,
  * bearer token) also accept file:/path (read, trailing whitespace trimmed;
  * a file readable by group or others is a warning); a literal secret in the
- * file is a warning. Every resolved secret is registered with the redactor,
- * and so is every alert webhook URL (Slack-style URLs carry a token).
+ * file is a warning. Webhook verification secrets (webhooks.sources.*.verify
+ * .secrets) are secret fields too. Every resolved secret is registered with
+ * the redactor, and so is every alert webhook URL (Slack-style URLs carry a
+ * token).
  *
  * All strings in these structs are owned by the struct fr_config.
  */
@@ -25,6 +27,7 @@
 
 #include "core/error.h"
 #include "core/units.h"
+#include "hooks/verify.h"
 
 enum fr_auth_type {
     FR_AUTH_NONE,
@@ -191,6 +194,41 @@ struct fr_alert_sink_conf {
     int line, col;
 };
 
+/* ---- webhooks ------------------------------------------------------------------------- */
+
+/*
+ * One inbound webhook source: deliveries POSTed to path are verified under
+ * scheme with any of secrets, then handed on to deliver_url (POST) or
+ * deliver_exec (exactly one is set), retried with backoff.
+ */
+struct fr_webhook_source_conf {
+    char *name;                  /* the key under webhooks.sources */
+    char *path;                  /* starts with "/", unique across sources */
+    enum fr_verify_scheme scheme;
+    char **secrets;              /* secret, each registered with the redactor; at least one */
+    size_t nsecrets;
+    int64_t tolerance_ms;        /* timestamp tolerance; default 5m, > 0 */
+    char *hmac_header;           /* scheme hmac only (required there); else NULL */
+    bool hmac_base64;            /* scheme hmac: encoding base64 (default hex: false) */
+    char *hmac_prefix;           /* scheme hmac: optional, e.g. "sha256="; else NULL */
+    char *hmac_timestamp_header; /* scheme hmac: optional; else NULL */
+    char *deliver_url;           /* http(s) URL the event is POSTed to, or NULL */
+    char *deliver_exec;          /* command run by the shell in the config file's directory, or NULL */
+    int64_t deliver_timeout_ms;  /* default 10s for url, 30s for exec */
+    int max_attempts;            /* default 8, 1..100 */
+    int64_t base_ms, cap_ms;     /* backoff: default 1s and 10m, base <= cap */
+    int line, col;               /* where the source is defined */
+};
+
+struct fr_webhooks_conf {
+    bool configured;   /* the file has a webhooks section (then nsources >= 1) */
+    char *listen;      /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
+    uint64_t max_body; /* bytes; default 1MB, at least 1KB */
+    int64_t timeout_ms; /* per connection; default 10s */
+    struct fr_webhook_source_conf *sources;
+    size_t nsources;
+};
+
 struct fr_config {
     char *path;  /* as given */
     char *dir;   /* directory of the file, for relative paths */
@@ -201,6 +239,7 @@ struct fr_config {
     size_t njobs;
     struct fr_alert_sink_conf *alerts;
     size_t nalerts;
+    struct fr_webhooks_conf webhooks;
     char **warnings; /* "file:line:col: ..." sentences, for the CLI to log */
     size_t nwarnings;
 };
@@ -229,6 +268,10 @@ void fr_config_free(struct fr_config *cfg);
 const struct fr_target_conf *fr_config_find_target(const struct fr_config *cfg, const char *name);
 /* The job of that name, or NULL. Borrowed from cfg. */
 const struct fr_job_conf *fr_config_find_job(const struct fr_config *cfg, const char *name);
+
+/* The webhook source of that name, or NULL. Borrowed from cfg. */
+const struct fr_webhook_source_conf *fr_config_find_source(const struct fr_config *cfg,
+                                                           const char *name);
 
 /*
  * Defaults for a target (used by the loader and by tests building one by hand).

@@ -2,7 +2,8 @@
  * config_int.h: shared between the files of the config module only
  * (config.c: key tables of store and targets, the public API; config_walk.c:
  * the generic table walk; config_value.c: messages, scalar conversions,
- * ${ENV} expansion and secrets; config_job.c: the jobs and alerts tables).
+ * ${ENV} expansion and secrets; config_job.c: the jobs and alerts tables;
+ * config_hooks.c: the webhooks table).
  * Not for other modules.
  */
 #ifndef FR_CORE_CONFIG_INT_H
@@ -178,6 +179,13 @@ int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs);
 /* Free every job and alert sink of cfg (secrets wiped first) and the arrays. */
 void fr__cfg_free_jobs(struct fr_config *cfg);
 void fr__cfg_free_alerts(struct fr_config *cfg);
+
+/* ---- webhooks (config_hooks.c) ---------------------------------------- */
+
+/* The table of the top-level key "webhooks"; its base is a struct fr_webhooks_conf. */
+extern const struct fr__cfg_table fr__cfg_webhooks_table;
+/* Free every webhook source of cfg (secrets wiped first), the array and listen. */
+void fr__cfg_free_webhooks(struct fr_config *cfg);
 
 /* The scalar text of a node (NUL-terminated by libyaml). Borrowed from the document. */
 static inline const char *fr__cfg_text(const yaml_node_t *node)
