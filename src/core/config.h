@@ -202,10 +202,10 @@ struct fr_alert_sink_conf {
  * deliver_exec (exactly one is set), retried with backoff.
  */
 struct fr_webhook_source_conf {
-    char *name;                  /* the key under webhooks.sources */
-    char *path;                  /* starts with "/", unique across sources */
+    char *name; /* the key under webhooks.sources */
+    char *path; /* starts with "/", unique across sources */
     enum fr_verify_scheme scheme;
-    char **secrets;              /* secret, each registered with the redactor; at least one */
+    char **secrets; /* signing secrets (rotation), each redacted; at least one */
     size_t nsecrets;
     int64_t tolerance_ms;        /* timestamp tolerance; default 5m, > 0 */
     char *hmac_header;           /* scheme hmac only (required there); else NULL */
@@ -213,17 +213,17 @@ struct fr_webhook_source_conf {
     char *hmac_prefix;           /* scheme hmac: optional, e.g. "sha256="; else NULL */
     char *hmac_timestamp_header; /* scheme hmac: optional; else NULL */
     char *deliver_url;           /* http(s) URL the event is POSTed to, or NULL */
-    char *deliver_exec;          /* command run by the shell in the config file's directory, or NULL */
-    int64_t deliver_timeout_ms;  /* default 10s for url, 30s for exec */
-    int max_attempts;            /* default 8, 1..100 */
-    int64_t base_ms, cap_ms;     /* backoff: default 1s and 10m, base <= cap */
-    int line, col;               /* where the source is defined */
+    char *deliver_exec; /* command run by the shell in the config file's directory, or NULL */
+    int64_t deliver_timeout_ms; /* default 10s for url, 30s for exec */
+    int max_attempts;           /* default 8, 1..100 */
+    int64_t base_ms, cap_ms;    /* backoff: default 1s and 10m, base <= cap */
+    int line, col;              /* where the source is defined */
 };
 
 struct fr_webhooks_conf {
-    bool configured;   /* the file has a webhooks section (then nsources >= 1) */
-    char *listen;      /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
-    uint64_t max_body; /* bytes; default 1MB, at least 1KB */
+    bool configured;    /* the file has a webhooks section (then nsources >= 1) */
+    char *listen;       /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
+    uint64_t max_body;  /* bytes; default 1MB, at least 1KB */
     int64_t timeout_ms; /* per connection; default 10s */
     struct fr_webhook_source_conf *sources;
     size_t nsources;

@@ -42,8 +42,7 @@ static char *scheme_list(const char **names)
 
 /* ---- verify -------------------------------------------------------------- */
 
-static int parse_scheme(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                        void *field)
+static int parse_scheme(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
 {
     int rc = fr__cfg_expect(ld, node, path, YAML_SCALAR_NODE);
     char *text = NULL;
@@ -409,15 +408,15 @@ static const struct fr__cfg_key webhooks_keys[] = {
      .help = "the named senders: { NAME: { path, verify, deliver } }"},
 };
 
-static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
-                          void *base, yaml_node_t **found);
+static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                          yaml_node_t **found);
 
 const struct fr__cfg_table fr__cfg_webhooks_table = {
     webhooks_keys, FR_ARRAY_LEN(webhooks_keys), NULL, NULL, check_webhooks,
 };
 
-static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
-                          void *base, yaml_node_t **found)
+static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
+                          yaml_node_t **found)
 {
     struct fr_webhooks_conf *w = base;
     yaml_node_t *at = fr__cfg_found(&fr__cfg_webhooks_table, found, "listen");
