@@ -225,8 +225,8 @@ void fr_event_release(struct fr_event *e)
     e->body_len = 0;
 }
 
-int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n,
-                        int *outcome, struct fr_err *err)
+int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
+                        struct fr_err *err)
 {
     if (!st || (n && !ev))
         return fr_err_set(err, FR_EINVAL, 0, "events add: no store or events");
@@ -235,9 +235,8 @@ int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_
     return st->ops->events_add(st, ev, n, outcome, err);
 }
 
-int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms,
-                          int64_t lease_ms, size_t max, struct fr_event **out, size_t *n,
-                          struct fr_err *err)
+int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                          size_t max, struct fr_event **out, size_t *n, struct fr_err *err)
 {
     if (out)
         *out = NULL;

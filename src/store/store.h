@@ -197,16 +197,16 @@ enum fr_event_add_outcome {
  * NULL source or event_id, a source too long, the backend) is FR_ESTORE
  * and none of the batch is stored; outcome is then meaningless.
  */
-int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n,
-                        int *outcome, struct fr_err *err);
+int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
+                        struct fr_err *err);
 
 /* A stored event. Filled by claim and get; release with fr_event_release. */
 struct fr_event {
     int64_t seq; /* store-assigned, increasing (a purged newest seq may be given again) */
     char source[FR_EVENT_SOURCE_MAX];
-    char *event_id;     /* owned */
-    char *content_type; /* owned, NULL when none */
-    char *last_error;   /* owned, the last failed attempt's error; NULL when none */
+    char *event_id;      /* owned */
+    char *content_type;  /* owned, NULL when none */
+    char *last_error;    /* owned, the last failed attempt's error; NULL when none */
     unsigned char *body; /* owned, body_len bytes and a NUL after them; NULL when not loaded */
     size_t body_len;
     enum fr_event_state state;
@@ -226,9 +226,8 @@ void fr_event_release(struct fr_event *e);
  * lives. On FR_OK *out is a new array of *n events with their bodies
  * (NULL when *n is 0): fr_event_release each, then free(*out).
  */
-int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms,
-                          int64_t lease_ms, size_t max, struct fr_event **out, size_t *n,
-                          struct fr_err *err);
+int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                          size_t max, struct fr_event **out, size_t *n, struct fr_err *err);
 
 /*
  * The outcome of an event owner claimed: delivered; retry (pending again,
@@ -261,8 +260,7 @@ int fr_store_dlq_list(struct fr_store *st, const char *source, size_t limit,
                       int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err);
 
 /* One event in any state, with its body; release with fr_event_release. FR_ENOTFOUND for none. */
-int fr_store_event_get(struct fr_store *st, int64_t seq, struct fr_event *out,
-                       struct fr_err *err);
+int fr_store_event_get(struct fr_store *st, int64_t seq, struct fr_event *out, struct fr_err *err);
 
 /*
  * Sends dead events back to the queue: pending, attempts 0, due at

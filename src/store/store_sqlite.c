@@ -111,7 +111,7 @@ static const char *const migrations[] = {
     " updated_ms, last_error"
 #define EVENT_BODY_COL 10
 /* the ownership check of every outcome: ?1 seq, ?2 owner */
-#define EVENT_HELD     " WHERE seq = ?1 AND lease_owner = ?2 AND state = 'pending'"
+#define EVENT_HELD " WHERE seq = ?1 AND lease_owner = ?2 AND state = 'pending'"
 
 enum stmt_id {
     ST_BEGIN,
@@ -956,8 +956,8 @@ static int sq_dlq_replay(struct fr_store *base, int64_t seq, const char *source,
     return dlq_change(s, st, seq, count, err, op);
 }
 
-static int sq_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_ms,
-                        uint64_t *count, struct fr_err *err)
+static int sq_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_ms, uint64_t *count,
+                        struct fr_err *err)
 {
     struct sqlite_store *s = enter(base);
     const char *op = "dlq purge";

@@ -554,7 +554,7 @@ static void add_ok(struct fr_store *st, const struct fr_event_in *ev, size_t n, 
         fail_msg("events add: %s", err.msg);
 }
 
-/* Claims and returns how many; "seqs" gets the event ids claimed, space-joined. */
+/* Claims; ids gets the event ids, space-joined, seqs (NULL or room for max) the seqs. */
 static size_t claim_ids(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
                         size_t max, char *ids, size_t idslen, int64_t *seqs)
 {
@@ -567,8 +567,7 @@ static size_t claim_ids(struct fr_store *st, const char *owner, int64_t now_ms, 
     ids[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(evs[i].state, FR_EVENT_PENDING);
-        used += (size_t)snprintf(ids + used, idslen - used, "%s%s", i ? " " : "",
-                                 evs[i].event_id);
+        used += (size_t)snprintf(ids + used, idslen - used, "%s%s", i ? " " : "", evs[i].event_id);
         if (seqs)
             seqs[i] = evs[i].seq;
         fr_event_release(&evs[i]);
@@ -582,8 +581,7 @@ static int64_t seq_of(struct fr_store *st, const char *source, const char *event
 static void c_events_add_duplicates(struct fr_store *st)
 {
     struct fr_event_in batch[] = {
-        event_in("github", "e1", "{\"a\":1}", 100),
-        event_in("github", "e2", "{\"a\":2}", 101),
+        event_in("github", "e1", "{\"a\":1}", 100), event_in("github", "e2", "{\"a\":2}", 101),
         event_in("github", "e1", "{\"a\":1,\"again\":true}", 102), /* repeat within the batch */
         event_in("stripe", "e1", "{}", 103), /* same id, another source: not a duplicate */
     };
@@ -596,7 +594,7 @@ static void c_events_add_duplicates(struct fr_store *st)
 
     /* across batches, whatever the stored event's state */
     char ids[256];
-    int64_t seqs[4];
+    int64_t seqs[10];
     assert_int_equal(claim_ids(st, "w1", 200, 1000, 1, ids, sizeof(ids), seqs), 1);
     assert_int_equal(fr_store_event_delivered(st, seqs[0], "w1", 210, NULL), FR_OK);
     struct fr_event_in again[] = {
@@ -697,7 +695,7 @@ static void c_events_add_all_or_none(struct fr_store *st)
         char ids[64];
         assert_int_equal(claim_ids(st, "w", 100, 10, 10, ids, sizeof(ids), NULL), 0);
     }
-    /* the store stays usable, the synchronous setting restored with it */
+    /* the store stays usable after the rollback */
     struct fr_event_in good[] = {event_in("s", "a1", "1", 1), event_in("s", "a3", "3", 3)};
     int outcome[2];
     add_ok(st, good, 2, outcome);
@@ -711,8 +709,9 @@ static void c_events_add_all_or_none(struct fr_store *st)
 static void c_events_claim_order_max(struct fr_store *st)
 {
     struct fr_event_in ev[] = {
-        event_in("s", "e3", "", 300), event_in("s", "e1", "", 100), event_in("t", "e2", "", 200),
-        event_in("s", "e4", "", 400), event_in("s", "later", "", 5000),
+        event_in("s", "e3", "", 300),     event_in("s", "e1", "", 100),
+        event_in("t", "e2", "", 200),     event_in("s", "e4", "", 400),
+        event_in("s", "later", "", 5000),
     };
     add_ok(st, ev, 5, NULL);
     char ids[128];
@@ -739,7 +738,7 @@ static void c_events_lease_expiry(struct fr_store *st)
     struct fr_event_in ev[] = {event_in("s", "e1", "b", 10)};
     add_ok(st, ev, 1, NULL);
     char ids[64];
-    int64_t seqs[1], seqs2[1];
+    int64_t seqs[10], seqs2[10];
     assert_int_equal(claim_ids(st, "old", 100, 50, 10, ids, sizeof(ids), seqs), 1);
     assert_int_equal(claim_ids(st, "new", 149, 50, 10, ids, sizeof(ids), NULL), 0);
     /* the lease ends at 150: another owner takes the event */
@@ -775,7 +774,7 @@ static void c_events_retry(struct fr_store *st)
     struct fr_event_in ev[] = {event_in("s", "e1", "b", 10)};
     add_ok(st, ev, 1, NULL);
     char ids[64];
-    int64_t seqs[1];
+    int64_t seqs[10];
     assert_int_equal(claim_ids(st, "w", 100, 1000, 10, ids, sizeof(ids), seqs), 1);
     assert_int_equal(fr_store_event_retry(st, seqs[0], "w", 600, "HTTP 503", 110, NULL), FR_OK);
     struct fr_event e;
@@ -844,8 +843,10 @@ static int64_t kill_event(struct fr_store *st, const char *source, const char *e
 static void c_events_dlq(struct fr_store *st)
 {
     struct fr_event_in ev[] = {
-        event_in("gh", "a", "body-a", 1), event_in("gh", "b", "body-b", 2),
-        event_in("st", "c", "body-c", 3), event_in("gh", "d", "body-d", 4),
+        event_in("gh", "a", "body-a", 1),
+        event_in("gh", "b", "body-b", 2),
+        event_in("st", "c", "body-c", 3),
+        event_in("gh", "d", "body-d", 4),
     };
     add_ok(st, ev, 4, NULL);
     int64_t a = kill_event(st, "gh", "a", 100);
@@ -977,7 +978,7 @@ static void c_events_queue_stats(struct fr_store *st)
     };
     add_ok(st, ev, 5, NULL);
     char ids[64];
-    int64_t seqs[2];
+    int64_t seqs[10];
     assert_int_equal(claim_ids(st, "w", 100, 10, 2, ids, sizeof(ids), seqs), 2);
     assert_int_equal(fr_store_event_delivered(st, seqs[0], "w", 100, NULL), FR_OK);
     assert_int_equal(fr_store_event_dead(st, seqs[1], "w", "no", 100, NULL), FR_OK);
@@ -1068,7 +1069,7 @@ static void d_events_persist(const char *url)
     };
     add_ok(st, ev, 2, NULL);
     char ids[64];
-    int64_t seqs[1];
+    int64_t seqs[10];
     assert_int_equal(claim_ids(st, "w", 100, 50, 1, ids, sizeof(ids), seqs), 1);
     assert_int_equal(fr_store_event_dead(st, seqs[0], "w", "broken", 100, NULL), FR_OK);
     fr_store_close(st);
