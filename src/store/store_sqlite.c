@@ -75,8 +75,10 @@ static const char *const migrations[] = {
     /*
      * 2: received webhook events. seq is the rowid (no AUTOINCREMENT: its extra table buys
      * nothing while rows are rarely deleted). lease_until_ms 0 means no lease. events_due
-     * serves claim in its order (the rowid ends every index entry); the partial indexes hold
-     * only dead rows, for the dead-letter listing and purge, and only leased rows, for release.
+     * serves claim in its order (the rowid ends every index entry) and, by state, the dead
+     * rows for the dead-letter listing (sorted: the queue is small) and purge; the partial
+     * indexes hold only dead rows, for one source's listing and replay, and only leased rows,
+     * for release.
      */
     "CREATE TABLE events ("
     " seq INTEGER PRIMARY KEY,"
@@ -94,7 +96,6 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL,"
     " UNIQUE (source, event_id));"
     "CREATE INDEX events_due ON events(state, next_attempt_ms);"
-    "CREATE INDEX events_dead ON events(updated_ms) WHERE state = 'dead';"
     "CREATE INDEX events_dead_source ON events(source, updated_ms) WHERE state = 'dead';"
     "CREATE INDEX events_leased ON events(lease_owner) WHERE lease_owner IS NOT NULL;",
 };
