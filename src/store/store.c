@@ -185,3 +185,145 @@ int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_jou
         return fr_err_set(err, FR_EINVAL, 0, "journal by run: no store, run id or callback");
     return st->ops->journal_by_run(st, run_id, state, fn, ud, err);
 }
+
+/* ---- webhook events ------------------------------------------------------------------- */
+
+static const char *const event_state_names[] = {
+    [FR_EVENT_PENDING] = "pending",
+    [FR_EVENT_DELIVERED] = "delivered",
+    [FR_EVENT_DEAD] = "dead",
+};
+
+const char *fr_event_state_name(enum fr_event_state s)
+{
+    if ((size_t)s < FR_ARRAY_LEN(event_state_names) && event_state_names[s])
+        return event_state_names[s];
+    return "unknown";
+}
+
+bool fr__event_state_parse(const char *name, enum fr_event_state *out)
+{
+    for (size_t i = 0; i < FR_ARRAY_LEN(event_state_names); i++) {
+        if (strcmp(name, event_state_names[i]) == 0) {
+            *out = (enum fr_event_state)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void fr_event_release(struct fr_event *e)
+{
+    if (!e)
+        return;
+    free(e->event_id);
+    free(e->content_type);
+    free(e->last_error);
+    free(e->body);
+    e->event_id = e->content_type = e->last_error = NULL;
+    e->body = NULL;
+    e->body_len = 0;
+}
+
+int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
+                        struct fr_err *err)
+{
+    if (!st || (n && !ev))
+        return fr_err_set(err, FR_EINVAL, 0, "events add: no store or events");
+    if (n == 0)
+        return FR_OK;
+    return st->ops->events_add(st, ev, n, outcome, err);
+}
+
+int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                          size_t max, struct fr_event **out, size_t *n, struct fr_err *err)
+{
+    if (out)
+        *out = NULL;
+    if (n)
+        *n = 0;
+    if (!st || !owner || !out || !n)
+        return fr_err_set(err, FR_EINVAL, 0, "events claim: no store, owner or output");
+    if (lease_ms <= 0)
+        return fr_err_set(err, FR_EINVAL, 0, "events claim: lease of %lld ms; it must be positive",
+                          (long long)lease_ms);
+    if (max == 0)
+        return FR_OK;
+    return st->ops->events_claim(st, owner, now_ms, lease_ms, max, out, n, err);
+}
+
+int fr_store_event_delivered(struct fr_store *st, int64_t seq, const char *owner, int64_t now_ms,
+                             struct fr_err *err)
+{
+    if (!st || !owner)
+        return fr_err_set(err, FR_EINVAL, 0, "event delivered: no store or owner");
+    return st->ops->event_outcome(st, seq, owner, FR_EVENT_DELIVERED, 0, NULL, now_ms, err);
+}
+
+int fr_store_event_retry(struct fr_store *st, int64_t seq, const char *owner,
+                         int64_t next_attempt_ms, const char *error, int64_t now_ms,
+                         struct fr_err *err)
+{
+    if (!st || !owner)
+        return fr_err_set(err, FR_EINVAL, 0, "event retry: no store or owner");
+    return st->ops->event_outcome(st, seq, owner, FR_EVENT_PENDING, next_attempt_ms, error, now_ms,
+                                  err);
+}
+
+int fr_store_event_dead(struct fr_store *st, int64_t seq, const char *owner, const char *error,
+                        int64_t now_ms, struct fr_err *err)
+{
+    if (!st || !owner)
+        return fr_err_set(err, FR_EINVAL, 0, "event dead: no store or owner");
+    return st->ops->event_outcome(st, seq, owner, FR_EVENT_DEAD, 0, error, now_ms, err);
+}
+
+int fr_store_events_release(struct fr_store *st, const char *owner, struct fr_err *err)
+{
+    if (!st || !owner)
+        return fr_err_set(err, FR_EINVAL, 0, "events release: no store or owner");
+    return st->ops->events_release(st, owner, err);
+}
+
+int fr_store_dlq_list(struct fr_store *st, const char *source, size_t limit,
+                      int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err)
+{
+    if (!st || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "dlq list: no store or callback");
+    return st->ops->dlq_list(st, source, limit, fn, ud, err);
+}
+
+int fr_store_event_get(struct fr_store *st, int64_t seq, struct fr_event *out, struct fr_err *err)
+{
+    if (!st || !out)
+        return fr_err_set(err, FR_EINVAL, 0, "event get: no store or output");
+    return st->ops->event_get(st, seq, out, err);
+}
+
+int fr_store_dlq_replay(struct fr_store *st, int64_t seq, const char *source, int64_t now_ms,
+                        uint64_t *count, struct fr_err *err)
+{
+    if (count)
+        *count = 0;
+    if (!st)
+        return fr_err_set(err, FR_EINVAL, 0, "dlq replay: no store");
+    return st->ops->dlq_replay(st, seq, source, now_ms, count, err);
+}
+
+int fr_store_dlq_purge(struct fr_store *st, int64_t seq, int64_t older_than_ms, uint64_t *count,
+                       struct fr_err *err)
+{
+    if (count)
+        *count = 0;
+    if (!st)
+        return fr_err_set(err, FR_EINVAL, 0, "dlq purge: no store");
+    return st->ops->dlq_purge(st, seq, older_than_ms, count, err);
+}
+
+int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
+                         void *ud, struct fr_err *err)
+{
+    if (!st || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "queue stats: no store or callback");
+    return st->ops->queue_stats(st, fn, ud, err);
+}

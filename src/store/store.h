@@ -1,7 +1,7 @@
 /*
  * store.h: the one interface to ferry's durable state: runs, the per-key
- * journal of push jobs, and each run's failures. Nothing outside src/store
- * knows an SQL dialect.
+ * journal of push jobs, each run's failures, and the received webhook
+ * events. Nothing outside src/store knows an SQL dialect.
  *
  * Backends sit behind an operations table (store_int.h), like curl's TLS
  * backends; `sqlite:PATH` is the embedded default (WAL mode; a transaction
@@ -154,5 +154,145 @@ int fr_store_journal_update(struct fr_store *st, const char *job, const char *ru
 int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                             void *ud, struct fr_err *err);
+
+/* ---- webhook events: the durable queue and its dead letters --------------------------- */
+
+/*
+ * Every webhook request ferry answered with a 2xx is a row here until it
+ * is purged: pending (due at next_attempt_ms), delivered, or dead (in the
+ * dead-letter queue after its last attempt). Workers claim pending events
+ * under a lease; a worker that dies leaves its lease to expire and the
+ * events become claimable again, so delivery is at least once.
+ */
+enum fr_event_state { FR_EVENT_PENDING, FR_EVENT_DELIVERED, FR_EVENT_DEAD };
+
+/* "pending", "delivered", "dead"; "unknown" for anything else. */
+const char *fr_event_state_name(enum fr_event_state s);
+
+#define FR_EVENT_SOURCE_MAX 128 /* bytes of a source name, with its NUL */
+
+/* One received webhook; every pointer is borrowed for the call. */
+struct fr_event_in {
+    const char *source;       /* the webhook source's name, shorter than FR_EVENT_SOURCE_MAX */
+    const char *event_id;     /* the scheme's id, or the SHA-256 of the body */
+    const char *content_type; /* may be NULL */
+    const void *body;         /* raw bytes, may contain NUL; NULL only when body_len is 0 */
+    size_t body_len;
+    int64_t received_ms; /* wall clock; also when the event is first due */
+};
+
+enum fr_event_add_outcome {
+    FR_EVENT_ADD_STORED,
+    FR_EVENT_ADD_DUPLICATE, /* source + event_id already stored, whatever its state */
+};
+
+/*
+ * Stores n events in one transaction: the webhook server batches
+ * concurrent requests into one call (group commit). outcome, when not
+ * NULL, has n slots and gets an enum fr_event_add_outcome per event; a
+ * repeat within the batch is a duplicate of the first. When it returns
+ * FR_OK the events are durable: this transaction commits with
+ * synchronous=FULL (the WAL is fsync'd; the handle returns to NORMAL
+ * after), so a power loss after the 2xx loses nothing. Any failure (a
+ * NULL source or event_id, a source too long, the backend) is FR_ESTORE
+ * and none of the batch is stored; outcome is then meaningless.
+ */
+int fr_store_events_add(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
+                        struct fr_err *err);
+
+/* A stored event. Filled by claim and get; release with fr_event_release. */
+struct fr_event {
+    int64_t seq; /* store-assigned, increasing (a purged newest seq may be given again) */
+    char source[FR_EVENT_SOURCE_MAX];
+    char *event_id;      /* owned */
+    char *content_type;  /* owned, NULL when none */
+    char *last_error;    /* owned, the last failed attempt's error; NULL when none */
+    unsigned char *body; /* owned, body_len bytes and a NUL after them; NULL when not loaded */
+    size_t body_len;
+    enum fr_event_state state;
+    int attempts; /* outcomes reported: delivered, retry and dead each count one */
+    int64_t received_ms, next_attempt_ms, updated_ms;
+};
+
+/* Frees what e owns and NULLs the pointers; e itself is the caller's. NULL is a no-op. */
+void fr_event_release(struct fr_event *e);
+
+/*
+ * Claims up to max due events for owner in one transaction: pending,
+ * next_attempt_ms <= now_ms, and no live lease (none, or one that ended
+ * by now_ms). Each is leased to owner until now_ms + lease_ms (lease_ms
+ * > 0, else FR_EINVAL). Oldest due first: by next_attempt_ms, then seq.
+ * Two handles (processes) never claim the same event while its lease
+ * lives. On FR_OK *out is a new array of *n events with their bodies
+ * (NULL when *n is 0): fr_event_release each, then free(*out).
+ */
+int fr_store_events_claim(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                          size_t max, struct fr_event **out, size_t *n, struct fr_err *err);
+
+/*
+ * The outcome of an event owner claimed: delivered; retry (pending again,
+ * due at next_attempt_ms, error kept as last_error); dead (to the
+ * dead-letter queue, error kept). Each counts one attempt, ends the lease
+ * and sets updated_ms = now_ms. Owner still holds the event when its
+ * lease expired but nobody claimed it since. FR_ENOTFOUND (err set) when
+ * owner no longer holds it: another owner claimed it after the lease
+ * expired (that owner reports the outcome), or it is no longer pending.
+ * error may be NULL.
+ */
+int fr_store_event_delivered(struct fr_store *st, int64_t seq, const char *owner, int64_t now_ms,
+                             struct fr_err *err);
+int fr_store_event_retry(struct fr_store *st, int64_t seq, const char *owner,
+                         int64_t next_attempt_ms, const char *error, int64_t now_ms,
+                         struct fr_err *err);
+int fr_store_event_dead(struct fr_store *st, int64_t seq, const char *owner, const char *error,
+                        int64_t now_ms, struct fr_err *err);
+
+/* Ends every lease owner holds (graceful shutdown); the events stay pending and due. */
+int fr_store_events_release(struct fr_store *st, const char *owner, struct fr_err *err);
+
+/*
+ * The dead-letter queue, newest first (by updated_ms, then seq); source
+ * NULL for all sources; limit 0 for all. The events fn receives have no
+ * body (body NULL, body_len 0) and are borrowed for that call. fn
+ * returning non-zero stops. See fr_store_runs_list for what fn may do.
+ */
+int fr_store_dlq_list(struct fr_store *st, const char *source, size_t limit,
+                      int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err);
+
+/* One event in any state, with its body; release with fr_event_release. FR_ENOTFOUND for none. */
+int fr_store_event_get(struct fr_store *st, int64_t seq, struct fr_event *out, struct fr_err *err);
+
+/*
+ * Sends dead events back to the queue: pending, attempts 0, due at
+ * now_ms, last_error kept. seq non-zero: that event (FR_ENOTFOUND when
+ * it is not dead); seq 0: every dead event of source (NULL: of all
+ * sources). *count (may be NULL) says how many were replayed.
+ */
+int fr_store_dlq_replay(struct fr_store *st, int64_t seq, const char *source, int64_t now_ms,
+                        uint64_t *count, struct fr_err *err);
+
+/*
+ * Deletes dead events: seq non-zero, that event (FR_ENOTFOUND when it is
+ * not dead); seq 0, every dead event whose updated_ms < older_than_ms.
+ * *count (may be NULL) says how many. A purged event is forgotten: the
+ * same source + event_id would be stored again.
+ */
+int fr_store_dlq_purge(struct fr_store *st, int64_t seq, int64_t older_than_ms, uint64_t *count,
+                       struct fr_err *err);
+
+/* One source's queue figures, for status and metrics. */
+struct fr_queue_stats {
+    const char *source; /* borrowed for the callback */
+    uint64_t pending, delivered, dead;
+    int64_t oldest_pending_ms; /* received_ms of the oldest pending event; 0 if none */
+};
+
+/*
+ * Calls fn once per source that has events, in source order; fn
+ * returning non-zero stops. Reads every event row: meant for a status
+ * command or a metrics scrape, not for each request.
+ */
+int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
+                         void *ud, struct fr_err *err);
 
 #endif

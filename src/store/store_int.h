@@ -39,6 +39,25 @@ struct fr_store_ops {
     int (*journal_by_run)(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                           int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                           void *ud, struct fr_err *err);
+
+    int (*events_add)(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
+                      struct fr_err *err);
+    int (*events_claim)(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                        size_t max, struct fr_event **out, size_t *n, struct fr_err *err);
+    /* delivered, retry and dead in one: next_attempt_ms and error only matter where they apply */
+    int (*event_outcome)(struct fr_store *st, int64_t seq, const char *owner,
+                         enum fr_event_state state, int64_t next_attempt_ms, const char *error,
+                         int64_t now_ms, struct fr_err *err);
+    int (*events_release)(struct fr_store *st, const char *owner, struct fr_err *err);
+    int (*dlq_list)(struct fr_store *st, const char *source, size_t limit,
+                    int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err);
+    int (*event_get)(struct fr_store *st, int64_t seq, struct fr_event *out, struct fr_err *err);
+    int (*dlq_replay)(struct fr_store *st, int64_t seq, const char *source, int64_t now_ms,
+                      uint64_t *count, struct fr_err *err);
+    int (*dlq_purge)(struct fr_store *st, int64_t seq, int64_t older_than_ms, uint64_t *count,
+                     struct fr_err *err);
+    int (*queue_stats)(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
+                       void *ud, struct fr_err *err);
 };
 
 /* The base every backend handle starts with. */
@@ -79,5 +98,7 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
 
 /* The state named name ("created"); false when name is no state's name. */
 bool fr__journal_state_parse(const char *name, enum fr_journal_state *out);
+/* The event state named name ("dead"); false when name is no state's name. */
+bool fr__event_state_parse(const char *name, enum fr_event_state *out);
 
 #endif

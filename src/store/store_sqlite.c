@@ -72,6 +72,32 @@ static const char *const migrations[] = {
     " first_ms INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL,"
     " PRIMARY KEY (job, key)) WITHOUT ROWID;",
+    /*
+     * 2: received webhook events. seq is the rowid (no AUTOINCREMENT: its extra table buys
+     * nothing while rows are rarely deleted). lease_until_ms 0 means no lease. events_due
+     * serves claim in its order (the rowid ends every index entry) and, by state, the dead
+     * rows for the dead-letter listing (sorted: the queue is small) and purge; the partial
+     * indexes hold only dead rows, for one source's listing and replay, and only leased rows,
+     * for release.
+     */
+    "CREATE TABLE events ("
+    " seq INTEGER PRIMARY KEY,"
+    " source TEXT NOT NULL CHECK (length(source) BETWEEN 1 AND 127),"
+    " event_id TEXT NOT NULL,"
+    " content_type TEXT,"
+    " body BLOB NOT NULL,"
+    " state TEXT NOT NULL CHECK (state = 'pending' OR state = 'delivered' OR state = 'dead'),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " received_ms INTEGER NOT NULL,"
+    " next_attempt_ms INTEGER NOT NULL,"
+    " lease_owner TEXT,"
+    " lease_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " updated_ms INTEGER NOT NULL,"
+    " UNIQUE (source, event_id));"
+    "CREATE INDEX events_due ON events(state, next_attempt_ms);"
+    "CREATE INDEX events_dead_source ON events(source, updated_ms) WHERE state = 'dead';"
+    "CREATE INDEX events_leased ON events(lease_owner) WHERE lease_owner IS NOT NULL;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -80,6 +106,13 @@ static const char *const migrations[] = {
 #define COUNT_PARAM(f)  ", ?"
 #define RUN_COLUMNS     "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(COUNT_NAME)
 #define JOURNAL_COLUMNS "state, payload_hash, run_id, attempts, last_error, first_ms, updated_ms"
+/* read_event's order; EVENT_BODY_COL is the body where a query selects it */
+#define EVENT_COLUMNS                                                                              \
+    "seq, source, event_id, content_type, state, attempts, received_ms, next_attempt_ms,"          \
+    " updated_ms, last_error"
+#define EVENT_BODY_COL 10
+/* the ownership check of every outcome: ?1 seq, ?2 owner */
+#define EVENT_HELD " WHERE seq = ?1 AND lease_owner = ?2 AND state = 'pending'"
 
 enum stmt_id {
     ST_BEGIN,
@@ -100,6 +133,24 @@ enum stmt_id {
     ST_FAILURE_NEXT_SEQ,
     ST_FAILURE_INSERT,
     ST_FAILURES,
+    ST_SYNC_FULL,
+    ST_SYNC_NORMAL,
+    ST_EVENT_INSERT,
+    ST_EVENTS_DUE,
+    ST_EVENT_LEASE,
+    ST_EVENT_DELIVERED,
+    ST_EVENT_RETRY,
+    ST_EVENT_DEAD,
+    ST_EVENTS_RELEASE,
+    ST_DLQ_ALL,
+    ST_DLQ_SOURCE,
+    ST_EVENT_GET,
+    ST_DLQ_REPLAY_ONE,
+    ST_DLQ_REPLAY_ALL,
+    ST_DLQ_REPLAY_SOURCE,
+    ST_DLQ_PURGE_ONE,
+    ST_DLQ_PURGE_OLDER,
+    ST_QUEUE_STATS,
     ST__COUNT
 };
 
@@ -130,6 +181,50 @@ static const char *const stmt_sql[ST__COUNT] = {
         "INSERT INTO run_failures (run_id, seq, key, line, kind, reason) VALUES (?, ?, ?, ?, ?, ?)",
     [ST_FAILURES] =
         "SELECT key, line, kind, reason FROM run_failures WHERE run_id = ?1 ORDER BY seq",
+    /* SQLite refuses to change synchronous inside a transaction: around it, then */
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_EVENT_INSERT] = "INSERT INTO events (source, event_id, content_type, body, state,"
+                        " received_ms, next_attempt_ms, updated_ms)"
+                        " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)"
+                        " ON CONFLICT (source, event_id) DO NOTHING",
+    /* literal 'pending' (not a parameter) so the planner can use events_due for the order */
+    [ST_EVENTS_DUE] = "SELECT " EVENT_COLUMNS ", body FROM events"
+                      " WHERE state = 'pending' AND next_attempt_ms <= ?1 AND lease_until_ms <= ?1"
+                      " ORDER BY next_attempt_ms, seq LIMIT ?2",
+    [ST_EVENT_LEASE] = "UPDATE events SET lease_owner = ?2, lease_until_ms = ?3 WHERE seq = ?1",
+    /* ?3 now_ms, ?4 error */
+    [ST_EVENT_DELIVERED] = "UPDATE events SET state = 'delivered', attempts = attempts + 1,"
+                           " lease_owner = NULL, lease_until_ms = 0, updated_ms = ?3" EVENT_HELD,
+    [ST_EVENT_RETRY] = "UPDATE events SET attempts = attempts + 1, next_attempt_ms = ?5,"
+                       " last_error = ?4, lease_owner = NULL, lease_until_ms = 0,"
+                       " updated_ms = ?3" EVENT_HELD,
+    [ST_EVENT_DEAD] = "UPDATE events SET state = 'dead', attempts = attempts + 1,"
+                      " last_error = ?4, lease_owner = NULL, lease_until_ms = 0,"
+                      " updated_ms = ?3" EVENT_HELD,
+    [ST_EVENTS_RELEASE] = "UPDATE events SET lease_owner = NULL, lease_until_ms = 0"
+                          " WHERE lease_owner = ?1",
+    [ST_DLQ_ALL] = "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead'"
+                   " ORDER BY updated_ms DESC, seq DESC LIMIT ?1",
+    [ST_DLQ_SOURCE] = "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead' AND source = ?2"
+                      " ORDER BY updated_ms DESC, seq DESC LIMIT ?1",
+    [ST_EVENT_GET] = "SELECT " EVENT_COLUMNS ", body FROM events WHERE seq = ?1",
+    /* ?1 now_ms */
+    [ST_DLQ_REPLAY_ONE] = "UPDATE events SET state = 'pending', attempts = 0,"
+                          " next_attempt_ms = ?1, updated_ms = ?1, lease_owner = NULL,"
+                          " lease_until_ms = 0 WHERE state = 'dead' AND seq = ?2",
+    [ST_DLQ_REPLAY_ALL] = "UPDATE events SET state = 'pending', attempts = 0,"
+                          " next_attempt_ms = ?1, updated_ms = ?1, lease_owner = NULL,"
+                          " lease_until_ms = 0 WHERE state = 'dead'",
+    [ST_DLQ_REPLAY_SOURCE] = "UPDATE events SET state = 'pending', attempts = 0,"
+                             " next_attempt_ms = ?1, updated_ms = ?1, lease_owner = NULL,"
+                             " lease_until_ms = 0 WHERE state = 'dead' AND source = ?2",
+    [ST_DLQ_PURGE_ONE] = "DELETE FROM events WHERE state = 'dead' AND seq = ?1",
+    [ST_DLQ_PURGE_OLDER] = "DELETE FROM events WHERE state = 'dead' AND updated_ms < ?1",
+    [ST_QUEUE_STATS] = "SELECT source, sum(state = 'pending'), sum(state = 'delivered'),"
+                       " sum(state = 'dead'),"
+                       " coalesce(min(CASE WHEN state = 'pending' THEN received_ms END), 0)"
+                       " FROM events GROUP BY source ORDER BY source",
 };
 
 struct sqlite_store {
@@ -612,6 +707,299 @@ static int sq_journal_by_run(struct fr_store *base, const char *run_id, enum fr_
     return rc;
 }
 
+/* ---- webhook events ------------------------------------------------------------------- */
+
+/* Reads EVENT_COLUMNS into e, allocating its strings; the body too when with_body. */
+static int read_event(struct sqlite_store *s, sqlite3_stmt *st, bool with_body, struct fr_event *e,
+                      struct fr_err *err, const char *op)
+{
+    memset(e, 0, sizeof(*e));
+    const char *state = column_str(st, 4);
+    if (!state || !fr__event_state_parse(state, &e->state))
+        return fr_err_set(err, FR_ESTORE, 0, "%s: unknown event state \"%s\" (sqlite:%s)", op,
+                          state ? state : "(null)", s->path);
+    e->seq = sqlite3_column_int64(st, 0);
+    fr_strlcpy(e->source, column_str(st, 1), sizeof(e->source));
+    e->event_id = fr_strdup(column_str(st, 2));
+    const char *content_type = column_str(st, 3);
+    e->content_type = content_type ? fr_strdup(content_type) : NULL;
+    e->attempts = sqlite3_column_int(st, 5);
+    e->received_ms = sqlite3_column_int64(st, 6);
+    e->next_attempt_ms = sqlite3_column_int64(st, 7);
+    e->updated_ms = sqlite3_column_int64(st, 8);
+    const char *last_error = column_str(st, 9);
+    e->last_error = last_error ? fr_strdup(last_error) : NULL;
+    if (with_body) {
+        const void *body = sqlite3_column_blob(st, EVENT_BODY_COL);
+        e->body_len = (size_t)sqlite3_column_bytes(st, EVENT_BODY_COL);
+        e->body = fr_malloc(e->body_len + 1);
+        if (e->body_len)
+            memcpy(e->body, body, e->body_len);
+        e->body[e->body_len] = '\0';
+    }
+    return FR_OK;
+}
+
+static int sq_events_add(struct fr_store *base, const struct fr_event_in *ev, size_t n,
+                         int *outcome, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "events add";
+    sqlite3_stmt *insert = NULL;
+    int rc = stmt(s, ST_EVENT_INSERT, &insert, err, op);
+    /* the one fsync'd commit of ferry: a 2xx follows it, and the sender forgets the event */
+    if (!rc)
+        rc = run_cached(s, ST_SYNC_FULL, err, op);
+    if (!rc)
+        rc = tx_begin(s, err, op);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct fr_event_in *e = &ev[i];
+        /* a NULL source or event_id binds NULL: NOT NULL fails and the batch is undone */
+        sqlite3_bind_text(insert, 1, e->source, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 2, e->event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 3, e->content_type, -1, SQLITE_STATIC);
+        if (e->body || !e->body_len)
+            sqlite3_bind_blob64(insert, 4, e->body ? e->body : "", e->body_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(insert, 4); /* bytes promised and none given: NOT NULL fails */
+        sqlite3_bind_int64(insert, 5, e->received_ms);
+        rc = run_stmt(s, insert, err, op);
+        if (!rc && outcome)
+            outcome[i] = sqlite3_changes(s->db) ? FR_EVENT_ADD_STORED : FR_EVENT_ADD_DUPLICATE;
+    }
+    if (!rc || !sqlite3_get_autocommit(s->db))
+        rc = tx_end(s, rc, err, op);
+    run_cached(s, ST_SYNC_NORMAL, NULL, op); /* can only fail inside a transaction: none is open */
+    return rc;
+}
+
+static int sq_events_claim(struct fr_store *base, const char *owner, int64_t now_ms,
+                           int64_t lease_ms, size_t max, struct fr_event **out, size_t *n,
+                           struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "events claim";
+    sqlite3_stmt *due = NULL, *lease = NULL;
+    int rc = stmt(s, ST_EVENTS_DUE, &due, err, op);
+    if (!rc)
+        rc = stmt(s, ST_EVENT_LEASE, &lease, err, op);
+    /* IMMEDIATE: the write lock before the SELECT, so no other handle picks the same rows */
+    if (!rc)
+        rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    struct fr_event *events = NULL;
+    size_t got = 0, cap = 0;
+    sqlite3_bind_int64(due, 1, now_ms);
+    sqlite3_bind_int64(due, 2, max > INT64_MAX ? -1 : (sqlite3_int64)max);
+    int step;
+    while ((step = sqlite3_step(due)) == SQLITE_ROW) {
+        if (got == cap) {
+            cap = cap ? cap * 2 : (max < 16 ? max : 16);
+            events = fr_realloc(events, cap * sizeof(*events));
+        }
+        rc = read_event(s, due, true, &events[got], err, op);
+        if (rc)
+            break;
+        got++;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(due);
+    int64_t until = lease_ms > INT64_MAX - now_ms ? INT64_MAX : now_ms + lease_ms;
+    for (size_t i = 0; !rc && i < got; i++) {
+        sqlite3_bind_int64(lease, 1, events[i].seq);
+        sqlite3_bind_text(lease, 2, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(lease, 3, until);
+        rc = run_stmt(s, lease, err, op);
+    }
+    rc = tx_end(s, rc, err, op);
+    if (rc) {
+        for (size_t i = 0; i < got; i++)
+            fr_event_release(&events[i]);
+        free(events);
+        return rc;
+    }
+    *out = events;
+    *n = got;
+    return FR_OK;
+}
+
+static int sq_event_outcome(struct fr_store *base, int64_t seq, const char *owner,
+                            enum fr_event_state state, int64_t next_attempt_ms, const char *error,
+                            int64_t now_ms, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    static const struct {
+        enum stmt_id id;
+        const char *op;
+    } by_state[] = {
+        [FR_EVENT_PENDING] = {ST_EVENT_RETRY, "event retry"},
+        [FR_EVENT_DELIVERED] = {ST_EVENT_DELIVERED, "event delivered"},
+        [FR_EVENT_DEAD] = {ST_EVENT_DEAD, "event dead"},
+    };
+    FR_ASSERT((size_t)state < FR_ARRAY_LEN(by_state));
+    const char *op = by_state[state].op;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, by_state[state].id, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    if (state != FR_EVENT_DELIVERED)
+        sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+    if (state == FR_EVENT_PENDING)
+        sqlite3_bind_int64(st, 5, next_attempt_ms);
+    rc = run_stmt(s, st, err, op);
+    if (!rc && sqlite3_changes(s->db) == 0)
+        rc = fr_err_set(err, FR_ENOTFOUND, 0,
+                        "%s: event %lld is not pending under a lease of \"%s\" (sqlite:%s)", op,
+                        (long long)seq, owner, s->path);
+    return rc;
+}
+
+static int sq_events_release(struct fr_store *base, const char *owner, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_EVENTS_RELEASE, &st, err, "events release");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+    return run_stmt(s, st, err, "events release");
+}
+
+static int sq_dlq_list(struct fr_store *base, const char *source, size_t limit,
+                       int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "dlq list";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, source ? ST_DLQ_SOURCE : ST_DLQ_ALL, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+    if (source)
+        sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fr_event e;
+        rc = read_event(s, st, false, &e, err, op);
+        if (rc)
+            break;
+        int stop = fn(&e, ud);
+        fr_event_release(&e);
+        if (stop)
+            break;
+    }
+    if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_event_get(struct fr_store *base, int64_t seq, struct fr_event *out,
+                        struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "event get";
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = stmt(s, ST_EVENT_GET, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        rc = read_event(s, st, true, out, err, op);
+    else if (step == SQLITE_DONE)
+        rc = fr_err_set(err, FR_ENOTFOUND, 0, "event get: no event %lld", (long long)seq);
+    else
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Runs a dead-letter change; FR_ENOTFOUND when one named event (seq) was not dead. */
+static int dlq_change(struct sqlite_store *s, sqlite3_stmt *st, int64_t seq, uint64_t *count,
+                      struct fr_err *err, const char *op)
+{
+    int rc = run_stmt(s, st, err, op);
+    if (rc)
+        return rc;
+    uint64_t changed = (uint64_t)sqlite3_changes64(s->db);
+    if (count)
+        *count = changed;
+    if (seq && changed == 0)
+        return fr_err_set(err, FR_ENOTFOUND, 0, "%s: event %lld is not dead (sqlite:%s)", op,
+                          (long long)seq, s->path);
+    return FR_OK;
+}
+
+static int sq_dlq_replay(struct fr_store *base, int64_t seq, const char *source, int64_t now_ms,
+                         uint64_t *count, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "dlq replay";
+    enum stmt_id id = seq ? ST_DLQ_REPLAY_ONE : source ? ST_DLQ_REPLAY_SOURCE : ST_DLQ_REPLAY_ALL;
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, id, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (seq)
+        sqlite3_bind_int64(st, 2, seq);
+    else if (source)
+        sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    return dlq_change(s, st, seq, count, err, op);
+}
+
+static int sq_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_ms, uint64_t *count,
+                        struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "dlq purge";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, seq ? ST_DLQ_PURGE_ONE : ST_DLQ_PURGE_OLDER, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, seq ? seq : older_than_ms);
+    return dlq_change(s, st, seq, count, err, op);
+}
+
+static int sq_queue_stats(struct fr_store *base,
+                          int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
+                          struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "queue stats";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_QUEUE_STATS, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fr_queue_stats q = {
+            .source = column_str(st, 0),
+            .pending = (uint64_t)sqlite3_column_int64(st, 1),
+            .delivered = (uint64_t)sqlite3_column_int64(st, 2),
+            .dead = (uint64_t)sqlite3_column_int64(st, 3),
+            .oldest_pending_ms = sqlite3_column_int64(st, 4),
+        };
+        if (fn(&q, ud))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------- */
 
 static int exec(struct sqlite_store *s, const char *sql, struct fr_err *err, const char *op)
@@ -750,4 +1138,13 @@ static const struct fr_store_ops sqlite_ops = {
     .journal_get = sq_journal_get,
     .journal_update = sq_journal_update,
     .journal_by_run = sq_journal_by_run,
+    .events_add = sq_events_add,
+    .events_claim = sq_events_claim,
+    .event_outcome = sq_event_outcome,
+    .events_release = sq_events_release,
+    .dlq_list = sq_dlq_list,
+    .event_get = sq_event_get,
+    .dlq_replay = sq_dlq_replay,
+    .dlq_purge = sq_dlq_purge,
+    .queue_stats = sq_queue_stats,
 };

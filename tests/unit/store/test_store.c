@@ -534,6 +534,463 @@ static void c_journal_scale(struct fr_store *st)
     assert_absent(st, "scale", "ORD-0100000");
 }
 
+/* ---- contract: webhook events --------------------------------------------------------- */
+
+static struct fr_event_in event_in(const char *source, const char *event_id, const char *body,
+                                   int64_t received_ms)
+{
+    return (struct fr_event_in){.source = source,
+                                .event_id = event_id,
+                                .content_type = "application/json",
+                                .body = body,
+                                .body_len = body ? strlen(body) : 0,
+                                .received_ms = received_ms};
+}
+
+static void add_ok(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome)
+{
+    struct fr_err err = {0};
+    if (fr_store_events_add(st, ev, n, outcome, &err))
+        fail_msg("events add: %s", err.msg);
+}
+
+/* Claims; ids gets the event ids, space-joined, seqs (NULL or room for max) the seqs. */
+static size_t claim_ids(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
+                        size_t max, char *ids, size_t idslen, int64_t *seqs)
+{
+    struct fr_event *evs = NULL;
+    size_t n = 99;
+    struct fr_err err = {0};
+    if (fr_store_events_claim(st, owner, now_ms, lease_ms, max, &evs, &n, &err))
+        fail_msg("events claim: %s", err.msg);
+    size_t used = 0;
+    ids[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(evs[i].state, FR_EVENT_PENDING);
+        used += (size_t)snprintf(ids + used, idslen - used, "%s%s", i ? " " : "", evs[i].event_id);
+        if (seqs)
+            seqs[i] = evs[i].seq;
+        fr_event_release(&evs[i]);
+    }
+    free(evs);
+    return n;
+}
+
+static int64_t seq_of(struct fr_store *st, const char *source, const char *event_id);
+
+static void c_events_add_duplicates(struct fr_store *st)
+{
+    struct fr_event_in batch[] = {
+        event_in("github", "e1", "{\"a\":1}", 100), event_in("github", "e2", "{\"a\":2}", 101),
+        event_in("github", "e1", "{\"a\":1,\"again\":true}", 102), /* repeat within the batch */
+        event_in("stripe", "e1", "{}", 103), /* same id, another source: not a duplicate */
+    };
+    int outcome[4] = {-1, -1, -1, -1};
+    add_ok(st, batch, 4, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[2], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(outcome[3], FR_EVENT_ADD_STORED);
+
+    /* across batches, whatever the stored event's state */
+    char ids[256];
+    int64_t seqs[10];
+    assert_int_equal(claim_ids(st, "w1", 200, 1000, 1, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "w1", 210, NULL), FR_OK);
+    struct fr_event_in again[] = {
+        event_in("github", "e1", "x", 300),
+        event_in("github", "e3", "y", 301),
+        event_in("stripe", "e1", "z", 302),
+    };
+    add_ok(st, again, 3, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[2], FR_EVENT_ADD_DUPLICATE);
+    add_ok(st, again, 3, NULL); /* outcome is optional */
+
+    /* the first copy is the one kept */
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seq_of(st, "github", "e1"), &e, NULL), FR_OK);
+    assert_string_equal((char *)e.body, "{\"a\":1}");
+    assert_int_equal(e.state, FR_EVENT_DELIVERED);
+    assert_int_equal(e.attempts, 1);
+    fr_event_release(&e);
+    assert_int_equal(fr_store_events_add(st, NULL, 0, NULL, NULL), FR_OK);
+}
+
+/* The seq of a stored event, found without claiming: event_get over seqs 1..1000. */
+static int64_t seq_of(struct fr_store *st, const char *source, const char *event_id)
+{
+    for (int64_t seq = 1; seq <= 1000; seq++) {
+        struct fr_event e;
+        if (fr_store_event_get(st, seq, &e, NULL) != FR_OK)
+            continue;
+        bool match = strcmp(e.source, source) == 0 && strcmp(e.event_id, event_id) == 0;
+        fr_event_release(&e);
+        if (match)
+            return seq;
+    }
+    fail_msg("no event %s/%s", source, event_id);
+    return 0;
+}
+
+static void c_events_body_bytes(struct fr_store *st)
+{
+    static const unsigned char raw[] = {'a', 0, 'b', 0xff, 0, 0, '\n', 0x80};
+    struct fr_event_in ev[] = {
+        {.source = "s", .event_id = "bin", .body = raw, .body_len = sizeof(raw), .received_ms = 5},
+        {.source = "s", .event_id = "empty", .body = NULL, .body_len = 0, .received_ms = 6},
+    };
+    add_ok(st, ev, 2, NULL);
+    struct fr_event *evs = NULL;
+    size_t n = 0;
+    assert_int_equal(fr_store_events_claim(st, "w", 10, 100, 10, &evs, &n, NULL), FR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(evs[0].event_id, "bin");
+    assert_string_equal(evs[0].source, "s");
+    assert_null(evs[0].content_type);
+    assert_int_equal(evs[0].body_len, sizeof(raw));
+    assert_memory_equal(evs[0].body, raw, sizeof(raw));
+    assert_int_equal(evs[0].received_ms, 5);
+    assert_int_equal(evs[0].next_attempt_ms, 5);
+    assert_int_equal(evs[0].attempts, 0);
+    assert_true(evs[0].seq < evs[1].seq);
+    assert_int_equal(evs[1].body_len, 0);
+    assert_non_null(evs[1].body);
+    assert_int_equal(evs[1].body[0], 0);
+    for (size_t i = 0; i < n; i++)
+        fr_event_release(&evs[i]);
+    free(evs);
+
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seq_of(st, "s", "bin"), &e, NULL), FR_OK);
+    assert_int_equal(e.body_len, sizeof(raw));
+    assert_memory_equal(e.body, raw, sizeof(raw));
+    fr_event_release(&e);
+    assert_null(e.body);
+    fr_event_release(NULL);
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_event_get(st, 999, &e, &err), FR_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "999"));
+}
+
+static void c_events_add_all_or_none(struct fr_store *st)
+{
+    char long_source[200];
+    memset(long_source, 'x', sizeof(long_source) - 1);
+    long_source[sizeof(long_source) - 1] = '\0';
+    struct fr_event_in bad[][3] = {
+        {event_in("s", "a1", "1", 1), event_in(NULL, "a2", "2", 2), event_in("s", "a3", "3", 3)},
+        {event_in("s", "a1", "1", 1), event_in("s", NULL, "2", 2), event_in("s", "a3", "3", 3)},
+        {event_in("s", "a1", "1", 1), event_in(long_source, "a2", "2", 2),
+         event_in("s", "a3", "3", 3)},
+        {event_in("s", "a1", "1", 1), event_in("s", "a2", NULL, 2), event_in("s", "a3", "3", 3)},
+    };
+    bad[3][1].body_len = 4; /* four bytes promised, none given */
+    for (size_t b = 0; b < FR_ARRAY_LEN(bad); b++) {
+        struct fr_err err = {0};
+        int outcome[3];
+        assert_int_equal(fr_store_events_add(st, bad[b], 3, outcome, &err), FR_ESTORE);
+        assert_non_null(strstr(err.msg, "events add: "));
+        char ids[64];
+        assert_int_equal(claim_ids(st, "w", 100, 10, 10, ids, sizeof(ids), NULL), 0);
+    }
+    /* the store stays usable after the rollback */
+    struct fr_event_in good[] = {event_in("s", "a1", "1", 1), event_in("s", "a3", "3", 3)};
+    int outcome[2];
+    add_ok(st, good, 2, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_STORED);
+    char ids[64];
+    assert_int_equal(claim_ids(st, "w", 100, 10, 10, ids, sizeof(ids), NULL), 2);
+    assert_string_equal(ids, "a1 a3");
+}
+
+static void c_events_claim_order_max(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {
+        event_in("s", "e3", "", 300),     event_in("s", "e1", "", 100),
+        event_in("t", "e2", "", 200),     event_in("s", "e4", "", 400),
+        event_in("s", "later", "", 5000),
+    };
+    add_ok(st, ev, 5, NULL);
+    char ids[128];
+    struct fr_err err = {0};
+    struct fr_event *evs = (struct fr_event *)&err;
+    size_t n = 7;
+    assert_int_equal(fr_store_events_claim(st, "w", 1000, 100, 0, &evs, &n, NULL), FR_OK);
+    assert_null(evs);
+    assert_int_equal(n, 0);
+    assert_int_equal(fr_store_events_claim(st, "w", 1000, 0, 5, &evs, &n, &err), FR_EINVAL);
+    /* due first, oldest due first; the one due at 5000 waits */
+    assert_int_equal(claim_ids(st, "w", 1000, 100, 2, ids, sizeof(ids), NULL), 2);
+    assert_string_equal(ids, "e1 e2");
+    assert_int_equal(claim_ids(st, "w", 1000, 100, 10, ids, sizeof(ids), NULL), 2);
+    assert_string_equal(ids, "e3 e4");
+    /* all leased until 1100: nothing more, whoever asks */
+    assert_int_equal(claim_ids(st, "x", 1050, 100, 10, ids, sizeof(ids), NULL), 0);
+    assert_int_equal(claim_ids(st, "x", 5000, 100, 10, ids, sizeof(ids), NULL), 5);
+    assert_string_equal(ids, "e1 e2 e3 e4 later"); /* leases ended at 1100 */
+}
+
+static void c_events_lease_expiry(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {event_in("s", "e1", "b", 10)};
+    add_ok(st, ev, 1, NULL);
+    char ids[64];
+    int64_t seqs[10], seqs2[10];
+    assert_int_equal(claim_ids(st, "old", 100, 50, 10, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(claim_ids(st, "new", 149, 50, 10, ids, sizeof(ids), NULL), 0);
+    /* the lease ends at 150: another owner takes the event */
+    assert_int_equal(claim_ids(st, "new", 150, 50, 10, ids, sizeof(ids), seqs2), 1);
+    assert_int_equal(seqs2[0], seqs[0]);
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "old", 160, &err), FR_ENOTFOUND);
+    assert_int_equal(err.code, FR_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "\"old\""));
+    assert_int_equal(fr_store_event_retry(st, seqs[0], "old", 500, "x", 160, NULL), FR_ENOTFOUND);
+    assert_int_equal(fr_store_event_dead(st, seqs[0], "old", "x", 160, NULL), FR_ENOTFOUND);
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "new", 170, NULL), FR_OK);
+    /* once delivered, no outcome applies any more, not even the owner's */
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "new", 180, NULL), FR_ENOTFOUND);
+    assert_int_equal(fr_store_event_delivered(st, 999, "new", 180, NULL), FR_ENOTFOUND);
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seqs[0], &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_DELIVERED);
+    assert_int_equal(e.attempts, 1); /* the old owner's refused outcomes did not count */
+    assert_int_equal(e.updated_ms, 170);
+    fr_event_release(&e);
+    assert_int_equal(claim_ids(st, "new", 10000, 50, 10, ids, sizeof(ids), NULL), 0);
+
+    /* an expired lease nobody claimed since still lets its owner report */
+    struct fr_event_in ev2[] = {event_in("s", "e2", "b", 10)};
+    add_ok(st, ev2, 1, NULL);
+    assert_int_equal(claim_ids(st, "slow", 200, 50, 10, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "slow", 900, NULL), FR_OK);
+}
+
+static void c_events_retry(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {event_in("s", "e1", "b", 10)};
+    add_ok(st, ev, 1, NULL);
+    char ids[64];
+    int64_t seqs[10];
+    assert_int_equal(claim_ids(st, "w", 100, 1000, 10, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(fr_store_event_retry(st, seqs[0], "w", 600, "HTTP 503", 110, NULL), FR_OK);
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seqs[0], &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_PENDING);
+    assert_int_equal(e.attempts, 1);
+    assert_int_equal(e.next_attempt_ms, 600);
+    assert_int_equal(e.updated_ms, 110);
+    assert_string_equal(e.last_error, "HTTP 503");
+    fr_event_release(&e);
+    /* the retry ended the lease (until 1100) but the event is not due before 600 */
+    assert_int_equal(claim_ids(st, "w", 599, 1000, 10, ids, sizeof(ids), NULL), 0);
+    assert_int_equal(claim_ids(st, "other", 600, 1000, 10, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(fr_store_event_retry(st, seqs[0], "other", 700, NULL, 610, NULL), FR_OK);
+    assert_int_equal(fr_store_event_get(st, seqs[0], &e, NULL), FR_OK);
+    assert_int_equal(e.attempts, 2);
+    assert_null(e.last_error);
+    fr_event_release(&e);
+}
+
+struct collected_events {
+    char items[16][256];
+    size_t n;
+    size_t stop_after;
+};
+
+static int collect_event(const struct fr_event *e, void *ud)
+{
+    struct collected_events *c = ud;
+    assert_true(c->n < FR_ARRAY_LEN(c->items));
+    assert_null(e->body); /* listings do not load bodies */
+    assert_int_equal(e->state, FR_EVENT_DEAD);
+    snprintf(c->items[c->n++], sizeof(c->items[0]), "%s/%s:%d:%s", e->source, e->event_id,
+             e->attempts, e->last_error ? e->last_error : "-");
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static const char *joined_events(const struct collected_events *c, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < c->n; i++)
+        used += (size_t)snprintf(out + used, outlen - used, "%s%s", i ? " " : "", c->items[i]);
+    return out;
+}
+
+/* Claims the one event event_id of source and reports it dead at now_ms. */
+static int64_t kill_event(struct fr_store *st, const char *source, const char *event_id,
+                          int64_t now_ms)
+{
+    int64_t seq = seq_of(st, source, event_id);
+    struct fr_event *evs = NULL;
+    size_t n = 0;
+    /* claim everything due, report the one, hand the rest back */
+    assert_int_equal(fr_store_events_claim(st, "killer", now_ms, 10, 100, &evs, &n, NULL), FR_OK);
+    for (size_t i = 0; i < n; i++)
+        fr_event_release(&evs[i]);
+    free(evs);
+    char *why = fr_asprintf("gave up on %s", event_id);
+    assert_int_equal(fr_store_event_dead(st, seq, "killer", why, now_ms, NULL), FR_OK);
+    free(why);
+    assert_int_equal(fr_store_events_release(st, "killer", NULL), FR_OK);
+    return seq;
+}
+
+static void c_events_dlq(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {
+        event_in("gh", "a", "body-a", 1),
+        event_in("gh", "b", "body-b", 2),
+        event_in("st", "c", "body-c", 3),
+        event_in("gh", "d", "body-d", 4),
+    };
+    add_ok(st, ev, 4, NULL);
+    int64_t a = kill_event(st, "gh", "a", 100);
+    kill_event(st, "st", "c", 200);
+    int64_t b = kill_event(st, "gh", "b", 300);
+
+    char out[512];
+    struct collected_events c = {0};
+    assert_int_equal(fr_store_dlq_list(st, NULL, 0, collect_event, &c, NULL), FR_OK);
+    assert_string_equal(joined_events(&c, out, sizeof(out)),
+                        "gh/b:1:gave up on b st/c:1:gave up on c gh/a:1:gave up on a");
+    c = (struct collected_events){0};
+    assert_int_equal(fr_store_dlq_list(st, "gh", 0, collect_event, &c, NULL), FR_OK);
+    assert_string_equal(joined_events(&c, out, sizeof(out)),
+                        "gh/b:1:gave up on b gh/a:1:gave up on a");
+    c = (struct collected_events){0};
+    assert_int_equal(fr_store_dlq_list(st, NULL, 2, collect_event, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 2);
+    c = (struct collected_events){.stop_after = 1};
+    assert_int_equal(fr_store_dlq_list(st, NULL, 0, collect_event, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 1);
+
+    /* get: with the body */
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, a, &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_DEAD);
+    assert_string_equal((char *)e.body, "body-a");
+    assert_string_equal(e.last_error, "gave up on a");
+    fr_event_release(&e);
+
+    /* replay one: pending, attempts 0, due now, claimable again */
+    uint64_t count = 99;
+    assert_int_equal(fr_store_dlq_replay(st, a, NULL, 1000, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(fr_store_event_get(st, a, &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_PENDING);
+    assert_int_equal(e.attempts, 0);
+    assert_int_equal(e.next_attempt_ms, 1000);
+    fr_event_release(&e);
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_dlq_replay(st, a, NULL, 1000, &count, &err), FR_ENOTFOUND);
+    assert_int_equal(count, 0);
+    char ids[128];
+    assert_int_equal(claim_ids(st, "w", 999, 10, 10, ids, sizeof(ids), NULL), 1);
+    assert_string_equal(ids, "d"); /* a is not due before 1000 */
+    assert_int_equal(claim_ids(st, "w", 1000, 10, 10, ids, sizeof(ids), NULL), 1);
+    assert_string_equal(ids, "a");
+    assert_int_equal(fr_store_events_release(st, "w", NULL), FR_OK);
+
+    /* replay by source, then all */
+    assert_int_equal(fr_store_dlq_replay(st, 0, "nobody", 1100, &count, NULL), FR_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(fr_store_dlq_replay(st, 0, "st", 1100, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    c = (struct collected_events){0};
+    assert_int_equal(fr_store_dlq_list(st, NULL, 0, collect_event, &c, NULL), FR_OK);
+    assert_string_equal(joined_events(&c, out, sizeof(out)), "gh/b:1:gave up on b");
+    assert_int_equal(fr_store_dlq_replay(st, 0, NULL, 1200, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(fr_store_dlq_replay(st, 0, NULL, 1200, &count, NULL), FR_OK);
+    assert_int_equal(count, 0);
+
+    /* purge: one by seq (only a dead one), then by age */
+    kill_event(st, "gh", "a", 2000);
+    kill_event(st, "gh", "b", 3000);
+    kill_event(st, "st", "c", 4000);
+    assert_int_equal(fr_store_dlq_purge(st, seq_of(st, "gh", "d"), 0, &count, &err),
+                     FR_ENOTFOUND); /* pending, not dead */
+    assert_int_equal(fr_store_dlq_purge(st, b, 0, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(fr_store_event_get(st, b, &e, NULL), FR_ENOTFOUND);
+    assert_int_equal(fr_store_dlq_purge(st, 0, 2000, &count, NULL), FR_OK);
+    assert_int_equal(count, 0); /* a died at 2000: not older than 2000 */
+    assert_int_equal(fr_store_dlq_purge(st, 0, 4000, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    c = (struct collected_events){0};
+    assert_int_equal(fr_store_dlq_list(st, NULL, 0, collect_event, &c, NULL), FR_OK);
+    assert_string_equal(joined_events(&c, out, sizeof(out)), "st/c:1:gave up on c");
+    /* a purged event is forgotten: the sender's retry is stored anew */
+    int outcome[1];
+    struct fr_event_in again[] = {event_in("gh", "a", "body-a", 5000)};
+    add_ok(st, again, 1, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_STORED);
+}
+
+static void c_events_release(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {event_in("s", "e1", "", 1), event_in("s", "e2", "", 2),
+                               event_in("s", "e3", "", 3)};
+    add_ok(st, ev, 3, NULL);
+    char ids[64];
+    assert_int_equal(claim_ids(st, "a", 10, 100000, 2, ids, sizeof(ids), NULL), 2);
+    assert_int_equal(claim_ids(st, "b", 10, 100000, 1, ids, sizeof(ids), NULL), 1);
+    assert_int_equal(fr_store_events_release(st, "a", NULL), FR_OK);
+    assert_int_equal(fr_store_events_release(st, "nobody", NULL), FR_OK);
+    /* a's two are claimable at once; b's lease still holds */
+    assert_int_equal(claim_ids(st, "c", 11, 100, 10, ids, sizeof(ids), NULL), 2);
+    assert_string_equal(ids, "e1 e2");
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seq_of(st, "s", "e1"), &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_PENDING);
+    assert_int_equal(e.attempts, 0); /* a release is no attempt */
+    fr_event_release(&e);
+}
+
+struct collected_stats {
+    char items[8][256];
+    size_t n;
+};
+
+static int collect_stats(const struct fr_queue_stats *q, void *ud)
+{
+    struct collected_stats *c = ud;
+    assert_true(c->n < FR_ARRAY_LEN(c->items));
+    snprintf(c->items[c->n++], sizeof(c->items[0]), "%s p%llu d%llu x%llu o%lld", q->source,
+             (unsigned long long)q->pending, (unsigned long long)q->delivered,
+             (unsigned long long)q->dead, (long long)q->oldest_pending_ms);
+    return 0;
+}
+
+static void c_events_queue_stats(struct fr_store *st)
+{
+    struct collected_stats c = {0};
+    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 0);
+    struct fr_event_in ev[] = {
+        event_in("gh", "1", "", 10), event_in("gh", "2", "", 20), event_in("gh", "3", "", 30),
+        event_in("gh", "4", "", 40), event_in("st", "1", "", 50),
+    };
+    add_ok(st, ev, 5, NULL);
+    char ids[64];
+    int64_t seqs[10];
+    assert_int_equal(claim_ids(st, "w", 100, 10, 2, ids, sizeof(ids), seqs), 2);
+    assert_int_equal(fr_store_event_delivered(st, seqs[0], "w", 100, NULL), FR_OK);
+    assert_int_equal(fr_store_event_dead(st, seqs[1], "w", "no", 100, NULL), FR_OK);
+    assert_int_equal(claim_ids(st, "w", 200, 10, 10, ids, sizeof(ids), seqs), 3);
+    assert_int_equal(fr_store_event_delivered(st, seq_of(st, "st", "1"), "w", 200, NULL), FR_OK);
+    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 2);
+    /* leased events are still pending */
+    assert_string_equal(c.items[0], "gh p2 d1 x1 o30");
+    assert_string_equal(c.items[1], "st p0 d1 x0 o0");
+}
+
 /* ---- contract: backends whose data outlives the handle -------------------------------- */
 
 static void d_persists_across_reopen(const char *url)
@@ -602,6 +1059,123 @@ static void d_two_handles(const char *url)
     fr_store_close(b);
 }
 
+static void d_events_persist(const char *url)
+{
+    struct fr_store *st = open_ok(url);
+    static const unsigned char raw[] = {1, 0, 2, 0};
+    struct fr_event_in ev[] = {
+        {.source = "gh", .event_id = "e1", .body = raw, .body_len = 4, .received_ms = 10},
+        {.source = "gh", .event_id = "e2", .body = "x", .body_len = 1, .received_ms = 20},
+    };
+    add_ok(st, ev, 2, NULL);
+    char ids[64];
+    int64_t seqs[10];
+    assert_int_equal(claim_ids(st, "w", 100, 50, 1, ids, sizeof(ids), seqs), 1);
+    assert_int_equal(fr_store_event_dead(st, seqs[0], "w", "broken", 100, NULL), FR_OK);
+    fr_store_close(st);
+
+    st = open_ok(url);
+    struct fr_event e;
+    assert_int_equal(fr_store_event_get(st, seqs[0], &e, NULL), FR_OK);
+    assert_int_equal(e.state, FR_EVENT_DEAD);
+    assert_int_equal(e.body_len, 4);
+    assert_memory_equal(e.body, raw, 4);
+    assert_string_equal(e.last_error, "broken");
+    fr_event_release(&e);
+    int outcome[2];
+    add_ok(st, ev, 2, outcome); /* the dedupe keys survived too */
+    assert_int_equal(outcome[0], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(claim_ids(st, "w", 100, 50, 10, ids, sizeof(ids), NULL), 1);
+    assert_string_equal(ids, "e2");
+    fr_store_close(st);
+}
+
+/* Two handles on one file, as two processes would be: a claim never hands out a leased event. */
+static void d_events_claim_two_handles(const char *url)
+{
+    struct fr_store *a = open_ok(url);
+    struct fr_store *b = open_ok(url);
+    struct fr_event_in ev[8];
+    char names[8][8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "e%d", i);
+        ev[i] = event_in("s", names[i], "", i);
+    }
+    add_ok(a, ev, 8, NULL);
+    char ids_a[128], ids_b[128];
+    assert_int_equal(claim_ids(a, "wa", 100, 1000, 3, ids_a, sizeof(ids_a), NULL), 3);
+    assert_int_equal(claim_ids(b, "wb", 100, 1000, 10, ids_b, sizeof(ids_b), NULL), 5);
+    assert_string_equal(ids_a, "e0 e1 e2");
+    assert_string_equal(ids_b, "e3 e4 e5 e6 e7");
+    assert_int_equal(claim_ids(a, "wa", 100, 1000, 10, ids_a, sizeof(ids_a), NULL), 0);
+    fr_store_close(a);
+    fr_store_close(b);
+}
+
+/* Processes claiming from one file at once: each event is handed out exactly once. */
+static void d_events_claim_processes(const char *url)
+{
+    enum { EVENTS = 200, PROCS = 4 };
+    struct fr_store *st = open_ok(url);
+    struct fr_event_in ev[EVENTS];
+    char names[EVENTS][8];
+    for (int i = 0; i < EVENTS; i++) {
+        snprintf(names[i], sizeof(names[i]), "e%d", i);
+        ev[i] = event_in("s", names[i], "", i);
+    }
+    add_ok(st, ev, EVENTS, NULL);
+    fr_store_close(st);
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            /* each child marks what it claimed delivered; a second claim would fail that */
+            struct fr_store *cs = NULL;
+            int bad = fr_store_open(url, NULL, &cs, NULL);
+            char owner[16];
+            snprintf(owner, sizeof(owner), "p%d", p);
+            for (;;) {
+                struct fr_event *evs = NULL;
+                size_t n = 0;
+                if (bad || fr_store_events_claim(cs, owner, 1000, 60000, 3, &evs, &n, NULL)) {
+                    bad = 1;
+                    break;
+                }
+                for (size_t i = 0; i < n; i++) {
+                    if (fr_store_event_delivered(cs, evs[i].seq, owner, 1000, NULL))
+                        bad = 1;
+                    fr_event_release(&evs[i]);
+                }
+                free(evs);
+                if (n == 0)
+                    break;
+            }
+            fr_store_close(cs);
+            _exit(bad);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    st = open_ok(url);
+    struct collected_stats c = {0};
+    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.items[0], "s p0 d200 x0 o0");
+    for (int i = 0; i < EVENTS; i += 37) {
+        struct fr_event e;
+        assert_int_equal(fr_store_event_get(st, seq_of(st, "s", names[i]), &e, NULL), FR_OK);
+        assert_int_equal(e.attempts, 1); /* delivered once, by one process */
+        fr_event_release(&e);
+    }
+    fr_store_close(st);
+}
+
 /* ---- the backends --------------------------------------------------------------------- */
 
 static char *sqlite_file_url(const char *dir)
@@ -640,6 +1214,15 @@ static const struct {
     {"journal_update_all_or_none", c_journal_update_all_or_none},
     {"journal_by_run", c_journal_by_run},
     {"journal_scale", c_journal_scale},
+    {"events_add_duplicates", c_events_add_duplicates},
+    {"events_body_bytes", c_events_body_bytes},
+    {"events_add_all_or_none", c_events_add_all_or_none},
+    {"events_claim_order_max", c_events_claim_order_max},
+    {"events_lease_expiry", c_events_lease_expiry},
+    {"events_retry", c_events_retry},
+    {"events_dlq", c_events_dlq},
+    {"events_release", c_events_release},
+    {"events_queue_stats", c_events_queue_stats},
 };
 
 static const struct {
@@ -648,6 +1231,9 @@ static const struct {
 } durable[] = {
     {"persists_across_reopen", d_persists_across_reopen},
     {"two_handles", d_two_handles},
+    {"events_persist", d_events_persist},
+    {"events_claim_two_handles", d_events_claim_two_handles},
+    {"events_claim_processes", d_events_claim_processes},
 };
 
 /* One test of the matrix: the backend, which test, and what setup made. */
