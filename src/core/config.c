@@ -412,32 +412,23 @@ bool fr__cfg_name_ok(const char *s)
     return true;
 }
 
+static int parse_target(struct fr__cfg_loader *ld, void *entry, const char *name, yaml_node_t *key,
+                        yaml_node_t *value, const char *path)
+{
+    struct fr_target_conf *t = entry;
+    fr_target_conf_defaults(t);
+    t->name = fr_strdup(name);
+    t->line = (int)key->start_mark.line + 1;
+    t->col = (int)key->start_mark.column + 1;
+    return fr__cfg_parse_mapping(ld, value, path, &target_table, t);
+}
+
 static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                          void *field)
 {
     struct fr_config *cfg = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
-    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
-        return rc;
-    yaml_node_pair_t *start = node->data.mapping.pairs.start;
-    yaml_node_pair_t *top = node->data.mapping.pairs.top;
-    cfg->targets = fr_calloc((size_t)(top - start), sizeof(*cfg->targets));
-    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
-        yaml_node_t *key = fr__cfg_node(ld, p->key);
-        const char *name = fr__cfg_text(key);
-        if (!fr__cfg_name_ok(name))
-            return fr__cfg_fail(ld, key, path,
-                                "invalid target name \"%s\" (letters, digits, _ and -)", name);
-        struct fr_target_conf *t = &cfg->targets[cfg->ntargets++];
-        fr_target_conf_defaults(t);
-        t->name = fr_strdup(name);
-        t->line = (int)key->start_mark.line + 1;
-        t->col = (int)key->start_mark.column + 1;
-        char *cp = fr__cfg_child_path(path, name);
-        rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, p->value), cp, &target_table, t);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_entries(ld, node, path, "target", false, NULL, sizeof(*cfg->targets),
+                                 (void **)&cfg->targets, &cfg->ntargets, parse_target);
 }
 
 /* The sections of the file: each new section is one more row. */

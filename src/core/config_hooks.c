@@ -310,35 +310,25 @@ static void source_release(struct fr_webhook_source_conf *s)
     memset(s, 0, sizeof(*s));
 }
 
+static int parse_source(struct fr__cfg_loader *ld, void *entry, const char *name, yaml_node_t *key,
+                        yaml_node_t *value, const char *path)
+{
+    struct fr_webhook_source_conf *s = entry;
+    fr__cfg_apply_defaults(&source_table, s);
+    s->name = fr_strdup(name);
+    s->line = (int)key->start_mark.line + 1;
+    s->col = (int)key->start_mark.column + 1;
+    return fr__cfg_parse_mapping(ld, value, path, &source_table, s);
+}
+
 static int parse_sources(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                          void *field)
 {
     struct fr_webhooks_conf *w = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
-    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
-        return rc;
-    yaml_node_pair_t *start = node->data.mapping.pairs.start;
-    yaml_node_pair_t *top = node->data.mapping.pairs.top;
-    if (start == top)
-        return fr__cfg_fail(ld, node, path,
-                            "no sources (name at least one, with its path, verify and deliver)");
-    w->sources = fr_calloc((size_t)(top - start), sizeof(*w->sources));
-    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
-        yaml_node_t *key = fr__cfg_node(ld, p->key);
-        const char *name = fr__cfg_text(key);
-        if (!fr__cfg_name_ok(name))
-            return fr__cfg_fail(ld, key, path,
-                                "invalid source name \"%s\" (letters, digits, _ and -)", name);
-        struct fr_webhook_source_conf *s = &w->sources[w->nsources++];
-        fr__cfg_apply_defaults(&source_table, s);
-        s->name = fr_strdup(name);
-        s->line = (int)key->start_mark.line + 1;
-        s->col = (int)key->start_mark.column + 1;
-        char *cp = fr__cfg_child_path(path, name);
-        rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, p->value), cp, &source_table, s);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_entries(
+        ld, node, path, "source", false,
+        "no sources (name at least one, with its path, verify and deliver)", sizeof(*w->sources),
+        (void **)&w->sources, &w->nsources, parse_source);
 }
 
 /* ---- webhooks ------------------------------------------------------------ */

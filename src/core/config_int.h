@@ -145,6 +145,23 @@ char *fr__cfg_child_path(const char *path, const char *key);
  */
 int fr__cfg_parse_mapping(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                           const struct fr__cfg_table *tab, void *base);
+/*
+ * One entry of a mapping of named entries (targets, jobs, sources, map
+ * fields): entry is its zeroed slot in the array, path its own path.
+ */
+typedef int (*fr__cfg_entry_fn)(struct fr__cfg_loader *ld, void *entry, const char *name,
+                                yaml_node_t *key, yaml_node_t *value, const char *path);
+/*
+ * Walks a mapping of named entries: checks it is a mapping with unique keys
+ * (empty_msg, when not NULL, refuses an empty one), allocates *array with one
+ * elem_size slot per entry, and calls fn for each in file order, counting *n
+ * first so a failed parse frees what it began. Names are letters, digits, _
+ * and - unless free_form (then only non-empty); what names the kind in
+ * errors ("target", "payload field").
+ */
+int fr__cfg_parse_entries(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          const char *what, bool free_form, const char *empty_msg, size_t elem_size,
+                          void **array, size_t *n, fr__cfg_entry_fn fn);
 /* Sets the defaults tab declares, nested tables included, on base. */
 void fr__cfg_apply_defaults(const struct fr__cfg_table *tab, void *base);
 /* The value node found for the key named name, or NULL; found as passed to check. */

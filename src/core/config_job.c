@@ -259,33 +259,23 @@ static int parse_field(struct fr__cfg_loader *ld, yaml_node_t *node, const char 
     return 0;
 }
 
+static int parse_map_entry(struct fr__cfg_loader *ld, void *entry, const char *name,
+                           yaml_node_t *key, yaml_node_t *value, const char *path)
+{
+    struct fr_map_field *f = entry;
+    fr__cfg_apply_defaults(&field_table, f);
+    f->name = fr_strdup(name);
+    f->line = (int)key->start_mark.line + 1;
+    f->col = (int)key->start_mark.column + 1;
+    return parse_field(ld, value, path, f);
+}
+
 static int parse_map(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
 {
     struct fr_job_conf *j = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
-    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
-        return rc;
-    yaml_node_pair_t *start = node->data.mapping.pairs.start;
-    yaml_node_pair_t *top = node->data.mapping.pairs.top;
-    if (start == top)
-        return fr__cfg_fail(ld, node, path,
-                            "the map is empty (name each payload field, the key included)");
-    j->map = fr_calloc((size_t)(top - start), sizeof(*j->map));
-    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
-        yaml_node_t *key = fr__cfg_node(ld, p->key);
-        const char *name = fr__cfg_text(key);
-        if (!*name)
-            return fr__cfg_fail(ld, key, path, "a payload field needs a name");
-        struct fr_map_field *f = &j->map[j->nmap++];
-        fr__cfg_apply_defaults(&field_table, f);
-        f->name = fr_strdup(name);
-        f->line = (int)key->start_mark.line + 1;
-        f->col = (int)key->start_mark.column + 1;
-        char *cp = fr__cfg_child_path(path, name);
-        rc = parse_field(ld, fr__cfg_node(ld, p->value), cp, f);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_entries(ld, node, path, "payload field", true,
+                                 "the map is empty (name each payload field, the key included)",
+                                 sizeof(*j->map), (void **)&j->map, &j->nmap, parse_map_entry);
 }
 
 /* ---- results, lookup, rollback, alert ------------------------------------ */
@@ -606,31 +596,22 @@ static void job_release(struct fr_job_conf *j)
     memset(j, 0, sizeof(*j));
 }
 
+static int parse_job(struct fr__cfg_loader *ld, void *entry, const char *name, yaml_node_t *key,
+                     yaml_node_t *value, const char *path)
+{
+    struct fr_job_conf *j = entry;
+    job_defaults(j);
+    j->name = fr_strdup(name);
+    j->line = (int)key->start_mark.line + 1;
+    j->col = (int)key->start_mark.column + 1;
+    return fr__cfg_parse_mapping(ld, value, path, &job_table, j);
+}
+
 int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
 {
     struct fr_config *cfg = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
-    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
-        return rc;
-    yaml_node_pair_t *start = node->data.mapping.pairs.start;
-    yaml_node_pair_t *top = node->data.mapping.pairs.top;
-    cfg->jobs = fr_calloc((size_t)(top - start), sizeof(*cfg->jobs));
-    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
-        yaml_node_t *key = fr__cfg_node(ld, p->key);
-        const char *name = fr__cfg_text(key);
-        if (!fr__cfg_name_ok(name))
-            return fr__cfg_fail(ld, key, path, "invalid job name \"%s\" (letters, digits, _ and -)",
-                                name);
-        struct fr_job_conf *j = &cfg->jobs[cfg->njobs++];
-        job_defaults(j);
-        j->name = fr_strdup(name);
-        j->line = (int)key->start_mark.line + 1;
-        j->col = (int)key->start_mark.column + 1;
-        char *cp = fr__cfg_child_path(path, name);
-        rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, p->value), cp, &job_table, j);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_entries(ld, node, path, "job", false, NULL, sizeof(*cfg->jobs),
+                                 (void **)&cfg->jobs, &cfg->njobs, parse_job);
 }
 
 int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs)

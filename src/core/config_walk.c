@@ -350,6 +350,34 @@ static char *variant_list(const struct fr__cfg_key *selector, unsigned mask)
     return fr_buf_detach(&b, NULL);
 }
 
+int fr__cfg_parse_entries(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          const char *what, bool free_form, const char *empty_msg, size_t elem_size,
+                          void **array, size_t *n, fr__cfg_entry_fn fn)
+{
+    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
+    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
+        return rc;
+    yaml_node_pair_t *start = node->data.mapping.pairs.start;
+    yaml_node_pair_t *top = node->data.mapping.pairs.top;
+    if (start == top && empty_msg)
+        return fr__cfg_fail(ld, node, path, "%s", empty_msg);
+    *array = fr_calloc((size_t)(top - start), elem_size);
+    for (yaml_node_pair_t *p = start; p < top && !rc; p++) {
+        yaml_node_t *key = fr__cfg_node(ld, p->key);
+        const char *name = fr__cfg_text(key);
+        if (free_form && !*name)
+            return fr__cfg_fail(ld, key, path, "a %s needs a name", what);
+        if (!free_form && !fr__cfg_name_ok(name))
+            return fr__cfg_fail(ld, key, path, "invalid %s name \"%s\" (letters, digits, _ and -)",
+                                what, name);
+        void *entry = (char *)*array + (*n)++ * elem_size;
+        char *cp = fr__cfg_child_path(path, name);
+        rc = fn(ld, entry, name, key, fr__cfg_node(ld, p->value), cp);
+        free(cp);
+    }
+    return rc;
+}
+
 /* Keys must be plain scalars and appear once. */
 int fr__cfg_check_keys(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path)
 {
