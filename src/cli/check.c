@@ -159,11 +159,9 @@ int fr_cli_check(int argc, char **argv)
                                           timeout_ms <= 0 ? "must be positive" : why);
             break;
         default: {
-            int rc = fr_cli_common_option("check", opt, optarg);
-            if (rc > 0)
+            int rc = fr_cli_other_option("check", opt, optarg, argv);
+            if (rc)
                 return rc;
-            if (rc < 0)
-                return fr_cli_bad_option("check", argv);
         }
         }
     }

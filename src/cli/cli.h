@@ -53,15 +53,15 @@ int fr_cli_version(int argc, char **argv);
     "  -h, --help            show this help\n"
 
 /*
- * Handles a common option. Returns 0 when handled, -1 when opt is not a
- * common one, or FR_EXIT_USAGE after printing a usage error.
+ * For an option the command's own switch does not know: applies a common
+ * one (--log-format, --log-level) and returns 0, or prints the one-line
+ * usage error (unknown option, missing or bad value) and returns
+ * FR_EXIT_USAGE.
  */
-int fr_cli_common_option(const char *cmd, int opt, const char *arg);
+int fr_cli_other_option(const char *cmd, int opt, const char *arg, char **argv);
 
 /* Prints "ferry CMD: MESSAGE (see 'ferry CMD --help')" and returns FR_EXIT_USAGE. */
 int fr_cli_usage_error(const char *cmd, const char *fmt, ...) FR_PRINTF(2, 3);
-/* The usage error for the option getopt_long just refused. */
-int fr_cli_bad_option(const char *cmd, char **argv);
 
 /*
  * Loads the config named by -c, $FERRY_CONFIG or ./ferry.yaml and logs its

@@ -37,7 +37,8 @@ int fr_cli_usage_error(const char *cmd, const char *fmt, ...)
     return FR_EXIT_USAGE;
 }
 
-int fr_cli_bad_option(const char *cmd, char **argv)
+/* The usage error for the option getopt_long just refused. */
+static int bad_option(const char *cmd, char **argv)
 {
     const char *arg = argv[optind - 1];
     if (optopt && !(arg[0] == '-' && arg[1] == '-'))
@@ -45,7 +46,7 @@ int fr_cli_bad_option(const char *cmd, char **argv)
     return fr_cli_usage_error(cmd, "unknown option or missing value: '%s'", arg);
 }
 
-int fr_cli_common_option(const char *cmd, int opt, const char *arg)
+int fr_cli_other_option(const char *cmd, int opt, const char *arg, char **argv)
 {
     enum fr_log_format format;
     enum fr_log_level level;
@@ -62,7 +63,7 @@ int fr_cli_common_option(const char *cmd, int opt, const char *arg)
         fr_log_set_level(level);
         return 0;
     default:
-        return -1;
+        return bad_option(cmd, argv);
     }
 }
 

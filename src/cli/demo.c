@@ -288,11 +288,9 @@ int fr_cli_demo(int argc, char **argv)
             break;
         }
         default: {
-            int rc = fr_cli_common_option("demo", opt, optarg);
-            if (rc > 0)
+            int rc = fr_cli_other_option("demo", opt, optarg, argv);
+            if (rc)
                 return rc;
-            if (rc < 0)
-                return fr_cli_bad_option("demo", argv);
         }
         }
     }

@@ -113,9 +113,7 @@ static int parse_args(int argc, char **argv, struct fr_mock_opts *opts, const ch
         }
         int rc = mock_option(opt, optarg, opts, spec);
         if (rc < 0)
-            rc = fr_cli_common_option("mock", opt, optarg);
-        if (rc < 0)
-            return fr_cli_bad_option("mock", argv);
+            rc = fr_cli_other_option("mock", opt, optarg, argv);
         if (rc)
             return rc;
     }

@@ -82,11 +82,9 @@ int fr_cli_rollback(int argc, char **argv)
             dry_run = true;
             break;
         default: {
-            int rc = fr_cli_common_option("rollback", opt, optarg);
-            if (rc > 0)
+            int rc = fr_cli_other_option("rollback", opt, optarg, argv);
+            if (rc)
                 return rc;
-            if (rc < 0)
-                return fr_cli_bad_option("rollback", argv);
         }
         }
     }

@@ -100,11 +100,9 @@ int fr_cli_run(int argc, char **argv)
             opts.progress = false;
             break;
         default: {
-            int rc = fr_cli_common_option("run", opt, optarg);
-            if (rc > 0)
+            int rc = fr_cli_other_option("run", opt, optarg, argv);
+            if (rc)
                 return rc;
-            if (rc < 0)
-                return fr_cli_bad_option("run", argv);
         }
         }
     }

@@ -180,11 +180,9 @@ int fr_cli_runs(int argc, char **argv)
             json = true;
             break;
         default: {
-            int rc = fr_cli_common_option("runs", opt, optarg);
-            if (rc > 0)
+            int rc = fr_cli_other_option("runs", opt, optarg, argv);
+            if (rc)
                 return rc;
-            if (rc < 0)
-                return fr_cli_bad_option("runs", argv);
         }
         }
     }

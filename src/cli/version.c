@@ -22,13 +22,9 @@ int fr_cli_version(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         }
-        int rc = fr_cli_common_option("version", opt, optarg);
-        if (rc >= 0) {
-            if (rc)
-                return rc;
-            continue;
-        }
-        return fr_cli_bad_option("version", argv);
+        int rc = fr_cli_other_option("version", opt, optarg, argv);
+        if (rc)
+            return rc;
     }
     if (optind < argc)
         return fr_cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
