@@ -478,8 +478,7 @@ static void flush(struct push *p)
 
 /* ---- records ---------------------------------------------------------------------------- */
 
-/* The job's key template with {{key}} replaced by the URL-encoded key. Caller frees. */
-static char *expand_key(const char *tmpl, const char *key)
+char *fr_push_expand_key(const char *tmpl, const char *key)
 {
     char *enc = fr_http_escape(key);
     struct fr_buf b = FR_BUF_INIT;
@@ -501,7 +500,7 @@ static char *expand_key(const char *tmpl, const char *key)
 static int lookup(struct push *p, const char *key, char **why)
 {
     const struct fr_key_request_conf *lk = &p->job->lookup;
-    char *path = expand_key(lk->path, key);
+    char *path = fr_push_expand_key(lk->path, key);
     struct fr_http_request req = {.method = lk->method, .path = path};
     struct fr_http_result res;
     fr_http_perform(p->target, &req, &res);

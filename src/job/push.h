@@ -65,6 +65,12 @@ void fr_push_result_release(struct fr_push_result *r);
  */
 bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
 
+/*
+ * A lookup or rollback path template with every {{key}} replaced by the
+ * URL-encoded key. Caller frees.
+ */
+char *fr_push_expand_key(const char *tmpl, const char *key);
+
 /* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage. */
 int fr_push_exit_status(const struct fr_push_result *r);
 

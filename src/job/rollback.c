@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/client.h"
+#include "job/push.h"
 
 struct keys {
     char **v;
@@ -68,20 +69,6 @@ static void deleted(struct fr_http_result *res, void *ud)
     free(d);
 }
 
-static char *expand(const char *tmpl, const char *key)
-{
-    char *enc = fr_http_escape(key);
-    const char *at = strstr(tmpl, "{{key}}");
-    char *out = at ? fr_asprintf("%.*s%s%s", (int)(at - tmpl), tmpl, enc, at + 7) : fr_strdup(tmpl);
-    free(enc);
-    if (at && strstr(out, "{{key}}")) { /* more than one placeholder */
-        char *again = expand(out, key);
-        free(out);
-        return again;
-    }
-    return out;
-}
-
 int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
                     const char *run_id, bool dry_run, struct fr_rollback_result *out)
 {
@@ -115,7 +102,7 @@ int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, 
             struct del *d = fr_calloc(1, sizeof(*d));
             d->ctx = &ctx;
             d->key = fr_strdup(keys.v[i]);
-            char *path = expand(job->rollback.path, keys.v[i]);
+            char *path = fr_push_expand_key(job->rollback.path, keys.v[i]);
             struct fr_http_request req = {.method = job->rollback.method, .path = path};
             if (fr_http_submit(target, &req, deleted, d) == 0)
                 ctx.in_flight++;

@@ -62,6 +62,19 @@ static void test_exit_status_contract(void **state)
     }
 }
 
+static void test_expand_key(void **state)
+{
+    char *p = fr_push_expand_key("/credits/{{key}}", "SO 1/2");
+    assert_string_equal(p, "/credits/SO%201%2F2");
+    free(p);
+    p = fr_push_expand_key("/a/{{key}}?k={{key}}", "x");
+    assert_string_equal(p, "/a/x?k=x");
+    free(p);
+    p = fr_push_expand_key("/none", "x");
+    assert_string_equal(p, "/none");
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -69,6 +82,7 @@ int main(void)
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_max_error_rate),
         cmocka_unit_test(test_exit_status_contract),
+        cmocka_unit_test(test_expand_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
