@@ -108,7 +108,6 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
 {
     const struct fr_run *run = &r->run;
     const struct fr_run_counts *c = &run->counts;
-    uint64_t ok = c->created + c->duplicate + c->skipped, all = ok + c->failed + c->rejected;
     printf("%srun %s  job %s  %s  exit %d  %.1f s\n", dry_run ? "dry " : "", run->id, run->job,
            run->status, run->exit_code, (double)(run->ended_ms - run->started_ms) / 1000.0);
     printf("  read %llu  %s %llu  created %llu  duplicate %llu  skipped %llu  rejected %llu  "
@@ -122,7 +121,7 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
         "  requests %llu  retries %llu  rate-limited %llu  token refreshes %llu  success %.2f%%\n",
         (unsigned long long)c->requests, (unsigned long long)c->retries,
         (unsigned long long)c->rate_limited, (unsigned long long)c->token_refreshes,
-        all ? 100.0 * (double)ok / (double)all : 100.0);
+        100.0 * fr_push_success_rate(c));
     size_t i;
     json_t *f;
     json_array_foreach(r->failures, i, f)

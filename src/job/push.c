@@ -798,8 +798,7 @@ int fr_push_exit_status(const struct fr_push_result *r)
     }
 }
 
-/* Records accepted now or in an earlier run, over all records that had an outcome. */
-static double success_rate(const struct fr_run_counts *c)
+double fr_push_success_rate(const struct fr_run_counts *c)
 {
     uint64_t ok = c->created + c->duplicate + c->skipped;
     uint64_t all = ok + c->failed + c->rejected;
@@ -835,7 +834,7 @@ static void log_summary(const struct push *p)
         FR_LI("rejected", c->rejected), FR_LI("failed", c->failed), FR_LI("changed", c->changed),
         FR_LI("skipped", c->skipped), FR_LI("requests", c->requests), FR_LI("retries", c->retries),
         FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
-        FR_LD("success_rate", success_rate(c)),
+        FR_LD("success_rate", fr_push_success_rate(c)),
         FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
         FR_LS("error", r->code ? r->err.msg : NULL));
     fr_buf_release(&keys);
@@ -945,7 +944,7 @@ json_t *fr_push_summary_json(const struct fr_push_result *r)
         (json_int_t)c->failed, "changed", (json_int_t)c->changed, "skipped", (json_int_t)c->skipped,
         "requests", (json_int_t)c->requests, "retries", (json_int_t)c->retries, "rate_limited",
         (json_int_t)c->rate_limited, "token_refreshes", (json_int_t)c->token_refreshes,
-        "success_rate", success_rate(c), "failures", fails, "failures_total",
+        "success_rate", fr_push_success_rate(c), "failures", fails, "failures_total",
         (json_int_t)r->failures_total, "over_threshold", r->over_threshold);
     if (r->code && j)
         json_object_set_new(j, "error", json_string(r->err.msg));

@@ -71,6 +71,12 @@ bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct 
  */
 char *fr_push_expand_key(const char *tmpl, const char *key);
 
+/*
+ * (created + duplicate + skipped) / those plus failed and rejected: records
+ * accepted now or in an earlier run, over all with an outcome; 1 when none.
+ */
+double fr_push_success_rate(const struct fr_run_counts *c);
+
 /* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage. */
 int fr_push_exit_status(const struct fr_push_result *r);
 

@@ -75,6 +75,15 @@ static void test_expand_key(void **state)
     free(p);
 }
 
+static void test_success_rate(void **state)
+{
+    struct fr_run_counts none = {0};
+    assert_true(fr_push_success_rate(&none) == 1.0);
+    struct fr_run_counts c = {
+        .created = 6, .duplicate = 1, .skipped = 1, .failed = 1, .rejected = 1};
+    assert_true(fr_push_success_rate(&c) == 0.8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +92,7 @@ int main(void)
         cmocka_unit_test(test_max_error_rate),
         cmocka_unit_test(test_exit_status_contract),
         cmocka_unit_test(test_expand_key),
+        cmocka_unit_test(test_success_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
