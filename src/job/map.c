@@ -5,14 +5,32 @@
 #include <math.h>
 #include <openssl/evp.h>
 
+#include "core/buf.h"
+
 /* How long a value may be when quoted back in a reason. */
 #define QUOTE_MAX 60
 
 /*
- * One conversion per field type: from a non-empty source value (a string
- * as read, or a JSON value) to the payload value, or NULL with *why set.
+ * A converted value, held without allocation: strings point into the
+ * source record or into tmp. Both outputs (a jansson payload for
+ * fr_map_apply, canonical text for fr_map_write) are made from it.
  */
-typedef json_t *(*convert_fn)(const char *field, json_t *v, char **why);
+enum val_type { V_STR, V_INT, V_REAL, V_TRUE, V_FALSE };
+
+struct val {
+    enum val_type t;
+    const char *s; /* V_STR */
+    size_t n;
+    json_int_t i; /* V_INT */
+    double d;     /* V_REAL */
+    char tmp[40]; /* text s may point to */
+};
+
+/*
+ * One conversion per field type: from a non-empty source value (a string
+ * as read, or a JSON value) to out, or FR_EINVAL with *why set.
+ */
+typedef int (*convert_fn)(const char *field, json_t *v, struct val *out, char **why);
 
 static bool is_space(char c)
 {
@@ -49,48 +67,70 @@ static char *quote_value(json_t *v)
     return fr_asprintf("\"%.*s...\"", (int)cut, s);
 }
 
-static json_t *reject(const char *field, json_t *v, const char *what, char **why)
+static int reject(const char *field, json_t *v, const char *what, char **why)
 {
     char *q = quote_value(v);
     *why = fr_asprintf("%s: %s %s", field, q, what);
     free(q);
-    return NULL;
+    return FR_EINVAL;
 }
 
 /* Shortest %g text that reads back as d (what fr_map_key writes for reals). */
-static char *format_real(double d)
+static void format_real(double d, char *buf, size_t size)
 {
-    char buf[64];
     for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*g", prec, d);
+        snprintf(buf, size, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
             break;
     }
-    return fr_strdup(buf);
 }
 
-static json_t *to_string(const char *field, json_t *v, char **why)
+static void set_str(struct val *out, const char *s, size_t n)
+{
+    out->t = V_STR;
+    out->s = s;
+    out->n = n;
+}
+
+static void set_tmp(struct val *out)
+{
+    set_str(out, out->tmp, strlen(out->tmp));
+}
+
+static int to_string(const char *field, json_t *v, struct val *out, char **why)
 {
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return json_incref(v);
-    case JSON_INTEGER: {
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return json_string(buf);
-    }
-    case JSON_REAL: {
-        char *s = format_real(json_real_value(v));
-        json_t *r = json_string(s);
-        free(s);
-        return r;
-    }
+        set_str(out, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER:
+        snprintf(out->tmp, sizeof(out->tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        set_tmp(out);
+        return 0;
+    case JSON_REAL:
+        format_real(json_real_value(v), out->tmp, sizeof(out->tmp));
+        set_tmp(out);
+        return 0;
     case JSON_TRUE:
-        return json_string("true");
+        set_str(out, "true", 4);
+        return 0;
     case JSON_FALSE:
-        return json_string("false");
+        set_str(out, "false", 5);
+        return 0;
     default:
         return reject(field, v, "is not a string", why);
+    }
+}
+
+/* A JSON number as it is. */
+static void set_number(struct val *out, json_t *v)
+{
+    if (json_is_integer(v)) {
+        out->t = V_INT;
+        out->i = json_integer_value(v);
+    } else {
+        out->t = V_REAL;
+        out->d = json_real_value(v);
     }
 }
 
@@ -153,26 +193,25 @@ static size_t significant_digits(const char *s, size_t n)
 /* The whole-number part of a plain decimal text as an integer, or false when out of range. */
 static bool parse_whole(const char *s, size_t n, json_int_t *out)
 {
-    char buf[64];
-    if (n >= sizeof(buf))
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    char *dot = strchr(buf, '.');
-    if (dot)
-        *dot = '\0';
-    errno = 0;
-    long long x = strtoll(buf, NULL, 10);
-    if (errno == ERANGE)
-        return false;
-    *out = (json_int_t)x;
+    bool neg = n && s[0] == '-';
+    size_t i = neg ? 1 : 0;
+    unsigned long long x = 0, limit = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
+    for (; i < n && s[i] != '.'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (limit - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *out = neg ? (json_int_t)(0 - x) : (json_int_t)x;
     return true;
 }
 
-static json_t *to_number(const char *field, json_t *v, char **why)
+static int to_number(const char *field, json_t *v, struct val *out, char **why)
 {
-    if (json_is_number(v))
-        return json_incref(v);
+    if (json_is_number(v)) {
+        set_number(out, v);
+        return 0;
+    }
     if (!json_is_string(v))
         return reject(field, v, "is not a number", why);
     const char *s = json_string_value(v);
@@ -181,33 +220,42 @@ static json_t *to_number(const char *field, json_t *v, char **why)
     bool has_frac, frac_zero;
     if (!plain_decimal(s, n, &has_frac, &frac_zero))
         return reject(field, v, "is not a number", why);
-    json_int_t whole;
     if (!has_frac) {
-        if (!parse_whole(s, n, &whole))
-            return reject(field, v, "is out of range", why);
-        return json_integer(whole);
+        out->t = V_INT;
+        return parse_whole(s, n, &out->i) ? 0 : reject(field, v, "is out of range", why);
     }
     if (significant_digits(s, n) > 15)
         return reject(field, v, "has more than 15 significant digits", why);
-    char *text = fr_strndup(s, n);
+    /* s is not NUL-terminated where the value ends (surrounding spaces) */
+    char small[64];
+    char *text = n < sizeof(small) ? small : fr_malloc(n + 1);
+    memcpy(text, s, n);
+    text[n] = '\0';
     double d = strtod(text, NULL);
-    free(text);
+    if (text != small)
+        free(text);
     if (!isfinite(d))
         return reject(field, v, "is out of range", why);
-    return json_real(d);
+    out->t = V_REAL;
+    out->d = d;
+    return 0;
 }
 
-static json_t *to_integer(const char *field, json_t *v, char **why)
+static int to_integer(const char *field, json_t *v, struct val *out, char **why)
 {
-    if (json_is_integer(v))
-        return json_incref(v);
+    out->t = V_INT;
+    if (json_is_integer(v)) {
+        out->i = json_integer_value(v);
+        return 0;
+    }
     if (json_is_real(v)) {
         double d = json_real_value(v);
         if (d != floor(d))
             return reject(field, v, "is not a whole number", why);
         if (d < -9223372036854775808.0 || d >= 9223372036854775808.0)
             return reject(field, v, "is out of range", why);
-        return json_integer((json_int_t)d);
+        out->i = (json_int_t)d;
+        return 0;
     }
     if (!json_is_string(v))
         return reject(field, v, "is not an integer", why);
@@ -219,10 +267,7 @@ static json_t *to_integer(const char *field, json_t *v, char **why)
         return reject(field, v, "is not an integer", why);
     if (!frac_zero)
         return reject(field, v, "is not a whole number", why);
-    json_int_t whole;
-    if (!parse_whole(s, n, &whole))
-        return reject(field, v, "is out of range", why);
-    return json_integer(whole);
+    return parse_whole(s, n, &out->i) ? 0 : reject(field, v, "is out of range", why);
 }
 
 static const struct {
@@ -232,21 +277,25 @@ static const struct {
     {"true", true}, {"false", false}, {"yes", true}, {"no", false}, {"1", true}, {"0", false},
 };
 
-static json_t *to_boolean(const char *field, json_t *v, char **why)
+static int to_boolean(const char *field, json_t *v, struct val *out, char **why)
 {
+    int b = -1;
     if (json_is_boolean(v))
-        return json_incref(v);
-    if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
-        return json_boolean(json_integer_value(v) == 1);
-    if (json_is_string(v)) {
+        b = json_is_true(v);
+    else if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+        b = json_integer_value(v) == 1;
+    else if (json_is_string(v)) {
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
         trim(&s, &n);
-        for (size_t i = 0; i < FR_ARRAY_LEN(boolean_words); i++)
+        for (size_t i = 0; b < 0 && i < FR_ARRAY_LEN(boolean_words); i++)
             if (strlen(boolean_words[i].text) == n && strncasecmp(s, boolean_words[i].text, n) == 0)
-                return json_boolean(boolean_words[i].value);
+                b = boolean_words[i].value;
     }
-    return reject(field, v, "is not a boolean (true/false, yes/no, 1/0)", why);
+    if (b < 0)
+        return reject(field, v, "is not a boolean (true/false, yes/no, 1/0)", why);
+    out->t = b ? V_TRUE : V_FALSE;
+    return 0;
 }
 
 /* n decimal digits at s into *out. */
@@ -297,7 +346,7 @@ static bool valid_time(const char *s, size_t n)
            s[i + 3] == ':' && digits(s + i + 4, 2, &om) && oh <= 23 && om <= 59;
 }
 
-static json_t *to_date(const char *field, json_t *v, char **why)
+static int to_date(const char *field, json_t *v, struct val *out, char **why)
 {
     const char *what = "is not a date (YYYY-MM-DD)";
     if (!json_is_string(v))
@@ -319,9 +368,9 @@ static json_t *to_date(const char *field, json_t *v, char **why)
     }
     if (!valid_date(y, m, d))
         return reject(field, v, "is not a calendar date", why);
-    char out[48];
-    snprintf(out, sizeof(out), "%04d-%02d-%02d", y, m, d);
-    return json_string(out);
+    snprintf(out->tmp, sizeof(out->tmp), "%04d-%02d-%02d", y, m, d);
+    set_tmp(out);
+    return 0;
 }
 
 /* Indexed by enum fr_field_type. */
@@ -342,6 +391,39 @@ static bool is_empty(json_t *v)
     return n == 0;
 }
 
+/*
+ * Converts field f of record: 1 with *out set, 0 when the field is left
+ * out (empty and not required), -1 with *why set when it does not convert.
+ */
+static int convert(const struct fr_map_field *f, json_t *record, struct val *out, char **why)
+{
+    json_t *v = json_object_get(record, f->from);
+    if (is_empty(v)) {
+        if (!f->required)
+            return 0;
+        *why = fr_asprintf("%s: required but empty", f->name);
+        return -1;
+    }
+    FR_ASSERT((size_t)f->type < FR_ARRAY_LEN(converters) && converters[f->type]);
+    return converters[f->type](f->name, v, out, why) ? -1 : 1;
+}
+
+static json_t *val_json(const struct val *v)
+{
+    switch (v->t) {
+    case V_STR:
+        return json_stringn(v->s, v->n);
+    case V_INT:
+        return json_integer(v->i);
+    case V_REAL:
+        return json_real(v->d);
+    case V_TRUE:
+        return json_true();
+    default:
+        return json_false();
+    }
+}
+
 int fr_map_apply(const struct fr_map_field *fields, size_t n, json_t *record, json_t **payload,
                  char **why)
 {
@@ -355,18 +437,12 @@ int fr_map_apply(const struct fr_map_field *fields, size_t n, json_t *record, js
                 json_object_set_new(out, f->name, json_deep_copy(f->value));
             continue;
         }
-        json_t *v = json_object_get(record, f->from);
-        if (is_empty(v)) {
-            if (!f->required)
-                continue;
-            *why = fr_asprintf("%s: required but empty", f->name);
+        struct val v;
+        int rc = convert(f, record, &v, why);
+        if (rc < 0)
             break;
-        }
-        FR_ASSERT((size_t)f->type < FR_ARRAY_LEN(converters) && converters[f->type]);
-        json_t *conv = converters[f->type](f->name, v, why);
-        if (!conv)
-            break;
-        json_object_set_new(out, f->name, conv);
+        if (rc == 1)
+            json_object_set_new(out, f->name, val_json(&v));
     }
     if (*why) {
         json_decref(out);
@@ -379,7 +455,7 @@ int fr_map_apply(const struct fr_map_field *fields, size_t n, json_t *record, js
 char *fr_map_key(json_t *payload, const char *key_field)
 {
     json_t *v = json_object_get(payload, key_field);
-    char buf[32];
+    char buf[40];
     switch (v ? json_typeof(v) : JSON_NULL) {
     case JSON_STRING:
         return json_string_length(v) ? fr_strndup(json_string_value(v), json_string_length(v))
@@ -388,7 +464,8 @@ char *fr_map_key(json_t *payload, const char *key_field)
         snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return fr_strdup(buf);
     case JSON_REAL:
-        return format_real(json_real_value(v));
+        format_real(json_real_value(v), buf, sizeof(buf));
+        return fr_strdup(buf);
     default:
         return NULL;
     }
@@ -401,22 +478,265 @@ char *fr_map_canonical(json_t *payload)
     return text;
 }
 
-void fr_map_hash_text(const char *text, size_t len, char out[65])
+/* ---- the writer: canonical text straight from the record -------------------------------- */
+
+struct fr_map {
+    const struct fr_map_field *fields;  /* as configured */
+    const struct fr_map_field **sorted; /* the fields in the canonical (byte) order of names */
+    char **prefix;                      /* per sorted field: `"name":` as JSON */
+    char **literal;                     /* per sorted field: the literal's canonical text */
+    size_t n;
+    const char *key_field;
+    json_t *real; /* reused to format reals exactly as the canonical dump does */
+    EVP_MD *sha256;
+    EVP_MD_CTX *md;
+};
+
+static int by_name(const void *a, const void *b)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    FR_ASSERT(EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
+    const struct fr_map_field *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+static char *dump_any(json_t *v)
+{
+    char *text = json_dumps(v, FR_MAP_DUMP_FLAGS | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    FR_ASSERT(text);
+    return text;
+}
+
+struct fr_map *fr_map_new(const struct fr_map_field *fields, size_t n, const char *key_field)
+{
+    struct fr_map *m = fr_calloc(1, sizeof(*m));
+    m->fields = fields;
+    m->n = n;
+    m->key_field = key_field;
+    m->sorted = fr_calloc(n ? n : 1, sizeof(*m->sorted));
+    m->prefix = fr_calloc(n ? n : 1, sizeof(*m->prefix));
+    m->literal = fr_calloc(n ? n : 1, sizeof(*m->literal));
+    for (size_t i = 0; i < n; i++)
+        m->sorted[i] = &fields[i];
+    qsort(m->sorted, n, sizeof(*m->sorted), by_name);
+    for (size_t i = 0; i < n; i++) {
+        const struct fr_map_field *f = m->sorted[i];
+        json_t *name = json_string(f->name);
+        FR_ASSERT(name);
+        char *enc = dump_any(name);
+        m->prefix[i] = fr_asprintf("%s:", enc);
+        free(enc);
+        json_decref(name);
+        if (!f->from && f->value)
+            m->literal[i] = dump_any(f->value);
+    }
+    m->real = json_real(0);
+    m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    m->md = EVP_MD_CTX_new();
+    FR_ASSERT(m->real && m->sha256 && m->md);
+    return m;
+}
+
+void fr_map_free(struct fr_map *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->prefix[i]);
+        free(m->literal[i]);
+    }
+    free(m->sorted);
+    free(m->prefix);
+    free(m->literal);
+    json_decref(m->real);
+    EVP_MD_CTX_free(m->md);
+    EVP_MD_free(m->sha256);
+    free(m);
+}
+
+/* s as a JSON string, escaped as jansson escapes (s is valid UTF-8: it came from jansson). */
+static void put_string(struct fr_buf *out, const char *s, size_t n)
+{
+    fr_buf_addc(out, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        fr_buf_add(out, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"':
+            fr_buf_add(out, "\\\"", 2);
+            break;
+        case '\\':
+            fr_buf_add(out, "\\\\", 2);
+            break;
+        case '\b':
+            fr_buf_add(out, "\\b", 2);
+            break;
+        case '\f':
+            fr_buf_add(out, "\\f", 2);
+            break;
+        case '\n':
+            fr_buf_add(out, "\\n", 2);
+            break;
+        case '\r':
+            fr_buf_add(out, "\\r", 2);
+            break;
+        case '\t':
+            fr_buf_add(out, "\\t", 2);
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            fr_buf_add(out, esc, 6);
+            break;
+        }
+    }
+    fr_buf_add(out, s + run, n - run);
+    fr_buf_addc(out, '"');
+}
+
+static void put_val(struct fr_map *m, struct fr_buf *out, const struct val *v)
+{
+    char text[64];
+    switch (v->t) {
+    case V_STR:
+        put_string(out, v->s, v->n);
+        break;
+    case V_INT: {
+        int len = snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, v->i);
+        fr_buf_add(out, text, (size_t)len);
+        break;
+    }
+    case V_REAL: {
+        json_real_set(m->real, v->d);
+        size_t len = json_dumpb(m->real, text, sizeof(text), FR_MAP_DUMP_FLAGS | JSON_ENCODE_ANY);
+        FR_ASSERT(len > 0 && len <= sizeof(text));
+        fr_buf_add(out, text, len);
+        break;
+    }
+    case V_TRUE:
+        fr_buf_add(out, "true", 4);
+        break;
+    default:
+        fr_buf_add(out, "false", 5);
+        break;
+    }
+}
+
+/* The key as fr_map_key gives it, or NULL. */
+static char *val_key(const struct val *v)
+{
+    char buf[40];
+    switch (v->t) {
+    case V_STR:
+        return v->n ? fr_strndup(v->s, v->n) : NULL;
+    case V_INT:
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, v->i);
+        return fr_strdup(buf);
+    case V_REAL:
+        format_real(v->d, buf, sizeof(buf));
+        return fr_strdup(buf);
+    default:
+        return NULL;
+    }
+}
+
+/* The key of a literal key field, as fr_map_key gives it. */
+static char *literal_key(json_t *value)
+{
+    json_t *wrap = json_object();
+    json_object_set(wrap, "k", value);
+    char *key = fr_map_key(wrap, "k");
+    json_decref(wrap);
+    return key;
+}
+
+/* Replaces *why with the reason of the first failing field in the configured order. */
+static void first_reason(struct fr_map *m, json_t *record, char **why)
+{
+    const struct fr_map_field *fields = m->fields;
+    for (size_t i = 0; i < m->n; i++) {
+        struct val v;
+        char *reason = NULL;
+        if (fields[i].from && convert(&fields[i], record, &v, &reason) < 0) {
+            free(*why);
+            *why = reason;
+            return;
+        }
+    }
+}
+
+int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **key, char **why)
+{
+    *key = NULL;
+    *why = NULL;
+    fr_buf_reset(out);
+    fr_buf_addc(out, '{');
+    bool first = true;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct fr_map_field *f = m->sorted[i];
+        bool is_key = strcmp(f->name, m->key_field) == 0;
+        if (!f->from) {
+            if (!m->literal[i])
+                continue;
+            if (!first)
+                fr_buf_addc(out, ',');
+            first = false;
+            fr_buf_adds(out, m->prefix[i]);
+            fr_buf_adds(out, m->literal[i]);
+            if (is_key)
+                *key = literal_key(f->value);
+            continue;
+        }
+        struct val v;
+        int rc = convert(f, record, &v, why);
+        if (rc < 0) {
+            free(*key);
+            *key = NULL;
+            first_reason(m, record, why);
+            return FR_EINVAL;
+        }
+        if (rc == 0)
+            continue;
+        if (!first)
+            fr_buf_addc(out, ',');
+        first = false;
+        fr_buf_adds(out, m->prefix[i]);
+        put_val(m, out, &v);
+        if (is_key)
+            *key = val_key(&v);
+    }
+    fr_buf_addc(out, '}');
+    return 0;
+}
+
+static void to_hex(const unsigned char md[32], char out[65])
+{
     static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < mdlen; i++) {
+    for (unsigned int i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
 }
 
+void fr_map_digest(struct fr_map *m, const char *text, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    FR_ASSERT(EVP_DigestInit_ex2(m->md, m->sha256, NULL) == 1 &&
+              EVP_DigestUpdate(m->md, text, len) == 1 &&
+              EVP_DigestFinal_ex(m->md, md, &mdlen) == 1 && mdlen == 32);
+    to_hex(md, out);
+}
+
 void fr_map_hash(json_t *payload, char out[65])
 {
     char *text = fr_map_canonical(payload);
-    fr_map_hash_text(text, strlen(text), out);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    FR_ASSERT(EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
+    to_hex(md, out);
     free(text);
 }

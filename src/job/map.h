@@ -63,11 +63,29 @@ void fr_map_hash(json_t *payload, char out[65]);
 
 /*
  * The canonical text fr_map_hash hashes (sorted keys, FR_MAP_DUMP_FLAGS),
- * which is also a valid body to send: a caller that needs both dumps once.
- * Caller frees.
+ * which is also a valid body to send. Caller frees.
  */
 char *fr_map_canonical(json_t *payload);
-/* fr_map_hash of an already canonical text. */
-void fr_map_hash_text(const char *text, size_t len, char out[65]);
+
+/*
+ * A job's map prepared for the hot path: fr_map_write gives, byte for
+ * byte, fr_map_canonical(fr_map_apply(...)) and fr_map_key of it, without
+ * building the payload. fields and key_field are borrowed and must outlive it.
+ */
+struct fr_map;
+struct fr_buf;
+
+struct fr_map *fr_map_new(const struct fr_map_field *fields, size_t n, const char *key_field);
+void fr_map_free(struct fr_map *m);
+
+/*
+ * Writes record's payload as canonical JSON into out (reset first) and its
+ * key into *key (caller frees; NULL when the payload has no usable key).
+ * FR_EINVAL with *why (caller frees) as fr_map_apply gives it.
+ */
+int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **key, char **why);
+
+/* fr_map_hash of an already canonical text, with m's reusable digest context. */
+void fr_map_digest(struct fr_map *m, const char *text, size_t len, char out[65]);
 
 #endif

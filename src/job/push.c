@@ -26,6 +26,7 @@ struct rec {
     char *text; /* the payload as sent (compact JSON) */
     size_t len;
     bool sent_before; /* counted in `sent` already (a retry-pass resend) */
+    size_t dead;      /* 1 + the index in push.dead of the batch that left it in doubt; 0 none */
 };
 
 struct batch {
@@ -34,6 +35,23 @@ struct batch {
     size_t n, cap;
     size_t bytes; /* the body's size with these records */
     bool retry_pass;
+    uint64_t seq;  /* its in-flight row in the journal; 0 until marked */
+    bool held;     /* records of it wait for the retry pass: the row stays until then */
+    bool keep_row; /* outcome still unknown for some record: the row stays for the next run */
+};
+
+/* An in-flight batch of a run that stopped before it settled every key. */
+struct dead {
+    char run_id[FR_RUN_ID_MAX];
+    uint64_t seq;
+    int64_t sent_ms;
+    size_t keys, resolved; /* the row is forgotten once every key is resolved */
+};
+
+/* A list of batch numbers. */
+struct seqs {
+    uint64_t *v;
+    size_t n, cap;
 };
 
 struct push {
@@ -48,9 +66,17 @@ struct push {
     char *envelope_prefix; /* {"value":[ */
     size_t in_flight;
     struct batch *cur;
-    /* Outcomes not yet committed: they go in with the next batch's inflight marks. */
+    /* Outcomes not yet committed: they go in with the next batch's inflight mark. */
     struct fr_journal_update *settled;
     size_t nsettled, capsettled;
+    uint64_t next_seq;
+    struct seqs done; /* batches settled: their rows go with the next commit */
+    struct seqs held; /* batches with records for the retry pass */
+    bool retry_pass_complete;
+    json_t *unsettled; /* keys of this run sent and not committed settled: a repeat is rejected */
+    struct dead *dead; /* in-flight batches that earlier runs left */
+    size_t ndead;
+    json_t *dead_keys; /* key -> index in dead (the newest batch holding it) */
     struct rec *again; /* records for the retry pass */
     size_t nagain, capagain;
     bool stop; /* something fatal happened: read no more */
@@ -58,6 +84,8 @@ struct push {
     bool warned_no_lookup;
     int64_t started_ms, last_progress_ms;
     struct fr_source *src;
+    struct fr_map *map;
+    struct fr_buf text; /* the payload being written */
 };
 
 static void rec_release(struct rec *r)
@@ -119,50 +147,54 @@ static void report(struct push *p, const char *key, uint64_t line, const char *k
         store_failed(p, &err);
 }
 
-/* Journals n outcomes in one transaction. */
-static void journal(struct push *p, const struct fr_journal_update *u, size_t n)
+static void seqs_add(struct seqs *l, uint64_t seq)
 {
-    if (p->opts->dry_run || n == 0)
-        return;
-    struct fr_err err = {0};
-    if (fr_store_journal_update(p->st, p->job->name, p->out->run.id, u, n, fr_wall_ms(), &err))
-        store_failed(p, &err);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = fr_reallocarray(l->v, l->cap, sizeof(*l->v));
+    }
+    l->v[l->n++] = seq;
 }
 
 /*
- * Keeps an outcome to commit with the next journal write. Until then the key
- * is still "inflight" in the store: a crash in between only costs the next
- * run a lookup, never a duplicate.
+ * Keeps an outcome to commit with the next journal write. Until then the
+ * key's batch is still in flight in the store: a crash in between only
+ * costs the next run a lookup, never a duplicate.
  */
-static void defer_outcome(struct push *p, const char *key, enum fr_journal_state state,
+static void defer_outcome(struct push *p, const struct rec *r, enum fr_journal_state state,
                           const char *error)
 {
     if (p->nsettled == p->capsettled) {
         p->capsettled = p->capsettled ? p->capsettled * 2 : 256;
         p->settled = fr_reallocarray(p->settled, p->capsettled, sizeof(*p->settled));
     }
-    p->settled[p->nsettled++] = (struct fr_journal_update){
-        .key = fr_strdup(key), .state = state, .error = error ? fr_strdup(error) : NULL};
+    p->settled[p->nsettled++] = (struct fr_journal_update){.key = fr_strdup(r->key),
+                                                           .state = state,
+                                                           .payload_hash = fr_strdup(r->hash),
+                                                           .error = error ? fr_strdup(error) : NULL,
+                                                           .sent = r->sent_before ? 2 : 1};
 }
 
-/* Commits the deferred outcomes and n more updates in one transaction. */
-static void journal_with_settled(struct push *p, const struct fr_journal_update *u, size_t n)
+/*
+ * Commits, in one transaction, the deferred outcomes, the rows of the
+ * batches they settled, and sent's in-flight row (sent may be NULL).
+ */
+static void commit(struct push *p, const struct fr_journal_batch *sent)
 {
-    size_t total = p->nsettled + n;
-    if (total) {
-        struct fr_journal_update *all = fr_reallocarray(NULL, total, sizeof(*all));
-        if (p->nsettled)
-            memcpy(all, p->settled, p->nsettled * sizeof(*all));
-        if (n)
-            memcpy(all + p->nsettled, u, n * sizeof(*all));
-        journal(p, all, total); /* outcomes first: a key may be settled, then sent again */
-        free(all);
-    }
+    struct fr_err err = {0};
+    if (!p->opts->dry_run && !p->stop &&
+        fr_store_journal_commit(p->st, p->job->name, p->out->run.id, p->settled, p->nsettled,
+                                p->done.v, p->done.n, sent, fr_wall_ms(), &err))
+        store_failed(p, &err);
     for (size_t i = 0; i < p->nsettled; i++) {
+        if (!p->stop)
+            json_object_del(p->unsettled, p->settled[i].key);
         free((char *)p->settled[i].key);
+        free((char *)p->settled[i].payload_hash);
         free((char *)p->settled[i].error);
     }
     p->nsettled = 0;
+    p->done.n = 0;
 }
 
 /* ---- progress --------------------------------------------------------------------------- */
@@ -282,11 +314,11 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
                 p->counts->created++;
             else
                 p->counts->duplicate++;
-            defer_outcome(p, r->key, created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE, NULL);
+            defer_outcome(p, r, created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE, NULL);
             break;
         }
         case FR_OUTCOME_FAILED:
-            defer_outcome(p, r->key, FR_JOURNAL_FAILED, res->message);
+            defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
             report(p, r->key, r->line, "failed", res->message ? res->message : "refused");
             break;
         case FR_OUTCOME_RETRY:
@@ -294,11 +326,13 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
         default:
             if (!b->retry_pass) {
                 keep_for_retry(p, r);
+                b->held = true;
             } else if (res->outcome == FR_OUTCOME_RETRY) {
-                defer_outcome(p, r->key, FR_JOURNAL_FAILED, res->message);
+                defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
                 report(p, r->key, r->line, "failed", res->message ? res->message : "retry");
             } else {
-                /* Unknown: stays inflight so the next run looks it up before resending. */
+                /* Unknown: stays in flight so the next run looks it up before resending. */
+                b->keep_row = true;
                 report(p, r->key, r->line, "failed",
                        "outcome unknown: missing from the batch answer twice; the next run "
                        "checks it with the lookup request");
@@ -372,7 +406,9 @@ static void batch_done(struct fr_http_result *res, void *ud)
         if (!b->retry_pass) {
             for (size_t i = 0; i < b->n; i++)
                 keep_for_retry(p, &b->recs[i]);
+            b->held = true;
         } else {
+            b->keep_row = true;
             for (size_t i = 0; i < b->n; i++)
                 report(p, b->recs[i].key, b->recs[i].line, "failed",
                        "outcome unknown: the target stayed unreachable; the next run checks it "
@@ -381,6 +417,8 @@ static void batch_done(struct fr_http_result *res, void *ud)
                 fatal(p, FR_EUNREACHABLE, res->err.msg);
         }
     }
+    if (b->seq && !b->keep_row)
+        seqs_add(b->held ? &p->held : &p->done, b->seq);
     batch_free(b);
 }
 
@@ -414,20 +452,26 @@ static void dispatch(struct push *p, struct batch *b)
         batch_free(b);
         return;
     }
-    struct fr_journal_update *u = fr_calloc(b->n, sizeof(*u));
-    for (size_t i = 0; i < b->n; i++) {
-        u[i] = (struct fr_journal_update){.key = b->recs[i].key,
-                                          .state = FR_JOURNAL_INFLIGHT,
-                                          .payload_hash = b->recs[i].hash,
-                                          .sent = true};
-        if (!b->recs[i].sent_before)
-            p->counts->sent++;
-    }
-    journal_with_settled(p, u, b->n);
-    free(u);
+    const char **keys = fr_calloc(b->n, sizeof(*keys));
+    for (size_t i = 0; i < b->n; i++)
+        keys[i] = b->recs[i].key;
+    b->seq = ++p->next_seq;
+    struct fr_journal_batch sent = {.seq = b->seq, .keys = keys, .n = b->n};
+    commit(p, &sent);
+    free(keys);
     if (p->stop) { /* the journal failed: sending now could post twice later */
         abandon(p, b);
         return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        struct rec *r = &b->recs[i];
+        if (!r->sent_before)
+            p->counts->sent++;
+        json_object_set_nocheck(p->unsettled, r->key, json_true());
+        if (r->dead) { /* marked in flight again: the earlier batch's doubt is covered */
+            p->dead[r->dead - 1].resolved++;
+            r->dead = 0;
+        }
     }
     size_t len;
     char *body = batch_body(p, b, &len);
@@ -521,30 +565,99 @@ static int lookup(struct push *p, const char *key, char **why)
     return found;
 }
 
+static void repeated_key(struct push *p, const struct rec *r)
+{
+    report(p, r->key, r->line, "rejected",
+           "key appears again in the source; the first record with it was sent");
+}
+
+/*
+ * r's key was in flight when run_id stopped: maybe created, maybe not.
+ * Asks the target when the job has a lookup request. True when r must be
+ * sent; dead (0 for none) is the in-flight batch that left it in doubt.
+ */
+static bool in_doubt(struct push *p, struct rec *r, const char *run_id, size_t dead)
+{
+    if (!p->job->lookup.configured) {
+        if (!p->warned_no_lookup)
+            FR_LOG_WARN("keys were in flight when an earlier run stopped and the job has no "
+                        "lookup request: resending them relies on the target refusing "
+                        "duplicates",
+                        FR_LS("job", p->job->name));
+        p->warned_no_lookup = true;
+        r->dead = dead;
+        return true;
+    }
+    if (p->opts->dry_run)
+        return true;
+    char *why = NULL;
+    int found = lookup(p, r->key, &why);
+    bool send = false;
+    if (found == 1) {
+        /* Created by the run that died: credit it to that run. */
+        struct fr_journal_update u = {
+            .key = r->key, .state = FR_JOURNAL_CREATED, .payload_hash = r->hash};
+        struct fr_err jerr = {0};
+        if (fr_store_journal_update(p->st, p->job->name, run_id, &u, 1, fr_wall_ms(), &jerr))
+            store_failed(p, &jerr);
+        else if (dead)
+            p->dead[dead - 1].resolved++;
+        p->counts->duplicate++;
+        FR_LOG_INFO("in-flight key found on the target; not resent", FR_LS("source_ref", r->key),
+                    FR_LS("run_id", run_id));
+    } else if (found == 0) {
+        r->dead = dead;
+        send = true;
+    } else {
+        report(p, r->key, r->line, "failed", why);
+    }
+    free(why);
+    return send;
+}
+
 /*
  * What the journal says about r: true when r must be sent, false when it
- * was settled here (skipped, changed, recovered).
+ * was settled here (skipped, changed, recovered, a repeat).
  */
 static bool needs_sending(struct push *p, struct rec *r)
 {
     if (p->opts->fresh)
         return true;
+    if (json_object_get(p->unsettled, r->key)) {
+        repeated_key(p, r); /* sent by this run a moment ago, outcome not yet committed */
+        return false;
+    }
     struct fr_journal_entry e = {0};
     struct fr_err err = {0};
     int rc = fr_store_journal_get(p->st, p->job->name, r->key, &e, &err);
-    if (rc == FR_ENOTFOUND)
-        return true;
-    if (rc) {
+    if (rc && rc != FR_ENOTFOUND) {
         store_failed(p, &err);
         return false;
     }
+    json_t *di = json_object_get(p->dead_keys, r->key);
+    if (di) {
+        size_t dead = (size_t)json_integer_value(di);
+        struct dead *d = &p->dead[dead];
+        json_object_del(p->dead_keys, r->key); /* a repeat later in the source is not in doubt */
+        if (rc == FR_ENOTFOUND || e.updated_ms <= d->sent_ms) {
+            bool send = in_doubt(p, r, d->run_id, dead + 1);
+            fr_journal_entry_release(&e);
+            return send;
+        }
+        d->resolved++; /* settled after that batch went out: a later run knew the outcome */
+    }
+    if (rc == FR_ENOTFOUND)
+        return true;
     bool send = true;
     bool same = strcmp(e.payload_hash, r->hash) == 0;
+    bool mine = strcmp(e.run_id, p->out->run.id) == 0;
     switch (e.state) {
     case FR_JOURNAL_CREATED:
     case FR_JOURNAL_DUPLICATE:
         send = false;
-        if (same) {
+        if (mine) {
+            repeated_key(p, r);
+        } else if (same) {
             p->counts->skipped++;
         } else {
             char *why = fr_asprintf("payload changed since run %s posted it; not resent "
@@ -554,42 +667,13 @@ static bool needs_sending(struct push *p, struct rec *r)
             free(why);
         }
         break;
-    case FR_JOURNAL_INFLIGHT:
-        if (strcmp(e.run_id, p->out->run.id) == 0) {
-            /* This run sent it a moment ago: the source holds the key twice. */
-            report(p, r->key, r->line, "rejected",
-                   "key appears again in the source; the first record with it was sent");
+    case FR_JOURNAL_INFLIGHT: /* a per-key mark, as journals of schema 2 and before hold */
+        if (mine) {
+            repeated_key(p, r);
             send = false;
-            break;
+        } else {
+            send = in_doubt(p, r, e.run_id, 0);
         }
-        if (!p->job->lookup.configured) {
-            if (!p->warned_no_lookup)
-                FR_LOG_WARN("keys were in flight when an earlier run stopped and the job has no "
-                            "lookup request: resending them relies on the target refusing "
-                            "duplicates",
-                            FR_LS("job", p->job->name));
-            p->warned_no_lookup = true;
-            break;
-        }
-        if (p->opts->dry_run)
-            break;
-        char *why = NULL;
-        int found = lookup(p, r->key, &why);
-        if (found == 1) {
-            /* Created by the run that died: credit it to that run. */
-            struct fr_journal_update u = {.key = r->key, .state = FR_JOURNAL_CREATED};
-            struct fr_err jerr = {0};
-            if (fr_store_journal_update(p->st, p->job->name, e.run_id, &u, 1, fr_wall_ms(), &jerr))
-                store_failed(p, &jerr);
-            p->counts->duplicate++;
-            FR_LOG_INFO("in-flight key found on the target; not resent",
-                        FR_LS("source_ref", r->key), FR_LS("run_id", e.run_id));
-            send = false;
-        } else if (found < 0) {
-            report(p, r->key, r->line, "failed", why);
-            send = false;
-        }
-        free(why);
         break;
     default:
         break;
@@ -620,34 +704,29 @@ static void process(struct push *p, struct fr_record *in)
         report(p, NULL, in->line, "rejected", in->error);
         return;
     }
-    json_t *payload = NULL;
+    struct rec r = {.line = in->line};
     char *why = NULL;
-    if (fr_map_apply(job->map, job->nmap, in->fields, &payload, &why)) {
+    if (fr_map_write(p->map, in->fields, &p->text, &r.key, &why)) {
         char *key = source_key(job, in->fields);
         report(p, key, in->line, "rejected", why);
         free(key);
         free(why);
         return;
     }
-    struct rec r = {.line = in->line};
-    r.key = fr_map_key(payload, job->key);
     if (!r.key) {
         char *msg = fr_asprintf("%s: the key field is empty", job->key);
         report(p, NULL, in->line, "rejected", msg);
         free(msg);
-        json_decref(payload);
         return;
     }
     if (p->opts->only_key && strcmp(p->opts->only_key, r.key) != 0) {
         rec_release(&r);
-        json_decref(payload);
         return;
     }
-    /* One dump serves as both the body and the hashed canonical form. */
-    r.text = fr_map_canonical(payload);
-    json_decref(payload);
-    r.len = strlen(r.text);
-    fr_map_hash_text(r.text, r.len, r.hash);
+    /* The canonical text is both the body and what the hash covers. */
+    r.len = p->text.len;
+    r.text = fr_strndup(fr_buf_str(&p->text), r.len);
+    fr_map_digest(p->map, r.text, r.len, r.hash);
     if (r.len + strlen(p->envelope_prefix) + 2 > job->request.max_bytes) {
         char *msg = fr_asprintf("payload of %zu bytes does not fit request.max_bytes", r.len);
         report(p, r.key, r.line, "rejected", msg);
@@ -689,24 +768,30 @@ static void retry_pass(struct push *p)
 {
     if (p->stop)
         abandon_again(p);
-    if (!p->nagain)
+    if (!p->nagain) {
+        p->retry_pass_complete = !p->stop;
         return;
+    }
     FR_LOG_INFO("retry pass: sending once more the records whose outcome was not final",
                 FR_LI("records", p->nagain));
     struct rec *again = p->again;
     size_t n = p->nagain;
     p->again = NULL;
     p->nagain = p->capagain = 0;
+    bool all_sent = true;
     for (size_t i = 0; i < n; i++) {
         if (p->stop) {
             report(p, again[i].key, again[i].line, "failed",
                    "outcome unknown: the run stopped before resending it");
             rec_release(&again[i]);
+            all_sent = false;
             continue;
         }
         enqueue(p, &again[i], true);
     }
     flush(p);
+    /* every record held back was marked in flight again, in a batch of its own */
+    p->retry_pass_complete = all_sent && !p->stop;
     /* Anything that asked for yet another pass was reported by settle(). */
     for (size_t i = 0; i < p->nagain; i++)
         rec_release(&p->again[i]);
@@ -715,6 +800,65 @@ static void retry_pass(struct push *p)
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
+
+static int load_dead(const char *run_id, uint64_t seq, int64_t sent_ms, const char *key, void *ud)
+{
+    struct push *p = ud;
+    struct dead *d = p->ndead ? &p->dead[p->ndead - 1] : NULL;
+    if (!d || d->seq != seq || strcmp(d->run_id, run_id) != 0) {
+        p->dead = fr_reallocarray(p->dead, p->ndead + 1, sizeof(*p->dead));
+        d = &p->dead[p->ndead++];
+        *d = (struct dead){.seq = seq, .sent_ms = sent_ms};
+        fr_strlcpy(d->run_id, run_id, sizeof(d->run_id));
+    }
+    d->keys++;
+    /* Oldest first: a newer batch with the same key supersedes the older one's doubt. */
+    json_t *older = json_object_get(p->dead_keys, key);
+    if (older)
+        p->dead[json_integer_value(older)].resolved++;
+    json_object_set_new_nocheck(p->dead_keys, key, json_integer((json_int_t)(p->ndead - 1)));
+    return 0;
+}
+
+/* Reads the in-flight batches earlier runs of the job left behind. */
+static int load_in_doubt(struct push *p, struct fr_err *err)
+{
+    if (p->opts->fresh)
+        return FR_OK;
+    int rc = fr_store_journal_inflight(p->st, p->job->name, p->out->run.id, load_dead, p, err);
+    if (!rc && p->ndead)
+        FR_LOG_WARN("keys were in flight when earlier runs stopped; each is checked before it is "
+                    "sent again",
+                    FR_LI("keys", json_object_size(p->dead_keys)), FR_LI("batches", p->ndead));
+    return rc;
+}
+
+/*
+ * The last commit: outcomes, settled batches, the batches held for a retry
+ * pass that resent them all, and earlier runs' batches now resolved.
+ */
+static void finish_journal(struct push *p)
+{
+    if (p->retry_pass_complete)
+        for (size_t i = 0; i < p->held.n; i++)
+            seqs_add(&p->done, p->held.v[i]);
+    commit(p, NULL);
+    size_t left = 0;
+    for (size_t i = 0; i < p->ndead && !p->stop && !p->opts->dry_run; i++) {
+        struct dead *d = &p->dead[i];
+        if (d->resolved < d->keys) {
+            left += d->keys - d->resolved;
+            continue;
+        }
+        struct fr_err err = {0};
+        if (fr_store_journal_forget(p->st, p->job->name, d->run_id, d->seq, &err))
+            store_failed(p, &err);
+    }
+    if (left)
+        FR_LOG_WARN("keys an earlier run left in flight are still unresolved (not in this run's "
+                    "records, or not checked); the next run checks them again",
+                    FR_LI("keys", left));
+}
 
 static int setup(struct push *p, struct fr_err *err)
 {
@@ -732,7 +876,9 @@ static int setup(struct push *p, struct fr_err *err)
     p->envelope_prefix = fr_asprintf("{%s:[", enc);
     free(enc);
     json_decref(env);
-    return fr_source_open(&p->job->source, &p->src, err);
+    p->map = fr_map_new(p->job->map, p->job->nmap, p->job->key);
+    rc = fr_source_open(&p->job->source, &p->src, err);
+    return rc ? rc : load_in_doubt(p, err);
 }
 
 static void read_all(struct push *p)
@@ -859,7 +1005,10 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
                      .out = out,
                      .counts = &run->counts,
                      .started_ms = fr_now_ms(),
-                     .last_progress_ms = fr_now_ms()};
+                     .last_progress_ms = fr_now_ms(),
+                     .text = FR_BUF_INIT,
+                     .unsettled = json_object(),
+                     .dead_keys = json_object()};
     fr_log_ctx_set("run_id", run->id);
     fr_log_ctx_set("job", job->name);
     fr_log_set_progress_line(opts->progress);
@@ -882,7 +1031,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         retry_pass(&p);
         drain(&p, 1);
     }
-    journal_with_settled(&p, NULL, 0);
+    finish_journal(&p);
     progress(&p, true);
     fr_log_set_progress_line(false);
 
@@ -913,6 +1062,13 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         rec_release(&p.again[i]);
     free(p.again);
     free(p.settled);
+    free(p.done.v);
+    free(p.held.v);
+    free(p.dead);
+    fr_map_free(p.map);
+    fr_buf_release(&p.text);
+    json_decref(p.unsettled);
+    json_decref(p.dead_keys);
     fr_http_client_free(p.client);
     fr_source_close(p.src);
     free(p.envelope_prefix);

@@ -177,6 +177,38 @@ int fr_store_journal_update(struct fr_store *st, const char *job, const char *ru
     return st->ops->journal_update(st, job, run_id, updates, n, now_ms, err);
 }
 
+int fr_store_journal_commit(struct fr_store *st, const char *job, const char *run_id,
+                            const struct fr_journal_update *updates, size_t n, const uint64_t *done,
+                            size_t ndone, const struct fr_journal_batch *sent, int64_t now_ms,
+                            struct fr_err *err)
+{
+    if (!st || !job || !run_id || (n && !updates) || (ndone && !done) ||
+        (sent && (!sent->n || !sent->keys)))
+        return fr_err_set(err, FR_EINVAL, 0,
+                          "journal commit: no store, job, run id, updates or batch keys");
+    if (!n && !ndone && !sent)
+        return FR_OK;
+    return st->ops->journal_commit(st, job, run_id, updates, n, done, ndone, sent, now_ms, err);
+}
+
+int fr_store_journal_inflight(struct fr_store *st, const char *job, const char *except_run_id,
+                              int (*fn)(const char *run_id, uint64_t seq, int64_t sent_ms,
+                                        const char *key, void *ud),
+                              void *ud, struct fr_err *err)
+{
+    if (!st || !job || !fn)
+        return fr_err_set(err, FR_EINVAL, 0, "journal inflight: no store, job or callback");
+    return st->ops->journal_inflight(st, job, except_run_id, fn, ud, err);
+}
+
+int fr_store_journal_forget(struct fr_store *st, const char *job, const char *run_id, uint64_t seq,
+                            struct fr_err *err)
+{
+    if (!st || !job || !run_id)
+        return fr_err_set(err, FR_EINVAL, 0, "journal forget: no store, job or run id");
+    return st->ops->journal_forget(st, job, run_id, seq, err);
+}
+
 int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                             void *ud, struct fr_err *err)

@@ -132,7 +132,7 @@ struct fr_journal_update {
     enum fr_journal_state state;
     const char *payload_hash; /* NULL keeps the stored one */
     const char *error;        /* NULL clears last_error */
-    bool sent;                /* counts one more attempt */
+    int sent;                 /* sends to add to attempts (0, 1, 2 with a retry pass) */
 };
 
 /*
@@ -154,6 +154,46 @@ int fr_store_journal_update(struct fr_store *st, const char *job, const char *ru
 int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_journal_state state,
                             int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                             void *ud, struct fr_err *err);
+
+/* ---- keys in flight: one row per batch sent -------------------------------------------- */
+
+/*
+ * A push run marks each batch in flight before sending it, one row for
+ * the whole batch, and commits the outcomes of its keys (the updates
+ * above) later. A batch row that outlives its run (the run died) says:
+ * these keys may have reached the target, look before resending.
+ */
+struct fr_journal_batch {
+    uint64_t seq;            /* unique within the run */
+    const char *const *keys; /* n keys, none NULL (a key holds no NUL byte) */
+    size_t n;
+};
+
+/*
+ * In one transaction, all or none: applies the n updates (as
+ * fr_store_journal_update; n may be 0), forgets run_id's in-flight
+ * batches whose seq is in done[ndone], and records sent (may be NULL) as
+ * in flight for run_id at now_ms. FR_ESTORE when anything fails; a batch
+ * seq recorded twice for one run is a failure.
+ */
+int fr_store_journal_commit(struct fr_store *st, const char *job, const char *run_id,
+                            const struct fr_journal_update *updates, size_t n, const uint64_t *done,
+                            size_t ndone, const struct fr_journal_batch *sent, int64_t now_ms,
+                            struct fr_err *err);
+
+/*
+ * Calls fn once per key of job in an in-flight batch of a run other than
+ * except_run_id (NULL: of any run), batch by batch, oldest first; fn
+ * returning non-zero stops. See fr_store_runs_list for what fn may do.
+ */
+int fr_store_journal_inflight(struct fr_store *st, const char *job, const char *except_run_id,
+                              int (*fn)(const char *run_id, uint64_t seq, int64_t sent_ms,
+                                        const char *key, void *ud),
+                              void *ud, struct fr_err *err);
+
+/* Forgets one in-flight batch of job's run run_id; FR_OK also when there was none. */
+int fr_store_journal_forget(struct fr_store *st, const char *job, const char *run_id, uint64_t seq,
+                            struct fr_err *err);
 
 /* ---- webhook events: the durable queue and its dead letters --------------------------- */
 

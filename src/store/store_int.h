@@ -40,6 +40,17 @@ struct fr_store_ops {
                           int (*fn)(const char *key, const struct fr_journal_entry *e, void *ud),
                           void *ud, struct fr_err *err);
 
+    int (*journal_commit)(struct fr_store *st, const char *job, const char *run_id,
+                          const struct fr_journal_update *updates, size_t n, const uint64_t *done,
+                          size_t ndone, const struct fr_journal_batch *sent, int64_t now_ms,
+                          struct fr_err *err);
+    int (*journal_inflight)(struct fr_store *st, const char *job, const char *except_run_id,
+                            int (*fn)(const char *run_id, uint64_t seq, int64_t sent_ms,
+                                      const char *key, void *ud),
+                            void *ud, struct fr_err *err);
+    int (*journal_forget)(struct fr_store *st, const char *job, const char *run_id, uint64_t seq,
+                          struct fr_err *err);
+
     int (*events_add)(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
                       struct fr_err *err);
     int (*events_claim)(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,

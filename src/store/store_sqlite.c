@@ -98,6 +98,17 @@ static const char *const migrations[] = {
     "CREATE INDEX events_due ON events(state, next_attempt_ms);"
     "CREATE INDEX events_dead_source ON events(source, updated_ms) WHERE state = 'dead';"
     "CREATE INDEX events_leased ON events(lease_owner) WHERE lease_owner IS NOT NULL;",
+    /*
+     * 3: keys in flight, one row per batch sent (keys joined by NUL bytes): marking a batch
+     * costs one row instead of one upsert per key, and a run that finishes leaves none.
+     */
+    "CREATE TABLE journal_inflight ("
+    " job TEXT NOT NULL,"
+    " run_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " sent_ms INTEGER NOT NULL,"
+    " keys BLOB NOT NULL,"
+    " PRIMARY KEY (job, run_id, seq)) WITHOUT ROWID;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -123,6 +134,9 @@ enum stmt_id {
     ST_JOURNAL_UPSERT,       /* one row: SQL from upsert_sql() */
     ST_JOURNAL_UPSERT_CHUNK, /* UPSERT_CHUNK rows: SQL from upsert_sql() */
     ST_JOURNAL_BY_RUN,
+    ST_INFLIGHT_INSERT,
+    ST_INFLIGHT_DELETE,
+    ST_INFLIGHT_LIST,
     ST_JOURNAL_BY_RUN_STATE,
     ST_RUN_INTERRUPT,
     ST_RUN_INSERT,
@@ -166,6 +180,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_JOURNAL_BY_RUN] = "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1",
     [ST_JOURNAL_BY_RUN_STATE] =
         "SELECT key, " JOURNAL_COLUMNS " FROM journal WHERE run_id = ?1 AND state = ?2",
+    [ST_INFLIGHT_INSERT] = "INSERT INTO journal_inflight (job, run_id, seq, sent_ms, keys)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_INFLIGHT_DELETE] =
+        "DELETE FROM journal_inflight WHERE job = ?1 AND run_id = ?2 AND seq = ?3",
+    [ST_INFLIGHT_LIST] = "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
+                         " WHERE job = ?1 AND run_id IS NOT ?2 ORDER BY sent_ms, run_id, seq",
     [ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted'"
                          " WHERE job = ?1 AND status = 'running' AND id <> ?2",
     [ST_RUN_INSERT] = "INSERT INTO runs (" RUN_COLUMNS
@@ -639,20 +659,15 @@ static int sq_journal_get(struct fr_store *base, const char *job, const char *ke
     return rc;
 }
 
-static int sq_journal_update(struct fr_store *base, const char *job, const char *run_id,
-                             const struct fr_journal_update *updates, size_t n, int64_t now_ms,
-                             struct fr_err *err)
+/* The upserts of journal_update, inside a transaction the caller holds. */
+static int upsert_updates(struct sqlite_store *s, const char *job, const char *run_id,
+                          const struct fr_journal_update *updates, size_t n, int64_t now_ms,
+                          struct fr_err *err, const char *op)
 {
-    struct sqlite_store *s = enter(base);
-    const char *op = "journal update";
     sqlite3_stmt *one = NULL, *chunk = NULL;
     int rc = stmt(s, ST_JOURNAL_UPSERT, &one, err, op);
     if (!rc && n >= UPSERT_CHUNK)
         rc = stmt(s, ST_JOURNAL_UPSERT_CHUNK, &chunk, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
-    if (rc)
-        return rc;
     for (size_t i = 0; !rc && i < n;) {
         size_t rows = n - i >= UPSERT_CHUNK ? UPSERT_CHUNK : 1;
         sqlite3_stmt *st = rows > 1 ? chunk : one;
@@ -666,12 +681,124 @@ static int sq_journal_update(struct fr_store *base, const char *job, const char 
                               SQLITE_STATIC); /* NULL: NOT NULL fails, all undone */
             sqlite3_bind_text(st, p + 1, fr_journal_state_name(u->state), -1, SQLITE_STATIC);
             sqlite3_bind_text(st, p + 2, u->payload_hash, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, p + 3, u->sent ? 1 : 0);
+            sqlite3_bind_int(st, p + 3, u->sent);
             sqlite3_bind_text(st, p + 4, u->error, -1, SQLITE_STATIC);
         }
         rc = run_stmt(s, st, err, op);
     }
+    return rc;
+}
+
+static int sq_journal_update(struct fr_store *base, const char *job, const char *run_id,
+                             const struct fr_journal_update *updates, size_t n, int64_t now_ms,
+                             struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "journal update";
+    int rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    rc = upsert_updates(s, job, run_id, updates, n, now_ms, err, op);
     return tx_end(s, rc, err, op);
+}
+
+/* Deletes run_id's in-flight batch seq, inside a transaction the caller holds (or autocommit). */
+static int delete_inflight(struct sqlite_store *s, const char *job, const char *run_id,
+                           uint64_t seq, struct fr_err *err, const char *op)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_INFLIGHT_DELETE, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    return run_stmt(s, st, err, op);
+}
+
+static int sq_journal_commit(struct fr_store *base, const char *job, const char *run_id,
+                             const struct fr_journal_update *updates, size_t n,
+                             const uint64_t *done, size_t ndone,
+                             const struct fr_journal_batch *sent, int64_t now_ms,
+                             struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "journal commit";
+    int rc = tx_begin(s, err, op);
+    if (rc)
+        return rc;
+    /* outcomes first: a key may be settled, then sent again in the new batch */
+    rc = upsert_updates(s, job, run_id, updates, n, now_ms, err, op);
+    for (size_t i = 0; !rc && i < ndone; i++)
+        rc = delete_inflight(s, job, run_id, done[i], err, op);
+    if (!rc && sent) {
+        size_t len = 0;
+        for (size_t i = 0; i < sent->n; i++)
+            len += strlen(sent->keys[i]) + 1;
+        char *keys = fr_malloc(len);
+        char *at = keys;
+        for (size_t i = 0; i < sent->n; i++) {
+            size_t kl = strlen(sent->keys[i]) + 1;
+            memcpy(at, sent->keys[i], kl);
+            at += kl;
+        }
+        sqlite3_stmt *st = NULL;
+        rc = stmt(s, ST_INFLIGHT_INSERT, &st, err, op);
+        if (!rc) {
+            sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, run_id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, (sqlite3_int64)sent->seq);
+            sqlite3_bind_int64(st, 4, now_ms);
+            sqlite3_bind_blob(st, 5, keys, (int)len, SQLITE_STATIC);
+            rc = run_stmt(s, st, err, op);
+        }
+        free(keys);
+    }
+    return tx_end(s, rc, err, op);
+}
+
+static int sq_journal_inflight(struct fr_store *base, const char *job, const char *except_run_id,
+                               int (*fn)(const char *run_id, uint64_t seq, int64_t sent_ms,
+                                         const char *key, void *ud),
+                               void *ud, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "journal inflight";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_INFLIGHT_LIST, &st, err, op);
+    if (!rc)
+        rc = check_not_busy(st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, except_run_id, -1, SQLITE_STATIC);
+    int step, stop = 0;
+    while (!stop && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        char run_id[FR_RUN_ID_MAX];
+        fr_strlcpy(run_id, column_str(st, 0), sizeof(run_id));
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
+        int64_t sent_ms = sqlite3_column_int64(st, 2);
+        const char *keys = sqlite3_column_blob(st, 3);
+        size_t len = (size_t)sqlite3_column_bytes(st, 3);
+        /* copied: fn may run other operations, which would invalidate the column */
+        char *copy = fr_malloc(len + 1);
+        if (len)
+            memcpy(copy, keys, len);
+        copy[len] = '\0';
+        for (size_t at = 0; !stop && at < len; at += strlen(copy + at) + 1)
+            stop = fn(run_id, seq, sent_ms, copy + at, ud);
+        free(copy);
+    }
+    if (!stop && step != SQLITE_DONE)
+        rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_journal_forget(struct fr_store *base, const char *job, const char *run_id,
+                             uint64_t seq, struct fr_err *err)
+{
+    return delete_inflight(enter(base), job, run_id, seq, err, "journal forget");
 }
 
 static int sq_journal_by_run(struct fr_store *base, const char *run_id, enum fr_journal_state state,
@@ -1138,6 +1265,9 @@ static const struct fr_store_ops sqlite_ops = {
     .journal_get = sq_journal_get,
     .journal_update = sq_journal_update,
     .journal_by_run = sq_journal_by_run,
+    .journal_commit = sq_journal_commit,
+    .journal_inflight = sq_journal_inflight,
+    .journal_forget = sq_journal_forget,
     .events_add = sq_events_add,
     .events_claim = sq_events_claim,
     .event_outcome = sq_event_outcome,

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "job/map.h"
 
@@ -285,6 +286,103 @@ static void test_hash(void **state)
     json_decref(c);
 }
 
+/* fr_map_write gives what fr_map_canonical(fr_map_apply()) and fr_map_key give, byte for byte. */
+static void same_as_apply(struct fr_map *m, const struct fr_map_field *fields, size_t n,
+                          const char *key_field, json_t *rec)
+{
+    json_t *payload = NULL;
+    char *why_apply = NULL, *why_write = NULL, *key = NULL;
+    int rc_apply = fr_map_apply(fields, n, rec, &payload, &why_apply);
+    struct fr_buf out = FR_BUF_INIT;
+    int rc_write = fr_map_write(m, rec, &out, &key, &why_write);
+    assert_int_equal(rc_write, rc_apply);
+    if (rc_apply) {
+        assert_string_equal(why_write, why_apply);
+        assert_null(key);
+    } else {
+        char *want = fr_map_canonical(payload);
+        assert_string_equal(fr_buf_str(&out), want);
+        char *want_key = fr_map_key(payload, key_field);
+        if (want_key)
+            assert_string_equal(key, want_key);
+        else
+            assert_null(key);
+        char h1[65], h2[65];
+        fr_map_hash(payload, h1);
+        fr_map_digest(m, fr_buf_str(&out), out.len, h2);
+        assert_string_equal(h1, h2);
+        free(want);
+        free(want_key);
+    }
+    free(why_apply);
+    free(why_write);
+    free(key);
+    fr_buf_release(&out);
+    json_decref(payload);
+    json_decref(rec);
+}
+
+static void test_writer_matches_payload(void **state)
+{
+    json_t *meta = json_pack("{s:i,s:[b,f],s:s}", "z", 2, "a", 1, 0.1, "m", "\"q\"");
+    struct fr_map_field fields[] = {
+        /* out of order on purpose: the writer sorts by name as the canonical dump does */
+        {.name = "zeta", .from = "s"},
+        {.name = "amount", .from = "amt", .type = FR_FIELD_NUMBER},
+        {.name = "Upper", .from = "i", .type = FR_FIELD_INTEGER},
+        {.name = "flag", .from = "b", .type = FR_FIELD_BOOLEAN},
+        {.name = "day", .from = "d", .type = FR_FIELD_DATE},
+        {.name = "meta", .value = meta},
+        {.name = "cur", .value = json_string("EU\u00e9R")},
+        {.name = "id", .from = "id", .required = true},
+        {.name = "na\"me\n", .from = "s"},
+    };
+    size_t n = FR_ARRAY_LEN(fields);
+    struct fr_map *m = fr_map_new(fields, n, "id");
+    static const char *const strings[] = {"plain",
+                                          "",
+                                          "quote \" back\\slash",
+                                          "ctl \x01\x1f\b\f\n\r\t end",
+                                          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                                          "slash / and \x7f",
+                                          "   spaced  "};
+    static const char *const amounts[] = {"19.99",
+                                          "-0.5",
+                                          "12",
+                                          "  7.250 ",
+                                          "100000000000000.1",
+                                          "0.00001",
+                                          "1e5",
+                                          "abc",
+                                          "-9223372036854775808"};
+    for (size_t i = 0; i < FR_ARRAY_LEN(strings); i++)
+        for (size_t j = 0; j < FR_ARRAY_LEN(amounts); j++)
+            same_as_apply(m, fields, n, "id",
+                          json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "s", strings[i], "amt", amounts[j],
+                                    "i", j % 2 ? "3.00" : "-42", "b", j % 3 ? "Yes" : "0", "d",
+                                    "2024/02/29", "id", strings[i]));
+    /* JSON values (JSONL, SQLite sources): numbers as they are, keys from numbers */
+    same_as_apply(m, fields, n, "id",
+                  json_pack("{s:i,s:f,s:f,s:b,s:s,s:f}", "s", 5, "amt", 1.0 / 3.0, "i", 3.0, "b", 1,
+                            "d", "2026-11-22T01:02:03Z", "id", 12.5));
+    same_as_apply(m, fields, n, "id",
+                  json_pack("{s:I,s:I}", "id", (json_int_t)77, "amt", (json_int_t)-123456789012LL));
+    /* rejections: the same first reason */
+    same_as_apply(m, fields, n, "id", json_pack("{s:s,s:s}", "id", "X", "d", "2023-02-29"));
+    same_as_apply(m, fields, n, "id", json_pack("{s:s}", "amt", "1"));
+    same_as_apply(m, fields, n, "id", json_pack("{s:s,s:o}", "id", "X", "s", json_array()));
+    fr_map_free(m);
+
+    /* a literal key field */
+    struct fr_map_field lit[] = {{.name = "k", .value = json_integer(9)}};
+    m = fr_map_new(lit, 1, "k");
+    same_as_apply(m, lit, 1, "k", json_object());
+    fr_map_free(m);
+    json_decref(lit[0].value);
+    json_decref(meta);
+    json_decref(fields[6].value);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_whole_record),
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_writer_matches_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

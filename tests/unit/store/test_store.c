@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "store/store.h"
 
@@ -321,7 +322,7 @@ static void c_journal_get_notfound(struct fr_store *st)
 static void c_journal_upsert(struct fr_store *st)
 {
     struct fr_journal_update u = {
-        .key = "K-1", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = true};
+        .key = "K-1", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = 1};
     update_ok(st, "a", "r1", &u, 1, 1000);
     struct fr_journal_entry e = get_ok(st, "a", "K-1");
     assert_int_equal(e.state, FR_JOURNAL_INFLIGHT);
@@ -351,7 +352,7 @@ static void c_journal_upsert(struct fr_store *st)
 
     /* resent with a new payload: attempt counted, hash replaced, error cleared */
     u = (struct fr_journal_update){
-        .key = "K-1", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_B, .sent = true};
+        .key = "K-1", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_B, .sent = 1};
     update_ok(st, "a", "r3", &u, 1, 3000);
     u = (struct fr_journal_update){.key = "K-1", .state = FR_JOURNAL_CREATED};
     update_ok(st, "a", "r3", &u, 1, 3500);
@@ -365,7 +366,7 @@ static void c_journal_upsert(struct fr_store *st)
     fr_journal_entry_release(&e);
 
     /* a key first seen without a hash has an empty one */
-    u = (struct fr_journal_update){.key = "K-2", .state = FR_JOURNAL_DUPLICATE, .sent = true};
+    u = (struct fr_journal_update){.key = "K-2", .state = FR_JOURNAL_DUPLICATE, .sent = 1};
     update_ok(st, "a", "r3", &u, 1, 4000);
     e = get_ok(st, "a", "K-2");
     assert_int_equal(e.state, FR_JOURNAL_DUPLICATE);
@@ -375,8 +376,8 @@ static void c_journal_upsert(struct fr_store *st)
 
     /* one key twice in one batch: both apply, in order */
     struct fr_journal_update twice[] = {
-        {.key = "K-3", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = true},
-        {.key = "K-3", .state = FR_JOURNAL_ROLLED_BACK, .sent = true},
+        {.key = "K-3", .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = 1},
+        {.key = "K-3", .state = FR_JOURNAL_ROLLED_BACK, .sent = 1},
     };
     update_ok(st, "a", "r4", twice, 2, 5000);
     e = get_ok(st, "a", "K-3");
@@ -391,10 +392,10 @@ static void c_journal_upsert(struct fr_store *st)
     for (int i = 0; i < 137; i++) {
         snprintf(keys[i], sizeof(keys[i]), "BIG-%d", i);
         big[i] = (struct fr_journal_update){
-            .key = keys[i], .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = true};
+            .key = keys[i], .state = FR_JOURNAL_INFLIGHT, .payload_hash = HASH_A, .sent = 1};
     }
     big[60] = (struct fr_journal_update){
-        .key = "BIG-10", .state = FR_JOURNAL_FAILED, .error = "second", .sent = true};
+        .key = "BIG-10", .state = FR_JOURNAL_FAILED, .error = "second", .sent = 1};
     big[136] = (struct fr_journal_update){.key = "BIG-10", .state = FR_JOURNAL_CREATED};
     update_ok(st, "a", "r5", big, 137, 6000);
     e = get_ok(st, "a", "BIG-10");
@@ -412,17 +413,17 @@ static void c_journal_upsert(struct fr_store *st)
 static void c_journal_update_all_or_none(struct fr_store *st)
 {
     struct fr_journal_update first[] = {
-        {.key = "A-0", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = true},
-        {.key = "A-1", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = true},
+        {.key = "A-0", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = 1},
+        {.key = "A-1", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = 1},
     };
     update_ok(st, "a", "r1", first, 2, 100);
 
     /* a NULL key in the middle breaks the NOT NULL rule after two rows were written */
     struct fr_journal_update bad[] = {
-        {.key = "B-0", .state = FR_JOURNAL_INFLIGHT, .sent = true},
+        {.key = "B-0", .state = FR_JOURNAL_INFLIGHT, .sent = 1},
         {.key = "A-0", .state = FR_JOURNAL_FAILED, .payload_hash = HASH_B, .error = "x"},
-        {.key = NULL, .state = FR_JOURNAL_INFLIGHT, .sent = true},
-        {.key = "B-3", .state = FR_JOURNAL_INFLIGHT, .sent = true},
+        {.key = NULL, .state = FR_JOURNAL_INFLIGHT, .sent = 1},
+        {.key = "B-3", .state = FR_JOURNAL_INFLIGHT, .sent = 1},
     };
     struct fr_err err = {0};
     assert_int_equal(fr_store_journal_update(st, "a", "r2", bad, FR_ARRAY_LEN(bad), 200, &err),
@@ -464,19 +465,110 @@ static void c_journal_update_all_or_none(struct fr_store *st)
     fr_journal_entry_release(&e);
 }
 
+static int collect_inflight(const char *run_id, uint64_t seq, int64_t sent_ms, const char *key,
+                            void *ud)
+{
+    struct fr_buf *b = ud;
+    fr_buf_addf(b, "%s/%llu@%lld:%s;", run_id, (unsigned long long)seq, (long long)sent_ms, key);
+    return 0;
+}
+
+/* The in-flight keys of job outside except, as "run/seq@ms:key;" in the store's order. */
+static char *inflight_of(struct fr_store *st, const char *job, const char *except)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    struct fr_err err = {0};
+    if (fr_store_journal_inflight(st, job, except, collect_inflight, &b, &err))
+        fail_msg("journal inflight: %s", err.msg);
+    fr_buf_addc(&b, '\0');
+    return fr_buf_detach(&b, NULL);
+}
+
+static void c_journal_batches(struct fr_store *st)
+{
+    const char *b1[] = {"K-1", "K-2", "K-3"};
+    const char *b2[] = {"K-4"};
+    struct fr_journal_batch s1 = {.seq = 1, .keys = b1, .n = 3};
+    struct fr_journal_batch s2 = {.seq = 2, .keys = b2, .n = 1};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", NULL, 0, NULL, 0, &s1, 100, &err), 0);
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", NULL, 0, NULL, 0, &s2, 110, &err), 0);
+    /* another job's batches are not this job's */
+    assert_int_equal(fr_store_journal_commit(st, "b", "r9", NULL, 0, NULL, 0, &s1, 120, &err), 0);
+    char *got = inflight_of(st, "a", NULL);
+    assert_string_equal(got, "r1/1@100:K-1;r1/1@100:K-2;r1/1@100:K-3;r1/2@110:K-4;");
+    free(got);
+    got = inflight_of(st, "a", "r1"); /* a run does not see its own batches as left over */
+    assert_string_equal(got, "");
+    free(got);
+
+    /* outcomes, the settled batch's row and the next batch, all in one transaction */
+    struct fr_journal_update done1[] = {
+        {.key = "K-1", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = 1},
+        {.key = "K-2",
+         .state = FR_JOURNAL_FAILED,
+         .payload_hash = HASH_B,
+         .error = "no",
+         .sent = 2},
+    };
+    const char *b3[] = {"K-3", "K-5"};
+    struct fr_journal_batch s3 = {.seq = 3, .keys = b3, .n = 2};
+    uint64_t done[] = {1};
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", done1, 2, done, 1, &s3, 130, &err), 0);
+    got = inflight_of(st, "a", "r2");
+    assert_string_equal(got, "r1/2@110:K-4;r1/3@130:K-3;r1/3@130:K-5;");
+    free(got);
+    struct fr_journal_entry e = get_ok(st, "a", "K-2");
+    assert_int_equal(e.state, FR_JOURNAL_FAILED);
+    assert_string_equal(e.payload_hash, HASH_B);
+    assert_int_equal(e.attempts, 2);
+    assert_int_equal(e.updated_ms, 130);
+    assert_string_equal(e.run_id, "r1");
+    fr_journal_entry_release(&e);
+
+    /* all or none: a batch number used twice undoes the outcomes with it */
+    struct fr_journal_update late[] = {{.key = "K-4", .state = FR_JOURNAL_CREATED, .sent = 1}};
+    uint64_t done2[] = {2};
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", late, 1, done2, 1, &s3, 140, &err),
+                     FR_ESTORE);
+    assert_non_null(strstr(err.msg, "journal commit: "));
+    assert_absent(st, "a", "K-4");
+    got = inflight_of(st, "a", NULL);
+    assert_string_equal(got, "r1/2@110:K-4;r1/3@130:K-3;r1/3@130:K-5;");
+    free(got);
+
+    /* forgetting: one batch, and one that does not exist */
+    fr_err_clear(&err);
+    assert_int_equal(fr_store_journal_forget(st, "a", "r1", 2, &err), 0);
+    assert_int_equal(fr_store_journal_forget(st, "a", "r1", 99, &err), 0);
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", NULL, 0, done2, 0, NULL, 150, &err), 0);
+    got = inflight_of(st, "a", NULL);
+    assert_string_equal(got, "r1/3@130:K-3;r1/3@130:K-5;");
+    free(got);
+    got = inflight_of(st, "b", NULL);
+    assert_string_equal(got, "r9/1@120:K-1;r9/1@120:K-2;r9/1@120:K-3;");
+    free(got);
+
+    /* arguments every backend would refuse */
+    struct fr_journal_batch empty = {.seq = 4, .keys = b1, .n = 0};
+    assert_int_equal(fr_store_journal_commit(st, "a", "r1", NULL, 0, NULL, 0, &empty, 1, &err),
+                     FR_EINVAL);
+    assert_int_equal(fr_store_journal_inflight(st, "a", NULL, NULL, NULL, &err), FR_EINVAL);
+}
+
 static void c_journal_by_run(struct fr_store *st)
 {
     struct fr_journal_update r1[] = {
-        {.key = "K-1", .state = FR_JOURNAL_CREATED, .sent = true},
-        {.key = "K-2", .state = FR_JOURNAL_CREATED, .sent = true},
+        {.key = "K-1", .state = FR_JOURNAL_CREATED, .sent = 1},
+        {.key = "K-2", .state = FR_JOURNAL_CREATED, .sent = 1},
         {.key = "K-3", .state = FR_JOURNAL_FAILED, .sent = true, .error = "HTTP 422"},
-        {.key = "K-4", .state = FR_JOURNAL_DUPLICATE, .sent = true},
+        {.key = "K-4", .state = FR_JOURNAL_DUPLICATE, .sent = 1},
     };
     update_ok(st, "a", "r1", r1, FR_ARRAY_LEN(r1), 100);
     struct fr_journal_update r1_other_job = {.key = "K-9", .state = FR_JOURNAL_CREATED};
     update_ok(st, "b", "r1b", &r1_other_job, 1, 100);
     /* r2 takes K-2 over: it is no longer r1's */
-    struct fr_journal_update r2 = {.key = "K-2", .state = FR_JOURNAL_FAILED, .sent = true};
+    struct fr_journal_update r2 = {.key = "K-2", .state = FR_JOURNAL_FAILED, .sent = 1};
     update_ok(st, "a", "r2", &r2, 1, 200);
 
     char buf[512];
@@ -517,7 +609,7 @@ static void c_journal_scale(struct fr_store *st)
                                               .state = (base + i) % 7 ? FR_JOURNAL_CREATED
                                                                       : FR_JOURNAL_FAILED,
                                               .payload_hash = hashes[i],
-                                              .sent = true};
+                                              .sent = 1};
         }
         update_ok(st, "scale", "r-scale", u, BATCH, base);
     }
@@ -1000,7 +1092,7 @@ static void d_persists_across_reopen(const char *url)
     struct fr_run_failure f = {.key = "K-1", .line = 4, .kind = "failed", .reason = "HTTP 400"};
     assert_int_equal(fr_store_run_add_failures(st, "r1", &f, 1, NULL), FR_OK);
     struct fr_journal_update u = {
-        .key = "K-1", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = true};
+        .key = "K-1", .state = FR_JOURNAL_CREATED, .payload_hash = HASH_A, .sent = 1};
     update_ok(st, "a", "r1", &u, 1, 20);
     fr_store_close(st);
 
@@ -1027,7 +1119,7 @@ static void d_two_handles(const char *url)
     struct fr_store *a = open_ok(url);
     struct fr_store *b = open_ok(url);
     begin_ok(a, "r1", "job", 10);
-    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED, .sent = true};
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED, .sent = 1};
     update_ok(a, "job", "r1", &u, 1, 20);
     struct fr_run run;
     assert_int_equal(fr_store_run_get(b, "r1", &run, NULL), FR_OK);
@@ -1213,6 +1305,7 @@ static const struct {
     {"journal_upsert", c_journal_upsert},
     {"journal_update_all_or_none", c_journal_update_all_or_none},
     {"journal_by_run", c_journal_by_run},
+    {"journal_batches", c_journal_batches},
     {"journal_scale", c_journal_scale},
     {"events_add_duplicates", c_events_add_duplicates},
     {"events_body_bytes", c_events_body_bytes},
