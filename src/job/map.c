@@ -19,7 +19,7 @@ enum val_type { V_STR, V_INT, V_REAL, V_TRUE, V_FALSE };
 
 struct val {
     enum val_type t;
-    const char *s; /* V_STR */
+    const char *s; /* V_STR; for V_REAL read from text, that text (see decimal_text) */
     size_t n;
     json_int_t i; /* V_INT */
     double d;     /* V_REAL */
@@ -131,6 +131,7 @@ static void set_number(struct val *out, json_t *v)
     } else {
         out->t = V_REAL;
         out->d = json_real_value(v);
+        out->s = NULL; /* no text: put_val formats d */
     }
 }
 
@@ -238,7 +239,56 @@ static int to_number(const char *field, json_t *v, struct val *out, char **why)
         return reject(field, v, "is out of range", why);
     out->t = V_REAL;
     out->d = d;
+    out->s = s; /* the text it came from: put_val may write it without formatting d */
+    out->n = n;
     return 0;
+}
+
+/*
+ * The canonical text of a plain decimal with a fraction and at most 15
+ * significant digits, as jansson writes its double with
+ * FR_MAP_DUMP_FLAGS ("%.15g", then ".0" when that has no point): the
+ * digits survive the double exactly, so that text is the decimal without
+ * leading zeros of the whole part and trailing zeros of the fraction.
+ * %g switches to an exponent outside 1e-4 <= |d| < 1e15; false then (and
+ * for zero), and the caller formats d. out holds at least n + 3 bytes.
+ */
+static bool decimal_text(const char *s, size_t n, char *out, size_t *len)
+{
+    size_t o = 0, i = 0;
+    if (s[i] == '-')
+        out[o++] = s[i++];
+    const char *dot = memchr(s, '.', n);
+    size_t whole_start = i, whole_end = (size_t)(dot - s);
+    while (whole_start + 1 < whole_end && s[whole_start] == '0')
+        whole_start++;
+    size_t frac_end = n;
+    while (frac_end > whole_end + 1 && s[frac_end - 1] == '0')
+        frac_end--;
+    int exp; /* of the first significant digit */
+    if (whole_end - whole_start > 1 || s[whole_start] != '0') {
+        exp = (int)(whole_end - whole_start) - 1;
+    } else {
+        size_t f = whole_end + 1;
+        while (f < frac_end && s[f] == '0')
+            f++;
+        if (f == frac_end)
+            return false; /* zero: "-0.0" and "0.0" differ; leave the sign to printf */
+        exp = -(int)(f - whole_end);
+    }
+    if (exp < -4 || exp >= 15)
+        return false;
+    memcpy(out + o, s + whole_start, whole_end - whole_start);
+    o += whole_end - whole_start;
+    out[o++] = '.';
+    if (frac_end == whole_end + 1) {
+        out[o++] = '0';
+    } else {
+        memcpy(out + o, s + whole_end + 1, frac_end - whole_end - 1);
+        o += frac_end - whole_end - 1;
+    }
+    *len = o;
+    return true;
 }
 
 static int to_integer(const char *field, json_t *v, struct val *out, char **why)
@@ -609,6 +659,11 @@ static void put_val(struct fr_map *m, struct fr_buf *out, const struct val *v)
         break;
     }
     case V_REAL: {
+        size_t fast;
+        if (v->s && v->n + 3 <= sizeof(text) && decimal_text(v->s, v->n, text, &fast)) {
+            fr_buf_add(out, text, fast);
+            break;
+        }
         json_real_set(m->real, v->d);
         size_t len = json_dumpb(m->real, text, sizeof(text), FR_MAP_DUMP_FLAGS | JSON_ENCODE_ANY);
         FR_ASSERT(len > 0 && len <= sizeof(text));
