@@ -343,7 +343,20 @@ struct fr_test_receiver {
     pthread_mutex_t lock;
     char **bodies;
     size_t n;
+    char **headers; /* per request: "name: value\n" lines, names lower-cased */
+    size_t fail_left;
+    unsigned fail_status;
 };
+
+static enum MHD_Result add_header_line(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct fr_buf *b = cls;
+    for (const char *k = key; *k; k++)
+        fr_buf_addc(b, (char)(*k >= 'A' && *k <= 'Z' ? *k - 'A' + 'a' : *k));
+    fr_buf_addf(b, ": %s\n", value ? value : "");
+    return MHD_YES;
+}
 
 static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *data,
@@ -361,16 +374,25 @@ static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn, const cha
         *size = 0;
         return MHD_YES;
     }
+    struct fr_buf lines = FR_BUF_INIT;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_line, &lines);
+    unsigned status = MHD_HTTP_OK;
     pthread_mutex_lock(&r->lock);
     r->bodies = fr_reallocarray(r->bodies, r->n + 1, sizeof(*r->bodies));
+    r->headers = fr_reallocarray(r->headers, r->n + 1, sizeof(*r->headers));
+    r->headers[r->n] = fr_buf_detach(&lines, NULL);
     r->bodies[r->n++] = fr_buf_detach(body, NULL);
+    if (r->fail_left > 0) {
+        r->fail_left--;
+        status = r->fail_status;
+    }
     pthread_mutex_unlock(&r->lock);
     free(body);
     *con_cls = NULL;
     static const char ok[] = "ok";
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(ok), (void *)ok, MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
@@ -413,9 +435,39 @@ void fr_test_receiver_stop(struct fr_test_receiver *r)
     if (!r)
         return;
     MHD_stop_daemon(r->daemon);
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < r->n; i++) {
         free(r->bodies[i]);
+        free(r->headers[i]);
+    }
     free(r->bodies);
+    free(r->headers);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned status)
+{
+    pthread_mutex_lock(&r->lock);
+    r->fail_left = n;
+    r->fail_status = status;
+    pthread_mutex_unlock(&r->lock);
+}
+
+char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name)
+{
+    char *want = fr_asprintf("%s: ", name);
+    for (char *p = want; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    char *value = NULL;
+    pthread_mutex_lock(&r->lock);
+    for (const char *line = i < r->n ? r->headers[i] : NULL; line && *line && !value;) {
+        const char *eol = strchr(line, '\n');
+        if (strncmp(line, want, strlen(want)) == 0)
+            value = fr_strndup(line + strlen(want), (size_t)(eol - line) - strlen(want));
+        line = eol + 1;
+    }
+    pthread_mutex_unlock(&r->lock);
+    free(want);
+    return value;
 }

@@ -85,6 +85,13 @@ size_t fr_test_receiver_count(struct fr_test_receiver *r);
 /* The i-th body received; caller frees. */
 char *fr_test_receiver_body(struct fr_test_receiver *r, size_t i);
 void fr_test_receiver_stop(struct fr_test_receiver *r);
+/*
+ * The next n requests are answered with status (e.g. 500) instead of 200;
+ * they are kept and counted like the others. n 0 ends a failure spell.
+ */
+void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned status);
+/* The value of header name (case-insensitive) of the i-th request; caller frees; NULL if absent. */
+char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name);
 
 /* A new temporary directory; caller frees the path (fr_test_rmtree removes it). */
 char *fr_test_tmpdir(void);

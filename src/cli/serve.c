@@ -1,0 +1,159 @@
+/*
+ * ferry serve: the webhook gateway (receiver + dispatch workers) until
+ * SIGINT or SIGTERM.
+ */
+#include "core/common.h"
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#include "core/log.h"
+#include "hooks/dispatch.h"
+#include "hooks/server.h"
+#include "store/store.h"
+
+static const char usage[] =
+    "usage: ferry serve [-c FILE] [--workers N]\n"
+    "\n"
+    "Runs the webhook gateway of the config's webhooks section: verifies each\n"
+    "delivery's signature, stores it durably before answering 200, and hands it\n"
+    "to the source's handler (deliver.url or deliver.exec) with retries; events\n"
+    "that exhaust max_attempts go to the dead-letter queue (see 'ferry dlq').\n"
+    "Prints 'listening on http://IP:PORT' on stdout once it accepts connections.\n"
+    "SIGINT or SIGTERM stops it: no new connections, answers in flight finish,\n"
+    "deliveries in progress are abandoned and their events left due, exit 0.\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
+    "      --workers N       delivery workers (default 4, 1..64)\n" FR_CLI_COMMON_HELP "\n"
+    "Exit status: 0 after a clean stop, 2 usage or config error, 4 cannot listen,\n"
+    "5 the store cannot be opened.\n";
+
+static int parse_args(int argc, char **argv, const char **config, size_t *workers, bool *help)
+{
+    enum { OPT_WORKERS = 0x4001 };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        FR_CLI_COMMON_LONGOPTS,
+        {0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            *help = true;
+            return 0;
+        case 'c':
+            *config = optarg;
+            break;
+        case OPT_WORKERS: {
+            char *end;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || n < 1 || n > 64)
+                return fr_cli_usage_error("serve", "--workers must be 1 to 64, not '%s'", optarg);
+            *workers = (size_t)n;
+            break;
+        }
+        default: {
+            int rc = fr_cli_other_option("serve", opt, optarg, argv);
+            if (rc)
+                return rc;
+        }
+        }
+    }
+    if (optind < argc)
+        return fr_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* The checks the config loader cannot make because they are the store's limits. */
+static int check_sources(const struct fr_config *cfg)
+{
+    if (!cfg->webhooks.configured || cfg->webhooks.nsources == 0) {
+        fprintf(stderr, "ferry serve: %s has no webhooks section (see docs/webhooks.md)\n",
+                cfg->path);
+        return FR_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < cfg->webhooks.nsources; i++) {
+        if (strlen(cfg->webhooks.sources[i].name) >= FR_EVENT_SOURCE_MAX) {
+            fprintf(stderr,
+                    "ferry serve: webhook source name \"%.40s...\" is longer than %d bytes\n",
+                    cfg->webhooks.sources[i].name, FR_EVENT_SOURCE_MAX - 1);
+            return FR_EXIT_USAGE;
+        }
+    }
+    return FR_EXIT_OK;
+}
+
+static int serve(const struct fr_config *cfg, struct fr_store *st, size_t workers,
+                 const sigset_t *stop)
+{
+    struct fr_err err = {0};
+    struct fr_dispatch *d = NULL;
+    int rc = fr_dispatch_start(cfg, workers, &d, &err);
+    if (rc) {
+        fprintf(stderr, "ferry serve: %s\n", err.msg);
+        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+    }
+    struct fr_hook_server *s = NULL;
+    rc = fr_hook_server_start(cfg, st, fr_dispatch_wake, d, &s, &err);
+    if (rc) {
+        fprintf(stderr, "ferry serve: %s\n", err.msg);
+        fr_dispatch_stop(d);
+        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+    }
+    printf("listening on http://%s:%d\n", fr_hook_server_host(s), fr_hook_server_port(s));
+    fflush(stdout);
+    FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
+                FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks.nsources),
+                FR_LI("workers", workers ? workers : FR_DISPATCH_DEFAULT_WORKERS));
+    int sig = 0;
+    while (sigwait(stop, &sig) != 0)
+        ;
+    FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
+    fr_dispatch_stop(d);
+    FR_LOG_INFO("serve stopped");
+    return FR_EXIT_OK;
+}
+
+int fr_cli_serve(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    size_t workers = 0;
+    bool help = false;
+    int status = parse_args(argc, argv, &config_path, &workers, &help);
+    if (status)
+        return status;
+    if (help) {
+        fputs(usage, stdout);
+        return FR_EXIT_OK;
+    }
+    struct fr_config *cfg = NULL;
+    if ((status = fr_cli_load_config("serve", config_path, &cfg)))
+        return status;
+    if ((status = check_sources(cfg))) {
+        fr_config_free(cfg);
+        return status;
+    }
+    /* Block the stop signals before any thread starts, so every thread inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct fr_store *st = NULL;
+    if ((status = fr_cli_open_store("serve", cfg, &st))) {
+        fr_config_free(cfg);
+        return status;
+    }
+    status = serve(cfg, st, workers, &stop);
+    fr_store_close(st);
+    fr_config_free(cfg);
+    return status;
+}

@@ -1,0 +1,546 @@
+#include "core/common.h"
+#include "hooks/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "hooks/verify.h"
+#include "store/store.h"
+
+/* MHD's per-connection memory pool: request line and headers must fit in it. */
+#define HEADER_MEMORY_LIMIT (64u * 1024)
+#define THREAD_STACK_SIZE   (256u * 1024)
+
+/* A verified event waiting for its commit; lives on the connection thread's stack. */
+struct pending {
+    struct pending *next;
+    struct fr_event_in ev;
+    int rc;      /* fr_store_events_add's answer for the batch */
+    int outcome; /* enum fr_event_add_outcome */
+    bool done;
+    pthread_cond_t cond;
+};
+
+struct fr_hook_server {
+    const struct fr_webhooks_conf *conf;
+    struct fr_store *store;
+    void (*on_stored)(void *ud);
+    void *ud;
+    struct MHD_Daemon *daemon;
+    char host[64];
+    int port;
+
+    pthread_mutex_t lock;
+    pthread_cond_t work;         /* the committer's: something waits, or stop */
+    pthread_cond_t idle;         /* the stopper's: in_flight fell */
+    struct pending *head, *tail; /* under lock */
+    bool stopping;               /* under lock: the committer ends once the queue is empty */
+    size_t in_flight;            /* under lock: requests past their first call, not yet answered */
+    pthread_t committer;
+};
+
+/* One request; MHD keeps it in *con_cls between calls. */
+struct request {
+    const struct fr_webhook_source_conf *src;
+    struct fr_buf body;
+    bool too_big;
+    bool counted; /* counted in in_flight */
+};
+
+/* ---- event ids ------------------------------------------------------------------------ */
+
+static bool id_usable(const char *id)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++, n++)
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    return n > 0 && n < FR_HOOK_ID_MAX;
+}
+
+void fr_hook_event_id(const char *scheme_id, const void *body, size_t len, char out[FR_HOOK_ID_MAX])
+{
+    if (scheme_id && id_usable(scheme_id)) {
+        fr_strlcpy(out, scheme_id, FR_HOOK_ID_MAX);
+        return;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(len ? body : "", len, md, &mdlen, EVP_sha256(), NULL))
+        fr_die(__FILE__, __LINE__, "EVP_Digest(SHA-256) failed");
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[2 * mdlen] = '\0';
+}
+
+/* ---- the committer -------------------------------------------------------------------- */
+
+static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t n)
+{
+    struct fr_event_in *ev = fr_calloc(n, sizeof(*ev));
+    int *outcome = fr_calloc(n, sizeof(*outcome));
+    size_t i = 0;
+    for (struct pending *p = batch; p; p = p->next)
+        ev[i++] = p->ev;
+    struct fr_err err = {0};
+    int64_t t0 = fr_now_ms();
+    int rc = fr_store_events_add(s->store, ev, n, outcome, &err);
+    size_t stored = 0;
+    for (i = 0; i < n && !rc; i++)
+        stored += outcome[i] == FR_EVENT_ADD_STORED;
+    if (rc)
+        FR_LOG_ERROR("webhook events not stored: answering 503 so the senders retry",
+                     FR_LI("events", n), FR_LS("error", err.msg));
+    else
+        FR_LOG_DEBUG("webhook events committed", FR_LI("events", n), FR_LI("stored", stored),
+                     FR_LI("ms", fr_now_ms() - t0));
+
+    pthread_mutex_lock(&s->lock);
+    i = 0;
+    for (struct pending *p = batch, *next; p; p = next, i++) {
+        next = p->next; /* p belongs to its thread again once done is set */
+        p->rc = rc;
+        p->outcome = outcome[i];
+        p->done = true;
+        pthread_cond_signal(&p->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(ev);
+    free(outcome);
+    if (stored && s->on_stored)
+        s->on_stored(s->ud);
+}
+
+static void *committer_main(void *arg)
+{
+    struct fr_hook_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->work, &s->lock);
+        if (!s->head)
+            break; /* stopping and nothing waits */
+        /* Everything waiting, up to the batch cap, goes into one transaction. */
+        struct pending *batch = s->head, *last = s->head;
+        size_t n = 1;
+        while (last->next && n < FR_HOOK_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        s->head = last->next;
+        if (!s->head)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->lock);
+        commit_batch(s, batch, n);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Hands p to the committer and waits for its commit (the calling connection thread blocks). */
+static void store_and_wait(struct fr_hook_server *s, struct pending *p)
+{
+    pthread_cond_init(&p->cond, NULL);
+    pthread_mutex_lock(&s->lock);
+    p->next = NULL;
+    if (s->tail)
+        s->tail->next = p;
+    else
+        s->head = p;
+    s->tail = p;
+    pthread_cond_signal(&s->work);
+    while (!p->done)
+        pthread_cond_wait(&p->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    pthread_cond_destroy(&p->cond);
+}
+
+/* ---- answers -------------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body,
+                             const char *header, const char *value)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t len = strlen(text);
+    char *copy = fr_malloc(len + 2);
+    memcpy(copy, text, len);
+    copy[len] = '\n';
+    copy[len + 1] = '\0';
+    free(text);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len + 1, copy, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(copy);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (header)
+        MHD_add_response_header(resp, header, value);
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status, const char *code)
+{
+    return reply(conn, status, json_pack("{s:s}", "error", code), NULL, NULL);
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static const struct fr_webhook_source_conf *find_source(const struct fr_webhooks_conf *c,
+                                                        const char *path)
+{
+    for (size_t i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].path, path) == 0)
+            return &c->sources[i];
+    return NULL;
+}
+
+struct headers {
+    struct fr_header *v;
+    size_t n, cap;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct headers *h = cls;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->v = fr_reallocarray(h->v, h->cap, sizeof(*h->v));
+    }
+    h->v[h->n++] = (struct fr_header){key, value ? value : ""};
+    return MHD_YES;
+}
+
+static const char *client_ip(struct MHD_Connection *conn, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
+    return buf;
+}
+
+/* The whole body is in: verify, store, answer. */
+static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *conn,
+                              struct request *rq)
+{
+    const struct fr_webhook_source_conf *src = rq->src;
+    struct headers h = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &h);
+    struct fr_verify_conf vc = {
+        .scheme = src->scheme,
+        .secrets = (const char *const *)src->secrets,
+        .nsecrets = src->nsecrets,
+        .tolerance_s = src->tolerance_ms / 1000,
+        .header = src->hmac_header,
+        .base64 = src->hmac_base64,
+        .prefix = src->hmac_prefix,
+        .timestamp_header = src->hmac_timestamp_header,
+    };
+    char scheme_id[FR_HOOK_ID_MAX];
+    const char *reason = NULL;
+    const char *body = fr_buf_str(&rq->body);
+    enum fr_verify_result vr = fr_verify(&vc, h.v, h.n, body, rq->body.len, fr_wall_ms() / 1000,
+                                         scheme_id, sizeof(scheme_id), &reason);
+    free(h.v);
+    if (vr != FR_VERIFY_OK) {
+        char ip[INET6_ADDRSTRLEN];
+        FR_LOG_WARN("webhook rejected: signature not verified", FR_LS("source", src->name),
+                    FR_LS("result", fr_verify_result_name(vr)), FR_LS("reason", reason),
+                    FR_LS("client", client_ip(conn, ip, sizeof(ip))));
+        return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
+    }
+    char id[FR_HOOK_ID_MAX];
+    fr_hook_event_id(scheme_id, body, rq->body.len, id);
+    struct pending p = {.ev = {
+                            .source = src->name,
+                            .event_id = id,
+                            .content_type = MHD_lookup_connection_value(
+                                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                            .body = body,
+                            .body_len = rq->body.len,
+                            .received_ms = fr_wall_ms(),
+                        }};
+    store_and_wait(s, &p);
+    if (p.rc)
+        return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     json_pack("{s:s}", "error", "the event could not be stored; retry later"),
+                     MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    bool dup = p.outcome == FR_EVENT_ADD_DUPLICATE;
+    FR_LOG_INFO(dup ? "webhook duplicate: already stored" : "webhook accepted",
+                FR_LS("source", src->name), FR_LS("event_id", id), FR_LI("bytes", rq->body.len));
+    return reply(conn, MHD_HTTP_OK,
+                 json_pack("{s:s, s:s}", "status", dup ? "duplicate" : "accepted", "id", id), NULL,
+                 NULL);
+}
+
+/* The first call for a request: route, method and declared size are checked before any body. */
+static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
+{
+    const struct fr_webhook_source_conf *src = find_source(s->conf, url ? url : "");
+    if (!src)
+        return reply_error(conn, MHD_HTTP_NOT_FOUND, "no webhook source at this path");
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     json_pack("{s:s}", "error", "webhooks are POSTed"), MHD_HTTP_HEADER_ALLOW,
+                     "POST");
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (!errno && *end == '\0' && n > s->conf->max_body) {
+            FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", src->name),
+                        FR_LI("max_body", s->conf->max_body));
+            return reply_error(conn, 413, "body larger than max_body");
+        }
+    }
+    struct request *rq = fr_calloc(1, sizeof(*rq));
+    rq->src = src;
+    fr_buf_init(&rq->body, s->conf->max_body);
+    pthread_mutex_lock(&s->lock);
+    s->in_flight++;
+    rq->counted = true;
+    pthread_mutex_unlock(&s->lock);
+    *con_cls = rq;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct fr_hook_server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return begin(s, conn, url, method, con_cls);
+    if (*upload_data_size > 0) {
+        /* A chunked body has no Content-Length: the cap is enforced as it arrives. */
+        if (!rq->too_big && fr_buf_add(&rq->body, upload_data, *upload_data_size) != 0) {
+            rq->too_big = true;
+            fr_buf_release(&rq->body);
+            FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", rq->src->name),
+                        FR_LI("max_body", s->conf->max_body));
+            /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
+             * connection is closed without an answer): either way nothing more is read. */
+            return reply_error(conn, 413, "body larger than max_body");
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return reply_error(conn, 413, "body larger than max_body");
+    return finish(s, conn, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct fr_hook_server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq)
+        return;
+    *con_cls = NULL;
+    if (rq->counted) {
+        pthread_mutex_lock(&s->lock);
+        s->in_flight--;
+        pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->lock);
+    }
+    fr_buf_release(&rq->body);
+    free(rq);
+}
+
+/* ---- listening ------------------------------------------------------------------------ */
+
+/* "IPv4:PORT" or "[IPv6]:PORT" (the config loader checked the form) into ss. */
+static int parse_listen(const char *addr, struct sockaddr_storage *ss, socklen_t *sl, char *host,
+                        size_t hostlen, struct fr_err *err)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || port < 0 || port > 65535 || *end)
+        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
+    const char *ip = addr;
+    size_t iplen = (size_t)(colon - addr);
+    bool v6 = iplen >= 2 && ip[0] == '[' && ip[iplen - 1] == ']';
+    if (v6)
+        ip++, iplen -= 2;
+    if (iplen >= hostlen)
+        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
+    memcpy(host, ip, iplen);
+    host[iplen] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (!v6 && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *sl = sizeof(*a4);
+        return 0;
+    }
+    if (v6 && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *sl = sizeof(*a6);
+        return 0;
+    }
+    return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\": \"%s\" is not an IP address", addr,
+                      host);
+}
+
+static int bind_listen(const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
+                       int *fd_out, int *port_out, struct fr_err *err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fr_err_set(err, FR_EIO, errno, "cannot create a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        return fr_err_set(err, FR_EIO, e, "cannot listen on %s: %s", addr, strerror(e));
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &bl);
+    *port_out = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+static void server_free(struct fr_hook_server *s)
+{
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->idle);
+    free(s);
+}
+
+static void stop_committer(struct fr_hook_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->committer, NULL);
+}
+
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+                         void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
+                         struct fr_err *err)
+{
+    *out = NULL;
+    const struct fr_webhooks_conf *conf = &cfg->webhooks;
+    const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    char host[64];
+    int rc = parse_listen(addr, &ss, &sl, host, sizeof(host), err);
+    int fd = -1, port = 0;
+    if (!rc)
+        rc = bind_listen(addr, &ss, sl, &fd, &port, err);
+    if (rc)
+        return rc;
+    struct fr_hook_server *s = fr_calloc(1, sizeof(*s));
+    s->conf = conf;
+    s->store = store;
+    s->on_stored = on_stored;
+    s->ud = ud;
+    s->port = port;
+    bool v6 = ss.ss_family == AF_INET6;
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
+    else
+        snprintf(s->host, sizeof(s->host), v6 ? "[%s]" : "%s", host);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+        close(fd);
+        server_free(s);
+        return fr_err_set(err, FR_EINTERNAL, errno, "cannot start the committer thread");
+    }
+    unsigned timeout_s = (unsigned)((conf->timeout_ms + 999) / 1000);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)FR_HOOK_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE, MHD_OPTION_END);
+    if (!s->daemon) {
+        close(fd);
+        stop_committer(s);
+        server_free(s);
+        return fr_err_set(err, FR_EINTERNAL, 0, "libmicrohttpd could not start on %s", addr);
+    }
+    *out = s;
+    return 0;
+}
+
+const char *fr_hook_server_host(const struct fr_hook_server *s)
+{
+    return s->host;
+}
+
+int fr_hook_server_port(const struct fr_hook_server *s)
+{
+    return s->port;
+}
+
+void fr_hook_server_stop(struct fr_hook_server *s)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    /* Requests already being read or waiting for their commit get their answer. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)((s->conf->timeout_ms + 999) / 1000);
+    pthread_mutex_lock(&s->lock);
+    while (s->in_flight > 0)
+        if (pthread_cond_timedwait(&s->idle, &s->lock, &deadline) != 0)
+            break;
+    size_t left = s->in_flight;
+    pthread_mutex_unlock(&s->lock);
+    if (left)
+        FR_LOG_WARN("closing connections with requests still unanswered", FR_LI("requests", left));
+    MHD_stop_daemon(s->daemon);
+    stop_committer(s);
+    server_free(s);
+}

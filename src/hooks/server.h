@@ -1,0 +1,73 @@
+/*
+ * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd, one
+ * thread per connection).
+ *
+ * For each configured source path: POST only (405 otherwise, 404 for any
+ * other path), the body capped at webhooks.max_body (413, answered from
+ * Content-Length before the body is read), the signature verified
+ * (hooks/verify.h; 401, the reason logged with the source, never the
+ * secret or the signature), then the event stored durably and only then
+ * answered 200 {"status":"accepted","id":ID}; a repeat of a source + event
+ * id already stored is 200 {"status":"duplicate","id":ID} and is not stored
+ * again. When the store cannot commit: 503, never a 2xx.
+ *
+ * Group commit: connection threads hand their verified events to one
+ * committer thread and wait; the committer stores everything waiting in
+ * one fr_store_events_add call (one fsync'd transaction) and wakes them.
+ *
+ * Threads: start and stop from one thread; the store handle given to
+ * start is used only by the committer thread until stop returns.
+ */
+#ifndef FR_HOOKS_SERVER_H
+#define FR_HOOKS_SERVER_H
+
+#include "core/common.h"
+
+#include "core/config.h"
+#include "core/error.h"
+
+struct fr_store;
+struct fr_hook_server;
+
+/* The largest event id kept as the scheme gave it, with its NUL. */
+#define FR_HOOK_ID_MAX 256
+/* Most events stored by one commit. */
+#define FR_HOOK_BATCH_MAX 512
+/* Connections served at once; more wait in the listen backlog. */
+#define FR_HOOK_CONNECTION_LIMIT 512
+
+/*
+ * The event id of a delivery: scheme_id (from fr_verify; borrowed, may be
+ * NULL or "") when it is usable as an id and a header value (1 to
+ * FR_HOOK_ID_MAX - 1 bytes, each printable ASCII 0x21..0x7e), else the
+ * SHA-256 of body[0..len) in lower-case hex. Writes a NUL-terminated string
+ * to out. Pure.
+ */
+void fr_hook_event_id(const char *scheme_id, const void *body, size_t len,
+                      char out[FR_HOOK_ID_MAX]);
+
+/*
+ * Starts serving cfg->webhooks on its listen address. cfg and store are
+ * borrowed until fr_hook_server_stop returns. on_stored (may be NULL) is
+ * called from the committer thread after each commit that stored at least
+ * one new event, with ud. Returns FR_EINVAL for a bad listen address,
+ * FR_EIO when it cannot be bound (err says why), FR_EINTERNAL when
+ * libmicrohttpd refuses to start.
+ */
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+                         void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
+                         struct fr_err *err);
+
+/* "127.0.0.1" or "[::1]" as bound (a wildcard address gives the loopback one). Borrowed. */
+const char *fr_hook_server_host(const struct fr_hook_server *s);
+/* The bound port (useful with port 0). */
+int fr_hook_server_port(const struct fr_hook_server *s);
+
+/*
+ * Graceful stop: stops accepting, lets requests already being answered
+ * finish (at most webhooks.timeout), commits what waits, closes every
+ * connection and frees the server. NULL is a no-op.
+ */
+void fr_hook_server_stop(struct fr_hook_server *s);
+
+#endif
