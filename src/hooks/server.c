@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "hooks/verify.h"
 #include "store/store.h"
@@ -73,16 +74,7 @@ void fr_hook_event_id(const char *scheme_id, const void *body, size_t len, char 
         fr_strlcpy(out, scheme_id, FR_HOOK_ID_MAX);
         return;
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(len ? body : "", len, md, &mdlen, EVP_sha256(), NULL))
-        fr_die(__FILE__, __LINE__, "EVP_Digest(SHA-256) failed");
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < mdlen; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * mdlen] = '\0';
+    fr_sha256_hex(body, len, out);
 }
 
 /* ---- the committer -------------------------------------------------------------------- */

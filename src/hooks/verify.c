@@ -12,6 +12,7 @@
 #include <openssl/params.h>
 
 #include "core/error.h"
+#include "core/hex.h"
 
 #define MAC_LEN 32
 /* Longest base64 text decoded (secrets, signatures): far above any real one. */
@@ -98,13 +99,8 @@ static bool hex_mac(struct span s, unsigned char out[MAC_LEN])
 
 static char *hex_encode(const unsigned char *in, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
     char *out = fr_malloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
+    fr_hex_encode(in, n, out);
     return out;
 }
 

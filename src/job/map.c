@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 
 /* How long a value may be when quoted back in a reason. */
 #define QUOTE_MAX 60
@@ -766,16 +767,6 @@ int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **ke
     return 0;
 }
 
-static void to_hex(const unsigned char md[32], char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 void fr_map_digest(struct fr_map *m, const char *text, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -783,15 +774,12 @@ void fr_map_digest(struct fr_map *m, const char *text, size_t len, char out[65])
     FR_ASSERT(EVP_DigestInit_ex2(m->md, m->sha256, NULL) == 1 &&
               EVP_DigestUpdate(m->md, text, len) == 1 &&
               EVP_DigestFinal_ex(m->md, md, &mdlen) == 1 && mdlen == 32);
-    to_hex(md, out);
+    fr_hex_encode(md, mdlen, out);
 }
 
 void fr_map_hash(json_t *payload, char out[65])
 {
     char *text = fr_map_canonical(payload);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    FR_ASSERT(EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
-    to_hex(md, out);
+    fr_sha256_hex(text, strlen(text), out);
     free(text);
 }
