@@ -8,6 +8,7 @@
 #include "core/common.h"
 
 #include <getopt.h>
+#include <signal.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -84,5 +85,15 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run);
 
 /* Sets up logging from the environment before option parsing. */
 void fr_cli_log_init(void);
+
+/*
+ * For long-running commands: blocks SIGINT and SIGTERM in the calling
+ * thread (call it before any thread starts, so every thread inherits the
+ * mask) into *set, and ignores SIGPIPE (a peer that hung up is an error
+ * to report, not a reason to die).
+ */
+void fr_cli_block_stop_signals(sigset_t *set);
+/* Waits for one of the signals in set; returns it. */
+int fr_cli_wait_stop_signal(const sigset_t *set);
 
 #endif

@@ -1,6 +1,8 @@
 #include "core/common.h"
 #include "cli/cli.h"
 
+#include <pthread.h>
+
 #include "core/log.h"
 #include "job/push.h"
 #include "store/store.h"
@@ -137,4 +139,21 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
     if (r->code)
         printf("  stopped: %s\n", r->err.msg);
     fflush(stdout);
+}
+
+void fr_cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int fr_cli_wait_stop_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
 }

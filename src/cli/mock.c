@@ -147,13 +147,8 @@ int fr_cli_mock(int argc, char **argv)
         return FR_EXIT_OK;
     }
 
-    /* Block the stop signals before any thread starts, then wait for one. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    fr_cli_block_stop_signals(&stop);
 
     struct fr_mock *m;
     struct fr_err err = {0};
@@ -170,9 +165,7 @@ int fr_cli_mock(int argc, char **argv)
                 FR_LI("port", fr_mock_port(m)), FR_LS("seed", seed),
                 FR_LS("faults", spec ? spec : ""),
                 FR_LS("client_id", opts.client_id ? opts.client_id : FR_MOCK_DEFAULT_CLIENT_ID));
-    int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    int sig = fr_cli_wait_stop_signal(&stop);
     FR_LOG_INFO("mock stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     log_stopped(m);
     fr_mock_stop(m);

@@ -110,9 +110,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, size_t worker
     FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
                 FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks.nsources),
                 FR_LI("workers", workers ? workers : FR_DISPATCH_DEFAULT_WORKERS));
-    int sig = 0;
-    while (sigwait(stop, &sig) != 0)
-        ;
+    int sig = fr_cli_wait_stop_signal(stop);
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
     fr_dispatch_stop(d);
@@ -139,13 +137,8 @@ int fr_cli_serve(int argc, char **argv)
         fr_config_free(cfg);
         return status;
     }
-    /* Block the stop signals before any thread starts, so every thread inherits the mask. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    fr_cli_block_stop_signals(&stop);
 
     struct fr_store *st = NULL;
     if ((status = fr_cli_open_store("serve", cfg, &st))) {
