@@ -14,7 +14,7 @@
 #include "store/store.h"
 
 static const char usage[] =
-    "usage: ferry serve [-c FILE] [--workers N]\n"
+    "usage: ferry serve [-c FILE] [--workers N] [--commit-batch N]\n"
     "\n"
     "Runs the webhook gateway of the config's webhooks section: verifies each\n"
     "delivery's signature, stores it durably before answering 200, and hands it\n"
@@ -26,42 +26,61 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
-    "      --workers N       delivery workers (default 4, 1..64)\n" FR_CLI_COMMON_HELP "\n"
+    "      --workers N       delivery workers (default 4, 1..64)\n"
+    "      --commit-batch N  most events stored by one commit (default 512, 1..512);\n"
+    "                        1 disables group commit: one fsync per event\n" FR_CLI_COMMON_HELP "\n"
     "Exit status: 0 after a clean stop, 2 usage or config error, 4 cannot listen,\n"
     "5 the store cannot be opened.\n";
 
-static int parse_args(int argc, char **argv, const char **config, size_t *workers, bool *help)
+struct serve_opts {
+    const char *config;
+    size_t workers;      /* 0: the default */
+    size_t commit_batch; /* 0: the default */
+    bool help;
+};
+
+/* A count from 1 to max, or a usage error naming the flag. */
+static int parse_count(const char *flag, const char *arg, long max, size_t *out)
 {
-    enum { OPT_WORKERS = 0x4001 };
+    char *end;
+    errno = 0;
+    long n = strtol(arg, &end, 10);
+    if (errno || *end || end == arg || n < 1 || n > max)
+        return fr_cli_usage_error("serve", "%s must be 1 to %ld, not '%s'", flag, max, arg);
+    *out = (size_t)n;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o)
+{
+    enum { OPT_WORKERS = 0x4001, OPT_COMMIT_BATCH };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"commit-batch", required_argument, NULL, OPT_COMMIT_BATCH},
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    int opt;
+    int opt, rc;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h':
-            *help = true;
+            o->help = true;
             return 0;
         case 'c':
-            *config = optarg;
+            o->config = optarg;
             break;
-        case OPT_WORKERS: {
-            char *end;
-            errno = 0;
-            long n = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || n < 1 || n > 64)
-                return fr_cli_usage_error("serve", "--workers must be 1 to 64, not '%s'", optarg);
-            *workers = (size_t)n;
-            break;
-        }
-        default: {
-            int rc = fr_cli_other_option("serve", opt, optarg, argv);
-            if (rc)
+        case OPT_WORKERS:
+            if ((rc = parse_count("--workers", optarg, 64, &o->workers)))
                 return rc;
-        }
+            break;
+        case OPT_COMMIT_BATCH:
+            if ((rc = parse_count("--commit-batch", optarg, FR_HOOK_BATCH_MAX, &o->commit_batch)))
+                return rc;
+            break;
+        default:
+            if ((rc = fr_cli_other_option("serve", opt, optarg, argv)))
+                return rc;
         }
     }
     if (optind < argc)
@@ -88,18 +107,18 @@ static int check_sources(const struct fr_config *cfg)
     return FR_EXIT_OK;
 }
 
-static int serve(const struct fr_config *cfg, struct fr_store *st, size_t workers,
+static int serve(const struct fr_config *cfg, struct fr_store *st, const struct serve_opts *o,
                  const sigset_t *stop)
 {
     struct fr_err err = {0};
     struct fr_dispatch *d = NULL;
-    int rc = fr_dispatch_start(cfg, workers, &d, &err);
+    int rc = fr_dispatch_start(cfg, o->workers, &d, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
     }
     struct fr_hook_server *s = NULL;
-    rc = fr_hook_server_start(cfg, st, fr_dispatch_wake, d, &s, &err);
+    rc = fr_hook_server_start(cfg, st, o->commit_batch, fr_dispatch_wake, d, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_dispatch_stop(d);
@@ -109,7 +128,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, size_t worker
     fflush(stdout);
     FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
                 FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks.nsources),
-                FR_LI("workers", workers ? workers : FR_DISPATCH_DEFAULT_WORKERS));
+                FR_LI("workers", o->workers ? o->workers : FR_DISPATCH_DEFAULT_WORKERS),
+                FR_LI("commit_batch", o->commit_batch ? o->commit_batch : FR_HOOK_BATCH_MAX));
     int sig = fr_cli_wait_stop_signal(stop);
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
@@ -120,18 +140,16 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, size_t worker
 
 int fr_cli_serve(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    size_t workers = 0;
-    bool help = false;
-    int status = parse_args(argc, argv, &config_path, &workers, &help);
+    struct serve_opts o = {0};
+    int status = parse_args(argc, argv, &o);
     if (status)
         return status;
-    if (help) {
+    if (o.help) {
         fputs(usage, stdout);
         return FR_EXIT_OK;
     }
     struct fr_config *cfg = NULL;
-    if ((status = fr_cli_load_config("serve", config_path, &cfg)))
+    if ((status = fr_cli_load_config("serve", o.config, &cfg)))
         return status;
     if ((status = check_sources(cfg))) {
         fr_config_free(cfg);
@@ -145,7 +163,7 @@ int fr_cli_serve(int argc, char **argv)
         fr_config_free(cfg);
         return status;
     }
-    status = serve(cfg, st, workers, &stop);
+    status = serve(cfg, st, &o, &stop);
     fr_store_close(st);
     fr_config_free(cfg);
     return status;

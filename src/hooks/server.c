@@ -47,6 +47,7 @@ struct fr_hook_server {
     bool stopping;               /* under lock: the committer ends once the queue is empty */
     size_t in_flight;            /* under lock: requests past their first call, not yet answered */
     pthread_t committer;
+    size_t commit_batch; /* most events per commit, 1..FR_HOOK_BATCH_MAX */
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -127,7 +128,7 @@ static void *committer_main(void *arg)
         /* Everything waiting, up to the batch cap, goes into one transaction. */
         struct pending *batch = s->head, *last = s->head;
         size_t n = 1;
-        while (last->next && n < FR_HOOK_BATCH_MAX) {
+        while (last->next && n < s->commit_batch) {
             last = last->next;
             n++;
         }
@@ -447,11 +448,14 @@ static void stop_committer(struct fr_hook_server *s)
     pthread_join(s->committer, NULL);
 }
 
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
                          void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
                          struct fr_err *err)
 {
     *out = NULL;
+    if (commit_batch > FR_HOOK_BATCH_MAX)
+        return fr_err_set(err, FR_EINVAL, 0, "commit batch %zu is over %d", commit_batch,
+                          FR_HOOK_BATCH_MAX);
     const struct fr_webhooks_conf *conf = &cfg->webhooks;
     const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
     struct sockaddr_storage ss;
@@ -469,6 +473,7 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     s->on_stored = on_stored;
     s->ud = ud;
     s->port = port;
+    s->commit_batch = commit_batch ? commit_batch : FR_HOOK_BATCH_MAX;
     bool v6 = ss.ss_family == AF_INET6;
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));

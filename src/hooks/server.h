@@ -31,7 +31,7 @@ struct fr_hook_server;
 
 /* The largest event id kept as the scheme gave it, with its NUL. */
 #define FR_HOOK_ID_MAX 256
-/* Most events stored by one commit. */
+/* Most events stored by one commit: the default and the largest commit_batch. */
 #define FR_HOOK_BATCH_MAX 512
 /* Connections served at once; more wait in the listen backlog. */
 #define FR_HOOK_CONNECTION_LIMIT 512
@@ -48,13 +48,17 @@ void fr_hook_event_id(const char *scheme_id, const void *body, size_t len,
 
 /*
  * Starts serving cfg->webhooks on its listen address. cfg and store are
- * borrowed until fr_hook_server_stop returns. on_stored (may be NULL) is
+ * borrowed until fr_hook_server_stop returns. commit_batch caps the events
+ * stored by one commit: 0 means FR_HOOK_BATCH_MAX, 1 disables group commit
+ * (one transaction and one fsync per event); over FR_HOOK_BATCH_MAX is
+ * FR_EINVAL. on_stored (may be NULL) is
  * called from the committer thread after each commit that stored at least
- * one new event, with ud. Returns FR_EINVAL for a bad listen address,
+ * one new event, with ud. Returns FR_EINVAL for a bad listen address
+ * or commit_batch,
  * FR_EIO when it cannot be bound (err says why), FR_EINTERNAL when
  * libmicrohttpd refuses to start.
  */
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
                          void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
                          struct fr_err *err);
 

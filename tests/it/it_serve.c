@@ -100,10 +100,15 @@ static void write_config(struct env *e, const char *max_body, const char *source
     fr_buf_release(&b);
 }
 
-/* Starts ferry serve on e->config with env and reads its "listening on" line. */
-static void start_serve_env(struct env *e, const char *const *env)
+/* Starts ferry serve on e->config with env and the options in extra (NULL-terminated, may be
+ * NULL), and reads its "listening on" line. */
+static void start_serve_args(struct env *e, const char *const *env, const char *const *extra)
 {
-    const char *args[] = {"serve", "-c", e->config, NULL};
+    const char *args[16] = {"serve", "-c", e->config};
+    size_t n = 3;
+    for (; extra && *extra && n < FR_ARRAY_LEN(args) - 1; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
     assert_int_equal(fr_test_spawn(&e->serve, args, e->dir, env), 0);
     struct fr_buf line = FR_BUF_INIT;
     int64_t deadline = fr_now_ms() + 15000;
@@ -125,6 +130,11 @@ static void start_serve_env(struct env *e, const char *const *env)
         free(err);
         fail();
     }
+}
+
+static void start_serve_env(struct env *e, const char *const *env)
+{
+    start_serve_args(e, env, NULL);
 }
 
 static void start_serve(struct env *e)
@@ -930,10 +940,14 @@ static void *burst_main(void *arg)
     return NULL;
 }
 
-/* Concurrent senders share commits: some commit stores more than one event. */
-static void test_concurrent_requests_share_commits(void **state)
+struct commits {
+    long commits, stored, largest;
+};
+
+/* BURST_THREADS senders of BURST_EVENTS events each against ferry serve with the options in
+ * extra; every event is accepted and stored. Returns what the debug log says of the commits. */
+static struct commits burst(struct env *e, const char *const *extra)
 {
-    struct env *e = *state;
     write_gh_config(e, "64KB", 3);
     const char *env[FR_ARRAY_LEN(secret_env) + 1];
     size_t n = 0;
@@ -941,7 +955,7 @@ static void test_concurrent_requests_share_commits(void **state)
         env[n] = secret_env[n];
     env[n++] = "FERRY_LOG_LEVEL=debug";
     env[n] = NULL;
-    start_serve_env(e, env);
+    start_serve_args(e, env, extra);
     struct burster b[BURST_THREADS];
     for (int i = 0; i < BURST_THREADS; i++) {
         b[i] = (struct burster){.index = i, .port = e->port};
@@ -956,21 +970,37 @@ static void test_concurrent_requests_share_commits(void **state)
     assert_int_equal(stored_events(e), BURST_THREADS * BURST_EVENTS);
     assert_int_equal(stop_serve(e), 0);
     char *err = fr_test_proc_stderr(&e->serve);
-    long commits = 0, stored = 0, largest = 0;
+    struct commits c = {0};
     for (const char *p = err; (p = strstr(p, "\"msg\":\"webhook events committed\"")); p++) {
         const char *ev = strstr(p, "\"events\":");
         const char *st = strstr(p, "\"stored\":");
         assert_non_null(ev);
         assert_non_null(st);
         long k = strtol(ev + strlen("\"events\":"), NULL, 10);
-        largest = FR_MAX(largest, k);
-        stored += strtol(st + strlen("\"stored\":"), NULL, 10);
-        commits++;
+        c.largest = FR_MAX(c.largest, k);
+        c.stored += strtol(st + strlen("\"stored\":"), NULL, 10);
+        c.commits++;
     }
     free(err);
-    assert_int_equal(stored, BURST_THREADS * BURST_EVENTS);
-    assert_true(largest >= 2);
-    assert_true(commits < BURST_THREADS * BURST_EVENTS);
+    assert_int_equal(c.stored, BURST_THREADS * BURST_EVENTS);
+    return c;
+}
+
+/* Concurrent senders share commits: some commit stores more than one event. */
+static void test_concurrent_requests_share_commits(void **state)
+{
+    struct commits c = burst(*state, NULL);
+    assert_true(c.largest >= 2);
+    assert_true(c.commits < BURST_THREADS * BURST_EVENTS);
+}
+
+/* --commit-batch 1: the same burst, one commit per event. */
+static void test_commit_batch_one_commits_each_event(void **state)
+{
+    const char *extra[] = {"--commit-batch", "1", NULL};
+    struct commits c = burst(*state, extra);
+    assert_int_equal(c.largest, 1);
+    assert_int_equal(c.commits, BURST_THREADS * BURST_EVENTS);
 }
 
 /* ---- the command line ----------------------------------------------------------------- */
@@ -990,6 +1020,10 @@ static void test_command_line(void **state)
     const char *bad_flag[] = {"serve", "--frobnicate", NULL};
     assert_int_equal(fr_test_run(bad_flag, e->dir, NULL, 10000, NULL, &err), 2);
     assert_non_null(strstr(err, "ferry serve: unknown option"));
+    free(err);
+    const char *bad_batch[] = {"serve", "--commit-batch", "513", NULL};
+    assert_int_equal(fr_test_run(bad_batch, e->dir, NULL, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "--commit-batch must be 1 to 512"));
     free(err);
     const char *bad_sub[] = {"dlq", "frob", NULL};
     assert_int_equal(fr_test_run(bad_sub, e->dir, NULL, 10000, NULL, NULL), 2);
@@ -1028,6 +1062,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_failure_is_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_under_load_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests_share_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_batch_one_commits_each_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
