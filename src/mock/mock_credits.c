@@ -96,25 +96,25 @@ const char *fr__mock_credit_invalid(const json_t *credit, unsigned participants,
 
 enum store_result { STORED_NEW, STORED_AGAIN, DUPLICATE, STORE_FULL };
 
-/* A valid credit, ready to store: its sourceRef, and where its compact JSON is in a buffer. */
-struct credit_text {
+/* A valid credit, ready to store: its sourceRef, and where it is frozen in a buffer. */
+struct frozen_credit {
     const char *ref;
     size_t ref_len;
-    size_t text_off;
-    size_t text_len;
+    size_t off;
+    size_t len;
 };
 
-/* Locked. Stores a credit (its JSON in texts at c->text_off) unless its sourceRef is there. */
-static enum store_result store_credit(struct fr_mock *m, const struct credit_text *c,
-                                      const char *texts)
+/* Locked. Stores a credit (frozen in buf at c->off) unless its sourceRef is there. */
+static enum store_result store_credit(struct fr_mock *m, const struct frozen_credit *c,
+                                      const char *buf)
 {
     /* The store is full only for a sourceRef it does not hold yet. */
     if (fr__mock_store_len(&m->credits) >= STORE_ROWS_MAX &&
         !fr__mock_store_find(&m->credits, c->ref))
         return STORE_FULL;
     bool added;
-    struct fr__mock_row *row = fr__mock_store_add(&m->credits, c->ref, c->ref_len,
-                                                  texts + c->text_off, c->text_len, &added);
+    struct fr__mock_row *row =
+        fr__mock_store_add(&m->credits, c->ref, c->ref_len, buf + c->off, c->len, &added);
     if (!added) {
         m->duplicate_attempts++;
         if (!m->faults.no_dedupe)
@@ -143,8 +143,8 @@ static json_t *parse_body(struct fr__mock_req *rq, struct fr__mock_reply *out)
 /* One credit of a batch, from validation to its line of the answer. */
 struct batch_item {
     const json_t *credit;
-    const char *why;          /* NULL when valid; else static or in buf */
-    struct credit_text valid; /* when valid; its JSON is in the request's answer buffer */
+    const char *why;            /* NULL when valid; else static or in buf */
+    struct frozen_credit valid; /* when valid; frozen in the request's answer buffer */
     const char *status;
     const char *message;
     char buf[96];
@@ -152,9 +152,9 @@ struct batch_item {
 
 /*
  * Locked. Draws record_error for every credit, in order, and stores the valid
- * ones, whose JSON is in texts.
+ * ones, frozen in buf.
  */
-static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, const char *texts)
+static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, const char *buf)
 {
     for (size_t i = 0; i < n; i++) {
         struct batch_item *it = &items[i];
@@ -167,7 +167,7 @@ static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, c
             fr__mock_count_fault(m, "record_error");
             it->message = "simulated record failure";
         } else {
-            switch (store_credit(m, &it->valid, texts)) {
+            switch (store_credit(m, &it->valid, buf)) {
             case STORED_NEW:
             case STORED_AGAIN:
                 it->status = "CREATED";
@@ -203,15 +203,15 @@ static void batch_answer(struct fr_buf *b, const struct batch_item *items, size_
     fr_buf_adds(b, "]}");
 }
 
-/* Appends a valid credit's (sourceRef is a string) JSON to texts and describes it in c. */
-static void credit_text(const json_t *credit, struct fr_buf *texts, struct credit_text *c)
+/* Freezes a valid credit (sourceRef is a string) at the end of buf and describes it in c. */
+static void freeze_credit(const json_t *credit, struct fr_buf *buf, struct frozen_credit *c)
 {
     const json_t *ref = json_object_get(credit, "sourceRef");
     c->ref = json_string_value(ref);
     c->ref_len = json_string_length(ref);
-    c->text_off = texts->len;
-    fr__mock_json_put(texts, credit);
-    c->text_len = texts->len - c->text_off;
+    c->off = buf->len;
+    fr__mock_json_freeze(buf, credit);
+    c->len = buf->len - c->off;
 }
 
 void fr__mock_handle_batch(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
@@ -235,7 +235,7 @@ void fr__mock_handle_batch(struct fr_mock *m, struct fr__mock_req *rq, struct fr
         it->credit = json_array_get(value, i);
         it->why = fr__mock_credit_invalid(it->credit, m->participants, it->buf, sizeof(it->buf));
         if (!it->why)
-            credit_text(it->credit, rq->answer, &it->valid);
+            freeze_credit(it->credit, rq->answer, &it->valid);
     }
     pthread_mutex_lock(&m->lock);
     batch_store(m, items, n, rq->answer->data);
@@ -261,9 +261,9 @@ void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
         json_decref(credit);
         return;
     }
-    struct credit_text c;
+    struct frozen_credit c;
     fr_buf_reset(rq->answer);
-    credit_text(credit, rq->answer, &c);
+    freeze_credit(credit, rq->answer, &c);
     pthread_mutex_lock(&m->lock);
     enum store_result r = store_credit(m, &c, rq->answer->data);
     pthread_mutex_unlock(&m->lock);
@@ -273,7 +273,7 @@ void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
         fr__mock_error(out, 507, "store_full", "mock store full (POST /mock/reset empties it)");
     } else {
         out->status = 201;
-        out->text = true; /* rq->answer still holds the credit's JSON */
+        out->body = json_incref(credit);
     }
     json_decref(credit);
 }
@@ -310,6 +310,15 @@ bad:
     return NULL;
 }
 
+/* Appends a stored credit as JSON. */
+static void put_row(struct fr_buf *b, const struct fr__mock_row *row)
+{
+    json_t *credit = fr__mock_json_thaw(row->credit, row->credit_len);
+    FR_ASSERT(credit);
+    fr__mock_json_put(b, credit);
+    json_decref(credit);
+}
+
 void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
                                  struct fr__mock_reply *out)
 {
@@ -327,14 +336,14 @@ void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
     if (ref) {
         const struct fr__mock_row *row = fr__mock_store_find(&m->credits, ref);
         if (row)
-            fr_buf_add(b, row->text, row->text_len);
+            put_row(b, row);
     } else {
         size_t listed = 0;
         for (const struct fr__mock_row *row = m->credits.head; row && listed < LIST_MAX;
              row = row->next, listed++) {
             if (listed)
                 fr_buf_addc(b, ',');
-            fr_buf_add(b, row->text, row->text_len);
+            put_row(b, row);
         }
     }
     pthread_mutex_unlock(&m->lock);

@@ -32,18 +32,18 @@ struct fr__mock_ratelog {
 
 /*
  * One stored credit, in one allocation: its sourceRef and the credit as
- * compact JSON text (what GET /credits answers). Text rather than a jansson
- * tree: a fifth of the memory, and no tree kept alive per credit.
+ * posted, frozen (fr__mock_json_freeze): a fifth of the memory of a jansson
+ * tree, and cheaper to write than JSON text; GET /credits thaws it.
  */
 struct fr__mock_row {
     struct fr__mock_row *prev, *next; /* insertion order; next also links free rows */
     uint64_t hash;
     uint64_t count; /* times stored: 1, more only under no_dedupe */
     size_t size;    /* bytes of this allocation */
-    char *text;     /* the credit, compact JSON, NUL-terminated, inside this allocation */
-    size_t text_len;
+    char *credit;   /* the frozen credit, inside this allocation */
+    size_t credit_len;
     size_t ref_len;
-    char ref[]; /* the sourceRef, NUL-terminated, then text */
+    char ref[]; /* the sourceRef, NUL-terminated, then the credit */
 };
 
 #define FR__MOCK_ROW_ALIGN 16
@@ -170,12 +170,12 @@ void fr__mock_store_clear(struct fr__mock_store *s);
 /* The row for ref, borrowed (valid until it is removed or the store cleared), or NULL. */
 struct fr__mock_row *fr__mock_store_find(const struct fr__mock_store *s, const char *ref);
 /*
- * Stores copies of ref and text as the newest row (count 1) and returns it
+ * Stores copies of ref and credit as the newest row (count 1) and returns it
  * with *added true; when ref is stored already, returns that row, untouched,
  * with *added false. Both rows are borrowed, like fr__mock_store_find's.
  */
 struct fr__mock_row *fr__mock_store_add(struct fr__mock_store *s, const char *ref, size_t ref_len,
-                                        const char *text, size_t text_len, bool *added);
+                                        const char *credit, size_t credit_len, bool *added);
 /* Removes the row for ref and returns its count; 0 when ref is not stored. */
 uint64_t fr__mock_store_remove(struct fr__mock_store *s, const char *ref);
 size_t fr__mock_store_len(const struct fr__mock_store *s);
@@ -188,6 +188,15 @@ void fr__mock_json_put_string(struct fr_buf *b, const char *s);
  * dumpable (anything jansson parsed is); a broken invariant aborts.
  */
 void fr__mock_json_put(struct fr_buf *b, const json_t *j);
+/*
+ * Appends j in a compact binary form that fr__mock_json_thaw turns back into
+ * an equal value (same members in the same order, same numbers bit for bit):
+ * cheaper to write than JSON, for what is stored and seldom read.
+ */
+void fr__mock_json_freeze(struct fr_buf *b, const json_t *j);
+/* A new value from len bytes written by fr__mock_json_freeze (caller json_decrefs); NULL
+ * when they are not exactly one frozen value. */
+json_t *fr__mock_json_thaw(const char *data, size_t len);
 
 /* mock_credits.c */
 /* NULL when the credit is valid, else a message naming the field (static or in buf). */

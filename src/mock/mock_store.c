@@ -71,9 +71,9 @@ static void row_free(struct fr__mock_store *s, struct fr__mock_row *r)
 }
 
 static struct fr__mock_row *row_new(struct fr__mock_store *s, const char *ref, size_t ref_len,
-                                    uint64_t hash, const char *text, size_t text_len)
+                                    uint64_t hash, const char *credit, size_t credit_len)
 {
-    size_t size = sizeof(struct fr__mock_row) + ref_len + 1 + text_len + 1;
+    size_t size = sizeof(struct fr__mock_row) + ref_len + 1 + credit_len;
     size = (size + FR__MOCK_ROW_ALIGN - 1) / FR__MOCK_ROW_ALIGN * FR__MOCK_ROW_ALIGN;
     struct fr__mock_row *r = row_alloc(s, size);
     memset(r, 0, sizeof(*r));
@@ -83,10 +83,9 @@ static struct fr__mock_row *row_new(struct fr__mock_store *s, const char *ref, s
     r->ref_len = ref_len;
     memcpy(r->ref, ref, ref_len);
     r->ref[ref_len] = '\0';
-    r->text = r->ref + ref_len + 1;
-    r->text_len = text_len;
-    memcpy(r->text, text, text_len);
-    r->text[text_len] = '\0';
+    r->credit = r->ref + ref_len + 1;
+    r->credit_len = credit_len;
+    memcpy(r->credit, credit, credit_len);
     return r;
 }
 
@@ -156,7 +155,7 @@ struct fr__mock_row *fr__mock_store_find(const struct fr__mock_store *s, const c
 }
 
 struct fr__mock_row *fr__mock_store_add(struct fr__mock_store *s, const char *ref, size_t ref_len,
-                                        const char *text, size_t text_len, bool *added)
+                                        const char *credit, size_t credit_len, bool *added)
 {
     /* At most 3/4 full, so probes stay short and always end at an empty slot. */
     if ((s->len + 1) * 4 > s->cap * 3)
@@ -166,7 +165,7 @@ struct fr__mock_row *fr__mock_store_add(struct fr__mock_store *s, const char *re
     *added = !s->slots[i];
     if (!*added)
         return s->slots[i];
-    struct fr__mock_row *row = row_new(s, ref, ref_len, hash, text, text_len);
+    struct fr__mock_row *row = row_new(s, ref, ref_len, hash, credit, credit_len);
     s->slots[i] = row;
     s->len++;
     row->prev = s->tail;

@@ -80,11 +80,53 @@ static void test_put_appends_jansson_output(void **state)
     json_decref(credit);
 }
 
+/* Thawing what was frozen gives back the same value, dumped to the same bytes. */
+static void test_freeze_thaw_round_trip(void **state)
+{
+    static const char *const docs[] = {
+        "{\"participantId\":\"P000001\",\"transactionDate\":\"2026-11-01\",\"amount\":12.5,"
+        "\"currencyCode\":\"USD\",\"periodId\":\"2026-11\",\"sourceRef\":\"SO-1\"}",
+        "{\"z\":1,\"a\":-9223372036854775808,\"m\":9223372036854775807,\"r\":0.1,"
+        "\"big\":1e300,\"neg\":-0.0,\"s\":\"caf\\u00e9 \\\"q\\\" \\n\",\"e\":\"\"}",
+        "{\"nested\":{\"list\":[1,2.25,null,true,false,[],{},[[\"deep\"]]],\"o\":{}}}",
+        "[]",
+        "\"just a string\"",
+        "42",
+        "null",
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(docs); i++) {
+        json_t *j = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(j);
+        struct fr_buf b = FR_BUF_INIT;
+        fr_buf_adds(&b, "junk before");
+        size_t start = b.len;
+        fr__mock_json_freeze(&b, j);
+        json_t *back = fr__mock_json_thaw(b.data + start, b.len - start);
+        assert_non_null(back);
+        assert_true(json_equal(j, back));
+        char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *got = json_dumps(back, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        /* Cut short or with bytes to spare, it is refused rather than misread. */
+        for (size_t cut = 0; cut < b.len - start; cut++)
+            assert_null(fr__mock_json_thaw(b.data + start, cut));
+        fr_buf_addc(&b, 'n');
+        assert_null(fr__mock_json_thaw(b.data + start, b.len - start));
+        json_decref(back);
+        json_decref(j);
+        fr_buf_release(&b);
+    }
+    assert_null(fr__mock_json_thaw("x", 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_string_matches_jansson),
         cmocka_unit_test(test_put_appends_jansson_output),
+        cmocka_unit_test(test_freeze_thaw_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
