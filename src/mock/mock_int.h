@@ -105,7 +105,8 @@ struct fr__mock_req {
     /* Borrowed from the connection, which reuses them request after request
      * (keep-alive); empty when the request starts. */
     struct fr_buf *body;   /* the request body, capped at FR__MOCK_BODY_MAX */
-    struct fr_buf *answer; /* where a handler may write its answer (see reply.text) */
+    struct fr_buf *answer; /* where a handler may write its answer (see reply.text); no cap:
+                              bounded by the body, or by the 100 credits GET /credits lists */
     bool too_big;
     /* decided at arrival */
     int64_t retry_after_s; /* > 0: rate limited */
