@@ -122,6 +122,41 @@ static void draw_faults(struct fr_mock *m, struct fr__mock_req *rq)
     }
 }
 
+/* What a connection keeps from one request to the next, so its buffers grow once. */
+struct conn_bufs {
+    struct fr_buf body;
+    struct fr_buf answer;
+};
+
+/* A buffer grown above this is freed rather than kept for the next request. */
+#define CONN_BUF_KEEP (256u * 1024)
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct conn_bufs *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = fr_malloc(sizeof(*c));
+        fr_buf_init(&c->body, FR__MOCK_BODY_MAX);
+        fr_buf_init(&c->answer, 0);
+        *socket_context = c;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+        fr_buf_release(&c->body);
+        fr_buf_release(&c->answer);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* Empties b for the next request. */
+static void recycle(struct fr_buf *b)
+{
+    if (b->cap > CONN_BUF_KEEP)
+        fr_buf_release(b);
+    else
+        fr_buf_reset(b);
+}
+
 static struct fr__mock_req *req_new(struct fr_mock *m, struct MHD_Connection *conn,
                                     const char *method, const char *url)
 {
@@ -130,7 +165,14 @@ static struct fr__mock_req *req_new(struct fr_mock *m, struct MHD_Connection *co
     rq->method = method;
     rq->path = fr_strdup(url);
     rq->arrival_ms = fr_now_ms();
-    fr_buf_init(&rq->body, FR__MOCK_BODY_MAX);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_bufs *c = ci ? ci->socket_context : NULL;
+    FR_ASSERT(c);
+    rq->body = &c->body;
+    rq->answer = &c->answer;
+    recycle(rq->body);
+    recycle(rq->answer);
     rq->route = match_route(method, rq->path, &rq->method_ok, &rq->param);
     pthread_mutex_lock(&m->lock);
     snprintf(rq->request_id, sizeof(rq->request_id), "mock-%06llu",
@@ -145,7 +187,6 @@ static void req_free(struct fr__mock_req *rq)
 {
     if (!rq)
         return;
-    fr_buf_release(&rq->body);
     free(rq->path);
     free(rq);
 }
@@ -173,9 +214,10 @@ static void truncated_free(void *cls)
     free(t);
 }
 
-static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, bool *truncated)
+/* A response taking text (len bytes, malloc'd; NULL for no body). */
+static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, size_t len,
+                                          bool *truncated)
 {
-    size_t len = text ? strlen(text) : 0;
     *truncated = rq->truncate && len >= 2;
     if (*truncated) {
         struct truncated *t = fr_malloc(sizeof(*t));
@@ -183,10 +225,9 @@ static struct MHD_Response *make_response(struct fr__mock_req *rq, char *text, b
         t->cut = len / 2;
         return MHD_create_response_from_callback(len, 4096, truncated_read, t, truncated_free);
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text ? text : (char *)"", MHD_RESPMEM_MUST_COPY);
-    free(text);
-    return r;
+    if (!text)
+        return MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    return MHD_create_response_from_buffer_with_free_callback(len, text, free);
 }
 
 /* Sleeps for a slow fault, waking early when the server stops. */
@@ -200,13 +241,25 @@ static void slow_sleep(struct fr_mock *m, int64_t ms)
 static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, const char *key,
                                   struct fr__mock_reply *out)
 {
-    char *text = out->body ? json_dumps(out->body, JSON_COMPACT) : NULL;
+    char *text = NULL;
+    size_t len = 0;
+    if (out->text) {
+        /* A copy, so that the connection keeps its grown buffer for the next answer. */
+        len = rq->answer->len;
+        text = fr_malloc(len + 1);
+        memcpy(text, fr_buf_str(rq->answer), len + 1);
+    } else if (out->body) {
+        text = json_dumps(out->body, JSON_COMPACT);
+        len = text ? strlen(text) : 0;
+    }
     json_decref(out->body);
     out->body = NULL;
     bool truncated;
-    struct MHD_Response *resp = make_response(rq, text, &truncated);
-    if (!resp)
+    struct MHD_Response *resp = make_response(rq, text, len, &truncated);
+    if (!resp) {
+        free(text);
         return MHD_NO;
+    }
     if (text)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
@@ -305,9 +358,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     rq->conn = conn;
     if (*upload_data_size > 0) {
-        if (!rq->too_big && fr_buf_add(&rq->body, upload_data, *upload_data_size) != 0) {
+        if (!rq->too_big && fr_buf_add(rq->body, upload_data, *upload_data_size) != 0) {
             rq->too_big = true;
-            fr_buf_release(&rq->body);
+            fr_buf_release(rq->body);
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -447,10 +500,10 @@ int fr_mock_start(const struct fr_mock_opts *opts, struct fr_mock **out, struct 
                      MHD_USE_POLL | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET,
-                                 (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
-                                 MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 30u, MHD_OPTION_END);
+    m->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, m, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        m, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!m->daemon) {
         close(fd);
         mock_free(m);

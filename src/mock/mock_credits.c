@@ -51,6 +51,18 @@ static bool valid_currency(const char *s)
            s[2] >= 'A' && s[2] <= 'Z';
 }
 
+/* How long the "unknown participant" message quotes an id: 40 bytes, whole UTF-8 characters. */
+static int quoted_len(const char *s)
+{
+    size_t n = strnlen(s, 41);
+    if (n <= 40)
+        return (int)n;
+    n = 40;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
 const char *fr__mock_credit_invalid(const json_t *credit, unsigned participants, char *buf,
                                     size_t buflen)
 {
@@ -68,7 +80,7 @@ const char *fr__mock_credit_invalid(const json_t *credit, unsigned participants,
     if (!pid)
         return "participantId is required (a string)";
     if (!valid_participant(pid, participants)) {
-        snprintf(buf, buflen, "participantId: unknown participant \"%.40s\"", pid);
+        snprintf(buf, buflen, "participantId: unknown participant \"%.*s\"", quoted_len(pid), pid);
         return buf;
     }
     if (!date || !valid_date(date))
@@ -84,36 +96,41 @@ const char *fr__mock_credit_invalid(const json_t *credit, unsigned participants,
 
 enum store_result { STORED_NEW, STORED_AGAIN, DUPLICATE, STORE_FULL };
 
-/* Locked. Stores a valid credit (copied) unless its sourceRef is there already. */
-static enum store_result store_credit(struct fr_mock *m, json_t *credit)
+/* A valid credit, ready to store: its sourceRef, and where it is frozen in a buffer. */
+struct frozen_credit {
+    const char *ref;
+    size_t ref_len;
+    size_t off;
+    size_t len;
+};
+
+/* Locked. Stores a credit (frozen in buf at c->off) unless its sourceRef is there. */
+static enum store_result store_credit(struct fr_mock *m, const struct frozen_credit *c,
+                                      const char *buf)
 {
-    const char *ref = json_string_value(json_object_get(credit, "sourceRef"));
-    json_t *row = json_object_get(m->credits, ref);
-    if (row) {
+    /* The store is full only for a sourceRef it does not hold yet. */
+    if (fr__mock_store_len(&m->credits) >= STORE_ROWS_MAX &&
+        !fr__mock_store_find(&m->credits, c->ref))
+        return STORE_FULL;
+    bool added;
+    struct fr__mock_row *row =
+        fr__mock_store_add(&m->credits, c->ref, c->ref_len, buf + c->off, c->len, &added);
+    if (!added) {
         m->duplicate_attempts++;
         if (!m->faults.no_dedupe)
             return DUPLICATE;
-        json_t *count = json_object_get(row, "count");
-        uint64_t n = (uint64_t)json_integer_value(count) + 1;
-        json_integer_set(count, (json_int_t)n);
-        m->credits_stored++;
-        m->max_store_count = FR_MAX(m->max_store_count, n);
-        return STORED_AGAIN;
+        row->count++;
     }
-    if (json_object_size(m->credits) >= STORE_ROWS_MAX)
-        return STORE_FULL;
-    json_object_set_new(m->credits, ref,
-                        json_pack("{s:o,s:i}", "credit", json_deep_copy(credit), "count", 1));
     m->credits_stored++;
-    m->max_store_count = FR_MAX(m->max_store_count, 1);
-    return STORED_NEW;
+    m->max_store_count = FR_MAX(m->max_store_count, row->count);
+    return added ? STORED_NEW : STORED_AGAIN;
 }
 
 /* The parsed body, or NULL after setting a 400 in out. Caller json_decrefs. */
 static json_t *parse_body(struct fr__mock_req *rq, struct fr__mock_reply *out)
 {
     json_error_t e;
-    json_t *j = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, 0, &e);
+    json_t *j = json_loadb(fr_buf_str(rq->body), rq->body->len, 0, &e);
     if (!j) {
         char msg[256];
         snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", e.line, e.column,
@@ -123,36 +140,78 @@ static json_t *parse_body(struct fr__mock_req *rq, struct fr__mock_reply *out)
     return j;
 }
 
-static json_t *result(json_t *credit, const char *status, const char *message)
+/* One credit of a batch, from validation to its line of the answer. */
+struct batch_item {
+    const json_t *credit;
+    const char *why;            /* NULL when valid; else static or in buf */
+    struct frozen_credit valid; /* when valid; frozen in the request's answer buffer */
+    const char *status;
+    const char *message;
+    char buf[96];
+};
+
+/*
+ * Locked. Draws record_error for every credit, in order, and stores the valid
+ * ones, frozen in buf.
+ */
+static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, const char *buf)
 {
-    json_t *ref = json_object_get(credit, "sourceRef");
-    return json_pack("{s:O,s:s,s:s}", "sourceRef", json_is_string(ref) ? ref : json_null(),
-                     "status", status, "message", message);
+    for (size_t i = 0; i < n; i++) {
+        struct batch_item *it = &items[i];
+        bool record_error =
+            m->faults.record_error > 0 && fr_rng_double(&m->rng) < m->faults.record_error;
+        it->status = "ERROR";
+        if (it->why) {
+            it->message = it->why;
+        } else if (record_error) {
+            fr__mock_count_fault(m, "record_error");
+            it->message = "simulated record failure";
+        } else {
+            switch (store_credit(m, &it->valid, buf)) {
+            case STORED_NEW:
+            case STORED_AGAIN:
+                it->status = "CREATED";
+                it->message = "created";
+                break;
+            case DUPLICATE:
+                it->status = "DUPLICATE";
+                it->message = "sourceRef already exists";
+                break;
+            case STORE_FULL:
+                it->message = "mock store full (POST /mock/reset empties it)";
+                break;
+            }
+        }
+    }
 }
 
-/* Locked. One credit of a batch. */
-static json_t *batch_one(struct fr_mock *m, json_t *credit)
+/* {"results":[{"sourceRef":..,"status":..,"message":..},...]}, as json_dumps(JSON_COMPACT) would.
+ */
+static void batch_answer(struct fr_buf *b, const struct batch_item *items, size_t n)
 {
-    char buf[128];
-    const char *why = fr__mock_credit_invalid(credit, m->participants, buf, sizeof(buf));
-    bool record_error =
-        m->faults.record_error > 0 && fr_rng_double(&m->rng) < m->faults.record_error;
-    if (why)
-        return result(credit, "ERROR", why);
-    if (record_error) {
-        fr__mock_count_fault(m, "record_error");
-        return result(credit, "ERROR", "simulated record failure");
+    fr_buf_adds(b, "{\"results\":[");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ref = json_object_get(items[i].credit, "sourceRef");
+        fr_buf_adds(b, i ? ",{\"sourceRef\":" : "{\"sourceRef\":");
+        fr__mock_json_put(b, json_is_string(ref) ? ref : json_null());
+        fr_buf_adds(b, ",\"status\":");
+        fr__mock_json_put_string(b, items[i].status);
+        fr_buf_adds(b, ",\"message\":");
+        fr__mock_json_put_string(b, items[i].message);
+        fr_buf_addc(b, '}');
     }
-    switch (store_credit(m, credit)) {
-    case STORED_NEW:
-    case STORED_AGAIN:
-        return result(credit, "CREATED", "created");
-    case DUPLICATE:
-        return result(credit, "DUPLICATE", "sourceRef already exists");
-    case STORE_FULL:
-        break;
-    }
-    return result(credit, "ERROR", "mock store full (POST /mock/reset empties it)");
+    fr_buf_adds(b, "]}");
+}
+
+/* Freezes a valid credit (sourceRef is a string) at the end of buf and describes it in c. */
+static void freeze_credit(const json_t *credit, struct fr_buf *buf, struct frozen_credit *c)
+{
+    const json_t *ref = json_object_get(credit, "sourceRef");
+    c->ref = json_string_value(ref);
+    c->ref_len = json_string_length(ref);
+    c->off = buf->len;
+    fr__mock_json_freeze(buf, credit);
+    c->len = buf->len - c->off;
 }
 
 void fr__mock_handle_batch(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
@@ -168,14 +227,25 @@ void fr__mock_handle_batch(struct fr_mock *m, struct fr__mock_req *rq, struct fr
         json_decref(body);
         return;
     }
-    json_t *results = json_array();
+    /* Validation needs no lock; only the draws and the store do. */
+    struct batch_item items[FR__MOCK_BATCH_MAX];
+    fr_buf_reset(rq->answer);
+    for (size_t i = 0; i < n; i++) {
+        struct batch_item *it = &items[i];
+        it->credit = json_array_get(value, i);
+        it->why = fr__mock_credit_invalid(it->credit, m->participants, it->buf, sizeof(it->buf));
+        if (!it->why)
+            freeze_credit(it->credit, rq->answer, &it->valid);
+    }
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(results, batch_one(m, json_array_get(value, i)));
+    batch_store(m, items, n, rq->answer->data);
     pthread_mutex_unlock(&m->lock);
-    json_decref(body);
+
+    fr_buf_reset(rq->answer);
+    batch_answer(rq->answer, items, n);
     out->status = 200;
-    out->body = json_pack("{s:o}", "results", results);
+    out->text = true;
+    json_decref(body);
 }
 
 void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
@@ -184,15 +254,18 @@ void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
     json_t *credit = parse_body(rq, out);
     if (!credit)
         return;
-    char buf[128];
+    char buf[96];
     const char *why = fr__mock_credit_invalid(credit, m->participants, buf, sizeof(buf));
     if (why) {
         fr__mock_error(out, 422, "invalid_credit", why);
         json_decref(credit);
         return;
     }
+    struct frozen_credit c;
+    fr_buf_reset(rq->answer);
+    freeze_credit(credit, rq->answer, &c);
     pthread_mutex_lock(&m->lock);
-    enum store_result r = store_credit(m, credit);
+    enum store_result r = store_credit(m, &c, rq->answer->data);
     pthread_mutex_unlock(&m->lock);
     if (r == DUPLICATE) {
         fr__mock_error(out, 409, "duplicate", "sourceRef already exists");
@@ -237,6 +310,15 @@ bad:
     return NULL;
 }
 
+/* Appends a stored credit as JSON. */
+static void put_row(struct fr_buf *b, const struct fr__mock_row *row)
+{
+    json_t *credit = fr__mock_json_thaw(row->credit, row->credit_len);
+    FR_ASSERT(credit);
+    fr__mock_json_put(b, credit);
+    json_decref(credit);
+}
+
 void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
                                  struct fr__mock_reply *out)
 {
@@ -247,39 +329,38 @@ void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
                        "unsupported $filter; use $filter=sourceRef eq 'VALUE'");
         return;
     }
-    json_t *value = json_array();
+    /* {"value":[credit,...]}, as json_dumps(JSON_COMPACT) would write it. */
+    struct fr_buf *b = rq->answer;
+    fr_buf_adds(b, "{\"value\":[");
     pthread_mutex_lock(&m->lock);
     if (ref) {
-        json_t *row = json_object_get(m->credits, ref);
+        const struct fr__mock_row *row = fr__mock_store_find(&m->credits, ref);
         if (row)
-            json_array_append_new(value, json_deep_copy(json_object_get(row, "credit")));
+            put_row(b, row);
     } else {
-        const char *key;
-        json_t *row;
-        json_object_foreach(m->credits, key, row)
-        {
-            if (json_array_size(value) >= LIST_MAX)
-                break;
-            json_array_append_new(value, json_deep_copy(json_object_get(row, "credit")));
+        size_t listed = 0;
+        for (const struct fr__mock_row *row = m->credits.head; row && listed < LIST_MAX;
+             row = row->next, listed++) {
+            if (listed)
+                fr_buf_addc(b, ',');
+            put_row(b, row);
         }
     }
     pthread_mutex_unlock(&m->lock);
     free(ref);
+    fr_buf_adds(b, "]}");
     out->status = 200;
-    out->body = json_pack("{s:o}", "value", value);
+    out->text = true;
 }
 
 void fr__mock_handle_delete_credit(struct fr_mock *m, struct fr__mock_req *rq,
                                    struct fr__mock_reply *out)
 {
     pthread_mutex_lock(&m->lock);
-    json_t *row = json_object_get(m->credits, rq->param);
-    if (row) {
-        m->credits_stored -= (uint64_t)json_integer_value(json_object_get(row, "count"));
-        json_object_del(m->credits, rq->param);
-    }
+    uint64_t count = fr__mock_store_remove(&m->credits, rq->param);
+    m->credits_stored -= count;
     pthread_mutex_unlock(&m->lock);
-    if (row)
+    if (count)
         out->status = 204;
     else
         fr__mock_error(out, 404, "not_found", "no credit with this sourceRef");

@@ -30,6 +30,42 @@ struct fr__mock_ratelog {
     uint32_t cap, head, len;
 };
 
+/*
+ * One stored credit, in one allocation: its sourceRef and the credit as
+ * posted, frozen (fr__mock_json_freeze): a fifth of the memory of a jansson
+ * tree, and cheaper to write than JSON text; GET /credits thaws it.
+ */
+struct fr__mock_row {
+    struct fr__mock_row *prev, *next; /* insertion order; next also links free rows */
+    uint64_t hash;
+    uint64_t count; /* times stored: 1, more only under no_dedupe */
+    size_t size;    /* bytes of this allocation */
+    char *credit;   /* the frozen credit, inside this allocation */
+    size_t credit_len;
+    size_t ref_len;
+    char ref[]; /* the sourceRef, NUL-terminated, then the credit */
+};
+
+#define FR__MOCK_ROW_ALIGN 16
+#define FR__MOCK_ROW_SMALL 1024 /* larger rows are malloc'd one by one */
+
+/*
+ * The credits, by sourceRef: an open-addressing table (linear probing,
+ * backward-shift deletion) of rows it owns, which also keeps their
+ * insertion order for GET /credits. Small rows are carved from big blocks
+ * (recycled by size when removed): a store that only grows costs no malloc
+ * per credit. Not locked itself: m->lock guards it.
+ */
+struct fr__mock_store {
+    struct fr__mock_row **slots; /* cap entries, NULL = empty */
+    size_t cap;                  /* 0 or a power of two */
+    size_t len;
+    struct fr__mock_row *head, *tail; /* oldest, newest */
+    void *blocks;                     /* the blocks, chained through their first word */
+    size_t block_used;                /* bytes used of the newest block */
+    struct fr__mock_row *free_rows[FR__MOCK_ROW_SMALL / FR__MOCK_ROW_ALIGN]; /* by size */
+};
+
 struct fr_mock {
     struct MHD_Daemon *daemon;
     int port;
@@ -46,8 +82,8 @@ struct fr_mock {
     struct fr_rng rng;
     uint64_t next_request_id;
     struct fr__mock_ratelog ratelog;
-    json_t *tokens;     /* token -> issued-at ms */
-    json_t *credits;    /* sourceRef -> {"credit": {...}, "count": n}, insertion order */
+    json_t *tokens; /* token -> issued-at ms */
+    struct fr__mock_store credits;
     json_t *requests;   /* "METHOD /route" -> {"status": n} */
     json_t *fault_hits; /* fault name -> n */
     uint64_t tokens_issued;
@@ -66,7 +102,11 @@ struct fr__mock_req {
     const char *param; /* the {sourceRef} part of path, borrowed from path */
     char request_id[32];
     int64_t arrival_ms;
-    struct fr_buf body;
+    /* Borrowed from the connection, which reuses them request after request
+     * (keep-alive); empty when the request starts. */
+    struct fr_buf *body;   /* the request body, capped at FR__MOCK_BODY_MAX */
+    struct fr_buf *answer; /* where a handler may write its answer (see reply.text); no cap:
+                              bounded by the body, or by the 100 credits GET /credits lists */
     bool too_big;
     /* decided at arrival */
     int64_t retry_after_s; /* > 0: rate limited */
@@ -77,7 +117,8 @@ struct fr__mock_req {
 /* What a handler answers; sent by mock.c. */
 struct fr__mock_reply {
     unsigned status;
-    json_t *body;            /* owned; NULL for no body (204) */
+    json_t *body;            /* owned; NULL for no body (204) unless text is set */
+    bool text;               /* the answer is the JSON written in rq->answer, not body */
     const char *header_name; /* one extra header, or NULL */
     char header_value[96];
 };
@@ -120,6 +161,43 @@ void fr__mock_handle_reset(struct fr_mock *m, struct fr__mock_req *rq, struct fr
 void fr__mock_handle_token(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);
 /* True when the request carries a live bearer token (takes the lock). */
 bool fr__mock_token_ok(struct fr_mock *m, struct fr__mock_req *rq);
+
+/* mock_store.c */
+void fr__mock_store_init(struct fr__mock_store *s);
+/* Frees every row and all memory. */
+void fr__mock_store_release(struct fr__mock_store *s);
+/* Forgets every row; keeps the table for reuse. */
+void fr__mock_store_clear(struct fr__mock_store *s);
+/* The row for ref, borrowed (valid until it is removed or the store cleared), or NULL. */
+struct fr__mock_row *fr__mock_store_find(const struct fr__mock_store *s, const char *ref);
+/*
+ * Stores copies of ref and credit as the newest row (count 1) and returns it
+ * with *added true; when ref is stored already, returns that row, untouched,
+ * with *added false. Both rows are borrowed, like fr__mock_store_find's.
+ */
+struct fr__mock_row *fr__mock_store_add(struct fr__mock_store *s, const char *ref, size_t ref_len,
+                                        const char *credit, size_t credit_len, bool *added);
+/* Removes the row for ref and returns its count; 0 when ref is not stored. */
+uint64_t fr__mock_store_remove(struct fr__mock_store *s, const char *ref);
+size_t fr__mock_store_len(const struct fr__mock_store *s);
+
+/* mock_json.c: writing answers straight into a buffer (b has no cap). */
+/* Appends s as a JSON string, escaped as jansson does. s must be valid UTF-8. */
+void fr__mock_json_put_string(struct fr_buf *b, const char *s);
+/*
+ * Appends j (any JSON value) as compact JSON, written by jansson. j must be
+ * dumpable (anything jansson parsed is); a broken invariant aborts.
+ */
+void fr__mock_json_put(struct fr_buf *b, const json_t *j);
+/*
+ * Appends j in a compact binary form that fr__mock_json_thaw turns back into
+ * an equal value (same members in the same order, same numbers bit for bit):
+ * cheaper to write than JSON, for what is stored and seldom read.
+ */
+void fr__mock_json_freeze(struct fr_buf *b, const json_t *j);
+/* A new value from len bytes written by fr__mock_json_freeze (caller json_decrefs); NULL
+ * when they are not exactly one frozen value. */
+json_t *fr__mock_json_thaw(const char *data, size_t len);
 
 /* mock_credits.c */
 /* NULL when the credit is valid, else a message naming the field (static or in buf). */

@@ -168,7 +168,7 @@ static void issue_token(struct fr_mock *m, struct fr__mock_reply *out)
 
 void fr__mock_handle_token(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
 {
-    const char *body = fr_buf_str(&rq->body);
+    const char *body = fr_buf_str(rq->body);
     bool bad = false;
     char *grant = form_get(body, "grant_type", &bad);
     char *id = form_get(body, "client_id", &bad);

@@ -17,7 +17,7 @@ static void zero_faults(struct fr_mock *m)
 void fr__mock_stats_init(struct fr_mock *m)
 {
     m->tokens = json_object();
-    m->credits = json_object();
+    fr__mock_store_init(&m->credits);
     m->requests = json_object();
     m->fault_hits = json_object();
     zero_faults(m);
@@ -26,7 +26,7 @@ void fr__mock_stats_init(struct fr_mock *m)
 void fr__mock_stats_release(struct fr_mock *m)
 {
     json_decref(m->tokens);
-    json_decref(m->credits);
+    fr__mock_store_release(&m->credits);
     json_decref(m->requests);
     json_decref(m->fault_hits);
 }
@@ -108,7 +108,7 @@ void fr__mock_handle_stats(struct fr_mock *m, struct fr__mock_req *rq, struct fr
 void fr__mock_handle_reset(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
 {
     pthread_mutex_lock(&m->lock);
-    json_object_clear(m->credits);
+    fr__mock_store_clear(&m->credits);
     json_object_clear(m->requests);
     zero_faults(m);
     fr__mock_ratelog_release(&m->ratelog);
