@@ -20,20 +20,21 @@ static uint64_t hash_ref(const char *ref, size_t len)
 }
 
 /*
- * A block for small rows, mapped in one go: a store grows by a hundred
- * thousand rows in a benchmark, and faulting its pages in one call is much
- * cheaper than a page fault (and a heap extension) every few rows.
+ * Zeroed memory mapped in one go, for the row blocks and the table: a store
+ * grows by a hundred thousand rows in a benchmark, and faulting its pages in
+ * one call is much cheaper than a page fault (and a heap extension) every
+ * few rows. Free with munmap.
  */
-static void *block_new(void)
+static void *map_zeroed(size_t size)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #ifdef MAP_POPULATE
     flags |= MAP_POPULATE;
 #endif
-    void *b = mmap(NULL, BLOCK_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (b == MAP_FAILED)
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
         fr_die(__FILE__, __LINE__, "out of memory for mock credits");
-    return b;
+    return p;
 }
 
 /* Memory for a row of size bytes (a multiple of FR__MOCK_ROW_ALIGN). */
@@ -49,7 +50,7 @@ static struct fr__mock_row *row_alloc(struct fr__mock_store *s, size_t size)
     }
     /* The first FR__MOCK_ROW_ALIGN bytes of a block chain the blocks. */
     if (!s->blocks || s->block_used + size > BLOCK_SIZE) {
-        void **b = block_new();
+        void **b = map_zeroed(BLOCK_SIZE);
         *b = s->blocks;
         s->blocks = b;
         s->block_used = FR__MOCK_ROW_ALIGN;
@@ -97,7 +98,8 @@ void fr__mock_store_init(struct fr__mock_store *s)
 void fr__mock_store_release(struct fr__mock_store *s)
 {
     fr__mock_store_clear(s);
-    free(s->slots);
+    if (s->slots)
+        munmap(s->slots, s->cap * sizeof(*s->slots));
     memset(s, 0, sizeof(*s));
 }
 
@@ -137,13 +139,14 @@ static void grow(struct fr__mock_store *s)
     size_t old_cap = s->cap;
     struct fr__mock_row **old = s->slots;
     s->cap = old_cap ? old_cap * 2 : MIN_SLOTS;
-    s->slots = fr_calloc(s->cap, sizeof(*s->slots));
+    s->slots = map_zeroed(s->cap * sizeof(*s->slots));
     for (size_t i = 0; i < old_cap; i++) {
         struct fr__mock_row *r = old[i];
         if (r)
             s->slots[probe(s, r->ref, r->ref_len, r->hash)] = r;
     }
-    free(old);
+    if (old)
+        munmap(old, old_cap * sizeof(*old));
 }
 
 struct fr__mock_row *fr__mock_store_find(const struct fr__mock_store *s, const char *ref)
