@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/hex.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "hooks/verify.h"
 #include "store/store.h"
 
@@ -373,64 +374,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* ---- listening ------------------------------------------------------------------------ */
 
 /* "IPv4:PORT" or "[IPv6]:PORT" (the config loader checked the form) into ss. */
-static int parse_listen(const char *addr, struct sockaddr_storage *ss, socklen_t *sl, char *host,
-                        size_t hostlen, struct fr_err *err)
-{
-    const char *colon = strrchr(addr, ':');
-    char *end;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || port < 0 || port > 65535 || *end)
-        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
-    const char *ip = addr;
-    size_t iplen = (size_t)(colon - addr);
-    bool v6 = iplen >= 2 && ip[0] == '[' && ip[iplen - 1] == ']';
-    if (v6)
-        ip++, iplen -= 2;
-    if (iplen >= hostlen)
-        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
-    memcpy(host, ip, iplen);
-    host[iplen] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (!v6 && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *sl = sizeof(*a4);
-        return 0;
-    }
-    if (v6 && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *sl = sizeof(*a6);
-        return 0;
-    }
-    return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\": \"%s\" is not an IP address", addr,
-                      host);
-}
-
-static int bind_listen(const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
-                       int *fd_out, int *port_out, struct fr_err *err)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fr_err_set(err, FR_EIO, errno, "cannot create a socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 1024) < 0) {
-        int e = errno;
-        close(fd);
-        return fr_err_set(err, FR_EIO, e, "cannot listen on %s: %s", addr, strerror(e));
-    }
-    struct sockaddr_storage bound;
-    socklen_t bl = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &bl);
-    *port_out = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                  : ((struct sockaddr_in *)&bound)->sin_port);
-    *fd_out = fd;
-    return 0;
-}
-
 static void server_free(struct fr_hook_server *s)
 {
     pthread_mutex_destroy(&s->lock);
@@ -458,13 +401,10 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, si
                           FR_HOOK_BATCH_MAX);
     const struct fr_webhooks_conf *conf = &cfg->webhooks;
     const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
-    struct sockaddr_storage ss;
-    socklen_t sl = 0;
     char host[64];
-    int rc = parse_listen(addr, &ss, &sl, host, sizeof(host), err);
     int fd = -1, port = 0;
-    if (!rc)
-        rc = bind_listen(addr, &ss, sl, &fd, &port, err);
+    bool v6 = false;
+    int rc = fr_net_listen(addr, host, sizeof(host), &fd, &port, &v6, err);
     if (rc)
         return rc;
     struct fr_hook_server *s = fr_calloc(1, sizeof(*s));
@@ -474,7 +414,6 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, si
     s->ud = ud;
     s->port = port;
     s->commit_batch = commit_batch ? commit_batch : FR_HOOK_BATCH_MAX;
-    bool v6 = ss.ss_family == AF_INET6;
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
     else

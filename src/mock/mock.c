@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/net.h"
 #include "mock/mock_int.h"
 
 /* Order matters only for readability: matching is exact per method and path. */
@@ -376,70 +377,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* Parses "IPv4:PORT" or "[IPv6]:PORT"; host receives the IP as written. */
-static int parse_listen(const char *addr, struct sockaddr_storage *ss, socklen_t *sl, char *host,
-                        size_t hostlen, struct fr_err *err)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || colon[1] == '\0')
-        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || *end || port < 0 || port > 65535 || colon[1] == '-' || colon[1] == '+')
-        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\": bad port", addr);
-    const char *ip = addr;
-    size_t iplen = (size_t)(colon - addr);
-    bool bracketed = ip[0] == '[' && iplen >= 2 && ip[iplen - 1] == ']';
-    if (bracketed) {
-        ip++;
-        iplen -= 2;
-    }
-    if (iplen >= hostlen)
-        return fr_err_set(err, FR_EINVAL, 0, "listen address \"%s\" is not IP:PORT", addr);
-    memcpy(host, ip, iplen);
-    host[iplen] = '\0';
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (!bracketed && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        *sl = sizeof(*v4);
-        return 0;
-    }
-    if (bracketed && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *sl = sizeof(*v6);
-        return 0;
-    }
-    return fr_err_set(
-        err, FR_EINVAL, 0,
-        "listen address \"%s\": \"%s\" is not an IP address (use e.g. 127.0.0.1:8089)", addr, host);
-}
-
-static int bind_listen(const char *addr, const struct sockaddr_storage *ss, socklen_t sl,
-                       int *fd_out, int *port_out, struct fr_err *err)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fr_err_set(err, FR_EIO, errno, "cannot create a socket: %s", strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 128) < 0) {
-        int e = errno;
-        close(fd);
-        return fr_err_set(err, FR_EIO, e, "cannot listen on %s: %s", addr, strerror(e));
-    }
-    struct sockaddr_storage bound;
-    socklen_t bl = sizeof(bound);
-    getsockname(fd, (struct sockaddr *)&bound, &bl);
-    *port_out = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                  : ((struct sockaddr_in *)&bound)->sin_port);
-    *fd_out = fd;
-    return 0;
-}
-
 static struct fr_mock *mock_new(const struct fr_mock_opts *opts, const char *host)
 {
     struct fr_mock *m = fr_calloc(1, sizeof(*m));
@@ -484,21 +421,17 @@ int fr_mock_start(const struct fr_mock_opts *opts, struct fr_mock **out, struct 
     const char *addr = opts->listen ? opts->listen : FR_MOCK_DEFAULT_LISTEN;
     if (opts->participants > FR_MOCK_MAX_PARTICIPANTS)
         return fr_err_set(err, FR_EINVAL, 0, "participants: at most %d", FR_MOCK_MAX_PARTICIPANTS);
-    struct sockaddr_storage ss;
-    socklen_t sl = 0;
     char host[64];
-    int rc = parse_listen(addr, &ss, &sl, host, sizeof(host), err);
-    if (rc)
-        return rc;
     int fd = -1, port = 0;
-    rc = bind_listen(addr, &ss, sl, &fd, &port, err);
+    bool v6 = false;
+    int rc = fr_net_listen(addr, host, sizeof(host), &fd, &port, &v6, err);
     if (rc)
         return rc;
     struct fr_mock *m = mock_new(opts, host);
     m->port = port;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL | MHD_USE_ITC;
-    if (ss.ss_family == AF_INET6)
+    if (v6)
         flags |= MHD_USE_IPv6;
     m->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, m, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
