@@ -537,8 +537,9 @@ struct fr_map {
     char **prefix;                      /* per sorted field: `"name":` as JSON */
     char **literal;                     /* per sorted field: the literal's canonical text */
     size_t n;
-    const char *key_field;
-    json_t *real; /* reused to format reals exactly as the canonical dump does */
+    size_t key;        /* index in sorted of the key field; n when the map has none */
+    char *literal_key; /* a literal key field's key, as fr_map_key gives it; else NULL */
+    json_t *real;      /* reused to format reals exactly as the canonical dump does */
     EVP_MD *sha256;
     EVP_MD_CTX *md;
 };
@@ -556,12 +557,22 @@ static char *dump_any(json_t *v)
     return text;
 }
 
+/* The key of a literal key field, as fr_map_key gives it. */
+static char *literal_key(json_t *value)
+{
+    json_t *wrap = json_object();
+    json_object_set(wrap, "k", value);
+    char *key = fr_map_key(wrap, "k");
+    json_decref(wrap);
+    return key;
+}
+
 struct fr_map *fr_map_new(const struct fr_map_field *fields, size_t n, const char *key_field)
 {
     struct fr_map *m = fr_calloc(1, sizeof(*m));
     m->fields = fields;
     m->n = n;
-    m->key_field = key_field;
+    m->key = n;
     m->sorted = fr_calloc(n ? n : 1, sizeof(*m->sorted));
     m->prefix = fr_calloc(n ? n : 1, sizeof(*m->prefix));
     m->literal = fr_calloc(n ? n : 1, sizeof(*m->literal));
@@ -578,6 +589,11 @@ struct fr_map *fr_map_new(const struct fr_map_field *fields, size_t n, const cha
         json_decref(name);
         if (!f->from && f->value)
             m->literal[i] = dump_any(f->value);
+        if (strcmp(f->name, key_field) == 0) {
+            m->key = i;
+            if (!f->from && f->value)
+                m->literal_key = literal_key(f->value);
+        }
     }
     m->real = json_real(0);
     m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -597,6 +613,7 @@ void fr_map_free(struct fr_map *m)
     free(m->sorted);
     free(m->prefix);
     free(m->literal);
+    free(m->literal_key);
     json_decref(m->real);
     EVP_MD_CTX_free(m->md);
     EVP_MD_free(m->sha256);
@@ -698,16 +715,6 @@ static char *val_key(const struct val *v)
     }
 }
 
-/* The key of a literal key field, as fr_map_key gives it. */
-static char *literal_key(json_t *value)
-{
-    json_t *wrap = json_object();
-    json_object_set(wrap, "k", value);
-    char *key = fr_map_key(wrap, "k");
-    json_decref(wrap);
-    return key;
-}
-
 /* Replaces *why with the reason of the first failing field in the configured order. */
 static void first_reason(struct fr_map *m, json_t *record, char **why)
 {
@@ -732,7 +739,6 @@ int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **ke
     bool first = true;
     for (size_t i = 0; i < m->n; i++) {
         const struct fr_map_field *f = m->sorted[i];
-        bool is_key = strcmp(f->name, m->key_field) == 0;
         if (!f->from) {
             if (!m->literal[i])
                 continue;
@@ -741,8 +747,8 @@ int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **ke
             first = false;
             fr_buf_adds(out, m->prefix[i]);
             fr_buf_adds(out, m->literal[i]);
-            if (is_key)
-                *key = literal_key(f->value);
+            if (i == m->key && m->literal_key)
+                *key = fr_strdup(m->literal_key);
             continue;
         }
         struct val v;
@@ -760,7 +766,7 @@ int fr_map_write(struct fr_map *m, json_t *record, struct fr_buf *out, char **ke
         first = false;
         fr_buf_adds(out, m->prefix[i]);
         put_val(m, out, &v);
-        if (is_key)
+        if (i == m->key)
             *key = val_key(&v);
     }
     fr_buf_addc(out, '}');
