@@ -22,14 +22,17 @@
 #define HEADER_MEMORY_LIMIT (64u * 1024)
 #define THREAD_STACK_SIZE   (256u * 1024)
 
-/* A verified event waiting for its commit; lives on the connection thread's stack. */
+/*
+ * A verified event waiting for its commit. It lives in its request while the
+ * connection is suspended; the committer fills in rc and outcome, then
+ * resumes the connection, and MHD calls on_request again to answer.
+ */
 struct pending {
     struct pending *next;
+    struct MHD_Connection *conn;
     struct fr_event_in ev;
     int rc;      /* fr_store_events_add's answer for the batch */
     int outcome; /* enum fr_event_add_outcome */
-    bool done;
-    pthread_cond_t cond;
 };
 
 struct fr_hook_server {
@@ -46,6 +49,7 @@ struct fr_hook_server {
     pthread_cond_t idle;         /* the stopper's: in_flight fell */
     struct pending *head, *tail; /* under lock */
     bool stopping;               /* under lock: the committer ends once the queue is empty */
+    bool closed;                 /* under lock: the committer has ended */
     size_t in_flight;            /* under lock: requests past their first call, not yet answered */
     pthread_t committer;
     size_t commit_batch; /* most events per commit, 1..FR_HOOK_BATCH_MAX */
@@ -56,7 +60,10 @@ struct request {
     const struct fr_webhook_source_conf *src;
     struct fr_buf body;
     bool too_big;
-    bool counted; /* counted in in_flight */
+    bool counted;   /* counted in in_flight */
+    bool committed; /* the committer has answered p; the next call replies */
+    struct pending p;
+    char id[FR_HOOK_ID_MAX];
 };
 
 /* ---- event ids ------------------------------------------------------------------------ */
@@ -79,6 +86,11 @@ void fr_hook_event_id(const char *scheme_id, const void *body, size_t len, char 
     fr_sha256_hex(body, len, out);
 }
 
+static struct request *request_of(struct pending *p)
+{
+    return (struct request *)((char *)p - offsetof(struct request, p));
+}
+
 /* ---- the committer -------------------------------------------------------------------- */
 
 static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t n)
@@ -89,7 +101,7 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
     for (struct pending *p = batch; p; p = p->next)
         ev[i++] = p->ev;
     struct fr_err err = {0};
-    int64_t t0 = fr_now_ms();
+    int64_t t0 = fr_now_us();
     int rc = fr_store_events_add(s->store, ev, n, outcome, &err);
     size_t stored = 0;
     for (i = 0; i < n && !rc; i++)
@@ -99,18 +111,18 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
                      FR_LI("events", n), FR_LS("error", err.msg));
     else
         FR_LOG_DEBUG("webhook events committed", FR_LI("events", n), FR_LI("stored", stored),
-                     FR_LI("ms", fr_now_ms() - t0));
+                     FR_LI("us", fr_now_us() - t0));
 
-    pthread_mutex_lock(&s->lock);
+    /* A resumed connection may answer, finish and free its request at once:
+     * p is not touched after its MHD_resume_connection. */
     i = 0;
     for (struct pending *p = batch, *next; p; p = next, i++) {
-        next = p->next; /* p belongs to its thread again once done is set */
+        next = p->next;
         p->rc = rc;
         p->outcome = outcome[i];
-        p->done = true;
-        pthread_cond_signal(&p->cond);
+        request_of(p)->committed = true;
+        MHD_resume_connection(p->conn);
     }
-    pthread_mutex_unlock(&s->lock);
     free(ev);
     free(outcome);
     if (stored && s->on_stored)
@@ -124,8 +136,10 @@ static void *committer_main(void *arg)
     for (;;) {
         while (!s->head && !s->stopping)
             pthread_cond_wait(&s->work, &s->lock);
-        if (!s->head)
-            break; /* stopping and nothing waits */
+        if (!s->head) {
+            s->closed = true; /* stopping and nothing waits */
+            break;
+        }
         /* Everything waiting, up to the batch cap, goes into one transaction. */
         struct pending *batch = s->head, *last = s->head;
         size_t n = 1;
@@ -145,22 +159,30 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-/* Hands p to the committer and waits for its commit (the calling connection thread blocks). */
-static void store_and_wait(struct fr_hook_server *s, struct pending *p)
+/*
+ * Suspends p's connection and hands p to the committer. Once the committer
+ * has ended (stop), p is answered at once as not stored (503).
+ */
+static void enqueue(struct fr_hook_server *s, struct pending *p)
 {
-    pthread_cond_init(&p->cond, NULL);
+    MHD_suspend_connection(p->conn);
     pthread_mutex_lock(&s->lock);
-    p->next = NULL;
-    if (s->tail)
-        s->tail->next = p;
-    else
-        s->head = p;
-    s->tail = p;
-    pthread_cond_signal(&s->work);
-    while (!p->done)
-        pthread_cond_wait(&p->cond, &s->lock);
+    bool open = !s->closed;
+    if (open) {
+        p->next = NULL;
+        if (s->tail)
+            s->tail->next = p;
+        else
+            s->head = p;
+        s->tail = p;
+        pthread_cond_signal(&s->work);
+    }
     pthread_mutex_unlock(&s->lock);
-    pthread_cond_destroy(&p->cond);
+    if (!open) {
+        p->rc = FR_ESTORE;
+        request_of(p)->committed = true;
+        MHD_resume_connection(p->conn);
+    }
 }
 
 /* ---- answers -------------------------------------------------------------------------- */
@@ -238,7 +260,7 @@ static const char *client_ip(struct MHD_Connection *conn, char *buf, size_t len)
     return buf;
 }
 
-/* The whole body is in: verify, store, answer. */
+/* The whole body is in: verify, then hand the event to the committer (or answer 401). */
 static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *conn,
                               struct request *rq)
 {
@@ -268,28 +290,35 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
                     FR_LS("client", client_ip(conn, ip, sizeof(ip))));
         return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
     }
-    char id[FR_HOOK_ID_MAX];
-    fr_hook_event_id(scheme_id, body, rq->body.len, id);
-    struct pending p = {.ev = {
-                            .source = src->name,
-                            .event_id = id,
-                            .content_type = MHD_lookup_connection_value(
-                                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-                            .body = body,
-                            .body_len = rq->body.len,
-                            .received_ms = fr_wall_ms(),
-                        }};
-    store_and_wait(s, &p);
-    if (p.rc)
+    fr_hook_event_id(scheme_id, body, rq->body.len, rq->id);
+    rq->p = (struct pending){.conn = conn,
+                             .ev = {
+                                 .source = src->name,
+                                 .event_id = rq->id,
+                                 .content_type = MHD_lookup_connection_value(
+                                     conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                                 .body = body,
+                                 .body_len = rq->body.len,
+                                 .received_ms = fr_wall_ms(),
+                             }};
+    enqueue(s, &rq->p);
+    return MHD_YES;
+}
+
+/* The call after the commit resumed the connection: the answer. */
+static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
+{
+    if (rq->p.rc)
         return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                      json_pack("{s:s}", "error", "the event could not be stored; retry later"),
                      MHD_HTTP_HEADER_RETRY_AFTER, "5");
-    bool dup = p.outcome == FR_EVENT_ADD_DUPLICATE;
+    bool dup = rq->p.outcome == FR_EVENT_ADD_DUPLICATE;
     FR_LOG_INFO(dup ? "webhook duplicate: already stored" : "webhook accepted",
-                FR_LS("source", src->name), FR_LS("event_id", id), FR_LI("bytes", rq->body.len));
+                FR_LS("source", rq->src->name), FR_LS("event_id", rq->id),
+                FR_LI("bytes", rq->body.len));
     return reply(conn, MHD_HTTP_OK,
-                 json_pack("{s:s, s:s}", "status", dup ? "duplicate" : "accepted", "id", id), NULL,
-                 NULL);
+                 json_pack("{s:s, s:s}", "status", dup ? "duplicate" : "accepted", "id", rq->id),
+                 NULL, NULL);
 }
 
 /* The first call for a request: route, method and declared size are checked before any body. */
@@ -348,6 +377,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (rq->committed)
+        return answer(conn, rq);
     if (rq->too_big)
         return reply_error(conn, 413, "body larger than max_body");
     return finish(s, conn, rq);
@@ -372,6 +403,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- listening ------------------------------------------------------------------------ */
+
+/* libmicrohttpd's threads, each with its own epoll set: one per core, at most 4. */
+static unsigned pool_size(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > 4 ? 4u : (unsigned)n;
+}
 
 /* "IPv4:PORT" or "[IPv6]:PORT" (the config loader checked the form) into ss. */
 static void server_free(struct fr_hook_server *s)
@@ -427,16 +465,16 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, si
         return fr_err_set(err, FR_EINTERNAL, errno, "cannot start the committer thread");
     }
     unsigned timeout_s = (unsigned)((conf->timeout_ms + 999) / 1000);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)FR_HOOK_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE, MHD_OPTION_END);
+    s->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+                         (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                         MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)FR_HOOK_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                         timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
+                         MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE, MHD_OPTION_END);
     if (!s->daemon) {
         close(fd);
         stop_committer(s);
@@ -476,7 +514,10 @@ void fr_hook_server_stop(struct fr_hook_server *s)
     pthread_mutex_unlock(&s->lock);
     if (left)
         FR_LOG_WARN("closing connections with requests still unanswered", FR_LI("requests", left));
-    MHD_stop_daemon(s->daemon);
+    /* The committer answers everything still queued before it ends, and every
+     * request that reaches it later is answered 503 at once: so no connection
+     * is left suspended, which libmicrohttpd's stop does not allow. */
     stop_committer(s);
+    MHD_stop_daemon(s->daemon);
     server_free(s);
 }

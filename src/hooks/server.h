@@ -1,6 +1,6 @@
 /*
- * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd, one
- * thread per connection).
+ * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd: a
+ * pool of epoll threads, one per core, at most 4).
  *
  * For each configured source path: POST only (405 otherwise, 404 for any
  * other path), the body capped at webhooks.max_body (413, answered from
@@ -11,9 +11,10 @@
  * id already stored is 200 {"status":"duplicate","id":ID} and is not stored
  * again. When the store cannot commit: 503, never a 2xx.
  *
- * Group commit: connection threads hand their verified events to one
- * committer thread and wait; the committer stores everything waiting in
- * one fr_store_events_add call (one fsync'd transaction) and wakes them.
+ * Group commit: a verified event's connection is suspended and the event
+ * handed to one committer thread; the committer stores everything waiting
+ * in one fr_store_events_add call (one fsync'd transaction) and resumes
+ * those connections, which then answer. No thread waits per request.
  *
  * Threads: start and stop from one thread; the store handle given to
  * start is used only by the committer thread until stop returns.
