@@ -1014,9 +1014,10 @@ static void perform_done(struct fr_http_result *res, void *ud)
 {
     struct perform_ctx *ctx = ud;
     *ctx->res = *res;
-    /* Ownership of body and json moves to the caller's result. */
+    /* Ownership of body, json and link moves to the caller's result. */
     res->body = NULL;
     res->json = NULL;
+    res->link = NULL;
     ctx->done = true;
 }
 
