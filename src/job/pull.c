@@ -52,7 +52,7 @@ struct pull {
  * (RFC 8288: `<url>; rel="next"`, links separated by commas, rel may hold
  * several space-separated types, quoted or not). Caller frees; NULL when none.
  */
-FR_STATIC char *fr__pull_link_next(const char *header)
+char *fr__pull_link_next(const char *header)
 {
     const char *p = header;
     while (p && *p) {
@@ -127,7 +127,7 @@ FR_STATIC char *fr__pull_link_next(const char *header)
  * RFC 3339 date-times compare as instants (so "...:00Z" equals
  * "...:00.000Z" and offsets are honoured); other strings compare bytewise.
  */
-FR_STATIC int fr__pull_watermark_cmp(json_t *a, json_t *b)
+int fr__pull_watermark_cmp(json_t *a, json_t *b)
 {
     if (json_is_number(a) && json_is_number(b)) {
         if (json_is_integer(a) && json_is_integer(b))
@@ -174,7 +174,7 @@ static void add_query_name(struct fr_buf *b, const char *s)
  * the request path, and each parameter with {{watermark}} replaced by wm
  * (NULL: none). Values are percent-encoded. Caller frees.
  */
-FR_STATIC char *fr__pull_first_url(const char *base, const struct fr_pull_request_conf *req,
+char *fr__pull_first_url(const char *base, const struct fr_pull_request_conf *req,
                                    json_t *wm)
 {
     struct fr_buf b = FR_BUF_INIT;

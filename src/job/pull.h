@@ -71,4 +71,10 @@ int fr_pull_exit_status(const struct fr_pull_result *r);
 /* The run summary as JSON (like fr_push_summary_json). New reference. */
 json_t *fr_pull_summary_json(const struct fr_pull_result *r);
 
+/* ---- internal helpers, declared for the unit tests (documented in pull.c) ---- */
+
+char *fr__pull_link_next(const char *header);
+int fr__pull_watermark_cmp(json_t *a, json_t *b);
+char *fr__pull_first_url(const char *base, const struct fr_pull_request_conf *req, json_t *wm);
+
 #endif
