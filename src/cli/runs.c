@@ -15,7 +15,9 @@ static const char usage[] =
     "       ferry runs show RUN [--failed] [--json] [-c FILE]\n"
     "\n"
     "Lists the runs recorded in the store (newest first), or shows one run: its\n"
-    "counts and, with --failed, every record it could not push and why.\n"
+    "counts and, with --failed, every record it could not push (or, for a pull\n"
+    "job, every record the schema rejected) and why. Pull runs also count the\n"
+    "pages fetched and the records written to the sink (PAGES, WRITTEN).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
@@ -31,16 +33,17 @@ static json_t *run_json(const struct fr_run *r)
     if (r->ended_ms)
         fr_format_rfc3339(r->ended_ms, ended, sizeof(ended));
     const struct fr_run_counts *c = &r->counts;
-    return json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:I, s:I, s:I, s:I}}",
-        "run_id", r->id, "job", r->job, "status", r->status, "exit_code", r->exit_code, "started",
-        started, "ended", r->ended_ms ? ended : NULL, "counts", "read", (json_int_t)c->read, "sent",
-        (json_int_t)c->sent, "created", (json_int_t)c->created, "duplicate",
-        (json_int_t)c->duplicate, "rejected", (json_int_t)c->rejected, "failed",
-        (json_int_t)c->failed, "changed", (json_int_t)c->changed, "skipped", (json_int_t)c->skipped,
-        "requests", (json_int_t)c->requests, "retries", (json_int_t)c->retries, "rate_limited",
-        (json_int_t)c->rate_limited, "token_refreshes", (json_int_t)c->token_refreshes);
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:I, s:I, s:I, s:I, s:I}}",
+                     "run_id", r->id, "job", r->job, "status", r->status, "exit_code", r->exit_code,
+                     "started", started, "ended", r->ended_ms ? ended : NULL, "counts", "read",
+                     (json_int_t)c->read, "sent", (json_int_t)c->sent, "created",
+                     (json_int_t)c->created, "duplicate", (json_int_t)c->duplicate, "rejected",
+                     (json_int_t)c->rejected, "failed", (json_int_t)c->failed, "changed",
+                     (json_int_t)c->changed, "skipped", (json_int_t)c->skipped, "requests",
+                     (json_int_t)c->requests, "retries", (json_int_t)c->retries, "rate_limited",
+                     (json_int_t)c->rate_limited, "token_refreshes", (json_int_t)c->token_refreshes,
+                     "pages", (json_int_t)c->pages, "written", (json_int_t)c->written);
 }
 
 struct list_ctx {
@@ -64,10 +67,11 @@ static int list_one(const struct fr_run *r, void *ud)
     if (r->ended_ms)
         snprintf(took, sizeof(took), "%.1fs", (double)(r->ended_ms - r->started_ms) / 1000.0);
     const struct fr_run_counts *c = &r->counts;
-    printf("%-24s %-20s %-11s %4d %-19s %8s %8llu %8llu %8llu %8llu %8llu\n", r->id, r->job,
-           r->status, r->exit_code, started, took, (unsigned long long)c->read,
+    printf("%-24s %-20s %-11s %4d %-19s %8s %8llu %8llu %8llu %8llu %8llu %8llu %8llu\n", r->id,
+           r->job, r->status, r->exit_code, started, took, (unsigned long long)c->read,
            (unsigned long long)c->created, (unsigned long long)c->duplicate,
-           (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected));
+           (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected),
+           (unsigned long long)c->pages, (unsigned long long)c->written);
     return 0;
 }
 
@@ -123,6 +127,9 @@ static int show(struct fr_store *st, const char *id, bool failed, bool json)
                (unsigned long long)c->created, (unsigned long long)c->duplicate,
                (unsigned long long)c->skipped, (unsigned long long)c->rejected,
                (unsigned long long)c->failed, (unsigned long long)c->changed);
+        if (c->pages || c->written)
+            printf("pull     pages %llu, written %llu\n", (unsigned long long)c->pages,
+                   (unsigned long long)c->written);
         printf("requests %llu, retries %llu, rate-limited %llu, token refreshes %llu\n",
                (unsigned long long)c->requests, (unsigned long long)c->retries,
                (unsigned long long)c->rate_limited, (unsigned long long)c->token_refreshes);
@@ -213,8 +220,9 @@ int fr_cli_runs(int argc, char **argv)
     } else {
         struct list_ctx ctx = {.json = json, .array = json ? json_array() : NULL};
         if (!json)
-            printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s\n", "RUN", "JOB", "STATUS",
-                   "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL", "SKIPPED", "ERRORS");
+            printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s %8s %8s\n", "RUN", "JOB",
+                   "STATUS", "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL", "SKIPPED",
+                   "ERRORS", "PAGES", "WRITTEN");
         if (fr_store_runs_list(st, job, (size_t)limit, list_one, &ctx, &err)) {
             fprintf(stderr, "ferry runs: %s\n", err.msg);
             status = FR_EXIT_STORE;

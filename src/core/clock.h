@@ -20,6 +20,17 @@ int64_t fr_wall_ms(void);
 /* Formats wall-clock ms as RFC 3339 UTC with milliseconds into out (>= 25 bytes). */
 void fr_format_rfc3339(int64_t wall_ms, char *out, size_t outlen);
 
+/*
+ * Parses an RFC 3339 date-time ("2024-03-01T10:00:00Z",
+ * "2024-03-01t10:00:00.250+02:00"; fractions beyond milliseconds are
+ * truncated; a leap second 60 is accepted) into wall-clock ms since the
+ * epoch. The whole string must match and every field be in range (the day
+ * exists in its month). Returns 0, or FR_EINVAL.
+ */
+int fr_parse_rfc3339(const char *s, int64_t *wall_ms);
+/* Parses a full-date "YYYY-MM-DD" (a day that exists) into ms at 00:00 UTC; 0 or FR_EINVAL. */
+int fr_parse_date(const char *s, int64_t *wall_ms);
+
 /* Sleeps ms milliseconds, resuming after signals. */
 void fr_sleep_ms(int64_t ms);
 

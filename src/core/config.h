@@ -100,7 +100,7 @@ struct fr_target_conf {
 
 /* ---- jobs ----------------------------------------------------------------------------- */
 
-enum fr_job_kind { FR_JOB_PUSH };
+enum fr_job_kind { FR_JOB_PUSH, FR_JOB_PULL };
 
 enum fr_source_type { FR_SOURCE_CSV, FR_SOURCE_JSONL, FR_SOURCE_SQLITE };
 
@@ -160,6 +160,63 @@ struct fr_key_request_conf {
     char *found; /* lookup only: JSON pointer that exists when the key is found */
 };
 
+/* ---- pull jobs (docs/pull.md) ---- */
+
+/* One query parameter of a pull request; {{watermark}} in value is replaced at run time. */
+struct fr_query_param {
+    char *name;
+    char *value; /* as written (numbers as their text), ${ENV} expanded */
+};
+
+struct fr_pull_request_conf {
+    char *path; /* relative to the target's base_url, starting with "/", may hold a query */
+    struct fr_query_param *params;
+    size_t nparams;
+};
+
+enum fr_paging_type {
+    FR_PAGING_ODATA,  /* @odata.nextLink in the page body (the default) */
+    FR_PAGING_LINK,   /* RFC 8288 Link header with rel="next" */
+    FR_PAGING_CURSOR, /* a cursor in the body, sent back as a query parameter */
+    FR_PAGING_NONE,   /* one page */
+};
+
+struct fr_paging_conf {
+    enum fr_paging_type type;
+    char *cursor_path;  /* cursor only: JSON pointer to the next cursor in a page */
+    char *cursor_param; /* cursor only: the query parameter that carries it */
+    char *
+        *allow_hosts; /* hosts ([host] or host:port) next links may point to besides the target's */
+    size_t nallow_hosts;
+    int64_t max_pages; /* a run stops with an error after this many pages; default 1000000 */
+};
+
+struct fr_watermark_conf {
+    bool configured;
+    char *field;     /* the record field whose largest value is kept */
+    json_t *initial; /* the value before the first run: a string or a number; owned */
+};
+
+enum fr_sink_type { FR_SINK_JSONL, FR_SINK_CSV, FR_SINK_SQLITE };
+
+struct fr_sink_conf {
+    enum fr_sink_type type;
+    char *path;     /* resolved against the config file's directory */
+    char **columns; /* csv (required), sqlite (optional): field names or JSON pointers */
+    size_t ncolumns;
+    char *table; /* sqlite only: the table records are upserted into by key */
+};
+
+struct fr_pull_conf {
+    struct fr_pull_request_conf request;
+    struct fr_paging_conf paging;
+    char *records; /* JSON pointer to the array of records in a page; default "/value" */
+    struct fr_watermark_conf watermark;
+    char *schema; /* path of a JSON Schema file (resolved), or NULL */
+    struct fr_sink_conf sink;
+    char *rejects; /* path of the rejects file (resolved), or NULL: rejects are only counted */
+};
+
 struct fr_job_alert_conf {
     int64_t max_errors;    /* -1: no limit */
     double max_error_rate; /* fraction; < 0: no limit */
@@ -169,9 +226,14 @@ struct fr_job_conf {
     char *name;
     enum fr_job_kind kind;
     char *target; /* the name of a target (checked to exist) */
+    /* push jobs */
     struct fr_source_conf source;
     struct fr_push_request_conf request;
-    char *key; /* the payload field that is the idempotency key (must be mapped) */
+    /*
+     * push: the payload field that is the idempotency key (must be mapped);
+     * pull: the record field that identifies a record (required by a sqlite sink), or NULL
+     */
+    char *key;
     struct fr_map_field *map;
     size_t nmap;
     struct fr_results_conf results;
@@ -179,7 +241,9 @@ struct fr_job_conf {
     size_t nbody_errors;
     struct fr_key_request_conf lookup;
     struct fr_key_request_conf rollback;
-    struct fr_job_alert_conf alert;
+    struct fr_job_alert_conf alert; /* both kinds */
+    /* pull jobs */
+    struct fr_pull_conf pull;
     int line, col;
 };
 

@@ -119,8 +119,9 @@ struct fr__cfg_table {
     const struct fr__cfg_key *keys;
     size_t nkeys;
     /*
-     * A FR__CFG_ENUM key whose value selects which other keys apply (auth: type);
-     * parsed first. NULL for tables without variants.
+     * A FR__CFG_ENUM key (or a FR__CFG_CUSTOM one with names, writing an int
+     * index into them) whose value selects which other keys apply (auth: type;
+     * job: kind); parsed first. NULL for tables without variants.
      */
     const char *variant_key;
     const char *variant_what; /* "auth type" */
@@ -189,8 +190,9 @@ int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char 
 int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                          void *field);
 /*
- * Checks that each job's target names a target of ld->cfg; jobs is the node
- * of the "jobs" mapping (whose pairs match ld->cfg->jobs one to one).
+ * Checks that each job's target names a target of ld->cfg, and that no pull
+ * job's sqlite sink is the store's own file; jobs is the node of the "jobs"
+ * mapping (whose pairs match ld->cfg->jobs one to one).
  */
 int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs);
 /* Free every job and alert sink of cfg (secrets wiped first) and the arrays. */

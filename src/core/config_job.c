@@ -1,6 +1,7 @@
 #include "core/common.h"
 #include "core/config.h"
 
+#include <ctype.h>
 #include <strings.h>
 
 #include "core/buf.h"
@@ -13,6 +14,9 @@
 _Static_assert(sizeof(enum fr_source_type) == sizeof(int), "enum fr_source_type is not an int");
 _Static_assert(sizeof(enum fr_field_type) == sizeof(int), "enum fr_field_type is not an int");
 _Static_assert(sizeof(enum fr_alert_type) == sizeof(int), "enum fr_alert_type is not an int");
+_Static_assert(sizeof(enum fr_job_kind) == sizeof(int), "enum fr_job_kind is not an int");
+_Static_assert(sizeof(enum fr_paging_type) == sizeof(int), "enum fr_paging_type is not an int");
+_Static_assert(sizeof(enum fr_sink_type) == sizeof(int), "enum fr_sink_type is not an int");
 
 /* The placeholder a lookup or rollback path must contain. */
 #define KEY_PLACEHOLDER "{{key}}"
@@ -20,7 +24,25 @@ _Static_assert(sizeof(enum fr_alert_type) == sizeof(int), "enum fr_alert_type is
 static const char *const http_methods[] = {"GET",   "HEAD",   "POST",    "PUT",
                                            "PATCH", "DELETE", "OPTIONS", NULL};
 
-static const char *const job_kinds[] = {[FR_JOB_PUSH] = "push", NULL};
+static const char *const job_kinds[] = {[FR_JOB_PUSH] = "push", [FR_JOB_PULL] = "pull", NULL};
+
+/* The placeholder a pull request parameter may contain. */
+#define WATERMARK_PLACEHOLDER "{{watermark}}"
+
+static const char *const paging_types[] = {
+    [FR_PAGING_ODATA] = "odata",
+    [FR_PAGING_LINK] = "link",
+    [FR_PAGING_CURSOR] = "cursor",
+    [FR_PAGING_NONE] = "none",
+    NULL,
+};
+
+static const char *const sink_types[] = {
+    [FR_SINK_JSONL] = "jsonl",
+    [FR_SINK_CSV] = "csv",
+    [FR_SINK_SQLITE] = "sqlite",
+    NULL,
+};
 
 static const char *const source_types[] = {
     [FR_SOURCE_CSV] = "csv",
@@ -73,11 +95,21 @@ _Static_assert(offsetof(struct fr_results_conf, nduplicate) ==
 _Static_assert(offsetof(struct fr_results_conf, nretry) ==
                    offsetof(struct fr_results_conf, retry) + sizeof(char **),
                "retry and nretry are not adjacent");
+_Static_assert(offsetof(struct fr_paging_conf, nallow_hosts) ==
+                   offsetof(struct fr_paging_conf, allow_hosts) + sizeof(char **),
+               "allow_hosts and nallow_hosts are not adjacent");
+_Static_assert(offsetof(struct fr_sink_conf, ncolumns) ==
+                   offsetof(struct fr_sink_conf, columns) + sizeof(char **),
+               "columns and ncolumns are not adjacent");
 _Static_assert(offsetof(struct string_list, n) == sizeof(char **), "struct string_list layout");
 
-/* A sequence of non-empty strings (${ENV} expanded), replacing the default. */
-static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                             void *field)
+/*
+ * A sequence of non-empty strings (${ENV} expanded), replacing the default;
+ * example names what to write instead of an empty item. At least one item
+ * unless allow_empty.
+ */
+static int parse_strings(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field, const char *example, bool allow_empty)
 {
     struct string_list *list = field;
     int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
@@ -96,7 +128,7 @@ static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const
         if (!rc)
             rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
         if (!rc && !*text)
-            rc = fr__cfg_fail(ld, item, cp, "empty value (write a status such as CREATED)");
+            rc = fr__cfg_fail(ld, item, cp, "empty value (write %s)", example);
         free(cp);
         if (rc) {
             free(text);
@@ -104,7 +136,15 @@ static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const
         }
         list->items[list->n++] = text;
     }
+    if (!allow_empty && list->n == 0)
+        return fr__cfg_fail(ld, node, path, "the list is empty (write %s)", example);
     return 0;
+}
+
+static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             void *field)
+{
+    return parse_strings(ld, node, path, field, "a status such as CREATED", true);
 }
 
 /* ---- source -------------------------------------------------------------- */
@@ -422,6 +462,358 @@ static const struct fr__cfg_key alert_keys[] = {
 static const struct fr__cfg_table alert_table = {alert_keys, FR_ARRAY_LEN(alert_keys), NULL, NULL,
                                                  NULL};
 
+static const struct fr__cfg_table job_table;
+
+/* ---- pull jobs ----------------------------------------------------------- */
+
+#define PAGING_CURSOR (1u << FR_PAGING_CURSOR)
+#define PAGING_LINKS  ((1u << FR_PAGING_ODATA) | (1u << FR_PAGING_LINK))
+#define SINK_CSV      (1u << FR_SINK_CSV)
+#define SINK_SQLITE   (1u << FR_SINK_SQLITE)
+
+/* request.params: a mapping of query parameter -> scalar, kept in file order. */
+static int parse_params(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    struct fr_pull_request_conf *r = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
+    if (rc || (rc = fr__cfg_check_keys(ld, node, path)))
+        return rc;
+    yaml_node_pair_t *start = node->data.mapping.pairs.start;
+    yaml_node_pair_t *top = node->data.mapping.pairs.top;
+    r->params = fr_calloc((size_t)(top - start) + 1, sizeof(*r->params));
+    for (yaml_node_pair_t *p = start; p < top; p++) {
+        yaml_node_t *key = fr__cfg_node(ld, p->key);
+        yaml_node_t *value = fr__cfg_node(ld, p->value);
+        const char *name = fr__cfg_text(key);
+        if (!*name)
+            return fr__cfg_fail(ld, key, path, "a query parameter needs a name");
+        char *cp = fr__cfg_child_path(path, name);
+        char *text = NULL;
+        rc = fr__cfg_expect(ld, value, cp, YAML_SCALAR_NODE);
+        if (!rc)
+            rc = fr__cfg_expand(ld, value, cp, fr__cfg_text(value), &text);
+        free(cp);
+        if (rc)
+            return rc;
+        struct fr_query_param *q = &r->params[r->nparams++];
+        q->name = fr_strdup(name);
+        q->value = text;
+    }
+    return 0;
+}
+
+static const struct fr__cfg_key pull_request_keys[] = {
+    {.name = "path",
+     .type = FR__CFG_PATH,
+     .offset = offsetof(struct fr_pull_request_conf, path),
+     .required = ALWAYS,
+     .help = "the path of the first page, relative to the target's base_url"},
+    {.name = "params",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_params,
+     .help = "query parameters of the first page; {{watermark}} is replaced by the watermark"},
+};
+
+static const struct fr__cfg_table pull_request_table = {
+    pull_request_keys, FR_ARRAY_LEN(pull_request_keys), NULL, NULL, NULL};
+
+static int parse_allow_hosts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             void *field)
+{
+    return parse_strings(ld, node, path, field, "a host name such as api.example.com", false);
+}
+
+static const struct fr__cfg_key paging_keys[] = {
+    {.name = "type",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_paging_conf, type),
+     .names = paging_types,
+     .required = ALWAYS,
+     .help = "odata, link, cursor or none"},
+    {.name = "path",
+     .type = FR__CFG_POINTER,
+     .offset = offsetof(struct fr_paging_conf, cursor_path),
+     .only = PAGING_CURSOR,
+     .required = PAGING_CURSOR,
+     .help = "a JSON pointer to the next cursor in a page, e.g. /next_cursor"},
+    {.name = "param",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_paging_conf, cursor_param),
+     .only = PAGING_CURSOR,
+     .required = PAGING_CURSOR,
+     .help = "the query parameter that sends the cursor back, e.g. cursor"},
+    {.name = "allow_hosts",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_paging_conf, allow_hosts),
+     .custom = parse_allow_hosts,
+     .only = PAGING_LINKS,
+     .help = "other hosts next links may point to (the token is sent there too)"},
+    {.name = "max_pages",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_paging_conf, max_pages),
+     .def = "1000000",
+     .min = 1,
+     .max = INT64_MAX,
+     .help = "the most pages one run fetches before it stops with an error"},
+};
+
+static const struct fr__cfg_table paging_table = {
+    paging_keys, FR_ARRAY_LEN(paging_keys), "type", "paging type", NULL,
+};
+
+/* paging: a type name (odata, link, none), or a mapping of paging_table. */
+static int parse_paging(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
+{
+    struct fr_paging_conf *pg = field;
+    if (node->type != YAML_SCALAR_NODE)
+        return fr__cfg_parse_mapping(ld, node, path, &paging_table, pg);
+    const char *s = fr__cfg_text(node);
+    for (int i = 0; paging_types[i]; i++) {
+        if (strcmp(s, paging_types[i]) != 0)
+            continue;
+        if (i == FR_PAGING_CURSOR)
+            return fr__cfg_fail(ld, node, path,
+                                "cursor paging needs to know where the cursor is and how to send "
+                                "it back: write { type: cursor, path: /next_cursor, param: "
+                                "cursor }");
+        pg->type = (enum fr_paging_type)i;
+        return 0;
+    }
+    char *known = quoted_list(paging_types, FR_ARRAY_LEN(paging_types) - 1);
+    const char *near = fr__cfg_suggest(s, paging_types, FR_ARRAY_LEN(paging_types) - 1);
+    int rc =
+        near ? fr__cfg_fail(ld, node, path, "invalid paging \"%s\" (did you mean \"%s\"?)", s, near)
+             : fr__cfg_fail(ld, node, path, "invalid paging \"%s\" (use one of %s)", s, known);
+    free(known);
+    return rc;
+}
+
+static int check_watermark(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                           void *base, yaml_node_t **found);
+
+static const struct fr__cfg_key watermark_keys[] = {
+    {.name = "field",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_watermark_conf, field),
+     .required = ALWAYS,
+     .help = "the record field whose largest value is kept, e.g. lastModified"},
+    {.name = "initial",
+     .type = FR__CFG_JSON,
+     .offset = offsetof(struct fr_watermark_conf, initial),
+     .required = ALWAYS,
+     .help = "the watermark before the first run, e.g. \"1970-01-01T00:00:00Z\""},
+};
+
+static const struct fr__cfg_table watermark_table = {
+    watermark_keys, FR_ARRAY_LEN(watermark_keys), NULL, NULL, check_watermark,
+};
+
+static int check_watermark(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                           void *base, yaml_node_t **found)
+{
+    struct fr_watermark_conf *w = base;
+    if (json_is_string(w->initial) || json_is_number(w->initial))
+        return 0;
+    char *cp = fr__cfg_child_path(path, "initial");
+    int rc = fr__cfg_fail(ld, fr__cfg_found(&watermark_table, found, "initial"), cp,
+                          "the initial watermark must be a string or a number (e.g. "
+                          "\"1970-01-01T00:00:00Z\" or 0)");
+    free(cp);
+    return rc;
+}
+
+static int parse_watermark(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                           void *field)
+{
+    struct fr_watermark_conf *w = field;
+    return parse_configured(ld, node, path, &watermark_table, w, &w->configured);
+}
+
+static int parse_columns(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field)
+{
+    return parse_strings(ld, node, path, field, "a record field such as participantId", false);
+}
+
+static bool identifier_ok(const char *s)
+{
+    if (!*s || (!isalpha((unsigned char)*s) && *s != '_'))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+static int check_pull_sink(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                           void *base, yaml_node_t **found);
+
+static const struct fr__cfg_key pull_sink_keys[] = {
+    {.name = "type",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_sink_conf, type),
+     .names = sink_types,
+     .required = ALWAYS,
+     .help = "jsonl, csv or sqlite"},
+    {.name = "path",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_sink_conf, path),
+     .required = ALWAYS,
+     .help = "the file written, relative to the config file's directory"},
+    {.name = "columns",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_sink_conf, columns),
+     .custom = parse_columns,
+     .only = SINK_CSV | SINK_SQLITE,
+     .required = SINK_CSV,
+     .help = "the record fields written, in order (names, or JSON pointers such as /address/city)"},
+    {.name = "table",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_sink_conf, table),
+     .only = SINK_SQLITE,
+     .required = SINK_SQLITE,
+     .help = "the table records are upserted into by the job's key"},
+};
+
+static const struct fr__cfg_table pull_sink_table = {
+    pull_sink_keys, FR_ARRAY_LEN(pull_sink_keys), "type", "sink type", check_pull_sink,
+};
+
+static char *resolve_path(struct fr__cfg_loader *ld, char *p)
+{
+    if (p[0] == '/')
+        return p;
+    char *joined = fr_asprintf("%s/%s", ld->dir, p);
+    free(p);
+    return joined;
+}
+
+static int check_pull_sink(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                           void *base, yaml_node_t **found)
+{
+    struct fr_sink_conf *k = base;
+    k->path = resolve_path(ld, k->path);
+    if (k->table && !identifier_ok(k->table)) {
+        char *cp = fr__cfg_child_path(path, "table");
+        int rc = fr__cfg_fail(ld, fr__cfg_found(&pull_sink_table, found, "table"), cp,
+                              "invalid table name \"%s\" (letters, digits and _, not starting "
+                              "with a digit)",
+                              k->table);
+        free(cp);
+        return rc;
+    }
+    for (size_t i = 0; k->type == FR_SINK_SQLITE && i < k->ncolumns; i++) {
+        if (identifier_ok(k->columns[i]) && strcmp(k->columns[i], "key") != 0 &&
+            strcmp(k->columns[i], "record") != 0)
+            continue;
+        char *cp = fr_asprintf("%s.columns[%zu]", path, i);
+        int rc = fr__cfg_fail(ld, fr__cfg_found(&pull_sink_table, found, "columns"), cp,
+                              "invalid column \"%s\" for a sqlite sink (a top-level field name: "
+                              "letters, digits and _; not \"key\" or \"record\", which the sink "
+                              "writes itself)",
+                              k->columns[i]);
+        free(cp);
+        return rc;
+    }
+    return 0;
+}
+
+/* request: a push job's batches or a pull job's first page; kind is parsed first. */
+static int parse_request(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field)
+{
+    struct fr_job_conf *j = field;
+    if (j->kind == FR_JOB_PULL)
+        return fr__cfg_parse_mapping(ld, node, path, &pull_request_table, &j->pull.request);
+    return fr__cfg_parse_mapping(ld, node, path, &request_table, &j->request);
+}
+
+/* The value node of key name in the mapping node, or NULL. */
+static yaml_node_t *member(struct fr__cfg_loader *ld, yaml_node_t *node, const char *name)
+{
+    if (!node || node->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++)
+        if (strcmp(fr__cfg_text(fr__cfg_node(ld, p->key)), name) == 0)
+            return fr__cfg_node(ld, p->value);
+    return NULL;
+}
+
+static bool has_param(const struct fr_pull_request_conf *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0)
+            return true;
+    const char *q = strchr(r->path, '?');
+    size_t n = strlen(name);
+    while (q) {
+        q++;
+        if (strncmp(q, name, n) == 0 && (q[n] == '=' || q[n] == '&' || !q[n]))
+            return true;
+        q = strchr(q, '&');
+    }
+    return false;
+}
+
+/* Cross-checks of a pull job; found as for a table check. */
+static int check_pull(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path,
+                      struct fr_job_conf *j, yaml_node_t **found)
+{
+    struct fr_pull_conf *pl = &j->pull;
+    yaml_node_t *request = fr__cfg_found(&job_table, found, "request");
+    yaml_node_t *params = member(ld, request, "params");
+    char *cp = NULL;
+    int rc = 0;
+    if (pl->schema)
+        pl->schema = resolve_path(ld, pl->schema);
+    if (pl->rejects)
+        pl->rejects = resolve_path(ld, pl->rejects);
+    bool uses_watermark = false;
+    for (size_t i = 0; i < pl->request.nparams; i++)
+        uses_watermark =
+            uses_watermark || strstr(pl->request.params[i].value, WATERMARK_PLACEHOLDER);
+    if (pl->sink.type == FR_SINK_SQLITE && !j->key) {
+        cp = fr__cfg_child_path(path, "key");
+        rc = fr__cfg_fail(ld, map, cp,
+                          "a sqlite sink upserts by key: name the record field that identifies a "
+                          "record, e.g. key: participantId");
+    } else if (pl->rejects && strcmp(pl->rejects, pl->sink.path) == 0) {
+        cp = fr__cfg_child_path(path, "rejects");
+        rc = fr__cfg_fail(ld, fr__cfg_found(&job_table, found, "rejects"), cp,
+                          "the rejects file is the sink's own file; give it another path");
+    } else if (uses_watermark && !pl->watermark.configured) {
+        cp = fr__cfg_child_path(path, "request.params");
+        rc = fr__cfg_fail(ld, params ? params : map, cp,
+                          "a parameter uses " WATERMARK_PLACEHOLDER " but the job has no "
+                          "watermark (add watermark: { field: ..., initial: ... })");
+    } else if (pl->paging.type == FR_PAGING_CURSOR &&
+               has_param(&pl->request, pl->paging.cursor_param)) {
+        cp = fr__cfg_child_path(path, "paging.param");
+        rc = fr__cfg_fail(ld, params ? params : map, cp,
+                          "\"%s\" is also in request.params; ferry sets the cursor parameter "
+                          "itself on every page after the first",
+                          pl->paging.cursor_param);
+    }
+    free(cp);
+    if (rc)
+        return rc;
+    if (pl->watermark.configured && !uses_watermark)
+        fr__cfg_warn(
+            ld, fr__cfg_found(&job_table, found, "watermark"),
+            "jobs.%s: the watermark is kept but no request parameter uses " WATERMARK_PLACEHOLDER
+            ", so every run fetches everything",
+            j->name);
+    if (pl->paging.type == FR_PAGING_ODATA && !has_param(&pl->request, "$orderby"))
+        fr__cfg_warn(ld, request ? request : map,
+                     "jobs.%s: OData paging without $orderby: pages can shift between requests, "
+                     "so records may be skipped or repeated; add request.params.$orderby (e.g. "
+                     "the key)",
+                     j->name);
+    return 0;
+}
+
 /* ---- job ----------------------------------------------------------------- */
 
 /* kind has its own message: the known kinds are listed, never guessed at. */
@@ -450,13 +842,17 @@ static int parse_job_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, co
     return fr__cfg_parse_body_rules(ld, node, path, &j->body_errors, &j->nbody_errors);
 }
 
+#define PUSH (1u << FR_JOB_PUSH)
+#define PULL (1u << FR_JOB_PULL)
+
 static const struct fr__cfg_key job_keys[] = {
     {.name = "kind",
      .type = FR__CFG_CUSTOM,
      .offset = offsetof(struct fr_job_conf, kind),
      .custom = parse_kind,
+     .names = job_kinds,
      .required = ALWAYS,
-     .help = "what the job does: push"},
+     .help = "what the job does: push or pull"},
     {.name = "target",
      .type = FR__CFG_STR,
      .offset = offsetof(struct fr_job_conf, target),
@@ -466,29 +862,34 @@ static const struct fr__cfg_key job_keys[] = {
      .type = FR__CFG_MAP,
      .offset = offsetof(struct fr_job_conf, source),
      .sub = &source_table,
-     .required = ALWAYS,
+     .only = PUSH,
+     .required = PUSH,
      .help = "where records come from: { type, path[, query] }"},
     {.name = "request",
-     .type = FR__CFG_MAP,
-     .offset = offsetof(struct fr_job_conf, request),
-     .sub = &request_table,
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_request,
      .required = ALWAYS,
-     .help = "how batches are sent: { method, path, batch_size, envelope, max_bytes }"},
+     .help = "push: how batches are sent { method, path, batch_size, envelope, max_bytes }; "
+             "pull: the first page { path, params }"},
     {.name = "key",
      .type = FR__CFG_STR,
      .offset = offsetof(struct fr_job_conf, key),
-     .required = ALWAYS,
-     .help = "the payload field that is the record's idempotency key"},
+     .required = PUSH,
+     .help = "push: the payload field that is the record's idempotency key; pull: the record "
+             "field that identifies a record"},
     {.name = "map",
      .type = FR__CFG_CUSTOM,
      .offset = 0,
      .custom = parse_map,
-     .required = ALWAYS,
+     .only = PUSH,
+     .required = PUSH,
      .help = "the payload fields, each a source column or a literal"},
     {.name = "results",
      .type = FR__CFG_CUSTOM,
      .offset = offsetof(struct fr_job_conf, results),
      .custom = parse_results,
+     .only = PUSH,
      .help = "how to read per-record outcomes from a batch answer"},
     {.name = "body_errors",
      .type = FR__CFG_CUSTOM,
@@ -499,29 +900,68 @@ static const struct fr__cfg_key job_keys[] = {
      .type = FR__CFG_CUSTOM,
      .offset = offsetof(struct fr_job_conf, lookup),
      .custom = parse_lookup,
+     .only = PUSH,
      .help = "a request that tells whether a key already exists"},
     {.name = "rollback",
      .type = FR__CFG_CUSTOM,
      .offset = offsetof(struct fr_job_conf, rollback),
      .custom = parse_rollback,
+     .only = PUSH,
      .help = "a request that undoes a record"},
     {.name = "alert",
      .type = FR__CFG_MAP,
      .offset = offsetof(struct fr_job_conf, alert),
      .sub = &alert_table,
      .help = "failure thresholds: { max_errors, max_error_rate }"},
+    {.name = "paging",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, pull.paging),
+     .custom = parse_paging,
+     .only = PULL,
+     .help = "how the next page is found: odata, link, none, or { type: cursor, path, param }"},
+    {.name = "records",
+     .type = FR__CFG_POINTER,
+     .offset = offsetof(struct fr_job_conf, pull.records),
+     .def = "/value",
+     .only = PULL,
+     .help = "a JSON pointer to the array of records in each page"},
+    {.name = "watermark",
+     .type = FR__CFG_CUSTOM,
+     .offset = offsetof(struct fr_job_conf, pull.watermark),
+     .custom = parse_watermark,
+     .only = PULL,
+     .help = "incremental runs: { field, initial }"},
+    {.name = "schema",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, pull.schema),
+     .only = PULL,
+     .help = "a JSON Schema file every record is validated against"},
+    {.name = "sink",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_job_conf, pull.sink),
+     .sub = &pull_sink_table,
+     .only = PULL,
+     .required = PULL,
+     .help = "where records are written: { type: jsonl|csv|sqlite, path[, columns][, table] }"},
+    {.name = "rejects",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, pull.rejects),
+     .only = PULL,
+     .help = "a JSONL file for the records the schema rejects, with the reasons"},
 };
 
 static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                      yaml_node_t **found);
 
-static const struct fr__cfg_table job_table = {job_keys, FR_ARRAY_LEN(job_keys), NULL, NULL,
+static const struct fr__cfg_table job_table = {job_keys, FR_ARRAY_LEN(job_keys), "kind", "job kind",
                                                check_job};
 
 static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                      yaml_node_t **found)
 {
     struct fr_job_conf *j = base;
+    if (j->kind == FR_JOB_PULL)
+        return check_pull(ld, map, path, j, found);
     const char **names = fr_calloc(j->nmap, sizeof(*names));
     bool mapped = false;
     for (size_t i = 0; i < j->nmap; i++) {
@@ -550,6 +990,8 @@ static void job_defaults(struct fr_job_conf *j)
 {
     memset(j, 0, sizeof(*j));
     fr__cfg_apply_defaults(&job_table, j);
+    fr__cfg_apply_defaults(&request_table, &j->request);
+    fr__cfg_apply_defaults(&paging_table, &j->pull.paging);
     fr__cfg_apply_defaults(&results_table, &j->results);
     j->results.created = fr_calloc(1, sizeof(*j->results.created));
     j->results.created[0] = fr_strdup("CREATED");
@@ -593,6 +1035,24 @@ static void job_release(struct fr_job_conf *j)
         free(reqs[i]->path);
         free(reqs[i]->found);
     }
+    struct fr_pull_conf *pl = &j->pull;
+    free(pl->request.path);
+    for (size_t i = 0; i < pl->request.nparams; i++) {
+        free(pl->request.params[i].name);
+        free(pl->request.params[i].value);
+    }
+    free(pl->request.params);
+    free(pl->paging.cursor_path);
+    free(pl->paging.cursor_param);
+    free_strings(pl->paging.allow_hosts, pl->paging.nallow_hosts);
+    free(pl->records);
+    free(pl->watermark.field);
+    json_decref(pl->watermark.initial);
+    free(pl->schema);
+    free(pl->sink.path);
+    free_strings(pl->sink.columns, pl->sink.ncolumns);
+    free(pl->sink.table);
+    free(pl->rejects);
     memset(j, 0, sizeof(*j));
 }
 
@@ -614,12 +1074,41 @@ int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char 
                                  (void **)&cfg->jobs, &cfg->njobs, parse_job);
 }
 
+/*
+ * A sqlite sink in the store's own file would hold a write transaction for
+ * the whole run while the store writes the run's rows: refused.
+ */
+static int check_sink_not_store(struct fr__cfg_loader *ld, yaml_node_t *job,
+                                const struct fr_job_conf *j)
+{
+    const char *store = ld->cfg->store;
+    if (j->kind != FR_JOB_PULL || j->pull.sink.type != FR_SINK_SQLITE || !store ||
+        strncmp(store, "sqlite:", 7) != 0)
+        return 0;
+    const char *rest = store + 7;
+    char *resolved = rest[0] == '/' ? fr_strdup(rest) : fr_asprintf("%s/%s", ld->dir, rest);
+    int rc = 0;
+    if (strcmp(resolved, j->pull.sink.path) == 0) {
+        char *cp = fr_asprintf("jobs.%s.sink.path", j->name);
+        yaml_node_t *sink = member(ld, job, "sink");
+        rc = fr__cfg_fail(ld, sink ? sink : job, cp,
+                          "the sink is the store's own file (%s); write records to another file",
+                          store);
+        free(cp);
+    }
+    free(resolved);
+    return rc;
+}
+
 int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs)
 {
     struct fr_config *cfg = ld->cfg;
     yaml_node_pair_t *p = jobs->data.mapping.pairs.start;
     for (size_t i = 0; i < cfg->njobs; i++, p++) {
         const struct fr_job_conf *j = &cfg->jobs[i];
+        int rc = check_sink_not_store(ld, fr__cfg_node(ld, p->value), j);
+        if (rc)
+            return rc;
         if (fr_config_find_target(cfg, j->target))
             continue;
         /* The node of the job's target value, for its line and column. */
@@ -635,7 +1124,6 @@ int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs)
         char *list = quoted_list(names, cfg->ntargets);
         const char *near = fr__cfg_suggest(j->target, names, cfg->ntargets);
         char *cp = fr_asprintf("jobs.%s.target", j->name);
-        int rc;
         if (cfg->ntargets == 0)
             rc = fr__cfg_fail(ld, at, cp,
                               "job %s names target \"%s\", but no targets are defined (add it "

@@ -417,7 +417,9 @@ int fr__cfg_parse_mapping(struct fr__cfg_loader *ld, yaml_node_t *node, const ch
     size_t sel_idx = 0;
     if (tab->variant_key) {
         selector = find_key(tab, tab->variant_key, &sel_idx);
-        FR_ASSERT(selector && selector->type == FR__CFG_ENUM);
+        /* An enum, or a custom parser that writes the index of one of selector->names. */
+        FR_ASSERT(selector && selector->names &&
+                  (selector->type == FR__CFG_ENUM || selector->type == FR__CFG_CUSTOM));
         for (yaml_node_pair_t *p = start; p < top; p++) {
             if (strcmp(fr__cfg_text(fr__cfg_node(ld, p->key)), tab->variant_key) != 0)
                 continue;

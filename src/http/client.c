@@ -49,6 +49,7 @@ struct xfer {
     char retry_after[64];
     char request_id[128];
     char resp_type[128];
+    struct fr_buf link; /* Link header fields, joined by ", " */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -89,8 +90,10 @@ static void curl_init(void)
 void fr_http_result_release(struct fr_http_result *res)
 {
     free(res->body);
+    free(res->link);
     json_decref(res->json);
     res->body = NULL;
+    res->link = NULL;
     res->json = NULL;
 }
 
@@ -120,6 +123,7 @@ static void xfer_free(struct xfer *x)
     }
     curl_slist_free_all(x->headers);
     fr_buf_release(&x->resp);
+    fr_buf_release(&x->link);
     free(x->method);
     free(x->url);
     free(x->log_path);
@@ -313,6 +317,7 @@ int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
     x->done = done;
     x->ud = ud;
     fr_buf_init(&x->resp, FR_HTTP_MAX_BODY);
+    fr_buf_init(&x->link, FR_HTTP_MAX_LINK);
     enqueue(t, x);
     t->client->pending++;
     return 0;
@@ -342,6 +347,21 @@ static void copy_header_value(char *dst, size_t dstlen, const char *v, size_t le
     dst[c] = '\0';
 }
 
+/* Appends one Link header field's value to x->link; what passes the cap is dropped. */
+static void add_link(struct xfer *x, const char *v, size_t len)
+{
+    while (len && (*v == ' ' || *v == '\t'))
+        v++, len--;
+    while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+        len--;
+    if (!len)
+        return;
+    if (x->link.len && fr_buf_add(&x->link, ", ", 2))
+        return;
+    size_t room = FR_HTTP_MAX_LINK - x->link.len;
+    fr_buf_add(&x->link, v, FR_MIN(len, room));
+}
+
 static const char *const request_id_headers[] = {"x-request-id", "request-id", "x-correlation-id",
                                                  "x-vcap-request-id"};
 
@@ -352,6 +372,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the previous one's headers. */
         x->retry_after[0] = x->request_id[0] = x->resp_type[0] = '\0';
+        fr_buf_reset(&x->link);
         return n;
     }
     const char *colon = memchr(data, ':', n);
@@ -364,6 +385,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
         copy_header_value(x->retry_after, sizeof(x->retry_after), v, vlen);
     else if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0)
         copy_header_value(x->resp_type, sizeof(x->resp_type), v, vlen);
+    else if (nlen == 4 && strncasecmp(data, "link", 4) == 0)
+        add_link(x, v, vlen);
     else {
         for (size_t i = 0; i < FR_ARRAY_LEN(request_id_headers); i++) {
             if (strlen(request_id_headers[i]) == nlen &&
@@ -395,6 +418,7 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     fr_buf_reset(&x->resp);
+    fr_buf_reset(&x->link);
     x->too_big = false;
     x->status = 0;
     x->retry_after[0] = x->request_id[0] = x->resp_type[0] = x->errbuf[0] = '\0';
@@ -574,6 +598,8 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     res.attempts = x->attempts;
     res.elapsed_ms = x->first_sent_ms ? now_ms - x->first_sent_ms : 0;
     fr_strlcpy(res.request_id, x->request_id, sizeof(res.request_id));
+    if (x->link.len)
+        res.link = fr_buf_detach(&x->link, NULL);
     if (err)
         res.err = *err;
     if (code == FR_OK)
@@ -750,6 +776,7 @@ static void schedule_token_fetch(struct fr_http_target *t, int64_t now_ms)
     x->content_type = fr_strdup("application/x-www-form-urlencoded");
     x->ready_at_ms = now_ms;
     fr_buf_init(&x->resp, 1024 * 1024);
+    fr_buf_init(&x->link, FR_HTTP_MAX_LINK);
     t->token_xfer = x;
     fr_token_cache_begin(&t->token);
 }
@@ -987,9 +1014,10 @@ static void perform_done(struct fr_http_result *res, void *ud)
 {
     struct perform_ctx *ctx = ud;
     *ctx->res = *res;
-    /* Ownership of body and json moves to the caller's result. */
+    /* Ownership of body, json and link moves to the caller's result. */
     res->body = NULL;
     res->json = NULL;
+    res->link = NULL;
     ctx->done = true;
 }
 

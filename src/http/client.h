@@ -60,8 +60,16 @@ struct fr_http_result {
     int attempts;
     int64_t elapsed_ms;
     char request_id[128];
+    /*
+     * The final response's Link header fields (RFC 8288), joined by ", " in
+     * the order received; owned; NULL when there were none. At most
+     * FR_HTTP_MAX_LINK bytes are kept (a longer value is cut there).
+     */
+    char *link;
     struct fr_err err; /* what failed, in words a person can act on */
 };
+
+#define FR_HTTP_MAX_LINK (16u * 1024)
 
 /* Frees what a result owns; the struct itself is the caller's. */
 void fr_http_result_release(struct fr_http_result *res);

@@ -26,6 +26,7 @@ static const struct fr__mock_route routes[] = {
      FR__MOCK_AUTH | FR__MOCK_FAULTS},
     {"GET", "/mock/stats", "GET /mock/stats", fr__mock_handle_stats, 0},
     {"POST", "/mock/reset", "POST /mock/reset", fr__mock_handle_reset, 0},
+    {"POST", "/mock/participants/touch", "POST /mock/participants/touch", fr__mock_handle_touch, 0},
 };
 
 /* Methods kept as they are in stats keys; any other is "OTHER" so keys stay bounded. */
@@ -402,12 +403,14 @@ static struct fr_mock *mock_new(const struct fr_mock_opts *opts, const char *hos
     m->started_ms = fr_now_ms();
     pthread_mutex_init(&m->lock, NULL);
     fr__mock_stats_init(m);
+    fr__mock_participants_init(m);
     return m;
 }
 
 static void mock_free(struct fr_mock *m)
 {
     fr__mock_stats_release(m);
+    fr__mock_participants_release(m);
     fr__mock_ratelog_release(&m->ratelog);
     pthread_mutex_destroy(&m->lock);
     free(m->client_id);

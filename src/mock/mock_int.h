@@ -90,6 +90,8 @@ struct fr_mock {
     uint64_t credits_stored;
     uint64_t duplicate_attempts;
     uint64_t max_store_count;
+    int64_t *modified;     /* lastModified of participant i + 1, wall ms (mock_participants.c) */
+    int64_t last_touch_ms; /* the newest lastModified handed out by a touch */
 };
 
 /* One request being received; freed when libmicrohttpd completes it. */
@@ -120,7 +122,7 @@ struct fr__mock_reply {
     json_t *body;            /* owned; NULL for no body (204) unless text is set */
     bool text;               /* the answer is the JSON written in rq->answer, not body */
     const char *header_name; /* one extra header, or NULL */
-    char header_value[96];
+    char header_value[512];  /* (a Link header holds a whole next link) */
 };
 
 typedef void (*fr__mock_handler)(struct fr_mock *m, struct fr__mock_req *rq,
@@ -212,7 +214,11 @@ void fr__mock_handle_delete_credit(struct fr_mock *m, struct fr__mock_req *rq,
                                    struct fr__mock_reply *out);
 
 /* mock_participants.c */
+/* Sets every participant's lastModified to its fixed start value (m->participants set). */
+void fr__mock_participants_init(struct fr_mock *m);
+void fr__mock_participants_release(struct fr_mock *m);
 void fr__mock_handle_participants(struct fr_mock *m, struct fr__mock_req *rq,
                                   struct fr__mock_reply *out);
+void fr__mock_handle_touch(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);
 
 #endif

@@ -218,6 +218,26 @@ int fr_store_journal_by_run(struct fr_store *st, const char *run_id, enum fr_jou
     return st->ops->journal_by_run(st, run_id, state, fn, ud, err);
 }
 
+/* ---- watermarks ---------------------------------------------------------------------- */
+
+int fr_store_watermark_get(struct fr_store *st, const char *job, char **value,
+                           char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err)
+{
+    if (value)
+        *value = NULL;
+    if (!st || !job || !value)
+        return fr_err_set(err, FR_EINVAL, 0, "watermark get: no store, job or output");
+    return st->ops->watermark_get(st, job, value, run_id, updated_ms, err);
+}
+
+int fr_store_watermark_set(struct fr_store *st, const char *job, const char *value,
+                           const char *run_id, int64_t now_ms, struct fr_err *err)
+{
+    if (!st || !job || !value || !run_id)
+        return fr_err_set(err, FR_EINVAL, 0, "watermark set: no store, job, value or run id");
+    return st->ops->watermark_set(st, job, value, run_id, now_ms, err);
+}
+
 /* ---- webhook events ------------------------------------------------------------------- */
 
 static const char *const event_state_names[] = {

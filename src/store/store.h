@@ -1,7 +1,7 @@
 /*
  * store.h: the one interface to ferry's durable state: runs, the per-key
- * journal of push jobs, each run's failures, and the received webhook
- * events. Nothing outside src/store knows an SQL dialect.
+ * journal of push jobs, each run's failures, the watermarks of pull jobs,
+ * and the received webhook events. Nothing outside src/store knows an SQL dialect.
  *
  * Backends sit behind an operations table (store_int.h), like curl's TLS
  * backends; `sqlite:PATH` is the embedded default (WAL mode; a transaction
@@ -36,6 +36,8 @@ void fr_store_close(struct fr_store *st);
 struct fr_run_counts {
     uint64_t read, sent, created, duplicate, rejected, failed, changed, skipped;
     uint64_t requests, retries, rate_limited, token_refreshes;
+    uint64_t pages;   /* pull: pages fetched */
+    uint64_t written; /* pull: records written to the sink */
 };
 
 struct fr_run {
@@ -194,6 +196,23 @@ int fr_store_journal_inflight(struct fr_store *st, const char *job, const char *
 /* Forgets one in-flight batch of job's run run_id; FR_OK also when there was none. */
 int fr_store_journal_forget(struct fr_store *st, const char *job, const char *run_id, uint64_t seq,
                             struct fr_err *err);
+
+/* ---- watermarks: where each pull job's incremental reads resume ------------------------ */
+
+/*
+ * The watermark saved for job: *value is a new string (caller frees),
+ * opaque to the store (the pull engine keeps JSON text in it). FR_ENOTFOUND
+ * (and *value NULL) when none was ever saved; that is an answer, not a
+ * failure, so err is left untouched. run_id and updated_ms may be NULL.
+ */
+int fr_store_watermark_get(struct fr_store *st, const char *job, char **value,
+                           char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err);
+/*
+ * Saves value as job's watermark (replacing any), with the run that saved
+ * it and now_ms, in one transaction.
+ */
+int fr_store_watermark_set(struct fr_store *st, const char *job, const char *value,
+                           const char *run_id, int64_t now_ms, struct fr_err *err);
 
 /* ---- webhook events: the durable queue and its dead letters --------------------------- */
 

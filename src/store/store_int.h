@@ -51,6 +51,11 @@ struct fr_store_ops {
     int (*journal_forget)(struct fr_store *st, const char *job, const char *run_id, uint64_t seq,
                           struct fr_err *err);
 
+    int (*watermark_get)(struct fr_store *st, const char *job, char **value,
+                         char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err);
+    int (*watermark_set)(struct fr_store *st, const char *job, const char *value,
+                         const char *run_id, int64_t now_ms, struct fr_err *err);
+
     int (*events_add)(struct fr_store *st, const struct fr_event_in *ev, size_t n, int *outcome,
                       struct fr_err *err);
     int (*events_claim)(struct fr_store *st, const char *owner, int64_t now_ms, int64_t lease_ms,
@@ -105,7 +110,9 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     X(requests)                                                                                    \
     X(retries)                                                                                     \
     X(rate_limited)                                                                                \
-    X(token_refreshes)
+    X(token_refreshes)                                                                             \
+    X(pages)                                                                                       \
+    X(written)
 
 /* The state named name ("created"); false when name is no state's name. */
 bool fr__journal_state_parse(const char *name, enum fr_journal_state *out);

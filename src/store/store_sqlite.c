@@ -109,6 +109,17 @@ static const char *const migrations[] = {
     " sent_ms INTEGER NOT NULL,"
     " keys BLOB NOT NULL,"
     " PRIMARY KEY (job, run_id, seq)) WITHOUT ROWID;",
+    /*
+     * 4: pull jobs: each job's watermark (saved after its sink commits), and the pages
+     * fetched and records written per run.
+     */
+    "CREATE TABLE watermarks ("
+    " job TEXT NOT NULL PRIMARY KEY,"
+    " value TEXT NOT NULL,"
+    " run_id TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE runs ADD COLUMN pages INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN written INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -165,6 +176,8 @@ enum stmt_id {
     ST_DLQ_PURGE_ONE,
     ST_DLQ_PURGE_OLDER,
     ST_QUEUE_STATS,
+    ST_WATERMARK_GET,
+    ST_WATERMARK_SET,
     ST__COUNT
 };
 
@@ -245,6 +258,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " sum(state = 'dead'),"
                        " coalesce(min(CASE WHEN state = 'pending' THEN received_ms END), 0)"
                        " FROM events GROUP BY source ORDER BY source",
+    [ST_WATERMARK_GET] = "SELECT value, run_id, updated_ms FROM watermarks WHERE job = ?1",
+    [ST_WATERMARK_SET] = "INSERT INTO watermarks (job, value, run_id, updated_ms)"
+                         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job) DO UPDATE SET"
+                         " value = excluded.value, run_id = excluded.run_id,"
+                         " updated_ms = excluded.updated_ms",
 };
 
 struct sqlite_store {
@@ -1127,6 +1145,49 @@ static int sq_queue_stats(struct fr_store *base,
     return rc;
 }
 
+/* ---- watermarks ---------------------------------------------------------------------- */
+
+static int sq_watermark_get(struct fr_store *base, const char *job, char **value,
+                            char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "watermark get";
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_WATERMARK_GET, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *value = fr_strdup(column_str(st, 0));
+        if (run_id)
+            fr_strlcpy(run_id, column_str(st, 1), FR_RUN_ID_MAX);
+        if (updated_ms)
+            *updated_ms = sqlite3_column_int64(st, 2);
+    } else if (step == SQLITE_DONE) {
+        rc = FR_ENOTFOUND;
+    } else {
+        rc = fail(s, err, op);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_watermark_set(struct fr_store *base, const char *job, const char *value,
+                            const char *run_id, int64_t now_ms, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_WATERMARK_SET, &st, err, "watermark set");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    return run_stmt(s, st, err, "watermark set");
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------- */
 
 static int exec(struct sqlite_store *s, const char *sql, struct fr_err *err, const char *op)
@@ -1268,6 +1329,8 @@ static const struct fr_store_ops sqlite_ops = {
     .journal_commit = sq_journal_commit,
     .journal_inflight = sq_journal_inflight,
     .journal_forget = sq_journal_forget,
+    .watermark_get = sq_watermark_get,
+    .watermark_set = sq_watermark_set,
     .events_add = sq_events_add,
     .events_claim = sq_events_claim,
     .event_outcome = sq_event_outcome,

@@ -313,9 +313,9 @@ static void test_job_errors(void **state)
     expect_error(HEAD KIND TARGET SOURCE "    request: { batch_size: 10 }\n" KEY MAP,
                  "ferry.yaml:11:14: jobs.nightly.request: missing required key \"path\"", NULL);
     /* The kind: listed, not guessed. */
-    expect_error(HEAD "    kind: pull\n" TARGET SOURCE REQ KEY MAP,
-                 "ferry.yaml:8:11: jobs.nightly.kind: unknown job kind \"pull\" (known kinds: "
-                 "\"push\")",
+    expect_error(HEAD "    kind: fetch\n" TARGET SOURCE REQ KEY MAP,
+                 "ferry.yaml:8:11: jobs.nightly.kind: unknown job kind \"fetch\" (known kinds: "
+                 "\"push\", \"pull\")",
                  NULL);
     /* Target: names the job and lists the targets, wherever targets come in the file. */
     expect_error(HEAD KIND "    target: imm\n" SOURCE REQ KEY MAP,
@@ -534,6 +534,223 @@ static void test_find_job(void **state)
     fr_config_free(cfg);
 }
 
+/* ---- pull jobs ---- */
+
+#define PULL_KIND "    kind: pull\n" /* line 8 */
+#define PULL_REQ                                                                                   \
+    "    request: { path: /participants, params: { $orderby: participantId, "                      \
+    "$top: 100, $filter: \"lastModified gt {{watermark}}\" } }\n"     /* line 10 */
+#define PULL_SINK    "    sink: { type: jsonl, path: out/p.jsonl }\n" /* line 11 */
+#define PULL_WM      "    watermark: { field: lastModified, initial: \"1970-01-01T00:00:00Z\" }\n"
+#define PULL_MINIMAL HEAD PULL_KIND TARGET PULL_REQ PULL_SINK PULL_WM
+
+/* The example of the issue, every key set. */
+static void test_pull_full(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    int rc = load_as(HEAD PULL_KIND TARGET PULL_REQ
+                     "    paging: odata\n"
+                     "    records: /value\n"
+                     "    key: participantId\n" PULL_WM "    schema: schemas/participant.json\n"
+                     "    sink: { type: csv, path: out/p.csv, columns: [participantId, /name] }\n"
+                     "    rejects: out/p.rejects.jsonl\n"
+                     "    alert: { max_errors: 5 }\n",
+                     "conf/ferry.yaml", &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 0);
+    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    assert_int_equal(j->kind, FR_JOB_PULL);
+    const struct fr_pull_conf *p = &j->pull;
+    assert_string_equal(p->request.path, "/participants");
+    assert_int_equal(p->request.nparams, 3);
+    assert_string_equal(p->request.params[0].name, "$orderby");
+    assert_string_equal(p->request.params[0].value, "participantId");
+    assert_string_equal(p->request.params[1].name, "$top");
+    assert_string_equal(p->request.params[1].value, "100");
+    assert_string_equal(p->request.params[2].value, "lastModified gt {{watermark}}");
+    assert_int_equal(p->paging.type, FR_PAGING_ODATA);
+    assert_int_equal(p->paging.max_pages, 1000000);
+    assert_string_equal(p->records, "/value");
+    assert_string_equal(j->key, "participantId");
+    assert_true(p->watermark.configured);
+    assert_string_equal(p->watermark.field, "lastModified");
+    assert_string_equal(json_string_value(p->watermark.initial), "1970-01-01T00:00:00Z");
+    assert_string_equal(p->schema, "conf/schemas/participant.json");
+    assert_int_equal(p->sink.type, FR_SINK_CSV);
+    assert_string_equal(p->sink.path, "conf/out/p.csv");
+    assert_int_equal(p->sink.ncolumns, 2);
+    assert_string_equal(p->sink.columns[1], "/name");
+    assert_string_equal(p->rejects, "conf/out/p.rejects.jsonl");
+    assert_int_equal(j->alert.max_errors, 5);
+    fr_config_free(cfg);
+
+    /* The smallest pull job: odata paging and /value by default, no watermark, no key. */
+    rc = load(
+        HEAD PULL_KIND TARGET
+        "    request: { path: /participants, params: { $orderby: participantId } }\n" PULL_SINK,
+        &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    j = fr_config_find_job(cfg, "nightly");
+    assert_int_equal(j->pull.paging.type, FR_PAGING_ODATA);
+    assert_string_equal(j->pull.records, "/value");
+    assert_false(j->pull.watermark.configured);
+    assert_null(j->key);
+    assert_null(j->pull.rejects);
+    assert_string_equal(j->pull.sink.path, "./out/p.jsonl");
+    fr_config_free(cfg);
+}
+
+static void test_pull_paging(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    int rc = load(PULL_MINIMAL "    paging: { type: cursor, path: /next_cursor, param: cursor }\n",
+                  &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    const struct fr_paging_conf *pg = &fr_config_find_job(cfg, "nightly")->pull.paging;
+    assert_int_equal(pg->type, FR_PAGING_CURSOR);
+    assert_string_equal(pg->cursor_path, "/next_cursor");
+    assert_string_equal(pg->cursor_param, "cursor");
+    fr_config_free(cfg);
+
+    rc = load(PULL_MINIMAL "    paging: { type: link, allow_hosts: [cdn.example.com], "
+                           "max_pages: 50 }\n",
+              &cfg, &err);
+    assert_int_equal(rc, 0);
+    pg = &fr_config_find_job(cfg, "nightly")->pull.paging;
+    assert_int_equal(pg->type, FR_PAGING_LINK);
+    assert_int_equal(pg->nallow_hosts, 1);
+    assert_string_equal(pg->allow_hosts[0], "cdn.example.com");
+    assert_int_equal(pg->max_pages, 50);
+    fr_config_free(cfg);
+
+    rc = load(PULL_MINIMAL "    paging: none\n", &cfg, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(fr_config_find_job(cfg, "nightly")->pull.paging.type, FR_PAGING_NONE);
+    fr_config_free(cfg);
+
+    expect_error(PULL_MINIMAL "    paging: cursor\n",
+                 "ferry.yaml:13:13: jobs.nightly.paging: cursor paging needs to know where the "
+                 "cursor is",
+                 "{ type: cursor, path: /next_cursor, param: cursor }");
+    expect_error(PULL_MINIMAL "    paging: odat\n",
+                 "ferry.yaml:13:13: jobs.nightly.paging: invalid paging \"odat\" (did you mean "
+                 "\"odata\"?)",
+                 NULL);
+    expect_error(PULL_MINIMAL "    paging: { type: cursor, path: /next }\n",
+                 "jobs.nightly.paging: missing required key \"param\"", NULL);
+    expect_error(PULL_MINIMAL "    paging: { type: odata, param: cursor }\n",
+                 "key \"param\" does not apply to paging type \"odata\" (it belongs to \"cursor\")",
+                 NULL);
+    expect_error(PULL_MINIMAL "    paging: { type: link, allow_hosts: [] }\n",
+                 "jobs.nightly.paging.allow_hosts: the list is empty", NULL);
+    expect_error(HEAD PULL_KIND TARGET
+                 "    request: { path: /p, params: { cursor: abc } }\n" PULL_SINK
+                 "    paging: { type: cursor, path: /next, param: cursor }\n",
+                 "jobs.nightly.paging.param: \"cursor\" is also in request.params", NULL);
+}
+
+static void test_pull_warnings(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    /* OData without $orderby: a warning naming the risk. */
+    int rc =
+        load(HEAD PULL_KIND TARGET "    request: { path: /participants }\n" PULL_SINK, &cfg, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 1);
+    assert_non_null(strstr(cfg->warnings[0], "ferry.yaml:10:14: jobs.nightly: OData paging "
+                                             "without $orderby: pages can shift between requests"));
+    fr_config_free(cfg);
+    /* $orderby in the path's own query counts; other paging types do not need it. */
+    rc = load(HEAD PULL_KIND TARGET "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK, &cfg,
+              &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 0);
+    fr_config_free(cfg);
+    rc = load(HEAD PULL_KIND TARGET "    request: { path: /p }\n" PULL_SINK "    paging: link\n",
+              &cfg, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 0);
+    fr_config_free(cfg);
+    /* A watermark no parameter uses. */
+    rc = load(HEAD PULL_KIND TARGET "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK PULL_WM,
+              &cfg, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 1);
+    assert_non_null(strstr(cfg->warnings[0], "no request parameter uses {{watermark}}"));
+    fr_config_free(cfg);
+}
+
+static void test_pull_errors(void **state)
+{
+    /* Push keys in a pull job and the other way round. */
+    expect_error(PULL_MINIMAL "    source: { type: csv, path: in.csv }\n",
+                 "ferry.yaml:13:5: jobs.nightly: key \"source\" does not apply to job kind "
+                 "\"pull\" (it belongs to \"push\")",
+                 NULL);
+    expect_error(MINIMAL "    sink: { type: jsonl, path: x.jsonl }\n",
+                 "key \"sink\" does not apply to job kind \"push\" (it belongs to \"pull\")", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM,
+                 "ferry.yaml:8:5: jobs.nightly: missing required key \"sink\"", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_SINK PULL_WM,
+                 "jobs.nightly: missing required key \"request\"", NULL);
+    /* The push request's keys are not a pull request's. */
+    expect_error(HEAD PULL_KIND TARGET "    request: { path: /p, batch_size: 10 }\n" PULL_SINK,
+                 "ferry.yaml:10:26: unknown key \"batch_size\" under jobs.nightly.request", NULL);
+    expect_error(HEAD PULL_KIND TARGET "    request: { path: p }\n" PULL_SINK,
+                 "jobs.nightly.request.path: invalid path \"p\" (it must start with /)", NULL);
+    expect_error(
+        HEAD PULL_KIND TARGET "    request: { path: /p, params: { $top: [1] } }\n" PULL_SINK,
+        "jobs.nightly.request.params.$top: expected a single value, found a sequence", NULL);
+    /* Sinks. */
+    expect_error(PULL_MINIMAL "    sink: { type: csv, path: x.csv }\n",
+                 "ferry.yaml:13:5: duplicate key \"sink\"", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM "    sink: { type: csv, path: x.csv }\n",
+                 "jobs.nightly.sink: missing required key \"columns\"", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                 "    sink: { type: sqlite, path: out.db, table: people }\n",
+                 "jobs.nightly.key: a sqlite sink upserts by key", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                 "    key: id\n    sink: { type: sqlite, path: out.db, table: \"drop table\" }\n",
+                 "jobs.nightly.sink.table: invalid table name \"drop table\"", NULL);
+    expect_error(
+        HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+        "    key: id\n    sink: { type: sqlite, path: out.db, table: t, columns: [key] }\n",
+        "jobs.nightly.sink.columns[0]: invalid column \"key\" for a sqlite sink", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                 "    sink: { type: jsonl, path: x.jsonl, table: t }\n",
+                 "key \"table\" does not apply to sink type \"jsonl\" (it belongs to \"sqlite\")",
+                 NULL);
+    expect_error("store: sqlite:data.db\n" HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                 "    key: id\n    sink: { type: sqlite, path: data.db, table: t }\n",
+                 "jobs.nightly.sink.path: the sink is the store's own file (sqlite:data.db)", NULL);
+    expect_error(PULL_MINIMAL "    rejects: out/p.jsonl\n",
+                 "jobs.nightly.rejects: the rejects file is the sink's own file", NULL);
+    /* Watermark. */
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK,
+                 "ferry.yaml:10:45: jobs.nightly.request.params: a parameter uses {{watermark}} "
+                 "but the job has no watermark",
+                 NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
+                 "    watermark: { field: lastModified }\n",
+                 "jobs.nightly.watermark: missing required key \"initial\"", NULL);
+    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
+                 "    watermark: { field: lastModified, initial: true }\n",
+                 "ferry.yaml:12:48: jobs.nightly.watermark.initial: the initial watermark must be "
+                 "a string or a number",
+                 NULL);
+    expect_error(PULL_MINIMAL "    records: value\n",
+                 "jobs.nightly.records: invalid JSON pointer \"value\"", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +764,10 @@ int main(void)
         cmocka_unit_test_setup(test_alert_errors, setup),
         cmocka_unit_test_setup(test_webhook_url_is_secret, setup),
         cmocka_unit_test_setup(test_find_job, setup),
+        cmocka_unit_test_setup(test_pull_full, setup),
+        cmocka_unit_test_setup(test_pull_paging, setup),
+        cmocka_unit_test_setup(test_pull_warnings, setup),
+        cmocka_unit_test_setup(test_pull_errors, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,7 +199,9 @@ static void c_run_begin_finish_get(struct fr_store *st)
                                         .requests = 9,
                                         .retries = 10,
                                         .rate_limited = 11,
-                                        .token_refreshes = (uint64_t)1 << 40};
+                                        .token_refreshes = (uint64_t)1 << 40,
+                                        .pages = 12,
+                                        .written = 13};
     assert_int_equal(fr_store_run_finish(st, &fin, &err), FR_OK);
     assert_int_equal(fr_store_run_get(st, "r1", &got, &err), FR_OK);
     assert_string_equal(got.status, "failed");
@@ -1083,7 +1085,64 @@ static void c_events_queue_stats(struct fr_store *st)
     assert_string_equal(c.items[1], "st p0 d1 x0 o0");
 }
 
+/* ---- contract: watermarks ------------------------------------------------------------- */
+
+static void c_watermarks(struct fr_store *st)
+{
+    struct fr_err err = {0};
+    char *value = (char *)"untouched";
+    char run_id[FR_RUN_ID_MAX] = "";
+    int64_t updated = -1;
+    /* none saved: an answer, not a failure */
+    assert_int_equal(fr_store_watermark_get(st, "pull-a", &value, run_id, &updated, &err),
+                     FR_ENOTFOUND);
+    assert_null(value);
+    assert_int_equal(err.code, 0);
+
+    assert_int_equal(
+        fr_store_watermark_set(st, "pull-a", "\"2024-01-01T00:00:00Z\"", "r1", 100, &err), FR_OK);
+    assert_int_equal(fr_store_watermark_get(st, "pull-a", &value, run_id, &updated, &err), FR_OK);
+    assert_string_equal(value, "\"2024-01-01T00:00:00Z\"");
+    assert_string_equal(run_id, "r1");
+    assert_int_equal(updated, 100);
+    free(value);
+
+    /* a later save replaces it; other jobs keep theirs */
+    assert_int_equal(fr_store_watermark_set(st, "pull-b", "42", "r2", 150, &err), FR_OK);
+    assert_int_equal(
+        fr_store_watermark_set(st, "pull-a", "\"2024-02-01T00:00:00Z\"", "r3", 200, &err), FR_OK);
+    assert_int_equal(fr_store_watermark_get(st, "pull-a", &value, NULL, NULL, &err), FR_OK);
+    assert_string_equal(value, "\"2024-02-01T00:00:00Z\"");
+    free(value);
+    assert_int_equal(fr_store_watermark_get(st, "pull-b", &value, run_id, &updated, &err), FR_OK);
+    assert_string_equal(value, "42");
+    assert_string_equal(run_id, "r2");
+    assert_int_equal(updated, 150);
+    free(value);
+
+    /* arguments every backend would check */
+    assert_int_equal(fr_store_watermark_set(st, "pull-a", NULL, "r4", 1, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_watermark_set(st, "pull-a", "1", NULL, 1, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_watermark_get(st, NULL, &value, NULL, NULL, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_watermark_get(st, "pull-a", &value, NULL, NULL, NULL), FR_OK);
+    assert_string_equal(value, "\"2024-02-01T00:00:00Z\"");
+    free(value);
+}
+
 /* ---- contract: backends whose data outlives the handle -------------------------------- */
+
+static void d_watermark_persists(const char *url)
+{
+    struct fr_store *st = open_ok(url);
+    assert_int_equal(fr_store_watermark_set(st, "pull-a", "7", "r1", 10, NULL), FR_OK);
+    fr_store_close(st);
+    st = open_ok(url);
+    char *value = NULL;
+    assert_int_equal(fr_store_watermark_get(st, "pull-a", &value, NULL, NULL, NULL), FR_OK);
+    assert_string_equal(value, "7");
+    free(value);
+    fr_store_close(st);
+}
 
 static void d_persists_across_reopen(const char *url)
 {
@@ -1316,6 +1375,7 @@ static const struct {
     {"events_dlq", c_events_dlq},
     {"events_release", c_events_release},
     {"events_queue_stats", c_events_queue_stats},
+    {"watermarks", c_watermarks},
 };
 
 static const struct {
@@ -1327,6 +1387,7 @@ static const struct {
     {"events_persist", d_events_persist},
     {"events_claim_two_handles", d_events_claim_two_handles},
     {"events_claim_processes", d_events_claim_processes},
+    {"watermark_persists", d_watermark_persists},
 };
 
 /* One test of the matrix: the backend, which test, and what setup made. */
@@ -1484,6 +1545,47 @@ static void test_sqlite_migrations_once(void **state)
     remove_temp_dir(dir);
 }
 
+/*
+ * A store written by the release before migration 4 (schema version 3, runs
+ * without pages and written) upgrades on open, its runs intact.
+ */
+static void test_sqlite_migration_4_upgrades(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    begin_ok(st, "r-old", "push-a", 1000);
+    fr_store_close(st);
+    /* back to version 3, as the previous release left it */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE watermarks; ALTER TABLE runs DROP COLUMN pages;"
+                                  " ALTER TABLE runs DROP COLUMN written;"
+                                  " DELETE FROM schema_migrations WHERE version = 4",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    int64_t m[3];
+    read_migrations(path, m);
+    assert_int_equal(m[2], 3);
+
+    st = open_ok(url);
+    read_migrations(path, m);
+    assert_int_equal(m[2], 4);
+    struct fr_run run;
+    assert_int_equal(fr_store_run_get(st, "r-old", &run, NULL), FR_OK);
+    assert_string_equal(run.job, "push-a");
+    assert_int_equal(run.counts.pages, 0);
+    assert_int_equal(fr_store_watermark_set(st, "pull-a", "1", "r1", 1, NULL), FR_OK);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
 /* Processes opening one new file at once: each succeeds, the schema is applied once. */
 static void test_sqlite_concurrent_open(void **state)
 {
@@ -1616,6 +1718,7 @@ int main(void)
         cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_sqlite_migrations_once),
         cmocka_unit_test(test_sqlite_concurrent_open),
+        cmocka_unit_test(test_sqlite_migration_4_upgrades),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
     };
