@@ -72,8 +72,8 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     probe_conf.total_timeout_ms = FR_MIN(probe_conf.total_timeout_ms, timeout_ms);
 
     if (job)
-        printf("ferry check: job \"%s\" pushes to target \"%s\" at %s\n", job->name, conf->name,
-               conf->base_url);
+        printf("ferry check: job \"%s\" %s target \"%s\" at %s\n", job->name,
+               job->kind == FR_JOB_PULL ? "pulls from" : "pushes to", conf->name, conf->base_url);
     else
         printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
     line("config", "ok", "%s", cfg->path);

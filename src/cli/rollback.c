@@ -39,6 +39,13 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
                 run_id, run.job, cfg->path);
         return FR_EXIT_USAGE;
     }
+    if (job->kind != FR_JOB_PUSH) {
+        fprintf(stderr,
+                "ferry rollback: run %s is of job %s, a pull job: only push runs create records "
+                "to roll back\n",
+                run_id, run.job);
+        return FR_EXIT_USAGE;
+    }
     struct fr_rollback_result res;
     if (fr_rollback_run(cfg, job, st, run_id, dry_run, &res) && !res.keys) {
         fprintf(stderr, "ferry rollback: %s\n", res.err.msg);

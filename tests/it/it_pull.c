@@ -436,6 +436,12 @@ static void test_invalid_records(void **state)
     json_decref(j);
     free(out);
     free(err);
+    /* a pull run has nothing to roll back: refused, with the reason */
+    const char *undo[] = {"rollback", id, NULL};
+    assert_int_equal(ferry(e, undo, &out, &err), 2);
+    assert_non_null(strstr(err, "a pull job: only push runs create records"));
+    free(out);
+    free(err);
     free(id);
 
     /* under an alert threshold that allows them, the same run exits 0 */
