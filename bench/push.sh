@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 . ./lib.sh
 which=${1:-all}
 RUNS=${2:-3}
+REFPUSH=${REFPUSH:-$(dirname "$FERRY")/ferry-refpush}
 
 throughput() {
     local n=100000 rates=() cpus=() batches tokens
@@ -27,7 +28,7 @@ throughput() {
 }
 
 cpu() {
-    local n=100000 ferry_cpu=() py_cpu=()
+    local n=100000 ferry_cpu=() py_cpu=() c_cpu=() t_cpu=() created secs
     gen_csv $n "$WORK/orders.csv"
     for _ in $(seq "$RUNS"); do
         start_mock
@@ -38,13 +39,29 @@ cpu() {
         start_mock
         read -r created secs < <(/usr/bin/python3 reference_push.py "$MOCK_URL" "$WORK/orders.csv")
         stop_mock
+        [ "$created" = "$n" ] || { echo "bench: the Python script created $created of $n" >&2; exit 1; }
         py_cpu+=("$(awk -v n=$n -v c="$secs" 'BEGIN { printf "%.2f", c * 1e6 / n }')")
+        start_mock
+        read -r created secs < <("$REFPUSH" "$MOCK_URL" "$WORK/orders.csv")
+        stop_mock
+        [ "$created" = "$n" ] || { echo "bench: ferry-refpush created $created of $n" >&2; exit 1; }
+        c_cpu+=("$(awk -v n=$n -v c="$secs" 'BEGIN { printf "%.2f", c * 1e6 / n }')")
+        start_mock
+        read -r created secs < <("$REFPUSH" --text "$MOCK_URL" "$WORK/orders.csv")
+        stop_mock
+        [ "$created" = "$n" ] || { echo "bench: ferry-refpush --text created $created of $n" >&2; exit 1; }
+        t_cpu+=("$(awk -v n=$n -v c="$secs" 'BEGIN { printf "%.2f", c * 1e6 / n }')")
     done
-    local f p
+    local f p c t
     f=$(median "${ferry_cpu[@]}")
     p=$(median "${py_cpu[@]}")
+    c=$(median "${c_cpu[@]}")
+    t=$(median "${t_cpu[@]}")
     echo "cpu: $n records, user+sys per record (median of $RUNS, side by side)"
     echo "  ferry $f us   python requests script $p us   ratio $(awk -v f="$f" -v p="$p" 'BEGIN { printf "%.2f", f / p }')"
+    echo "  the script's loop in C (ferry-refpush: libcsv, jansson, libcurl; no journal) $c us   ratio to the script $(awk -v c="$c" -v p="$p" 'BEGIN { printf "%.2f", c / p }')"
+    echo "  the same with printf payloads (--text: no escaping, a lower bound) $t us   ratio to the script $(awk -v t="$t" -v p="$p" 'BEGIN { printf "%.2f", t / p }')"
+    echo "  per run: ferry ${ferry_cpu[*]}   python ${py_cpu[*]}   C ${c_cpu[*]}   C --text ${t_cpu[*]}"
 }
 
 rss() {
