@@ -11,7 +11,9 @@
 #include "core/log.h"
 #include "hooks/dispatch.h"
 #include "hooks/server.h"
+#include "job/sched.h"
 #include "obs/admin.h"
+#include "obs/trend.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -27,6 +29,12 @@ static const char usage[] =
     "dashboard at /, and the admin actions POST /api/dlq/SEQ/replay and\n"
     "POST /api/jobs/JOB/run, which need 'Authorization: Bearer' with\n"
     "webhooks.admin_token.\n"
+    "Jobs with a schedule (5 cron fields, optional timezone) run when due, never\n"
+    "two runs of one job at once; a slot missed while the server was down runs\n"
+    "once at start if within the job's max_age. The trend rules under alerts:\n"
+    "are evaluated every alerts.evaluate_every; each alert notifies the sinks\n"
+    "once when it starts and once when it clears. SIGTERM waits for job runs in\n"
+    "progress to finish.\n"
     "SIGINT or SIGTERM stops it: no new connections, answers in flight finish,\n"
     "deliveries in progress are abandoned and their events left due, exit 0.\n"
     "\n"
@@ -116,7 +124,22 @@ static int check_sources(const struct fr_config *cfg)
 /* What the admin endpoints borrow from the rest of serve. */
 struct parts {
     struct fr_dispatch *dispatch;
+    struct fr_sched *sched;
+    struct fr_trends *trends;
 };
+
+static void status_extras(void *ud, json_t *status)
+{
+    struct parts *p = ud;
+    fr_sched_annotate(p->sched, status);
+    fr_trends_annotate(p->trends, status);
+}
+
+static int run_job(void *ud, const char *job)
+{
+    struct parts *p = ud;
+    return fr_sched_run_now(p->sched, job);
+}
 
 static void ready_checks(void *ud, json_t *checks)
 {
@@ -148,19 +171,27 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     struct fr_admin_hooks hooks = {
         .ud = &parts,
         .ready = ready_checks,
+        .status = status_extras,
+        .run_job = run_job,
         .wake = wake_workers,
     };
     struct fr_admin *admin = NULL;
-    if ((rc = fr_admin_new(cfg, &hooks, &admin, &err))) {
+    if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
+        (rc = fr_sched_start(cfg, &parts.sched, &err)) ||
+        (rc = fr_admin_new(cfg, &hooks, &admin, &err))) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
+        fr_sched_stop(parts.sched);
+        fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
-        return FR_EXIT_STORE;
+        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
     }
     struct fr_hook_server *s = NULL;
     rc = fr_hook_server_start(cfg, st, o->commit_batch, fr_dispatch_wake, d, admin, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_admin_free(admin);
+        fr_sched_stop(parts.sched);
+        fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
         return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
     }
@@ -174,6 +205,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
     fr_admin_free(admin);
+    fr_sched_stop(parts.sched); /* waits for job runs in progress */
+    fr_trends_stop(parts.trends);
     fr_dispatch_stop(d);
     FR_LOG_INFO("serve stopped");
     return FR_EXIT_OK;

@@ -463,6 +463,137 @@ static void test_replay_needs_admin_token(void **state)
     free(log);
 }
 
+/* POST /mock/faults with spec (may be ""). */
+static void set_faults(struct env *e, const char *spec)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/mock/faults", e->mock.base_url);
+    long status = 0;
+    assert_int_equal(fr_test_http("POST", url, NULL, spec, &status, NULL), 0);
+    assert_int_equal(status, 200);
+}
+
+/* POST /api/jobs/credits/run with the admin token, then waits until the run is over. */
+static void run_now(struct env *e)
+{
+    const char *auth[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    assert_int_equal(http(e, "POST", "/api/jobs/credits/run", auth, "", NULL), 202);
+    for (int i = 0; i < 600; i++) {
+        char *body = NULL;
+        assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 200);
+        json_t *j = json_loads(body, 0, NULL);
+        free(body);
+        bool running =
+            json_is_true(json_object_get(json_array_get(json_object_get(j, "jobs"), 0), "running"));
+        json_decref(j);
+        if (!running)
+            return;
+        fr_sleep_ms(50);
+    }
+    fail_msg("the job run did not finish");
+}
+
+/* How many notifications of alert in state the exec sink wrote to alerts.jsonl. */
+static int notified(struct env *e, const char *alert, const char *state)
+{
+    char *path = fr_asprintf("%s/alerts.jsonl", e->dir);
+    char *text = fr_test_read_file(path);
+    free(path);
+    int n = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        json_t *j = json_loads(line, 0, NULL);
+        /* Runs over their threshold alert the same sinks, without "alert". */
+        const char *a = json_string_value(json_object_get(j, "alert"));
+        const char *st = json_string_value(json_object_get(j, "state"));
+        if (a && st && strcmp(a, alert) == 0 && strcmp(st, state) == 0)
+            n++;
+        json_decref(j);
+    }
+    free(text);
+    return n;
+}
+
+static void wait_notified(struct env *e, const char *alert, const char *state)
+{
+    for (int i = 0; i < 300 && notified(e, alert, state) == 0; i++)
+        fr_sleep_ms(50);
+    if (notified(e, alert, state) == 0) {
+        char *path = fr_asprintf("%s/alerts.jsonl", e->dir);
+        char *text = fr_test_read_file(path);
+        fail_msg("no %s notification for %s; alerts.jsonl:\n%s", state, alert, text);
+    }
+}
+
+/*
+ * Each trend alert fires once when its condition starts and resolves once
+ * when it ends, with the mock's faults switched on and off while serve runs.
+ */
+static void test_trend_alerts_fire_and_clear_once(void **state)
+{
+    struct env *e = *state;
+    write_config(e, 10, "    max_age: 1m\n",
+                 "alerts:\n"
+                 "  sinks: [ { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" "
+                 "} ]\n"
+                 "  evaluate_every: 100ms\n"
+                 "  error_rate: { above: 50%, window: 2s, min_requests: 2 }\n"
+                 "  latency_p95: { above: 200ms, window: 2s, min_requests: 1 }\n"
+                 "  token_refresh: { factor: 3, window: 2s }\n"
+                 "  dead_letters: { growth: 1, window: 2s }\n");
+    /* A success two minutes ago: over max_age (1m) from the start. */
+    add_old_success(e, 2 * 60 * 1000);
+    start_serve(e);
+    wait_notified(e, "stale_job:credits", "firing");
+
+    /* Every request fails: the error rate fires; without faults it clears. */
+    set_faults(e, "error5xx=1");
+    run_now(e);
+    wait_notified(e, "error_rate:im", "firing");
+    set_faults(e, "");
+    wait_notified(e, "error_rate:im", "resolved");
+
+    /* Every token is revoked at once, so each run fetches at least two; every record fails,
+     * so each run sends them again. */
+    set_faults(e, "revoke_every=1ms,record_error=1");
+    run_now(e);
+    run_now(e);
+    run_now(e);
+    wait_notified(e, "token_refresh:im", "firing");
+    set_faults(e, "");
+    wait_notified(e, "token_refresh:im", "resolved");
+
+    /* Slow answers: p95 over 200ms fires; the run succeeds, so the job is no longer stale. */
+    set_faults(e, "slow=1:300ms");
+    run_now(e);
+    wait_notified(e, "latency_p95:im", "firing");
+    wait_notified(e, "stale_job:credits", "resolved");
+    set_faults(e, "");
+    wait_notified(e, "latency_p95:im", "resolved");
+
+    /* A new dead letter: growth fires, and clears once the window holds no growth. */
+    add_dead_letter(e);
+    wait_notified(e, "dead_letters:gh", "firing");
+    wait_notified(e, "dead_letters:gh", "resolved");
+
+    /* A little longer: nothing fires or clears twice. */
+    fr_sleep_ms(500);
+    const char *alerts[] = {"stale_job:credits", "error_rate:im", "token_refresh:im",
+                            "latency_p95:im", "dead_letters:gh"};
+    for (size_t i = 0; i < FR_ARRAY_LEN(alerts); i++) {
+        assert_int_equal(notified(e, alerts[i], "firing"), 1);
+        assert_int_equal(notified(e, alerts[i], "resolved"), 1);
+    }
+    char *body = NULL;
+    assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 200);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    assert_int_equal(json_array_size(json_object_get(j, "alerts")), 0);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +601,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_health_status_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_check_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_needs_admin_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trend_alerts_fire_and_clear_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
