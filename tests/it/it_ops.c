@@ -329,6 +329,9 @@ static void test_health_status_page(void **state)
     json_decref(j);
     assert_int_equal(http(e, "GET", "/", NULL, NULL, &body), 200);
     assert_non_null(strstr(body, "<!doctype html>"));
+    assert_non_null(strstr(body, "fetch(\"/api/status\")"));            /* reads the status */
+    assert_non_null(strstr(body, "\"/api/dlq/\" + seq + \"/replay\"")); /* the replay button */
+    assert_non_null(strstr(body, "setInterval(refresh"));               /* refreshes itself */
     assert_null(strstr(body, "http://")); /* nothing loaded from elsewhere */
     assert_null(strstr(body, "https://"));
     free(body);
