@@ -597,6 +597,81 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
     json_decref(j);
 }
 
+/* The runs of credits in the store, newest first, as "status,status,...". */
+static char *run_statuses(struct env *e)
+{
+    char *out = NULL;
+    assert_int_equal(
+        ferry(e, (const char *[]){"runs", "list", "--json", "--job", "credits", NULL}, &out, NULL),
+        0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "");
+    size_t i;
+    json_t *r;
+    json_array_foreach(j, i, r)
+        fr_buf_addf(&b, "%s%s", i ? "," : "", json_string_value(json_object_get(r, "status")));
+    json_decref(j);
+    return fr_buf_detach(&b, NULL);
+}
+
+/*
+ * The scheduler: a slot missed while the server was down (the last run is
+ * two hours old, the schedule is every minute, max_age 1h) runs once at
+ * start; a run requested while one runs is refused (no overlap).
+ */
+static void test_scheduler_catch_up_and_no_overlap(void **state)
+{
+    struct env *e = *state;
+    write_config(e, 8, "    max_age: 1h\n    schedule: \"* * * * *\"\n    timezone: UTC\n", NULL);
+    add_old_success(e, 2 * 3600 * 1000);
+    set_faults(e, "slow=1:400ms");
+    /* Everything below happens within one minute, so no new slot comes due: start early in one. */
+    int64_t second = fr_wall_ms() / 1000 % 60;
+    if (second >= 45)
+        fr_sleep_ms((61 - second) * 1000);
+    int64_t minute = fr_wall_ms() / 60000;
+    start_serve(e);
+    /* The catch-up run starts at once and is slow: a second run now is refused. */
+    const char *auth[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    char *body = NULL;
+    assert_int_equal(http(e, "POST", "/api/jobs/credits/run", auth, "", &body), 409);
+    assert_non_null(strstr(body, "running already"));
+    free(body);
+    assert_int_equal(http(e, "POST", "/api/jobs/nope/run", auth, "", NULL), 404);
+    /* Wait for it to end, then look at the runs: one new ok run besides the old one. */
+    char *runs = NULL;
+    for (int i = 0; i < 200; i++) {
+        free(runs);
+        runs = run_statuses(e);
+        if (strcmp(runs, "ok,ok") == 0)
+            break;
+        fr_sleep_ms(50);
+    }
+    assert_string_equal(runs, "ok,ok");
+    free(runs);
+    assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 200);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    json_t *job = json_array_get(json_object_get(j, "jobs"), 0);
+    const char *next = json_string_value(json_object_get(job, "next_run"));
+    assert_non_null(next);
+    assert_non_null(strstr(next, ":00.000Z")); /* a whole minute */
+    assert_false(json_is_true(json_object_get(job, "stale")));
+    json_decref(j);
+    /* A restart right away: the slot ran, so nothing runs at start. */
+    kill(e->serve.pid, SIGTERM);
+    assert_int_equal(fr_test_wait(&e->serve, 15000), 0);
+    fr_test_proc_release(&e->serve);
+    start_serve(e);
+    fr_sleep_ms(1500);
+    runs = run_statuses(e);
+    assert_true(fr_wall_ms() / 60000 == minute); /* no new slot came due */
+    assert_string_equal(runs, "ok,ok");
+    free(runs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_check_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_needs_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trend_alerts_fire_and_clear_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler_catch_up_and_no_overlap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
