@@ -35,6 +35,8 @@ static const char usage[] =
     "are evaluated every alerts.evaluate_every; each alert notifies the sinks\n"
     "once when it starts and once when it clears. SIGTERM waits for job runs in\n"
     "progress to finish.\n"
+    "A config with scheduled jobs needs no webhooks section (it then listens on\n"
+    "127.0.0.1:8080).\n"
     "SIGINT or SIGTERM stops it: no new connections, answers in flight finish,\n"
     "deliveries in progress are abandoned and their events left due, exit 0.\n"
     "\n"
@@ -105,8 +107,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 /* The checks the config loader cannot make because they are the store's limits. */
 static int check_sources(const struct fr_config *cfg)
 {
-    if (!cfg->webhooks.configured || cfg->webhooks.nsources == 0) {
-        fprintf(stderr, "ferry serve: %s has no webhooks section (see docs/webhooks.md)\n",
+    bool scheduled = false;
+    for (size_t i = 0; i < cfg->njobs; i++)
+        scheduled = scheduled || cfg->jobs[i].schedule;
+    /* Without sources it still serves the operations endpoints for its scheduled jobs. */
+    if ((!cfg->webhooks.configured || cfg->webhooks.nsources == 0) && !scheduled) {
+        fprintf(stderr,
+                "ferry serve: %s has no webhooks section and no job with a schedule: nothing to "
+                "serve (see docs/webhooks.md and docs/operations.md)\n",
                 cfg->path);
         return FR_EXIT_USAGE;
     }
