@@ -15,6 +15,7 @@ const char fr_dashboard_html[] =
     "<meta charset=\"utf-8\">\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<title>ferry</title>\n"
+    "<link rel=\"icon\" href=\"data:,\">\n"
     "<style>\n"
     "body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d232b; "
     "}\n"
