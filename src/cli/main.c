@@ -12,10 +12,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"run", fr_cli_run, "run a push job: source -> map -> batches -> API, journaled"},
+    {"run", fr_cli_run, "run a push or pull job once, journaled (metrics_file: for node_exporter)"},
     {"runs", fr_cli_runs, "list runs, or show one run's counts and failures"},
     {"rollback", fr_cli_rollback, "undo what a run created (the manual escape hatch)"},
     {"serve", fr_cli_serve, "the webhook gateway: verify, store durably, deliver with retries"},
+    {"status", fr_cli_status, "jobs and webhook queues at a glance; --check for monitoring"},
     {"dlq", fr_cli_dlq, "list, show, replay or purge dead-lettered webhook events"},
     {"check", fr_cli_check, "validate a target's config, credentials and reachability"},
     {"demo", fr_cli_demo, "the nightly push end to end against the built-in simulator"},

@@ -12,6 +12,7 @@
 #include "job/pull.h"
 #include "job/push.h"
 #include "obs/alert.h"
+#include "obs/metrics.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -48,7 +49,10 @@ static const char usage[] =
     "exit status: 0 every record accepted (push: created or duplicate; pull: valid\n"
     "and written), 1 failures or rejects crossed the alert threshold, or a pull\n"
     "stopped on a bad page or an unwritable sink, 2 usage or configuration error,\n"
-    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed.\n";
+    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed.\n"
+    "\n"
+    "A job with metrics_file: PATH gets the run's metrics written there atomically\n"
+    "(Prometheus text format, for node_exporter's textfile collector).\n";
 
 static void send_alerts(const struct fr_config *cfg, const struct fr_push_result *r)
 {
@@ -127,6 +131,16 @@ static int run_pull(const struct fr_config *cfg, const struct fr_job_conf *job, 
     int status = res.run.exit_code;
     fr_pull_result_release(&res);
     return status;
+}
+
+/* The run's metrics to the job's metrics_file, if it has one (not for a dry run). */
+static void write_metrics(const struct fr_job_conf *job, bool dry_run)
+{
+    if (!job->metrics_file || dry_run)
+        return;
+    struct fr_err err = {0};
+    if (fr_metrics_write_file(fr_metrics_global(), job->metrics_file, &err))
+        FR_LOG_ERROR("metrics file not written", FR_LS("job", job->name), FR_LS("error", err.msg));
 }
 
 static int parse_limit(const char *s, int64_t *out)
@@ -245,6 +259,7 @@ int fr_cli_run(int argc, char **argv)
         pull.dry_run = opts.dry_run;
         pull.progress = opts.progress;
         status = run_pull(cfg, job, st, &pull);
+        write_metrics(job, pull.dry_run);
         fr_store_close(st);
         fr_config_free(cfg);
         return status;
@@ -256,6 +271,7 @@ int fr_cli_run(int argc, char **argv)
         send_alerts(cfg, &res);
     status = res.run.exit_code;
     fr_push_result_release(&res);
+    write_metrics(job, opts.dry_run);
     fr_store_close(st);
     fr_config_free(cfg);
     return status;

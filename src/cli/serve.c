@@ -11,6 +11,9 @@
 #include "core/log.h"
 #include "hooks/dispatch.h"
 #include "hooks/server.h"
+#include "job/sched.h"
+#include "obs/admin.h"
+#include "obs/trend.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -21,6 +24,19 @@ static const char usage[] =
     "to the source's handler (deliver.url or deliver.exec) with retries; events\n"
     "that exhaust max_attempts go to the dead-letter queue (see 'ferry dlq').\n"
     "Prints 'listening on http://IP:PORT' on stdout once it accepts connections.\n"
+    "The same listener serves the operations endpoints (docs/operations.md):\n"
+    "GET /metrics (Prometheus), /healthz, /readyz, /api/status, /api/dlq, the\n"
+    "dashboard at /, and the admin actions POST /api/dlq/SEQ/replay and\n"
+    "POST /api/jobs/JOB/run, which need 'Authorization: Bearer' with\n"
+    "webhooks.admin_token.\n"
+    "Jobs with a schedule (5 cron fields, optional timezone) run when due, never\n"
+    "two runs of one job at once; a slot missed while the server was down runs\n"
+    "once at start if within the job's max_age. The trend rules under alerts:\n"
+    "are evaluated every alerts.evaluate_every; each alert notifies the sinks\n"
+    "once when it starts and once when it clears. SIGTERM waits for job runs in\n"
+    "progress to finish.\n"
+    "A config with scheduled jobs needs no webhooks section (it then listens on\n"
+    "127.0.0.1:8080).\n"
     "SIGINT or SIGTERM stops it: no new connections, answers in flight finish,\n"
     "deliveries in progress are abandoned and their events left due, exit 0.\n"
     "\n"
@@ -91,8 +107,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 /* The checks the config loader cannot make because they are the store's limits. */
 static int check_sources(const struct fr_config *cfg)
 {
-    if (!cfg->webhooks.configured || cfg->webhooks.nsources == 0) {
-        fprintf(stderr, "ferry serve: %s has no webhooks section (see docs/webhooks.md)\n",
+    bool scheduled = false;
+    for (size_t i = 0; i < cfg->njobs; i++)
+        scheduled = scheduled || cfg->jobs[i].schedule;
+    /* Without sources it still serves the operations endpoints for its scheduled jobs. */
+    if ((!cfg->webhooks.configured || cfg->webhooks.nsources == 0) && !scheduled) {
+        fprintf(stderr,
+                "ferry serve: %s has no webhooks section and no job with a schedule: nothing to "
+                "serve (see docs/webhooks.md and docs/operations.md)\n",
                 cfg->path);
         return FR_EXIT_USAGE;
     }
@@ -107,20 +129,77 @@ static int check_sources(const struct fr_config *cfg)
     return FR_EXIT_OK;
 }
 
+/* What the admin endpoints borrow from the rest of serve. */
+struct parts {
+    struct fr_dispatch *dispatch;
+    struct fr_sched *sched;
+    struct fr_trends *trends;
+};
+
+static void status_extras(void *ud, json_t *status)
+{
+    struct parts *p = ud;
+    fr_sched_annotate(p->sched, status);
+    fr_trends_annotate(p->trends, status);
+}
+
+static int run_job(void *ud, const char *job)
+{
+    struct parts *p = ud;
+    return fr_sched_run_now(p->sched, job);
+}
+
+static void ready_checks(void *ud, json_t *checks)
+{
+    struct parts *p = ud;
+    size_t running = 0, workers = fr_dispatch_workers(p->dispatch, &running);
+    char detail[96];
+    snprintf(detail, sizeof(detail), "%zu of %zu delivery workers running", running, workers);
+    json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "name", "workers", "ok",
+                                            running == workers, "detail", detail));
+}
+
+static void wake_workers(void *ud)
+{
+    struct parts *p = ud;
+    fr_dispatch_wake(p->dispatch);
+}
+
 static int serve(const struct fr_config *cfg, struct fr_store *st, const struct serve_opts *o,
                  const sigset_t *stop)
 {
     struct fr_err err = {0};
-    struct fr_dispatch *d = NULL;
-    int rc = fr_dispatch_start(cfg, o->workers, &d, &err);
+    struct parts parts = {0};
+    int rc = fr_dispatch_start(cfg, o->workers, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
     }
+    struct fr_dispatch *d = parts.dispatch;
+    struct fr_admin_hooks hooks = {
+        .ud = &parts,
+        .ready = ready_checks,
+        .status = status_extras,
+        .run_job = run_job,
+        .wake = wake_workers,
+    };
+    struct fr_admin *admin = NULL;
+    if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
+        (rc = fr_sched_start(cfg, &parts.sched, &err)) ||
+        (rc = fr_admin_new(cfg, &hooks, &admin, &err))) {
+        fprintf(stderr, "ferry serve: %s\n", err.msg);
+        fr_sched_stop(parts.sched);
+        fr_trends_stop(parts.trends);
+        fr_dispatch_stop(d);
+        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+    }
     struct fr_hook_server *s = NULL;
-    rc = fr_hook_server_start(cfg, st, o->commit_batch, fr_dispatch_wake, d, &s, &err);
+    rc = fr_hook_server_start(cfg, st, o->commit_batch, fr_dispatch_wake, d, admin, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
+        fr_admin_free(admin);
+        fr_sched_stop(parts.sched);
+        fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
         return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
     }
@@ -133,6 +212,9 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     int sig = fr_cli_wait_stop_signal(stop);
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
+    fr_admin_free(admin);
+    fr_sched_stop(parts.sched); /* waits for job runs in progress */
+    fr_trends_stop(parts.trends);
     fr_dispatch_stop(d);
     FR_LOG_INFO("serve stopped");
     return FR_EXIT_OK;

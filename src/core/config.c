@@ -431,6 +431,37 @@ static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
                                  (void **)&cfg->targets, &cfg->ntargets, parse_target);
 }
 
+static const struct fr__cfg_key status_keys[] = {
+    {.name = "recent_runs",
+     .type = FR__CFG_INT,
+     .offset = offsetof(struct fr_status_conf, recent_runs),
+     .def = "10",
+     .min = 1,
+     .max = 1000,
+     .help = "how many of a job's latest runs its success rate is taken over"},
+    {.name = "min_success_rate",
+     .type = FR__CFG_PERCENT,
+     .offset = offsetof(struct fr_status_conf, min_success_rate),
+     .def = "0%",
+     .help = "ferry status --check fails when a job's recent success rate is below this"},
+    {.name = "max_dead_letters",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_status_conf, max_dead_letters),
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX,
+     .help = "ferry status --check fails when a webhook source has more dead letters"},
+    {.name = "max_pending_age",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_status_conf, max_pending_age_ms),
+     .min = 1000,
+     .max = 366LL * 24 * 3600 * 1000,
+     .help = "ferry status --check fails when a source's oldest pending event is older"},
+};
+
+static const struct fr__cfg_table status_table = {status_keys, FR_ARRAY_LEN(status_keys), NULL,
+                                                  NULL, NULL};
+
 /* The sections of the file: each new section is one more row. */
 static const struct fr__cfg_key top_keys[] = {
     {.name = "store",
@@ -452,7 +483,14 @@ static const struct fr__cfg_key top_keys[] = {
      .type = FR__CFG_CUSTOM,
      .offset = 0,
      .custom = fr__cfg_parse_alerts,
-     .help = "where alerts are sent"},
+     .help = "where alerts are sent: a list of sinks, or { sinks, evaluate_every, error_rate, "
+             "latency_p95, token_refresh, dead_letters, stale_jobs }"},
+    {.name = "status",
+     .type = FR__CFG_MAP,
+     .offset = offsetof(struct fr_config, status),
+     .sub = &status_table,
+     .help = "thresholds of ferry status --check: { recent_runs, min_success_rate, "
+             "max_dead_letters, max_pending_age }"},
     {.name = "webhooks",
      .type = FR__CFG_MAP,
      .offset = offsetof(struct fr_config, webhooks),
@@ -612,6 +650,7 @@ int fr_config_load_string(const char *yaml, size_t len, const char *name, struct
     cfg->path = fr_strdup(name);
     cfg->dir = dir_of(name);
     fr__cfg_apply_defaults(&top_table, cfg);
+    fr__cfg_alerts_defaults(cfg);
     struct fr__cfg_loader ld = {.doc = &doc, .name = name, .dir = cfg->dir, .cfg = cfg, .err = err};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))

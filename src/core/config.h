@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "core/cron.h"
 #include "core/error.h"
 #include "core/units.h"
 #include "hooks/verify.h"
@@ -244,6 +245,12 @@ struct fr_job_conf {
     struct fr_job_alert_conf alert; /* both kinds */
     /* pull jobs */
     struct fr_pull_conf pull;
+    /* operations (docs/operations.md) */
+    int64_t max_age_ms;  /* a success older than this is stale; 0: no limit */
+    char *schedule;      /* 5-field cron spec as written, or NULL: `ferry serve` never runs it */
+    struct fr_cron cron; /* schedule parsed */
+    char *timezone;      /* IANA zone the schedule is read in, or NULL: local time */
+    char *metrics_file;  /* resolved path `ferry run` writes the run's metrics to, or NULL */
     int line, col;
 };
 
@@ -256,6 +263,34 @@ struct fr_alert_sink_conf {
     char *url;     /* webhook: POST JSON with a Slack-compatible "text" */
     char *command; /* exec: run with /bin/sh -c, the summary JSON on stdin */
     int line, col;
+};
+
+/*
+ * Trend alerts (alerts: as a mapping): each rule is evaluated every
+ * evaluate_ms over a sliding window and notifies the sinks once when it
+ * starts to hold and once when it stops.
+ */
+struct fr_trend_rule_conf {
+    bool enabled;      /* the key is present */
+    int64_t window_ms; /* the sliding window */
+    double above;      /* error_rate: the fraction of failed requests */
+    int64_t above_ms;  /* latency_p95: the threshold */
+    int64_t min;       /* error_rate, latency_p95: the fewest requests in the window to judge;
+                          token_refresh: the factor; dead_letters: the growth that fires */
+};
+
+struct fr_trends_conf {
+    int64_t evaluate_ms; /* default 15s */
+    struct fr_trend_rule_conf error_rate, latency_p95, token_refresh, dead_letters;
+    bool stale_jobs; /* default true: a job with max_age whose last success is older */
+};
+
+/* Thresholds of `ferry status --check` and /readyz's view of jobs and queues. */
+struct fr_status_conf {
+    int recent_runs;          /* runs the success rate is taken over; default 10 */
+    double min_success_rate;  /* a lower recent success rate fails the check; default 0 (off) */
+    int64_t max_dead_letters; /* more dead letters in a source fail the check; default 0 */
+    int64_t max_pending_age_ms; /* an older pending event fails the check; default 0 (off) */
 };
 
 /* ---- webhooks ------------------------------------------------------------------------- */
@@ -289,6 +324,7 @@ struct fr_webhooks_conf {
     char *listen;       /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
     uint64_t max_body;  /* bytes; default 1MB, at least 1KB */
     int64_t timeout_ms; /* per connection; default 10s */
+    char *admin_token;  /* secret: Bearer token for admin actions (replay, run now); NULL: none */
     struct fr_webhook_source_conf *sources;
     size_t nsources;
 };
@@ -303,6 +339,8 @@ struct fr_config {
     size_t njobs;
     struct fr_alert_sink_conf *alerts;
     size_t nalerts;
+    struct fr_trends_conf trends;
+    struct fr_status_conf status;
     struct fr_webhooks_conf webhooks;
     char **warnings; /* "file:line:col: ..." sentences, for the CLI to log */
     size_t nwarnings;

@@ -390,6 +390,11 @@ static const struct fr__cfg_key webhooks_keys[] = {
      .min = 1,
      .max = ONE_HOUR_MS,
      .help = "time allowed for one connection"},
+    {.name = "admin_token",
+     .type = FR__CFG_SECRET,
+     .offset = offsetof(struct fr_webhooks_conf, admin_token),
+     .help = "the Bearer token admin actions need (dashboard replay, run now), e.g. "
+             "${FERRY_ADMIN_TOKEN}"},
     {.name = "sources",
      .type = FR__CFG_CUSTOM,
      .offset = 0,
@@ -437,6 +442,7 @@ void fr__cfg_free_webhooks(struct fr_config *cfg)
         source_release(&w->sources[i]);
     free(w->sources);
     free(w->listen);
+    wipe_free(w->admin_token);
     memset(w, 0, sizeof(*w));
 }
 

@@ -195,6 +195,8 @@ int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
  * mapping (whose pairs match ld->cfg->jobs one to one).
  */
 int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs);
+/* The trend alert defaults (they apply also when the file has no alerts mapping). */
+void fr__cfg_alerts_defaults(struct fr_config *cfg);
 /* Free every job and alert sink of cfg (secrets wiped first) and the arrays. */
 void fr__cfg_free_jobs(struct fr_config *cfg);
 void fr__cfg_free_alerts(struct fr_config *cfg);

@@ -845,6 +845,45 @@ static int parse_job_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, co
 #define PUSH (1u << FR_JOB_PUSH)
 #define PULL (1u << FR_JOB_PULL)
 
+static int parse_schedule(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          void *field)
+{
+    struct fr_job_conf *j = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_SCALAR_NODE);
+    if (rc)
+        return rc;
+    char why[256];
+    if (fr_cron_parse(fr__cfg_text(node), &j->cron, why, sizeof(why)))
+        return fr__cfg_fail(ld, node, path, "invalid schedule \"%s\": %s", fr__cfg_text(node),
+                            why);
+    free(j->schedule);
+    j->schedule = fr_strdup(fr__cfg_text(node));
+    return 0;
+}
+
+/* The operations keys of both kinds: a zone this machine knows, paths resolved. */
+static int check_ops(struct fr__cfg_loader *ld, const char *path, struct fr_job_conf *j,
+                     yaml_node_t **found)
+{
+    if (j->metrics_file)
+        j->metrics_file = resolve_path(ld, j->metrics_file);
+    yaml_node_t *tz = fr__cfg_found(&job_table, found, "timezone");
+    int rc = 0;
+    char *cp = NULL;
+    if (j->timezone && !fr_cron_tz_known(j->timezone)) {
+        cp = fr__cfg_child_path(path, "timezone");
+        rc = fr__cfg_fail(ld, tz, cp,
+                          "unknown time zone \"%s\" (write an IANA name such as Europe/Berlin "
+                          "or UTC; see /usr/share/zoneinfo)",
+                          j->timezone);
+    } else if (j->timezone && !j->schedule) {
+        cp = fr__cfg_child_path(path, "timezone");
+        rc = fr__cfg_fail(ld, tz, cp, "a timezone applies to a schedule, and this job has none");
+    }
+    free(cp);
+    return rc;
+}
+
 static const struct fr__cfg_key job_keys[] = {
     {.name = "kind",
      .type = FR__CFG_CUSTOM,
@@ -948,6 +987,26 @@ static const struct fr__cfg_key job_keys[] = {
      .offset = offsetof(struct fr_job_conf, pull.rejects),
      .only = PULL,
      .help = "a JSONL file for the records the schema rejects, with the reasons"},
+    {.name = "max_age",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_job_conf, max_age_ms),
+     .min = 60000,
+     .max = 366LL * 24 * 3600 * 1000,
+     .help = "how old the last success may be before the job counts as stale, e.g. 26h"},
+    {.name = "schedule",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_schedule,
+     .help = "when `ferry serve` runs the job: 5 cron fields, e.g. \"0 2 * * *\""},
+    {.name = "timezone",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, timezone),
+     .help = "the IANA time zone the schedule is read in, e.g. Europe/Berlin (default: local)"},
+    {.name = "metrics_file",
+     .type = FR__CFG_STR,
+     .offset = offsetof(struct fr_job_conf, metrics_file),
+     .help = "a file `ferry run` writes the run's metrics to (Prometheus text, for "
+             "node_exporter's textfile collector)"},
 };
 
 static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
@@ -960,6 +1019,9 @@ static int check_job(struct fr__cfg_loader *ld, yaml_node_t *map, const char *pa
                      yaml_node_t **found)
 {
     struct fr_job_conf *j = base;
+    int ops = check_ops(ld, path, j, found);
+    if (ops)
+        return ops;
     if (j->kind == FR_JOB_PULL)
         return check_pull(ld, map, path, j, found);
     const char **names = fr_calloc(j->nmap, sizeof(*names));
@@ -1050,6 +1112,9 @@ static void job_release(struct fr_job_conf *j)
     json_decref(pl->watermark.initial);
     free(pl->schema);
     free(pl->sink.path);
+    free(j->schedule);
+    free(j->timezone);
+    free(j->metrics_file);
     free_strings(pl->sink.columns, pl->sink.ncolumns);
     free(pl->sink.table);
     free(pl->rejects);
@@ -1229,8 +1294,8 @@ static const struct fr__cfg_table sink_table = {
     sink_keys, FR_ARRAY_LEN(sink_keys), "type", "alert type", NULL,
 };
 
-int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                         void *field)
+static int parse_sinks(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                       void *field)
 {
     struct fr_config *cfg = field;
     int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
@@ -1249,6 +1314,182 @@ int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const cha
         free(cp);
     }
     return rc;
+}
+
+/* ---- trend alerts (alerts: as a mapping) --------------------------------- */
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+static const struct fr__cfg_key error_rate_keys[] = {
+    {.name = "above",
+     .type = FR__CFG_PERCENT,
+     .offset = offsetof(struct fr_trend_rule_conf, above),
+     .required = ALWAYS,
+     .help = "fire when the share of failed requests to a target is above this, e.g. 5%"},
+    {.name = "window",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trend_rule_conf, window_ms),
+     .def = "5m",
+     .min = 1000,
+     .max = DAY_MS,
+     .help = "the sliding window the rate is taken over"},
+    {.name = "min_requests",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_trend_rule_conf, min),
+     .def = "10",
+     .min = 1,
+     .max = INT64_MAX,
+     .help = "the fewest requests in the window worth judging"},
+};
+
+static const struct fr__cfg_key latency_keys[] = {
+    {.name = "above",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trend_rule_conf, above_ms),
+     .min = 1,
+     .max = DAY_MS,
+     .required = ALWAYS,
+     .help = "fire when a target's 95th percentile response time is above this, e.g. 2s"},
+    {.name = "window",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trend_rule_conf, window_ms),
+     .def = "5m",
+     .min = 1000,
+     .max = DAY_MS,
+     .help = "the sliding window the percentile is taken over"},
+    {.name = "min_requests",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_trend_rule_conf, min),
+     .def = "10",
+     .min = 1,
+     .max = INT64_MAX,
+     .help = "the fewest requests in the window worth judging"},
+};
+
+static const struct fr__cfg_key token_refresh_keys[] = {
+    {.name = "factor",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_trend_rule_conf, min),
+     .def = "3",
+     .min = 2,
+     .max = 1000,
+     .help = "fire when a target fetches more than factor times the tokens their lifetime "
+             "implies over the window"},
+    {.name = "window",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trend_rule_conf, window_ms),
+     .def = "1h",
+     .min = 1000,
+     .max = DAY_MS,
+     .help = "the sliding window refreshes are counted over"},
+};
+
+static const struct fr__cfg_key dead_letters_keys[] = {
+    {.name = "growth",
+     .type = FR__CFG_INT64,
+     .offset = offsetof(struct fr_trend_rule_conf, min),
+     .def = "1",
+     .min = 1,
+     .max = INT64_MAX,
+     .help = "fire when a source's dead letters grew by at least this over the window"},
+    {.name = "window",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trend_rule_conf, window_ms),
+     .def = "15m",
+     .min = 1000,
+     .max = DAY_MS,
+     .help = "the sliding window growth is measured over"},
+};
+
+#define RULE_TABLE(name, keys)                                                                     \
+    static const struct fr__cfg_table name = {keys, FR_ARRAY_LEN(keys), NULL, NULL, NULL}
+RULE_TABLE(error_rate_table, error_rate_keys);
+RULE_TABLE(latency_table, latency_keys);
+RULE_TABLE(token_refresh_table, token_refresh_keys);
+RULE_TABLE(dead_letters_table, dead_letters_keys);
+
+static int parse_rule(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                      const struct fr__cfg_table *tab, struct fr_trend_rule_conf *r)
+{
+    fr__cfg_apply_defaults(tab, r);
+    r->enabled = true;
+    return fr__cfg_parse_mapping(ld, node, path, tab, r);
+}
+
+#define RULE_PARSER(fn, tab, member)                                                               \
+    static int fn(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)     \
+    {                                                                                              \
+        struct fr_trends_conf *t = field;                                                          \
+        return parse_rule(ld, node, path, &tab, &t->member);                                       \
+    }
+RULE_PARSER(parse_error_rate, error_rate_table, error_rate)
+RULE_PARSER(parse_latency, latency_table, latency_p95)
+RULE_PARSER(parse_token_refresh, token_refresh_table, token_refresh)
+RULE_PARSER(parse_dead_letters, dead_letters_table, dead_letters)
+
+static int parse_sinks_field(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                             void *field)
+{
+    return parse_sinks(ld, node, path, ld->cfg);
+}
+
+static const struct fr__cfg_key trends_keys[] = {
+    {.name = "sinks",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_sinks_field,
+     .help = "where alerts go: a list of { type: webhook, url } or { type: exec, command }"},
+    {.name = "evaluate_every",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_trends_conf, evaluate_ms),
+     .def = "15s",
+     .min = 100,
+     .max = 3600000,
+     .help = "how often `ferry serve` evaluates the trend rules"},
+    {.name = "error_rate",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_error_rate,
+     .help = "{ above, window, min_requests }: failed requests per target"},
+    {.name = "latency_p95",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_latency,
+     .help = "{ above, window, min_requests }: 95th percentile response time per target"},
+    {.name = "token_refresh",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_token_refresh,
+     .help = "{ factor, window }: token fetches far more often than their lifetime implies"},
+    {.name = "dead_letters",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_dead_letters,
+     .help = "{ growth, window }: dead letters growing per source"},
+    {.name = "stale_jobs",
+     .type = FR__CFG_BOOL,
+     .offset = offsetof(struct fr_trends_conf, stale_jobs),
+     .def = "true",
+     .help = "alert when a job with max_age has not succeeded within it"},
+};
+
+static const struct fr__cfg_table trends_table = {trends_keys, FR_ARRAY_LEN(trends_keys), NULL,
+                                                  NULL, NULL};
+
+void fr__cfg_alerts_defaults(struct fr_config *cfg)
+{
+    fr__cfg_apply_defaults(&trends_table, &cfg->trends);
+}
+
+/* A list of sinks (the short form), or a mapping of sinks and trend rules. */
+int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                         void *field)
+{
+    struct fr_config *cfg = field;
+    if (node->type == YAML_SEQUENCE_NODE)
+        return parse_sinks(ld, node, path, cfg);
+    int rc = fr__cfg_expect(ld, node, path, YAML_MAPPING_NODE);
+    return rc ? rc : fr__cfg_parse_mapping(ld, node, path, &trends_table, &cfg->trends);
 }
 
 void fr__cfg_free_alerts(struct fr_config *cfg)

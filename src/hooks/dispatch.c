@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "hooks/deliver.h"
 #include "http/policy.h"
+#include "obs/metrics.h"
 #include "store/store.h"
 
 struct worker {
@@ -25,6 +26,7 @@ struct worker {
 struct fr_dispatch {
     const struct fr_config *cfg;
     atomic_int stop;
+    atomic_int running; /* workers inside worker_main */
     int64_t lease_ms;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -101,6 +103,15 @@ static void handle(struct worker *w, struct fr_event *e)
     fr_deliver(w->deliverer, src, d->cfg->dir, e, attempt, &res);
     int64_t ms = fr_now_ms() - t0;
     int rc = 0;
+    if (res.outcome != FR_DELIVER_ABORTED) {
+        const char *outcome = res.outcome == FR_DELIVER_OK   ? "delivered"
+                              : attempt >= src->max_attempts ? "dead"
+                                                             : "retry";
+        fr_metric_observe(fr_metrics_global(), FR_M_DELIVERY_DURATION, (const char *[]){e->source},
+                          (double)ms / 1000.0);
+        fr_metric_add(fr_metrics_global(), FR_M_DELIVERY_ATTEMPTS,
+                      (const char *[]){e->source, outcome}, 1);
+    }
     switch (res.outcome) {
     case FR_DELIVER_ABORTED:
         return; /* the lease is released when the worker stops */
@@ -136,6 +147,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct fr_dispatch *d = w->d;
+    atomic_fetch_add(&d->running, 1);
     int64_t store_failed_at = 0;
     while (!atomic_load(&d->stop)) {
         pthread_mutex_lock(&d->lock);
@@ -172,6 +184,7 @@ static void *worker_main(void *arg)
     if (fr_store_events_release(w->store, w->owner, &err))
         FR_LOG_ERROR("cannot release leases; those events are due again after their lease",
                      FR_LS("error", err.msg));
+    atomic_fetch_sub(&d->running, 1);
     return NULL;
 }
 
@@ -226,6 +239,13 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
     }
     *out = d;
     return 0;
+}
+
+size_t fr_dispatch_workers(struct fr_dispatch *d, size_t *running)
+{
+    int n = atomic_load(&d->running);
+    *running = n > 0 ? (size_t)n : 0;
+    return d->nworkers;
 }
 
 void fr_dispatch_stop(struct fr_dispatch *d)

@@ -51,6 +51,9 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
 /* New events are stored: wakes idle workers. Thread-safe; d may be NULL. */
 void fr_dispatch_wake(void *d);
 
+/* The workers started; *running gets how many are running now. Thread-safe. */
+size_t fr_dispatch_workers(struct fr_dispatch *d, size_t *running);
+
 /*
  * Stops: deliveries in progress are abandoned (an HTTP transfer is
  * aborted, a command's process group killed) without counting an attempt,

@@ -16,6 +16,8 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "hooks/verify.h"
+#include "obs/admin.h"
+#include "obs/metrics.h"
 #include "store/store.h"
 
 /* MHD's per-connection memory pool: request line and headers must fit in it. */
@@ -37,6 +39,7 @@ struct pending {
 
 struct fr_hook_server {
     const struct fr_webhooks_conf *conf;
+    struct fr_admin *admin; /* the operations endpoints, or NULL */
     struct fr_store *store;
     void (*on_stored)(void *ud);
     void *ud;
@@ -185,6 +188,14 @@ static void enqueue(struct fr_hook_server *s, struct pending *p)
     }
 }
 
+/* ---- metrics ------------------------------------------------------------------------- */
+
+static void count(enum fr_metric_id id, const char *source, const char *reason)
+{
+    const char *labels[] = {source, reason};
+    fr_metric_add(fr_metrics_global(), id, labels, 1);
+}
+
 /* ---- answers -------------------------------------------------------------------------- */
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body,
@@ -288,6 +299,7 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
         FR_LOG_WARN("webhook rejected: signature not verified", FR_LS("source", src->name),
                     FR_LS("result", fr_verify_result_name(vr)), FR_LS("reason", reason),
                     FR_LS("client", client_ip(conn, ip, sizeof(ip))));
+        count(FR_M_WEBHOOK_REJECTED, src->name, "signature");
         return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
     }
     fr_hook_event_id(scheme_id, body, rq->body.len, rq->id);
@@ -309,6 +321,12 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
 static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
 {
     if (rq->p.rc)
+        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "store");
+    else
+        count(rq->p.outcome == FR_EVENT_ADD_DUPLICATE ? FR_M_WEBHOOK_DUPLICATE
+                                                      : FR_M_WEBHOOK_ACCEPTED,
+              rq->src->name, NULL);
+    if (rq->p.rc)
         return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                      json_pack("{s:s}", "error", "the event could not be stored; retry later"),
                      MHD_HTTP_HEADER_RETRY_AFTER, "5");
@@ -321,17 +339,48 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
                  NULL, NULL);
 }
 
+/* Not a webhook path: the operations endpoints answer, or 404. */
+static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
+                             const char *method)
+{
+    struct fr_admin_request rq = {
+        .method = method,
+        .path = url,
+        .authorization =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+    };
+    struct fr_admin_response out;
+    if (!s->admin || !fr_admin_handle(s->admin, &rq, &out))
+        return reply_error(conn, MHD_HTTP_NOT_FOUND, "no webhook source at this path");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(out.len, out.body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(out.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, out.content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (out.allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out.allow);
+    enum MHD_Result rc = MHD_queue_response(conn, out.status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 /* The first call for a request: route, method and declared size are checked before any body. */
 static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
                              const char *method, void **con_cls)
 {
     const struct fr_webhook_source_conf *src = find_source(s->conf, url ? url : "");
     if (!src)
-        return reply_error(conn, MHD_HTTP_NOT_FOUND, "no webhook source at this path");
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return admin(s, conn, url ? url : "", method);
+    count(FR_M_WEBHOOK_RECEIVED, src->name, NULL);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        count(FR_M_WEBHOOK_REJECTED, src->name, "method");
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                      json_pack("{s:s}", "error", "webhooks are POSTed"), MHD_HTTP_HEADER_ALLOW,
                      "POST");
+    }
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -341,6 +390,7 @@ static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *co
         if (!errno && *end == '\0' && n > s->conf->max_body) {
             FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", src->name),
                         FR_LI("max_body", s->conf->max_body));
+            count(FR_M_WEBHOOK_REJECTED, src->name, "too_large");
             return reply_error(conn, 413, "body larger than max_body");
         }
     }
@@ -370,6 +420,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             fr_buf_release(&rq->body);
             FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", rq->src->name),
                         FR_LI("max_body", s->conf->max_body));
+            count(FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
             /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
              * connection is closed without an answer): either way nothing more is read. */
             return reply_error(conn, 413, "body larger than max_body");
@@ -430,8 +481,8 @@ static void stop_committer(struct fr_hook_server *s)
 }
 
 int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
-                         void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
-                         struct fr_err *err)
+                         void (*on_stored)(void *ud), void *ud, struct fr_admin *admin,
+                         struct fr_hook_server **out, struct fr_err *err)
 {
     *out = NULL;
     if (commit_batch > FR_HOOK_BATCH_MAX)
@@ -447,6 +498,7 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, si
         return rc;
     struct fr_hook_server *s = fr_calloc(1, sizeof(*s));
     s->conf = conf;
+    s->admin = admin;
     s->store = store;
     s->on_stored = on_stored;
     s->ud = ud;

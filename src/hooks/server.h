@@ -2,8 +2,9 @@
  * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd: a
  * pool of epoll threads, one per core, at most 4).
  *
- * For each configured source path: POST only (405 otherwise, 404 for any
- * other path), the body capped at webhooks.max_body (413, answered from
+ * For each configured source path: POST only (405 otherwise); any other
+ * path goes to the operations endpoints (obs/admin.h) when admin is given,
+ * else 404; the body capped at webhooks.max_body (413, answered from
  * Content-Length before the body is read), the signature verified
  * (hooks/verify.h; 401, the reason logged with the source, never the
  * secret or the signature), then the event stored durably and only then
@@ -28,6 +29,7 @@
 #include "core/error.h"
 
 struct fr_store;
+struct fr_admin;
 struct fr_hook_server;
 
 /* The largest event id kept as the scheme gave it, with its NUL. */
@@ -52,7 +54,8 @@ void fr_hook_event_id(const char *scheme_id, const void *body, size_t len,
  * borrowed until fr_hook_server_stop returns. commit_batch caps the events
  * stored by one commit: 0 means FR_HOOK_BATCH_MAX, 1 disables group commit
  * (one transaction and one fsync per event); over FR_HOOK_BATCH_MAX is
- * FR_EINVAL. on_stored (may be NULL) is
+ * FR_EINVAL. admin (may be NULL) answers the paths that are no source's
+ * and is borrowed until stop returns. on_stored (may be NULL) is
  * called from the committer thread after each commit that stored at least
  * one new event, with ud. Returns FR_EINVAL for a bad listen address
  * or commit_batch,
@@ -60,8 +63,8 @@ void fr_hook_event_id(const char *scheme_id, const void *body, size_t len,
  * libmicrohttpd refuses to start.
  */
 int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
-                         void (*on_stored)(void *ud), void *ud, struct fr_hook_server **out,
-                         struct fr_err *err);
+                         void (*on_stored)(void *ud), void *ud, struct fr_admin *admin,
+                         struct fr_hook_server **out, struct fr_err *err);
 
 /* "127.0.0.1" or "[::1]" as bound (a wildcard address gives the loopback one). Borrowed. */
 const char *fr_hook_server_host(const struct fr_hook_server *s);

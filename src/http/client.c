@@ -12,6 +12,7 @@
 #include "http/auth.h"
 #include "http/breaker.h"
 #include "http/ratelimit.h"
+#include "obs/metrics.h"
 
 /* The first bytes of a failed response quoted in an error message. */
 #define ERR_BODY_EXCERPT 200
@@ -38,6 +39,7 @@ struct xfer {
     int64_t first_sent_ms; /* 0 until the first send */
     int64_t ready_at_ms;   /* not to be sent before */
     int64_t sent_at_ms;
+    int64_t sent_at_us; /* monotonic, for the latency histogram */
     bool auth_retried;
     uint64_t token_generation;
 
@@ -481,13 +483,17 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
 
     x->attempts++;
     x->sent_at_ms = now_ms;
+    x->sent_at_us = fr_now_us();
     if (!x->first_sent_ms)
         x->first_sent_ms = now_ms;
     t->active++;
     if (x->kind == XFER_REQUEST) {
         t->stats.sent++;
-        if (x->attempts > 1)
+        if (x->attempts > 1) {
             t->stats.retries++;
+            fr_metric_add(fr_metrics_global(), FR_M_HTTP_RETRIES, (const char *[]){t->conf.name},
+                          1);
+        }
     }
     struct fr_http_client *c = t->client;
     x->prev = NULL;
@@ -626,14 +632,31 @@ static int64_t retry_delay(struct xfer *x, const struct fr_verdict *v, int64_t n
     return fr_backoff_delay(&t->conf.retry, x->attempts, fr_rng_next(&t->rng));
 }
 
+/* One attempt's answer in the metrics: its status class and how long it took. */
+static void count_request(const struct xfer *x)
+{
+    struct fr_metrics *m = fr_metrics_global();
+    const char *name = x->t->conf.name;
+    fr_metric_add(m, FR_M_HTTP_REQUESTS,
+                  (const char *[]){name, x->method, fr_metric_status_class((int)x->status)}, 1);
+    fr_metric_observe(m, FR_M_HTTP_DURATION, (const char *[]){name, x->method},
+                      (double)(fr_now_us() - x->sent_at_us) / 1e6);
+}
+
 static void note_breaker(struct fr_http_target *t, bool transient, int64_t now_ms)
 {
     enum fr_breaker_event ev = fr_breaker_record(&t->breaker, transient, now_ms);
     if (ev == FR_BREAKER_OPENED) {
         t->stats.breaker_opened++;
+        fr_metric_add(fr_metrics_global(), FR_M_HTTP_BREAKER_TRIPS, (const char *[]){t->conf.name},
+                      1);
+        fr_metric_set(fr_metrics_global(), FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
+                      1);
         FR_LOG_WARN("circuit breaker opened: the target keeps failing; holding requests",
                     FR_LS("target", t->conf.name), FR_LI("open_ms", t->breaker.current_open_ms));
     } else if (ev == FR_BREAKER_CLOSED_AGAIN) {
+        fr_metric_set(fr_metrics_global(), FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
+                      0);
         FR_LOG_INFO("circuit breaker closed: the target answers again",
                     FR_LS("target", t->conf.name));
     }
@@ -665,12 +688,14 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     if (x->too_big)
         v = (struct fr_verdict){FR_CLASS_REJECTED, FR_ACT_FAIL, "response too large"};
     log_request(x, rc, &v, now_ms);
+    count_request(x);
 
     note_breaker(t, v.cls == FR_CLASS_TRANSIENT, now_ms);
     if (v.cls == FR_CLASS_TRANSIENT)
         t->stats.transient++;
     if (v.cls == FR_CLASS_RATE_LIMITED) {
         t->stats.rate_limited++;
+        fr_metric_add(fr_metrics_global(), FR_M_HTTP_RATE_LIMITED, (const char *[]){conf->name}, 1);
         int64_t ra = -1;
         if (x->retry_after[0] && fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ra) == 0)
             ra = FR_MIN(ra, conf->retry.cap_ms);
@@ -820,6 +845,10 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
             fr_token_cache_set(&t->token, token, expires_in, now_ms);
             free(token);
             t->stats.token_fetches++;
+            fr_metric_add(fr_metrics_global(), FR_M_HTTP_TOKEN_REFRESHES,
+                          (const char *[]){t->conf.name}, 1);
+            fr_metric_set(fr_metrics_global(), FR_M_HTTP_TOKEN_LIFETIME,
+                          (const char *[]){t->conf.name}, (double)expires_in);
             log_request(x, rc, &v, now_ms);
             FR_LOG_INFO("token refreshed", FR_LS("target", t->conf.name),
                         FR_LI("expires_in_s", expires_in), FR_LI("attempt", x->attempts));

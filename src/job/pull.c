@@ -15,6 +15,7 @@
 #include "job/push.h"
 #include "job/schema.h"
 #include "job/sink.h"
+#include "obs/metrics.h"
 
 /* How often the progress line is redrawn. */
 #define PROGRESS_EVERY_MS 250
@@ -174,8 +175,7 @@ static void add_query_name(struct fr_buf *b, const char *s)
  * the request path, and each parameter with {{watermark}} replaced by wm
  * (NULL: none). Values are percent-encoded. Caller frees.
  */
-char *fr__pull_first_url(const char *base, const struct fr_pull_request_conf *req,
-                                   json_t *wm)
+char *fr__pull_first_url(const char *base, const struct fr_pull_request_conf *req, json_t *wm)
 {
     struct fr_buf b = FR_BUF_INIT;
     fr_buf_addf(&b, "%s%s", base, req->path);
@@ -806,6 +806,7 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
             out->err = ferr;
             run->exit_code = fr_pull_exit_status(out);
         }
+        fr_metrics_note_run(fr_metrics_global(), run);
     }
     log_summary(&p);
     fr_log_ctx_clear();

@@ -12,6 +12,7 @@
 #include "job/map.h"
 #include "job/results.h"
 #include "job/source.h"
+#include "obs/metrics.h"
 
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
 #define GIVE_UP_BATCHES 3
@@ -1054,6 +1055,8 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
             run->exit_code = fr_push_exit_status(out);
         }
     }
+    if (!opts->dry_run)
+        fr_metrics_note_run(fr_metrics_global(), run);
     log_summary(&p);
     fr_log_ctx_clear();
 

@@ -26,6 +26,7 @@ static const struct fr__mock_route routes[] = {
      FR__MOCK_AUTH | FR__MOCK_FAULTS},
     {"GET", "/mock/stats", "GET /mock/stats", fr__mock_handle_stats, 0},
     {"POST", "/mock/reset", "POST /mock/reset", fr__mock_handle_reset, 0},
+    {"POST", "/mock/faults", "POST /mock/faults", fr__mock_handle_faults, 0},
     {"POST", "/mock/participants/touch", "POST /mock/participants/touch", fr__mock_handle_touch, 0},
 };
 

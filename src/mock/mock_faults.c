@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 
+#include "core/log.h"
 #include "mock/mock_int.h"
 
 enum fault_kind {
@@ -245,4 +246,30 @@ void fr__mock_ratelog_release(struct fr__mock_ratelog *log)
 {
     free(log->at);
     memset(log, 0, sizeof(*log));
+}
+
+/*
+ * POST /mock/faults: the body is a fault spec (as --faults takes it) that
+ * replaces the faults in force from the next request on; an empty body
+ * clears them. A bad spec is 400 and changes nothing.
+ */
+void fr__mock_handle_faults(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
+{
+    char *spec = fr_strndup(rq->body->data ? rq->body->data : "", rq->body->len);
+    struct fr_mock_faults f;
+    const char *why = NULL;
+    if (fr_mock_parse_faults(spec, &f, &why) != 0) {
+        fr__mock_error(out, 400, "bad_faults", why);
+        free(spec);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    /* The rate window restarts with a new spec: requests before it do not count. */
+    fr__mock_ratelog_release(&m->ratelog);
+    m->faults = f;
+    pthread_mutex_unlock(&m->lock);
+    FR_LOG_INFO("faults changed", FR_LS("faults", spec));
+    out->status = 200;
+    out->body = json_pack("{s:s}", "faults", spec);
+    free(spec);
 }

@@ -158,6 +158,7 @@ void fr__mock_count_request(struct fr_mock *m, const char *key, const char *stat
 void fr__mock_count_fault(struct fr_mock *m, const char *name);
 void fr__mock_handle_stats(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);
 void fr__mock_handle_reset(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);
+void fr__mock_handle_faults(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);
 
 /* mock_oauth.c */
 void fr__mock_handle_token(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out);

@@ -379,3 +379,18 @@ int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_st
         return fr_err_set(err, FR_EINVAL, 0, "queue stats: no store or callback");
     return st->ops->queue_stats(st, fn, ud, err);
 }
+
+int fr_store_run_last(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
+                      struct fr_err *err)
+{
+    if (!st || !job || !status || !out)
+        return fr_err_set(err, FR_EINVAL, 0, "run last: no store, job, status or output");
+    return st->ops->run_last(st, job, status, out, err);
+}
+
+int fr_store_ping(struct fr_store *st, struct fr_err *err)
+{
+    if (!st)
+        return fr_err_set(err, FR_EINVAL, 0, "ping: no store");
+    return st->ops->ping(st, err);
+}

@@ -75,6 +75,14 @@ int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, st
 int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
                        int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err);
 
+/*
+ * The newest run of job (by started_ms, then id) whose status is status
+ * ("ok" for the last success). FR_ENOTFOUND when there is none; that is an
+ * answer, not a failure, so err is left untouched.
+ */
+int fr_store_run_last(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
+                      struct fr_err *err);
+
 /* A record a run could not push, with the reason. */
 struct fr_run_failure {
     const char *key;  /* NULL when the record has no usable key */
@@ -353,5 +361,11 @@ struct fr_queue_stats {
  */
 int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
                          void *ud, struct fr_err *err);
+
+/*
+ * A cheap read that proves the store answers (readiness checks). FR_ESTORE
+ * with err saying why when it does not.
+ */
+int fr_store_ping(struct fr_store *st, struct fr_err *err);
 
 #endif

@@ -74,6 +74,9 @@ struct fr_store_ops {
                      struct fr_err *err);
     int (*queue_stats)(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
                        void *ud, struct fr_err *err);
+    int (*run_last)(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
+                    struct fr_err *err);
+    int (*ping)(struct fr_store *st, struct fr_err *err);
 };
 
 /* The base every backend handle starts with. */

@@ -120,6 +120,8 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "ALTER TABLE runs ADD COLUMN pages INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE runs ADD COLUMN written INTEGER NOT NULL DEFAULT 0;",
+    /* 5: status and alerts ask for each job's newest run in a given status (the last success). */
+    "CREATE INDEX runs_job_status_started ON runs(job, status, started_ms);",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -178,6 +180,8 @@ enum stmt_id {
     ST_QUEUE_STATS,
     ST_WATERMARK_GET,
     ST_WATERMARK_SET,
+    ST_RUN_LAST_STATUS,
+    ST_PING,
     ST__COUNT
 };
 
@@ -209,6 +213,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RUNS_ALL] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?1",
     [ST_RUNS_JOB] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?2"
                     " ORDER BY started_ms DESC, id DESC LIMIT ?1",
+    [ST_RUN_LAST_STATUS] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 AND status = ?2"
+                           " ORDER BY started_ms DESC, id DESC LIMIT 1",
+    [ST_PING] = "SELECT count(*) FROM schema_migrations",
     [ST_FAILURE_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM run_failures WHERE run_id = ?1",
     [ST_FAILURE_INSERT] =
         "INSERT INTO run_failures (run_id, seq, key, line, kind, reason) VALUES (?, ?, ?, ?, ?, ?)",
@@ -562,6 +569,40 @@ static int sq_runs_list(struct fr_store *base, const char *job, size_t limit,
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_run_last(struct fr_store *base, const char *job, const char *status,
+                       struct fr_run *out, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_RUN_LAST_STATUS, &st, err, "run last");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        read_run(st, out);
+    else if (step == SQLITE_DONE)
+        rc = FR_ENOTFOUND; /* an answer, not a failure: err untouched */
+    else
+        rc = fail(s, err, "run last");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_ping(struct fr_store *base, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_PING, &st, err, "ping");
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = fail(s, err, "ping");
     sqlite3_reset(st);
     return rc;
 }
@@ -1340,4 +1381,6 @@ static const struct fr_store_ops sqlite_ops = {
     .dlq_replay = sq_dlq_replay,
     .dlq_purge = sq_dlq_purge,
     .queue_stats = sq_queue_stats,
+    .run_last = sq_run_last,
+    .ping = sq_ping,
 };

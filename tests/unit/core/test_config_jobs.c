@@ -468,10 +468,88 @@ static void test_alert_errors(void **state)
                  "alerts[0]: key \"url\" does not apply to alert type \"exec\" (it belongs to "
                  "\"webhook\")",
                  NULL);
-    expect_error("alerts:\n  type: exec\n",
-                 "ferry.yaml:2:3: alerts: expected a sequence (a list), found a mapping", NULL);
+    /* A mapping is the long form (sinks and trend rules): a sink's keys there are unknown. */
+    expect_error("alerts:\n  type: exec\n", "ferry.yaml:2:3: unknown key \"type\" under alerts",
+                 NULL);
     expect_error("alerts:\n  - { type: webhook, url: \"${FERRY_TEST_UNSET}\" }\n",
                  "alerts[0].url: environment variable FERRY_TEST_UNSET is not set", NULL);
+}
+
+/* A push job to add operations keys to (the job's last lines are its keys). */
+#define OPS_JOB                                                                                    \
+    "targets:\n  im: { base_url: https://api.example.com }\n"                                      \
+    "jobs:\n  j:\n    kind: push\n    target: im\n    source: { type: csv, path: a.csv }\n"        \
+    "    request: { path: /c }\n    key: k\n    map: { k: id }\n"
+
+static void test_ops_keys(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(load(OPS_JOB "    max_age: 26h\n    schedule: \"30 2 * * 1-5\"\n"
+                                  "    timezone: Europe/Berlin\n    metrics_file: out/j.prom\n"
+                                  "status: { min_success_rate: 80%, max_dead_letters: 3 }\n"
+                                  "alerts:\n  sinks: [ { type: exec, command: ./a.sh } ]\n"
+                                  "  evaluate_every: 2s\n"
+                                  "  error_rate: { above: 5%, window: 1m }\n"
+                                  "  latency_p95: { above: 2s, min_requests: 3 }\n"
+                                  "  token_refresh: {}\n  dead_letters: { growth: 2 }\n",
+                          &cfg, &err),
+                     FR_OK);
+    const struct fr_job_conf *j = &cfg->jobs[0];
+    assert_int_equal(j->max_age_ms, 26LL * 3600 * 1000);
+    assert_string_equal(j->schedule, "30 2 * * 1-5");
+    assert_true(j->cron.minute == 1ull << 30);
+    assert_string_equal(j->timezone, "Europe/Berlin");
+    assert_string_equal(j->metrics_file, "./out/j.prom");
+    assert_int_equal(cfg->nalerts, 1);
+    assert_int_equal(cfg->trends.evaluate_ms, 2000);
+    assert_true(cfg->trends.error_rate.enabled);
+    assert_true(cfg->trends.error_rate.above > 0.049 && cfg->trends.error_rate.above < 0.051);
+    assert_int_equal(cfg->trends.error_rate.window_ms, 60000);
+    assert_int_equal(cfg->trends.error_rate.min, 10);
+    assert_int_equal(cfg->trends.latency_p95.above_ms, 2000);
+    assert_int_equal(cfg->trends.latency_p95.window_ms, 300000);
+    assert_int_equal(cfg->trends.latency_p95.min, 3);
+    assert_true(cfg->trends.token_refresh.enabled);
+    assert_int_equal(cfg->trends.token_refresh.min, 3);
+    assert_int_equal(cfg->trends.dead_letters.min, 2);
+    assert_true(cfg->trends.stale_jobs);
+    assert_int_equal(cfg->status.recent_runs, 10);
+    assert_int_equal(cfg->status.max_dead_letters, 3);
+    fr_config_free(cfg);
+
+    /* Without any of it: nothing scheduled, no trend rule, the status defaults. */
+    assert_int_equal(load(OPS_JOB, &cfg, &err), FR_OK);
+    assert_null(cfg->jobs[0].schedule);
+    assert_int_equal(cfg->jobs[0].max_age_ms, 0);
+    assert_false(cfg->trends.error_rate.enabled);
+    assert_int_equal(cfg->trends.evaluate_ms, 15000);
+    assert_int_equal(cfg->status.max_dead_letters, 0);
+    fr_config_free(cfg);
+}
+
+static void test_ops_errors(void **state)
+{
+    expect_error(OPS_JOB "    schedule: \"0 24 * * *\"\n",
+                 "ferry.yaml:11:15: jobs.j.schedule: invalid schedule \"0 24 * * *\": field 2 "
+                 "(hour): 24-24 is out of range 0-23",
+                 NULL);
+    expect_error(OPS_JOB "    schedule: \"0 2 * *\"\n", "jobs.j.schedule: invalid schedule",
+                 "found 4");
+    expect_error(OPS_JOB "    schedule: \"0 2 * * *\"\n    timezone: Mars/Olympus\n",
+                 "ferry.yaml:12:15: jobs.j.timezone: unknown time zone \"Mars/Olympus\"", NULL);
+    expect_error(OPS_JOB "    timezone: UTC\n", "jobs.j.timezone: a timezone applies to a schedule",
+                 NULL);
+    expect_error(OPS_JOB "    max_age: 10s\n", "ferry.yaml:11:14: jobs.j.max_age", NULL);
+    expect_error("alerts:\n  error_rate: { window: 5m }\n",
+                 "ferry.yaml:2:15: alerts.error_rate: missing required key \"above\"", NULL);
+    expect_error("alerts:\n  latency_p95: { above: fast }\n",
+                 "ferry.yaml:2:25: "
+                 "alerts.latency_p95.above",
+                 NULL);
+    expect_error("alerts:\n  dead_letter: { growth: 1 }\n",
+                 "unknown key \"dead_letter\" under alerts (did you mean \"dead_letters\"?)", NULL);
+    expect_error("status:\n  max_dead_letter: 1\n", "ferry.yaml:2:3", "max_dead_letters");
 }
 
 static void test_webhook_url_is_secret(void **state)
@@ -762,6 +840,8 @@ int main(void)
         cmocka_unit_test_setup(test_source_errors, setup),
         cmocka_unit_test_setup(test_lookup_rollback, setup),
         cmocka_unit_test_setup(test_alert_errors, setup),
+        cmocka_unit_test_setup(test_ops_keys, setup),
+        cmocka_unit_test_setup(test_ops_errors, setup),
         cmocka_unit_test_setup(test_webhook_url_is_secret, setup),
         cmocka_unit_test_setup(test_find_job, setup),
         cmocka_unit_test_setup(test_pull_full, setup),

@@ -276,6 +276,40 @@ static void c_run_begin_interrupts_earlier(struct fr_store *st)
     assert_string_equal(got.status, "ok");
 }
 
+static void finish_ok(struct fr_store *st, const char *id, const char *job, int64_t started_ms,
+                      const char *status)
+{
+    struct fr_run fin = make_run(id, job, started_ms);
+    fr_strlcpy(fin.status, status, sizeof(fin.status));
+    fin.exit_code = strcmp(status, "ok") == 0 ? 0 : 1;
+    fin.ended_ms = started_ms + 5;
+    assert_int_equal(fr_store_run_finish(st, &fin, NULL), FR_OK);
+}
+
+static void c_run_last(struct fr_store *st)
+{
+    struct fr_run got;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_run_last(st, "a", "ok", &got, &err), FR_ENOTFOUND);
+    assert_int_equal(err.code, FR_OK); /* an answer, not a failure */
+    begin_ok(st, "a-100", "a", 100);
+    finish_ok(st, "a-100", "a", 100, "ok");
+    begin_ok(st, "a-200", "a", 200);
+    finish_ok(st, "a-200", "a", 200, "ok");
+    begin_ok(st, "a-300", "a", 300);
+    finish_ok(st, "a-300", "a", 300, "failed");
+    begin_ok(st, "b-400", "b", 400);
+    finish_ok(st, "b-400", "b", 400, "ok");
+    assert_int_equal(fr_store_run_last(st, "a", "ok", &got, &err), FR_OK);
+    assert_string_equal(got.id, "a-200");
+    assert_int_equal(got.ended_ms, 205);
+    assert_int_equal(fr_store_run_last(st, "a", "failed", &got, &err), FR_OK);
+    assert_string_equal(got.id, "a-300");
+    assert_int_equal(fr_store_run_last(st, "b", "failed", &got, &err), FR_ENOTFOUND);
+    assert_int_equal(fr_store_run_last(st, "zzz", "ok", &got, &err), FR_ENOTFOUND);
+    assert_int_equal(fr_store_ping(st, &err), FR_OK);
+}
+
 static void c_run_failures_in_order(struct fr_store *st)
 {
     begin_ok(st, "r1", "a", 1);
@@ -1360,6 +1394,7 @@ static const struct {
     {"runs_list", c_runs_list},
     {"run_begin_interrupts_earlier", c_run_begin_interrupts_earlier},
     {"run_failures_in_order", c_run_failures_in_order},
+    {"run_last", c_run_last},
     {"journal_get_notfound", c_journal_get_notfound},
     {"journal_upsert", c_journal_upsert},
     {"journal_update_all_or_none", c_journal_update_all_or_none},
@@ -1564,7 +1599,8 @@ static void test_sqlite_migration_4_upgrades(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE watermarks; ALTER TABLE runs DROP COLUMN pages;"
                                   " ALTER TABLE runs DROP COLUMN written;"
-                                  " DELETE FROM schema_migrations WHERE version = 4",
+                                  " DROP INDEX runs_job_status_started;"
+                                  " DELETE FROM schema_migrations WHERE version >= 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -1574,7 +1610,7 @@ static void test_sqlite_migration_4_upgrades(void **state)
 
     st = open_ok(url);
     read_migrations(path, m);
-    assert_int_equal(m[2], 4);
+    assert_int_equal(m[2], 5); /* 4 and every later one */
     struct fr_run run;
     assert_int_equal(fr_store_run_get(st, "r-old", &run, NULL), FR_OK);
     assert_string_equal(run.job, "push-a");

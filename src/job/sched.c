@@ -1,0 +1,284 @@
+#include "core/common.h"
+#include "job/sched.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/cron.h"
+#include "core/log.h"
+#include "job/pull.h"
+#include "job/push.h"
+#include "obs/alert.h"
+#include "store/store.h"
+
+/* How far back the start-up search for a missed slot goes, at most. */
+#define CATCH_UP_MAX_STEPS 100000
+
+struct slot {
+    struct fr_sched *s;
+    const struct fr_job_conf *job;
+    time_t next;   /* the next scheduled start (Unix s); -1 when none */
+    bool running;  /* under lock */
+    bool joinable; /* under lock: thread needs a join */
+    pthread_t thread;
+};
+
+struct fr_sched {
+    const struct fr_config *cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping; /* under lock */
+    pthread_t thread;
+    bool thread_started;
+    struct slot *slots; /* one per job, in config order */
+    size_t n;
+};
+
+static void run_push(const struct fr_config *cfg, const struct fr_job_conf *job,
+                     struct fr_store *st)
+{
+    struct fr_push_opts opts = {.limit = -1};
+    struct fr_push_result res;
+    fr_push_run(cfg, job, st, &opts, &res);
+    if (res.over_threshold && cfg->nalerts) {
+        char *text = fr_asprintf("ferry: job %s run %s crossed its alert threshold: %llu failed "
+                                 "and %llu rejected of %llu records read (exit %d)",
+                                 res.run.job, res.run.id, (unsigned long long)res.run.counts.failed,
+                                 (unsigned long long)res.run.counts.rejected,
+                                 (unsigned long long)res.run.counts.read, res.run.exit_code);
+        json_t *summary = fr_push_summary_json(&res);
+        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
+        json_decref(summary);
+        free(text);
+    }
+    FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", res.run.id),
+                FR_LS("status", res.run.status), FR_LI("exit_code", res.run.exit_code));
+    fr_push_result_release(&res);
+}
+
+static void run_pull(const struct fr_config *cfg, const struct fr_job_conf *job,
+                     struct fr_store *st)
+{
+    struct fr_pull_opts opts = {0};
+    struct fr_pull_result res;
+    fr_pull_run(cfg, job, st, &opts, &res);
+    if (res.over_threshold && cfg->nalerts) {
+        char *text =
+            fr_asprintf("ferry: job %s run %s crossed its alert threshold: %llu "
+                        "rejected of %llu records read (exit %d)",
+                        res.run.job, res.run.id, (unsigned long long)res.run.counts.rejected,
+                        (unsigned long long)res.run.counts.read, res.run.exit_code);
+        json_t *summary = fr_pull_summary_json(&res);
+        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
+        json_decref(summary);
+        free(text);
+    }
+    FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", res.run.id),
+                FR_LS("status", res.run.status), FR_LI("exit_code", res.run.exit_code));
+    fr_pull_result_release(&res);
+}
+
+static void *run_main(void *arg)
+{
+    struct slot *sl = arg;
+    const struct fr_config *cfg = sl->s->cfg;
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(cfg->store, cfg->dir, &st, &err))
+        FR_LOG_ERROR("scheduled run not started: the store cannot be opened",
+                     FR_LS("job", sl->job->name), FR_LS("error", err.msg));
+    else if (sl->job->kind == FR_JOB_PULL)
+        run_pull(cfg, sl->job, st);
+    else
+        run_push(cfg, sl->job, st);
+    fr_store_close(st);
+    pthread_mutex_lock(&sl->s->lock);
+    sl->running = false;
+    pthread_cond_broadcast(&sl->s->wake);
+    pthread_mutex_unlock(&sl->s->lock);
+    return NULL;
+}
+
+/* Starts sl's run unless it runs already (under lock). */
+static int start_run(struct slot *sl, const char *why)
+{
+    if (sl->running) {
+        FR_LOG_WARN("job still running: this run is skipped", FR_LS("job", sl->job->name),
+                    FR_LS("trigger", why));
+        return FR_EINVAL;
+    }
+    if (sl->joinable) {
+        pthread_join(sl->thread, NULL); /* the previous run has ended: running is false */
+        sl->joinable = false;
+    }
+    FR_LOG_INFO("job run starting", FR_LS("job", sl->job->name), FR_LS("trigger", why));
+    sl->running = true;
+    if (pthread_create(&sl->thread, NULL, run_main, sl) != 0) {
+        sl->running = false;
+        FR_LOG_ERROR("cannot start a thread for the job run", FR_LS("job", sl->job->name));
+        return FR_EINTERNAL;
+    }
+    sl->joinable = true;
+    return FR_OK;
+}
+
+/* The newest slot at or before now within max_age, or -1. */
+static time_t last_slot(const struct fr_job_conf *j, time_t now)
+{
+    time_t t = now - (time_t)(j->max_age_ms / 1000) - 1, last = -1;
+    for (int i = 0; i < CATCH_UP_MAX_STEPS; i++) {
+        time_t next = fr_cron_next(&j->cron, j->timezone, t);
+        if (next < 0 || next > now)
+            break;
+        last = t = next;
+    }
+    return last;
+}
+
+static void *sched_main(void *arg);
+
+static int take_newest(const struct fr_run *run, void *ud)
+{
+    *(int64_t *)ud = run->started_ms;
+    return 1;
+}
+
+/*
+ * Whether j's newest slot within max_age passed with no run started since
+ * (the server was down then): that slot runs once at start-up.
+ */
+static bool missed(const struct fr_config *cfg, const struct fr_job_conf *j, time_t now)
+{
+    if (!j->max_age_ms)
+        return false;
+    time_t slot = last_slot(j, now);
+    if (slot < 0)
+        return false;
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
+        FR_LOG_WARN("cannot tell whether a scheduled run was missed", FR_LS("job", j->name),
+                    FR_LS("error", err.msg));
+        return false;
+    }
+    int64_t newest_ms = 0;
+    int rc = fr_store_runs_list(st, j->name, 1, take_newest, &newest_ms, &err);
+    fr_store_close(st);
+    return rc == 0 && newest_ms < (int64_t)slot * 1000;
+}
+
+int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err)
+{
+    *out = NULL;
+    fr_cron_tz_init();
+    struct fr_sched *s = fr_calloc(1, sizeof(*s));
+    s->cfg = cfg;
+    s->n = cfg->njobs;
+    s->slots = fr_calloc(s->n ? s->n : 1, sizeof(*s->slots));
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    time_t now = (time_t)(fr_wall_ms() / 1000);
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        sl->s = s;
+        sl->job = &cfg->jobs[i];
+        sl->next = -1;
+        if (!sl->job->schedule)
+            continue;
+        sl->next = fr_cron_next(&sl->job->cron, sl->job->timezone, now);
+        if (missed(cfg, sl->job, now))
+            start_run(sl, "missed while down");
+        char at[64] = "never";
+        if (sl->next >= 0)
+            fr_format_rfc3339((int64_t)sl->next * 1000, at, sizeof(at));
+        FR_LOG_INFO("job scheduled", FR_LS("job", sl->job->name),
+                    FR_LS("schedule", sl->job->schedule), FR_LS("timezone", sl->job->timezone),
+                    FR_LS("next_run", at));
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
+        fr_sched_stop(s);
+        return fr_err_set(err, FR_EINTERNAL, 0, "cannot start the scheduler thread");
+    }
+    s->thread_started = true;
+    *out = s;
+    return 0;
+}
+
+int fr_sched_run_now(struct fr_sched *s, const char *job)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = FR_ENOTFOUND;
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->slots[i].job->name, job) == 0)
+            rc = s->stopping ? FR_EINVAL : start_run(&s->slots[i], "admin request");
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void fr_sched_annotate(struct fr_sched *s, json_t *status)
+{
+    json_t *jobs = json_object_get(status, "jobs");
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n && i < json_array_size(jobs); i++) {
+        json_t *o = json_array_get(jobs, i);
+        struct slot *sl = &s->slots[i];
+        char at[64];
+        if (sl->next >= 0) {
+            fr_format_rfc3339((int64_t)sl->next * 1000, at, sizeof(at));
+            json_object_set_new(o, "next_run", json_string(at));
+        } else {
+            json_object_set_new(o, "next_run", json_null());
+        }
+        json_object_set_new(o, "running", json_boolean(sl->running));
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *sched_main(void *arg)
+{
+    struct fr_sched *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        time_t now = (time_t)(fr_wall_ms() / 1000);
+        for (size_t i = 0; i < s->n; i++) {
+            struct slot *sl = &s->slots[i];
+            if (sl->next < 0 || now < sl->next)
+                continue;
+            start_run(sl, "schedule");
+            sl->next = fr_cron_next(&sl->job->cron, sl->job->timezone, now);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+void fr_sched_stop(struct fr_sched *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    if (s->thread_started)
+        pthread_join(s->thread, NULL);
+    /* Runs in progress finish: a push or pull run has no safe point to stop at but its end. */
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->slots[i].joinable) {
+            if (s->slots[i].running)
+                FR_LOG_INFO("waiting for a job run to finish", FR_LS("job", s->slots[i].job->name));
+            pthread_join(s->slots[i].thread, NULL);
+        }
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s->slots);
+    free(s);
+}

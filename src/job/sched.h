@@ -1,0 +1,39 @@
+/*
+ * sched.h: the scheduler inside `ferry serve`: runs each job that has a
+ * schedule (5-field cron, in its timezone) when it comes due, and on
+ * request (POST /api/jobs/NAME/run).
+ *
+ * Runs of one job never overlap: a slot that comes due while the job still
+ * runs is skipped (logged). At start, a job whose last scheduled slot
+ * passed without a run since (the server was down) runs once, if that slot
+ * is within the job's max_age. Each run has its own store handle and HTTP
+ * client, records itself like `ferry run` and alerts the same way.
+ *
+ * Threads: one scheduler thread and one thread per running job; every
+ * function is thread-safe.
+ */
+#ifndef FR_JOB_SCHED_H
+#define FR_JOB_SCHED_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+struct fr_sched;
+
+/* Starts the scheduler; cfg is borrowed until fr_sched_stop returns. */
+int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err);
+
+/* Starts a run of job now: FR_OK, FR_ENOTFOUND (no such job), FR_EINVAL (running already). */
+int fr_sched_run_now(struct fr_sched *s, const char *job);
+
+/* Adds "next_run" (RFC 3339 or null) and "running" (bool) to each job object of status. */
+void fr_sched_annotate(struct fr_sched *s, json_t *status);
+
+/* Stops scheduling and waits for the runs in progress to finish. NULL is a no-op. */
+void fr_sched_stop(struct fr_sched *s);
+
+#endif
