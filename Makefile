@@ -3,10 +3,14 @@ MAKEFLAGS += --no-print-directory
 # `make test` also runs every test, in a normal and a sanitizer build.
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+# make fuzz: seconds per libFuzzer target; make test runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps build test test-fast test-san demo clean format
+.PHONY: all deps build build-san build-fuzz test test-fast test-san test-fuzz fuzz demo clean format
 
 all: build
 
@@ -30,7 +34,22 @@ test-san: build-san
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-test: test-fast test-san
+# The libFuzzer targets of tests/fuzz: clang, ASan + UBSan, a build of its own.
+build-fuzz: deps
+	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DFERRY_FUZZ=ON -DFERRY_TESTS=OFF -DFERRY_BENCH=OFF >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+
+# A few seconds per target, so that a parser that starts crashing on its seeds
+# (or soon after) fails the tests.
+test-fuzz: build-fuzz
+	@./tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SMOKE_SECONDS)
+
+# FUZZ_SECONDS per target (FUZZ_TARGETS="config units" for some of them).
+fuzz: build-fuzz
+	@./tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+test: test-fast test-san test-fuzz
 
 # The push job end to end against the built-in simulator, in ./ferry-demo.
 demo: build
@@ -40,4 +59,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
