@@ -10,7 +10,7 @@ FUZZ_SMOKE_SECONDS ?= 5
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-san build-fuzz test test-fast test-san test-fuzz fuzz demo clean format
+.PHONY: all deps build build-san build-fuzz test test-fast test-san test-fuzz fuzz leakcheck demo clean format
 
 all: build
 
@@ -29,10 +29,24 @@ build-san: deps
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# Every process, test binaries and the ferry processes they spawn (a serve or
+# mock stopped by SIGTERM included), writes its sanitizer report (leaks found
+# by LeakSanitizer at exit among them) into $(SAN_LOGS); any report fails.
+SAN_LOGS = $(abspath $(BUILD_SAN))/sanitizer-logs
+SAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(SAN_LOGS)/asan \
+	   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
+define run_san
+	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
+	@cd $(BUILD_SAN) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) $(1); rc=$$?; \
+	  $(CURDIR)/tests/sanitizer-logs.sh $(SAN_LOGS) || rc=1; exit $$rc
+endef
+
 test-san: build-san
-	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	$(call run_san,$(CTEST_ARGS))
+
+# Only the end-to-end push, pull and serve tests under LeakSanitizer (test-san runs them too).
+leakcheck: build-san
+	$(call run_san,-R '^it/it_(push|pull|serve)$$')
 
 # The libFuzzer targets of tests/fuzz: clang, ASan + UBSan, a build of its own.
 build-fuzz: deps
