@@ -32,8 +32,8 @@ static void add_path(struct fr_buf *b, const char *path)
         fr_buf_addf(b, "%s: ", path);
 }
 
-static char *vformat(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
-                     const char *fmt, va_list ap)
+static FR_PRINTF(4, 0) char *vformat(struct fr__cfg_loader *ld, const yaml_node_t *node,
+                                     const char *path, const char *fmt, va_list ap)
 {
     struct fr_buf b = FR_BUF_INIT;
     if (node)

@@ -211,6 +211,110 @@ static char *posix_pattern(const char *src)
     return fr_buf_detach(&b, NULL);
 }
 
+/*
+ * The most nodes a pattern may expand to. glibc's regcomp copies the
+ * subexpression of x+ and x{n,m} once per repetition, and its epsilon
+ * closures grow with the square of the nodes, so nested or stacked
+ * repetitions take minutes and gigabytes to compile ("a" and 25 "+",
+ * "((a+)+)+..." 20 deep, "(a{100}){100}"). Real patterns
+ * ("^[A-Z]{2}[0-9]{10}$", "^.{1,255}$") stay far below this.
+ */
+#define PATTERN_MAX_NODES 1000
+#define PATTERN_MAX_DEPTH 32
+
+static bool is_quantifier(const char *p, const char **end)
+{
+    *end = p;
+    if (*p == '*' || *p == '+' || *p == '?')
+        return true;
+    if (*p != '{')
+        return false;
+    const char *q = p + 1;
+    size_t digits = strspn(q, "0123456789");
+    q += digits;
+    if (*q == ',')
+        q += strspn(q + 1, "0123456789") + 1;
+    if (*q != '}' || (digits == 0 && q[-1] == ','))
+        return false;
+    *end = q;
+    return true;
+}
+
+/*
+ * Why an ERE (after posix_pattern) is refused before regcomp sees it, or
+ * NULL. Counts an upper bound of the nodes regcomp builds: an atom or a
+ * quantifier 1, and x+ or x{n,m} copies x max(n, m) times. A quantifier of
+ * a quantifier is refused as ECMA-262 refuses it ("nothing to repeat"),
+ * except the lazy "?" (a+?), which POSIX reads as optional.
+ */
+static const char *pattern_problem(const char *re)
+{
+    struct {
+        uint64_t total, last; /* the group so far; the atom a quantifier would repeat */
+    } st[PATTERN_MAX_DEPTH + 1] = {{0, 0}};
+    size_t depth = 0;
+    const uint64_t cap = PATTERN_MAX_NODES + 1;
+    int quantified = 0; /* 1 after a quantifier, 2 after a lazy "?" that followed one */
+    for (const char *p = re; *p; p++) {
+        const char *end;
+        if (is_quantifier(p, &end)) {
+            if (quantified == 2 || (quantified == 1 && *p != '?'))
+                return "repeats a repetition (as in a++ or a{2}{3})";
+            uint64_t times = 0; /* copies of the last atom */
+            if (*p == '+')
+                times = 1;
+            if (*p == '{') {
+                char *e;
+                unsigned long n = strtoul(p + 1, &e, 10),
+                              m = *e == ',' && e[1] != '}' ? strtoul(e + 1, NULL, 10) : 0;
+                times = FR_MIN(FR_MAX(n, m), cap);
+            }
+            st[depth].total = FR_MIN(st[depth].total + 1 + st[depth].last * times, cap);
+            st[depth].last = FR_MIN(st[depth].last * (times + 1) + 1, cap);
+            quantified = quantified ? 2 : 1;
+            p = end;
+            continue;
+        }
+        quantified = 0;
+        uint64_t atom = 1;
+        if (*p == '(') {
+            if (depth == PATTERN_MAX_DEPTH)
+                return "nests groups too deep";
+            depth++;
+            st[depth].total = 0;
+            st[depth].last = 0;
+            continue;
+        } else if (*p == ')' && depth > 0) {
+            atom = st[depth].total + 1;
+            depth--;
+        } else if (*p == '|') {
+            st[depth].total = FR_MIN(st[depth].total + 1, cap);
+            st[depth].last = 0;
+            continue;
+        } else if (*p == '\\' && p[1]) {
+            p++;
+        } else if (*p == '[') {
+            /* a bracket expression is one atom; "]" right after "[" or "[^" is a member */
+            p += p[1] == '^';
+            p += p[1] == ']';
+            while (p[1] && p[1] != ']')
+                p++;
+            if (p[1])
+                p++;
+        }
+        st[depth].total = FR_MIN(st[depth].total + atom, cap);
+        st[depth].last = FR_MIN(atom, cap);
+    }
+    /* Groups left open count too: regcomp builds them before it finds the missing ")". */
+    uint64_t total = 0;
+    for (size_t d = 0; d <= depth; d++)
+        total = FR_MIN(total + st[d].total, cap);
+    if (total > PATTERN_MAX_NODES)
+        return "is too complex (nested or long repetitions such as (a+)+ or a{5000}; bound "
+               "lengths with minLength and maxLength)";
+    return NULL;
+}
+
 static int compile_keyword(struct compiler *c, const char *key, json_t *v, const char *where,
                            struct node *n)
 {
@@ -272,6 +376,11 @@ static int compile_keyword(struct compiler *c, const char *key, json_t *v, const
         if (!json_is_string(v))
             return bad(c, where, "must be a regular expression in a string");
         char *posix = posix_pattern(json_string_value(v));
+        const char *problem = pattern_problem(posix);
+        if (problem) {
+            free(posix);
+            return bad(c, where, "regular expression \"%s\" %s", json_string_value(v), problem);
+        }
         int rc = regcomp(&n->re, posix, REG_EXTENDED | REG_NOSUB);
         free(posix);
         if (rc) {

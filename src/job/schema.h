@@ -13,7 +13,11 @@
  *
  * pattern is a POSIX extended regular expression (glibc regcomp), searched
  * anywhere in the string as JSON Schema does (anchor it with ^ and $);
- * \d and \D are accepted and mean [0-9] and [^0-9]. Number bounds compare
+ * \d and \D are accepted and mean [0-9] and [^0-9]. Refused at load, as
+ * glibc's regcomp would take minutes and gigabytes on them: a repetition of
+ * a repetition (a++, a{2}{3}; a lazy a+? is accepted) and a pattern that
+ * expands past 1,000 nodes (nested or long repetitions: (a+)+ 20 deep,
+ * (a{100}){100}, .{0,5000}). Number bounds compare
  * as doubles. integer accepts a real with no fractional part (3.0).
  */
 #ifndef FR_JOB_SCHEMA_H

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -127,13 +128,12 @@ static void test_each_rule(void **state)
     expect(s, "{" BASE ", \"address\": {\"city\": false}}",
            "address.city: expected a string, found a boolean");
     /* long values are quoted short */
-    expect(
-        s,
-        "{" BASE ", \"status\": \""
-        "0123456789012345678901234567890123456789"
-        "0123456789012345678901234567890123456789\"}",
-        "status: \"01234567890123456789012345678901234567890123456789012345678... is not one of "
-        "[\"active\",\"inactive\",null]");
+    expect(s,
+           "{" BASE ", \"status\": \""
+           "0123456789012345678901234567890123456789"
+           "0123456789012345678901234567890123456789\"}",
+           "status: \"01234567890123456789012345678901234567890123456789012345678... is not one of "
+           "[\"active\",\"inactive\",null]");
     fr_schema_free(s);
 }
 
@@ -176,6 +176,64 @@ static void expect_compile_error(const char *text, const char *want)
     if (rc != FR_ECONFIG || !strstr(err.msg, want))
         fail_msg("%s: got %d \"%s\", want \"%s\"", text, rc, err.msg, want);
     assert_null(s);
+}
+
+/*
+ * Found by fuzzing (tests/fuzz/corpus/schema/timeout-*): glibc's regcomp
+ * copies x once per "+" and per count of x{n}, so a pattern such as "a"
+ * and 30 "+" took minutes and gigabytes to compile. Such patterns are
+ * refused at load; real-world ones still compile.
+ */
+static void test_pattern_too_complex(void **state)
+{
+    char stacked[64] = "a";
+    memset(stacked + 1, '+', 30);
+    char text[160];
+    snprintf(text, sizeof(text), "{\"pattern\": \"%s\"}", stacked);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    expect_compile_error(text, "/pattern: regular expression \"a+++");
+    expect_compile_error(text, "repeats a repetition (as in a++ or a{2}{3})");
+    expect_compile_error("{\"pattern\": \"x{3}{2}\"}", "repeats a repetition");
+    expect_compile_error("{\"pattern\": \"x+??\"}", "repeats a repetition");
+    expect_compile_error(
+        "{\"pattern\": \"((((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)"
+        "+)+)+)+)+\"}",
+        "is too complex (nested or long repetitions");
+    expect_compile_error("{\"pattern\": \"((a{100}){100}){100}\"}", "is too complex");
+    expect_compile_error("{\"pattern\": \"(a{1,32767}){1,32767}\"}", "is too complex");
+    expect_compile_error("{\"pattern\": \"((a*)*){1000}\"}", "is too complex");
+    expect_compile_error("{\"pattern\": \"^.{0,5000}$\"}", "bound lengths with minLength");
+    /* Groups left open: regcomp expands them before it sees the missing ")". */
+    expect_compile_error("{\"pattern\": \"(x(a{900}b{900}\"}", "is too complex");
+    expect_compile_error("{\"pattern\": \"KKK+()+()+(a{400}){3}\"}", "is too complex");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 2);
+
+    static const char *const fine[] = {
+        "^P\\\\d{6}$",
+        "^.{1,255}$",
+        "^[A-Z]{2}[0-9]{10}$",
+        "^(a+|b+)*c?$",
+        "(ab){50}",
+        "x+?",
+        "a??",
+        "^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\\\\.[A-Za-z]{2,24}$",
+        "[{}+]+",
+        "a{,5}",
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(fine); i++) {
+        snprintf(text, sizeof(text), "{\"pattern\": \"%s\"}", fine[i]);
+        json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL);
+        assert_non_null(doc);
+        struct fr_schema *s = NULL;
+        struct fr_err err = {0};
+        int rc = fr_schema_compile(doc, "p.json", &s, &err);
+        if (rc && !strstr(err.msg, "invalid regular expression"))
+            fail_msg("%s: %s", fine[i], err.msg);
+        fr_schema_free(s);
+        json_decref(doc);
+    }
 }
 
 static void test_compile_errors(void **state)
@@ -231,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_each_rule),
         cmocka_unit_test(test_reason_cap_and_booleans),
         cmocka_unit_test(test_compile_errors),
+        cmocka_unit_test(test_pattern_too_complex),
         cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
