@@ -72,9 +72,23 @@ int fr__sink_file_open(struct fr__sink_file *sf, const char *path, struct fr_err
     memset(sf, 0, sizeof(*sf));
     sf->path = (char *)path;
     sf->tmp = fr_asprintf("%s.tmp", path);
-    sf->f = fopen(sf->tmp, "we");
+    /* Whatever is at the temporary name (a killed run's file, or a link planted to make
+     * ferry write elsewhere) is removed, not followed: the new file is created here, fresh
+     * (O_EXCL also refuses a link put back in between). */
+    if (unlink(sf->tmp) != 0 && errno != ENOENT) {
+        int e = errno;
+        fr_err_set(err, FR_EIO, e, "sink %s: cannot remove the leftover %s: %s", path, sf->tmp,
+                   strerror(e));
+        free(sf->tmp);
+        sf->tmp = NULL;
+        return FR_EIO;
+    }
+    int fd = open(sf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    sf->f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!sf->f) {
         int e = errno;
+        if (fd >= 0)
+            close(fd);
         fr_err_set(err, FR_EIO, e, "sink %s: cannot create %s: %s%s", path, sf->tmp, strerror(e),
                    e == ENOENT ? " (create its directory first)" : "");
         free(sf->tmp);

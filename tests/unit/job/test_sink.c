@@ -131,6 +131,37 @@ static void test_jsonl_atomic(void **state)
     free(conf.path);
 }
 
+/* A link planted at the temporary name is not followed: what it points to stays as it was. */
+static void test_planted_link(void **state)
+{
+    struct env *e = *state;
+    struct fr_sink_conf conf = {.type = FR_SINK_JSONL};
+    conf.path = fr_asprintf("%s/p.jsonl", e->dir);
+    char *tmp = fr_asprintf("%s.tmp", conf.path);
+    char *victim = fr_asprintf("%s/victim", e->dir);
+    spit(victim, "precious\n");
+    assert_int_equal(symlink(victim, tmp), 0);
+
+    struct fr_sink *s = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_sink_open(&conf, 0, &s, &err), 0);
+    write_ok(s, "{\"participantId\":\"P000001\"}", NULL);
+    assert_int_equal(fr_sink_commit(s, &err), 0);
+    fr_sink_free(s);
+    char *text = slurp(victim);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    text = slurp(conf.path);
+    assert_string_equal(text, "{\"participantId\":\"P000001\"}\n");
+    free(text);
+    struct stat sb;
+    assert_int_equal(lstat(conf.path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    free(victim);
+    free(tmp);
+    free(conf.path);
+}
+
 static void test_missing_directory(void **state)
 {
     struct env *e = *state;
@@ -237,6 +268,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_jsonl_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_planted_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_upsert, setup, teardown),
