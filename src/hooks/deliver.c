@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/redact.h"
 #include "http/policy.h"
 
@@ -116,6 +117,14 @@ static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, ...)
     return n;
 }
 
+bool fr_deliver_header_value_ok(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
 static void deliver_url(struct fr_deliverer *d, const struct fr_webhook_source_conf *src,
                         const struct fr_event *e, int attempt, struct fr_deliver_result *res)
 {
@@ -127,9 +136,16 @@ static void deliver_url(struct fr_deliverer *d, const struct fr_webhook_source_c
     fr_buf_init(&a.head, 0);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = NULL;
+    /* The content type is the sender's: one holding line breaks or other control bytes
+     * could add header lines of its own, so it is not forwarded. */
+    const char *ct = e->content_type;
+    if (ct && !fr_deliver_header_value_ok(ct)) {
+        FR_LOG_WARN("content type not forwarded: it holds control characters",
+                    FR_LS("source", e->source), FR_LS("event_id", e->event_id));
+        ct = NULL;
+    }
     /* "Content-Type:" with no value removes the one curl would add to a POST. */
-    h = add_header(h, "Content-Type:%s%s", e->content_type ? " " : "",
-                   e->content_type ? e->content_type : "");
+    h = add_header(h, "Content-Type:%s%s", ct ? " " : "", ct ? ct : "");
     h = add_header(h, "Expect:");
     h = add_header(h, "X-Ferry-Event-Id: %s", e->event_id);
     h = add_header(h, "X-Ferry-Source: %s", e->source);

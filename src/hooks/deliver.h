@@ -47,6 +47,13 @@ struct fr_deliver_result {
 struct fr_deliverer;
 
 /* stop is borrowed for the deliverer's life. */
+/*
+ * Whether v may be sent as an HTTP header value as it is: tabs, visible
+ * ASCII, spaces and bytes >= 0x80 only. CR, LF and the other control bytes
+ * are refused, so a stored value can never add a header line. Pure.
+ */
+bool fr_deliver_header_value_ok(const char *v);
+
 struct fr_deliverer *fr_deliverer_new(const atomic_int *stop);
 void fr_deliverer_free(struct fr_deliverer *d);
 

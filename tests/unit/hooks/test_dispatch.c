@@ -4,6 +4,7 @@
  * Retry-After (capped).
  */
 #include "core/common.h"
+#include "hooks/deliver.h"
 #include "hooks/dispatch.h"
 
 #include <setjmp.h>
@@ -54,9 +55,24 @@ static void test_retry_after_wins_up_to_cap(void **state)
     assert_int_equal(fr_dispatch_retry_delay(1000, 60000, 1, 3600000, 0), 60000);
 }
 
+/* A forwarded header value cannot carry a line break, so it cannot add a header. */
+static void test_header_values(void **state)
+{
+    (void)state;
+    assert_true(fr_deliver_header_value_ok("application/json; charset=utf-8"));
+    assert_true(fr_deliver_header_value_ok("a\tb \xc3\xa9"));
+    assert_true(fr_deliver_header_value_ok(""));
+    assert_false(fr_deliver_header_value_ok("application/json\r\nX-Injected: 1"));
+    assert_false(fr_deliver_header_value_ok("text/plain\nX: 1"));
+    assert_false(fr_deliver_header_value_ok("text/plain\r"));
+    assert_false(fr_deliver_header_value_ok("a\x01b"));
+    assert_false(fr_deliver_header_value_ok("a\x7f"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_values),
         cmocka_unit_test(test_doubles_from_base_to_cap),
         cmocka_unit_test(test_full_jitter_reaches_zero),
         cmocka_unit_test(test_retry_after_wins_up_to_cap),
