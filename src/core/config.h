@@ -287,9 +287,9 @@ struct fr_trends_conf {
 
 /* Thresholds of `ferry status --check` and /readyz's view of jobs and queues. */
 struct fr_status_conf {
-    int recent_runs;          /* runs the success rate is taken over; default 10 */
-    double min_success_rate;  /* a lower recent success rate fails the check; default 0 (off) */
-    int64_t max_dead_letters; /* more dead letters in a source fail the check; default 0 */
+    int recent_runs;            /* runs the success rate is taken over; default 10 */
+    double min_success_rate;    /* a lower recent success rate fails the check; default 0 (off) */
+    int64_t max_dead_letters;   /* more dead letters in a source fail the check; default 0 */
     int64_t max_pending_age_ms; /* an older pending event fails the check; default 0 (off) */
 };
 
@@ -325,6 +325,7 @@ struct fr_webhooks_conf {
     uint64_t max_body;  /* bytes; default 1MB, at least 1KB */
     int64_t timeout_ms; /* per connection; default 10s */
     char *admin_token;  /* secret: Bearer token for admin actions (replay, run now); NULL: none */
+    bool protect_reads; /* reads of the API need admin_token on a loopback listener too */
     struct fr_webhook_source_conf *sources;
     size_t nsources;
 };

@@ -395,6 +395,12 @@ static const struct fr__cfg_key webhooks_keys[] = {
      .offset = offsetof(struct fr_webhooks_conf, admin_token),
      .help = "the Bearer token admin actions need (dashboard replay, run now), e.g. "
              "${FERRY_ADMIN_TOKEN}"},
+    {.name = "protect_reads",
+     .type = FR__CFG_BOOL,
+     .offset = offsetof(struct fr_webhooks_conf, protect_reads),
+     .def = "false",
+     .help = "true: GET /api/status and /api/dlq need the admin token on a loopback listener "
+             "too (on any other address they always do)"},
     {.name = "sources",
      .type = FR__CFG_CUSTOM,
      .offset = 0,

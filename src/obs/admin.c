@@ -1,6 +1,7 @@
 #include "core/common.h"
 #include "obs/admin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -19,7 +20,31 @@ struct fr_admin {
     struct fr_admin_hooks hooks;
     pthread_mutex_t lock; /* the store handle is used by one thread at a time */
     struct fr_store *store;
+    bool reads_need_token; /* API reads: the listener is not loopback, or protect_reads */
 };
+
+bool fr_admin_listen_is_loopback(const char *listen)
+{
+    if (!listen)
+        return true; /* the default, 127.0.0.1:8080 */
+    char host[64];
+    const char *end;
+    if (listen[0] == '[') {
+        listen++;
+        end = strchr(listen, ']');
+    } else {
+        end = strrchr(listen, ':');
+    }
+    if (!end || (size_t)(end - listen) >= sizeof(host))
+        return false;
+    memcpy(host, listen, (size_t)(end - listen));
+    host[end - listen] = '\0';
+    unsigned char a4[4], a6[16];
+    if (inet_pton(AF_INET, host, a4) == 1)
+        return a4[0] == 127;
+    static const unsigned char loop6[16] = {[15] = 1};
+    return inet_pton(AF_INET6, host, a6) == 1 && memcmp(a6, loop6, sizeof(a6)) == 0;
+}
 
 int fr_admin_new(const struct fr_config *cfg, const struct fr_admin_hooks *hooks,
                  struct fr_admin **out, struct fr_err *err)
@@ -34,6 +59,8 @@ int fr_admin_new(const struct fr_config *cfg, const struct fr_admin_hooks *hooks
     if (hooks)
         a->hooks = *hooks;
     a->store = st;
+    a->reads_need_token =
+        cfg->webhooks.protect_reads || !fr_admin_listen_is_loopback(cfg->webhooks.listen);
     pthread_mutex_init(&a->lock, NULL);
     *out = a;
     return 0;
@@ -202,15 +229,25 @@ static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
 {
     const char *token = a->cfg->webhooks.admin_token;
     if (!token || !*token) {
-        answer_error(out, 403, "admin actions are disabled: set webhooks.admin_token");
+        answer_error(out, 403,
+                     strcmp(rq->method, "POST") == 0
+                         ? "admin actions are disabled: set webhooks.admin_token"
+                         : "reading the API on this listener needs webhooks.admin_token");
         return false;
     }
     if (!fr_admin_token_ok(token, rq->authorization)) {
-        FR_LOG_WARN("admin action refused: missing or wrong admin token", FR_LS("path", rq->path));
-        answer_error(out, 401, "this action needs Authorization: Bearer <admin token>");
+        FR_LOG_WARN("admin request refused: missing or wrong admin token", FR_LS("path", rq->path));
+        answer_error(out, 401, "this request needs Authorization: Bearer <admin token>");
         return false;
     }
     return true;
+}
+
+/* Reads of the API: open on a loopback listener unless protect_reads. */
+static bool may_read(struct fr_admin *a, const struct fr_admin_request *rq,
+                     struct fr_admin_response *out)
+{
+    return !a->reads_need_token || authorized(a, rq, out);
 }
 
 static void post_replay(struct fr_admin *a, const char *seq_text, struct fr_admin_response *out)
@@ -292,10 +329,10 @@ bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
         if (method_is(rq, "GET", out))
             get_ready(a, out);
     } else if (strcmp(p, "/api/status") == 0) {
-        if (method_is(rq, "GET", out))
+        if (method_is(rq, "GET", out) && may_read(a, rq, out))
             get_status(a, out);
     } else if (strcmp(p, "/api/dlq") == 0) {
-        if (method_is(rq, "GET", out))
+        if (method_is(rq, "GET", out) && may_read(a, rq, out))
             get_dlq(a, out);
     } else if (strncmp(p, "/api/dlq/", 9) == 0) {
         if (method_is(rq, "POST", out) && authorized(a, rq, out))

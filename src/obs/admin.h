@@ -72,6 +72,12 @@ bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
 /* Whether header is "Bearer TOKEN" with TOKEN equal to token; constant time in TOKEN. Pure. */
 bool fr_admin_token_ok(const char *token, const char *header);
 
+/*
+ * Whether listen ("IPv4:PORT" or "[IPv6]:PORT", NULL for the default
+ * 127.0.0.1:8080) is a loopback address (127.0.0.0/8 or ::1). Pure.
+ */
+bool fr_admin_listen_is_loopback(const char *listen);
+
 /* The dashboard page (HTML with its CSS and JavaScript inline). Static. */
 extern const char fr_dashboard_html[];
 

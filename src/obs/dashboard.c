@@ -1,7 +1,8 @@
 /*
  * The dashboard at GET / of ferry serve: one page, its CSS and JavaScript
  * inline (no CDN, no fonts). It reads /api/status and /api/dlq every 5 s
- * and replays a dead letter with the admin token the user types (kept in
+ * (with the admin token when the server asks for it) and replays a dead
+ * letter with the admin token the user types (kept in
  * the tab's sessionStorage only). Text from the server is set with
  * textContent, never as HTML.
  */
@@ -144,9 +145,21 @@ const char fr_dashboard_html[] =
     "  document.getElementById(\"updated\").textContent = \"updated \" + new "
     "Date().toLocaleTimeString();\n"
     "}\n"
+    "var declined = false;\n"
+    "function auth() {\n"
+    "  var t = sessionStorage.getItem(\"ferry-admin-token\");\n"
+    "  return t ? { \"Authorization\": \"Bearer \" + t } : {};\n"
+    "}\n"
+    "function api(path) {\n"
+    "  return fetch(path, { headers: auth() }).then(function (r) {\n"
+    "    if (r.status !== 401) return r.json();\n"
+    "    sessionStorage.removeItem(\"ferry-admin-token\");\n"
+    "    if (declined || !token()) { declined = true; throw \"reading needs the admin token\"; }\n"
+    "    return fetch(path, { headers: auth() }).then(function (r2) { return r2.json(); });\n"
+    "  });\n"
+    "}\n"
     "function refresh() {\n"
-    "  Promise.all([fetch(\"/api/status\").then(function (r) { return r.json(); }),\n"
-    "               fetch(\"/api/dlq\").then(function (r) { return r.json(); })])\n"
+    "  Promise.all([api(\"/api/status\"), api(\"/api/dlq\")])\n"
     "    .then(function (v) { document.getElementById(\"err\").textContent = \"\"; render(v[0], "
     "v[1]); },\n"
     "          function (e) { document.getElementById(\"err\").textContent = \"cannot reach ferry: "

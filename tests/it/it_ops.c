@@ -329,7 +329,7 @@ static void test_health_status_page(void **state)
     json_decref(j);
     assert_int_equal(http(e, "GET", "/", NULL, NULL, &body), 200);
     assert_non_null(strstr(body, "<!doctype html>"));
-    assert_non_null(strstr(body, "fetch(\"/api/status\")"));            /* reads the status */
+    assert_non_null(strstr(body, "api(\"/api/status\")"));              /* reads the status */
     assert_non_null(strstr(body, "\"/api/dlq/\" + seq + \"/replay\"")); /* the replay button */
     assert_non_null(strstr(body, "setInterval(refresh"));               /* refreshes itself */
     assert_null(strstr(body, "http://")); /* nothing loaded from elsewhere */
@@ -462,6 +462,47 @@ static void test_replay_needs_admin_token(void **state)
     assert_int_equal(fr_test_wait(&e->serve, 15000), 0);
     char *log = fr_test_proc_stderr(&e->serve);
     assert_null(strstr(log, ADMIN_TOKEN));
+    assert_null(strstr(log, "adm-token-9c2e7"));
+    free(log);
+}
+
+/* protect_reads: the API's reads need the token too; monitoring endpoints stay open. */
+static void test_protected_reads(void **state)
+{
+    struct env *e = *state;
+    write_config(e, 1, NULL, NULL);
+    char *yaml = fr_test_read_file(e->config);
+    const char *at = "  admin_token: \"${FERRY_ADMIN_TOKEN}\"\n";
+    char *cut = strstr(yaml, at);
+    assert_non_null(cut);
+    cut += strlen(at);
+    char *with = fr_asprintf("%.*s  protect_reads: true\n%s", (int)(cut - yaml), yaml, cut);
+    free(yaml);
+    free(e->config);
+    e->config = fr_test_write_file(e->dir, "ferry.yaml", with);
+    free(with);
+    start_serve(e);
+    char *body = NULL;
+    assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 401);
+    assert_null(strstr(body, ADMIN_TOKEN));
+    free(body);
+    assert_int_equal(http(e, "GET", "/api/dlq", NULL, NULL, NULL), 401);
+    const char *wrong[] = {"Authorization: Bearer adm-token-9c2e7", NULL};
+    assert_int_equal(http(e, "GET", "/api/status", wrong, NULL, NULL), 401);
+    const char *right[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    assert_int_equal(http(e, "GET", "/api/status", right, NULL, &body), 200);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(json_object_get(j, "jobs"));
+    json_decref(j);
+    free(body);
+    assert_int_equal(http(e, "GET", "/api/dlq", right, NULL, NULL), 200);
+    assert_int_equal(http(e, "GET", "/metrics", NULL, NULL, NULL), 200);
+    assert_int_equal(http(e, "GET", "/healthz", NULL, NULL, NULL), 200);
+    assert_int_equal(http(e, "GET", "/", NULL, NULL, NULL), 200);
+    kill(e->serve.pid, SIGTERM);
+    assert_int_equal(fr_test_wait(&e->serve, 15000), 0);
+    char *log = fr_test_proc_stderr(&e->serve);
+    assert_non_null(strstr(log, "admin request refused"));
     assert_null(strstr(log, "adm-token-9c2e7"));
     free(log);
 }
@@ -679,6 +720,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_health_status_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_check_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_needs_admin_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protected_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trend_alerts_fire_and_clear_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_catch_up_and_no_overlap, setup, teardown),
     };

@@ -118,6 +118,22 @@ static void test_admin_token(void **state)
     assert_false(fr_admin_token_ok("", "Bearer "));
 }
 
+/* API reads are open only where the listener is loopback. */
+static void test_listen_loopback(void **state)
+{
+    (void)state;
+    assert_true(fr_admin_listen_is_loopback(NULL));
+    assert_true(fr_admin_listen_is_loopback("127.0.0.1:8080"));
+    assert_true(fr_admin_listen_is_loopback("127.8.9.10:0"));
+    assert_true(fr_admin_listen_is_loopback("[::1]:8080"));
+    assert_false(fr_admin_listen_is_loopback("0.0.0.0:8080"));
+    assert_false(fr_admin_listen_is_loopback("10.1.2.3:8080"));
+    assert_false(fr_admin_listen_is_loopback("[::]:8080"));
+    assert_false(fr_admin_listen_is_loopback("[fe80::1]:8080"));
+    assert_false(fr_admin_listen_is_loopback("128.0.0.1:8080"));
+    assert_false(fr_admin_listen_is_loopback("garbage"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_status_class),
         cmocka_unit_test(test_catalogue_names),
         cmocka_unit_test(test_admin_token),
+        cmocka_unit_test(test_listen_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
