@@ -56,6 +56,8 @@ const char *fr_mock_faults_help(void);
 #define FR_MOCK_DEFAULT_CLIENT_SECRET "demo-secret"
 #define FR_MOCK_DEFAULT_PARTICIPANTS  1000
 #define FR_MOCK_MAX_PARTICIPANTS      999999
+/* Every access token the mock issues starts with this (then 40 hex digits). */
+#define FR_MOCK_TOKEN_PREFIX "mock_at_"
 
 /* Everything is borrowed for the duration of fr_mock_start only (copied). */
 struct fr_mock_opts {

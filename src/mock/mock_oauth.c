@@ -151,9 +151,11 @@ static void issue_token(struct fr_mock *m, struct fr__mock_reply *out)
         fr__mock_error(out, 500, "server_error", "no randomness for a token");
         return;
     }
-    char token[2 * sizeof(raw) + 1];
+    /* A fixed prefix lets the test suite search its whole output for a leaked token. */
+    char token[sizeof(FR_MOCK_TOKEN_PREFIX) + 2 * sizeof(raw)];
+    memcpy(token, FR_MOCK_TOKEN_PREFIX, sizeof(FR_MOCK_TOKEN_PREFIX) - 1);
     for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+        snprintf(token + sizeof(FR_MOCK_TOKEN_PREFIX) - 1 + 2 * i, 3, "%02x", raw[i]);
     int64_t now = fr_now_ms();
     pthread_mutex_lock(&m->lock);
     prune_tokens(m, now);

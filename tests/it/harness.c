@@ -28,11 +28,78 @@ static const char *ferry_bin(void)
     return bin && *bin ? bin : "ferry";
 }
 
+/* ---- transcripts: everything ferry printed, answered or stored, for the secrets scan ---- */
+
+/* The directory named by FERRY_TEST_TRANSCRIPTS, or NULL when not collecting. */
+static const char *transcript_dir(void)
+{
+    const char *d = getenv("FERRY_TEST_TRANSCRIPTS");
+    return d && *d ? d : NULL;
+}
+
+/* Appends what (a label) and data to this test program's transcript file. */
+static void transcript_add(const char *what, const void *data, size_t len)
+{
+    const char *dir = transcript_dir();
+    if (!dir || !len)
+        return;
+    char *path = fr_asprintf("%s/out-%ld", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return;
+    char *head = fr_asprintf("\n==== %s (%zu bytes)\n", what, len);
+    ssize_t ignored = write(fd, head, strlen(head));
+    ignored = write(fd, data, len);
+    (void)ignored;
+    free(head);
+    close(fd);
+}
+
+/* Records a secret the tests hand to ferry (an environment value, a --client-secret). */
+static void transcript_secret(const char *value)
+{
+    const char *dir = transcript_dir();
+    if (!dir || strlen(value) < 6 || strchr(value, '\n'))
+        return;
+    char *path = fr_asprintf("%s/secrets-%ld", dir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return;
+    char *line = fr_asprintf("%s\n", value);
+    ssize_t ignored = write(fd, line, strlen(line));
+    (void)ignored;
+    free(line);
+    close(fd);
+}
+
+static void transcript_file(const char *path)
+{
+    char *data = fr_test_read_file(path);
+    if (data) {
+        transcript_add(path, data, strlen(data));
+        free(data);
+    }
+}
+
 int fr_test_spawn(struct fr_proc *p, const char *const *args, const char *cwd,
                   const char *const *env)
 {
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq && strncmp(env[i], "FERRY_", 6) != 0)
+            transcript_secret(eq + 1);
+        else if (eq && strncmp(env[i], "FERRY_ADMIN_TOKEN=", 18) == 0)
+            transcript_secret(eq + 1);
+    }
+    for (size_t i = 0; args[i]; i++)
+        if (strcmp(args[i], "--client-secret") == 0 && args[i + 1])
+            transcript_secret(args[i + 1]);
     memset(p, 0, sizeof(*p));
     p->stdout_fd = -1;
+    for (size_t i = 0; args[i]; i++)
+        p->help = p->help || strcmp(args[i], "--help") == 0 || strcmp(args[i], "-h") == 0;
     char tmpl[] = "/tmp/ferry-it-stderr-XXXXXX";
     int errfd = mkstemp(tmpl);
     if (errfd < 0)
@@ -132,6 +199,24 @@ void fr_test_kill(struct fr_proc *p)
 void fr_test_proc_release(struct fr_proc *p)
 {
     fr_test_kill(p);
+    if (p->stdout_fd >= 0 && transcript_dir() && !p->help) {
+        /* what the test did not read; a grandchild may hold the pipe: bounded */
+        struct fr_buf b = FR_BUF_INIT;
+        for (int i = 0; i < 20; i++) {
+            struct pollfd pfd = {.fd = p->stdout_fd, .events = POLLIN};
+            if (poll(&pfd, 1, 50) <= 0)
+                break;
+            char chunk[4096];
+            ssize_t n = read(p->stdout_fd, chunk, sizeof(chunk));
+            if (n <= 0)
+                break;
+            fr_buf_add(&b, chunk, (size_t)n);
+        }
+        transcript_add("stdout", b.data, b.len);
+        fr_buf_release(&b);
+    }
+    if (p->stderr_path && transcript_dir() && !p->help)
+        transcript_file(p->stderr_path);
     if (p->stdout_fd >= 0)
         close(p->stdout_fd);
     p->stdout_fd = -1;
@@ -182,6 +267,8 @@ int fr_test_run(const char *const *args, const char *cwd, const char *const *env
     int left = (int)(deadline - fr_now_ms());
     int status = fr_test_wait(&p, left > 0 ? left : 1);
     drain(p.stdout_fd, &ob);
+    if (!p.help)
+        transcript_add("stdout", ob.data, ob.len);
     if (out)
         *out = fr_buf_detach(&ob, NULL);
     else
@@ -285,6 +372,8 @@ int fr_test_http(const char *method, const char *url, const char *const *headers
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
+    if (!strstr(url, "/oauth/token")) /* the tests fetch the mock's tokens themselves */
+        transcript_add(url, out.data, out.len);
     if (resp)
         *resp = fr_buf_detach(&out, NULL);
     else
@@ -300,8 +389,35 @@ char *fr_test_tmpdir(void)
     return fr_strdup(tmpl);
 }
 
+/* What ferry wrote in a test's directory: stores, logs, sinks, metrics files. */
+static bool ferry_output(const char *path)
+{
+    static const char *const ends[] = {".db",      ".db-wal", ".log", ".jsonl",
+                                       ".csv.out", ".prom",   ".out", ".json"};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < FR_ARRAY_LEN(ends); i++) {
+        size_t m = strlen(ends[i]);
+        if (n >= m && strcmp(path + n - m, ends[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+    if (flag == FTW_F && transcript_dir() && ferry_output(path)) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            struct fr_buf b = FR_BUF_INIT;
+            char chunk[65536];
+            size_t n;
+            while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                fr_buf_add(&b, chunk, n);
+            fclose(f);
+            transcript_add(path, b.data, b.len);
+            fr_buf_release(&b);
+        }
+    }
     return remove(path);
 }
 

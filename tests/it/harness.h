@@ -21,6 +21,7 @@ struct fr_proc {
     pid_t pid;         /* 0 when not running */
     int stdout_fd;     /* read end of the child's stdout, -1 if not piped */
     char *stderr_path; /* the child's stderr, kept in a file for assertions */
+    bool help;         /* asked for --help: static text, left out of the secrets scan */
 };
 
 /*
