@@ -22,13 +22,17 @@ build-san: deps
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DFERRY_ASAN=ON -DFERRY_UBSAN=ON >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
+# Every test runs under a throwaway PostgreSQL cluster (scripts/pg-test-cluster):
+# started before, stopped after, also when a test fails.
+PG_CLUSTER = ./scripts/pg-test-cluster run --
+
 test-fast: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	@$(PG_CLUSTER) sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)'
 
 test-san: build-san
-	@cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	@$(PG_CLUSTER) sh -c 'cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)'
 
 test: test-fast test-san
 
