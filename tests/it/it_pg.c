@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ static int setup(void **state)
 {
     struct env *e = fr_calloc(1, sizeof(*e));
     *state = e;
+    e->serve[0].stdout_fd = e->serve[1].stdout_fd = -1; /* not 0: release would close stdin */
     e->dir = fr_test_tmpdir();
     e->recv = fr_test_receiver_start(&e->recv_url);
     return e->dir && e->recv ? 0 : -1;
@@ -301,8 +303,10 @@ static void check_stored_once(struct env *e, size_t distinct)
     struct fr_err err = {0};
     assert_int_equal(fr_store_open(e->db_url, NULL, &st, &err), 0);
     uint64_t t[3] = {0};
-    int64_t deadline = fr_now_ms() + 10000;
-    do { /* the last outcomes may still be on their way */
+    /* stored but never acknowledged (the instance died, or the connection before the answer
+     * to COMMIT) and leased by a worker that died: pending until its lease expires */
+    int64_t deadline = fr_now_ms() + 40000;
+    do {
         memset(t, 0, sizeof(t));
         assert_int_equal(fr_store_queue_stats(st, add_stats, t, &err), 0);
     } while (t[0] && fr_now_ms() < deadline && (fr_sleep_ms(100), 1));
@@ -349,10 +353,179 @@ static void test_two_instances_one_killed(void **state)
     load_free(l);
 }
 
+/* ---- the database restarted under load ----------------------------------------------- */
+
+static void test_database_restart_under_load(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = NULL;
+    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    e->db_url = url;
+    write_serve_config(e);
+    start_serve(e, 0);
+    struct load *l = load_start();
+    atomic_store(&l->port[0], e->port[0]);
+    wait_acked(l, 100, 30000);
+    /* the server dies (immediate shutdown, like a crash) and comes back on the same port */
+    assert_int_equal(fr_pgtest_cluster_restart(e->cluster_dir), 0);
+    wait_acked(l, 100, 60000); /* the receiver answered 503 meanwhile, then reconnected */
+    load_stop(l);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        assert_int_equal(l->t[i].other, 0);
+    size_t distinct = 0;
+    check_delivered(e, l, 60000, &distinct);
+    check_stored_once(e, distinct);
+    load_free(l);
+    /* the log says what happened, without the URL's secrets */
+    kill(e->serve[0].pid, SIGTERM);
+    assert_int_equal(fr_test_wait(&e->serve[0], 15000), 0);
+}
+
+/* /readyz says why when the database is gone, and the receiver answers 503, never 2xx. */
+static void test_database_down_readyz_and_503(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = NULL;
+    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    e->db_url = url;
+    write_serve_config(e);
+    start_serve(e, 0);
+    char ready[96];
+    snprintf(ready, sizeof(ready), "http://127.0.0.1:%d/readyz", e->port[0]);
+    long status = 0;
+    char *resp = NULL;
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 200);
+    free(resp);
+    assert_int_equal(fr_pgtest_cluster_down(e->cluster_dir), 0);
+    assert_int_equal(post_github(e->port[0], "down-1", "{\"d\":1}"), 503);
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(resp, "127.0.0.1")); /* why: the server it cannot reach */
+    free(resp);
+    assert_int_equal(fr_pgtest_cluster_up(e->cluster_dir), 0);
+    /* the sender's retry is stored once the database is back, and delivered */
+    int64_t deadline = fr_now_ms() + 20000;
+    long got = 0;
+    while ((got = post_github(e->port[0], "down-1", "{\"d\":1}")) != 200 && fr_now_ms() < deadline)
+        fr_sleep_ms(200);
+    assert_int_equal(got, 200);
+    deadline = fr_now_ms() + 20000;
+    while (fr_test_receiver_count(e->recv) < 1 && fr_now_ms() < deadline)
+        fr_sleep_ms(50);
+    assert_int_equal(fr_test_receiver_count(e->recv), 1);
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 200);
+    free(resp);
+}
+
+/* ---- a push job killed on one instance, resumed on another --------------------------- */
+
+static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+{
+    char *yaml = fr_asprintf(
+        "store: %s\n"
+        "targets:\n"
+        "  im:\n"
+        "    base_url: %s\n"
+        "    auth:\n"
+        "      type: oauth2_client_credentials\n"
+        "      token_url: %s/oauth/token\n"
+        "      client_id: demo\n"
+        "      client_secret: ${IT_SECRET}\n"
+        "    retry: { max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100%% }\n"
+        "    max_in_flight: 4\n"
+        "jobs:\n"
+        "  credits:\n"
+        "    kind: push\n"
+        "    target: im\n"
+        "    source: { type: csv, path: orders.csv }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: 50 }\n"
+        "    key: sourceRef\n"
+        "    map:\n"
+        "      participantId: participant_id\n"
+        "      transactionDate: { from: order_date, type: date }\n"
+        "      amount: { from: amount, type: number, required: true }\n"
+        "      currencyCode: { value: USD }\n"
+        "      periodId: { value: \"2026-11\" }\n"
+        "      sourceRef: { from: order_id, required: true }\n"
+        "    results: { path: /results, key: sourceRef }\n"
+        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
+        "/value/0 }\n",
+        e->db_url, mock_url, mock_url);
+    free(fr_test_write_file(dir, "ferry.yaml", yaml));
+    free(yaml);
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
+    for (int i = 1; i <= 5000; i++)
+        fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
+    free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
+    fr_buf_release(&b);
+}
+
+static void test_push_killed_on_a_resumed_on_b(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    /* an API without idempotency, slow enough that the kill finds batches on the wire */
+    const char *mock_args[] = {"--faults", "no_dedupe,slow=1:50ms", "--seed", "7", NULL};
+    struct fr_test_mock mock;
+    assert_int_equal(fr_test_mock_start(&mock, mock_args), 0);
+    /* two machines: two directories, one database */
+    char *dir_a = fr_asprintf("%s/a", e->dir), *dir_b = fr_asprintf("%s/b", e->dir);
+    assert_int_equal(mkdir(dir_a, 0700), 0);
+    assert_int_equal(mkdir(dir_b, 0700), 0);
+    write_push_config(e, dir_a, mock.base_url);
+    write_push_config(e, dir_b, mock.base_url);
+    const char *argv[] = {"run", "credits", "-c", "ferry.yaml", "--no-progress", NULL};
+    struct fr_proc a;
+    assert_int_equal(fr_test_spawn(&a, argv, dir_a, secret_env), 0);
+    /* killed once part of the records are stored */
+    int64_t deadline = fr_now_ms() + 60000;
+    long stored = 0;
+    while (fr_now_ms() < deadline && stored < 500) {
+        fr_sleep_ms(50);
+        json_t *stats = fr_test_mock_stats(&mock);
+        stored =
+            (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored"));
+        json_decref(stats);
+    }
+    assert_true(stored >= 500);
+    kill(a.pid, SIGKILL);
+    assert_int_equal(fr_test_wait(&a, 10000), 128 + SIGKILL);
+    fr_test_proc_release(&a);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr_test_run(argv, dir_b, secret_env, 180000, &out, &err), 0);
+    json_t *stats = fr_test_mock_stats(&mock);
+    json_t *credits = json_object_get(stats, "credits");
+    assert_int_equal(json_integer_value(json_object_get(credits, "stored")), 5000);
+    assert_int_equal(json_integer_value(json_object_get(credits, "max_store_count")), 1);
+    json_decref(stats);
+    /* B saw A's run as interrupted and skipped what A had finished */
+    assert_non_null(strstr(err, "\"msg\":\"run summary\""));
+    free(out);
+    free(err);
+    fr_test_mock_stop(&mock);
+    free(dir_a);
+    free(dir_b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_instances_one_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_killed_on_a_resumed_on_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

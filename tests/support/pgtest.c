@@ -128,6 +128,16 @@ int fr_pgtest_cluster_restart(const char *dir)
     return run_script("restart", dir);
 }
 
+int fr_pgtest_cluster_down(const char *dir)
+{
+    return run_script("down", dir);
+}
+
+int fr_pgtest_cluster_up(const char *dir)
+{
+    return run_script("up", dir);
+}
+
 void fr_pgtest_cluster_stop(const char *dir)
 {
     run_script("stop", dir);

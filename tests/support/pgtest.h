@@ -35,6 +35,9 @@ void fr_pgtest_db_drop(const char *url);
 int fr_pgtest_cluster_start(char **url, char **dir, const char **why);
 /* Stops it immediately (like a crash) and starts it again on the same port. */
 int fr_pgtest_cluster_restart(const char *dir);
+/* Stops it immediately and leaves it down; _up starts it again on the same port. */
+int fr_pgtest_cluster_down(const char *dir);
+int fr_pgtest_cluster_up(const char *dir);
 /* Stops it and removes its directory. */
 void fr_pgtest_cluster_stop(const char *dir);
 
