@@ -26,8 +26,12 @@ build-san: deps
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DFERRY_ASAN=ON -DFERRY_UBSAN=ON >/dev/null
 	@cmake --build $(BUILD_SAN) -j $(JOBS)
 
+# Every test runs under a throwaway PostgreSQL cluster (scripts/pg-test-cluster):
+# started before, stopped after, also when a test fails.
+PG_CLUSTER = ./scripts/pg-test-cluster run --
+
 test-fast: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+	@$(PG_CLUSTER) sh -c 'cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)'
 
 # Every process, test binaries and the ferry processes they spawn (a serve or
 # mock stopped by SIGTERM included), writes its sanitizer report (leaks found
@@ -37,7 +41,7 @@ SAN_ENV  = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(SAN_LOGS)/asa
 	   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
 define run_san
 	@rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS)
-	@cd $(BUILD_SAN) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) $(1); rc=$$?; \
+	@$(PG_CLUSTER) sh -c 'cd $(BUILD_SAN) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) $(1)'; rc=$$?; \
 	  $(CURDIR)/tests/sanitizer-logs.sh $(SAN_LOGS) || rc=1; exit $$rc
 endef
 
@@ -46,7 +50,7 @@ test-san: build-san
 
 # Only the end-to-end push, pull and serve tests under LeakSanitizer (test-san runs them too).
 leakcheck: build-san
-	$(call run_san,-R '^it/it_(push|pull|serve)$$')
+	$(call run_san,-R "^it/it_(push|pull|serve)$$")
 
 # The libFuzzer targets of tests/fuzz: clang, ASan + UBSan, a build of its own.
 build-fuzz: deps

@@ -36,6 +36,7 @@ int fr_cli_demo(int argc, char **argv);
 int fr_cli_serve(int argc, char **argv);
 int fr_cli_status(int argc, char **argv);
 int fr_cli_dlq(int argc, char **argv);
+int fr_cli_migrate(int argc, char **argv);
 int fr_cli_version(int argc, char **argv);
 
 /*

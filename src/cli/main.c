@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"serve", fr_cli_serve, "the webhook gateway: verify, store durably, deliver with retries"},
     {"status", fr_cli_status, "jobs and webhook queues at a glance; --check for monitoring"},
     {"dlq", fr_cli_dlq, "list, show, replay or purge dead-lettered webhook events"},
+    {"migrate", fr_cli_migrate, "apply the store's schema migrations; --check for pending ones"},
     {"check", fr_cli_check, "validate a target's config, credentials and reachability"},
     {"demo", fr_cli_demo, "the nightly push end to end against the built-in simulator"},
     {"mock", fr_cli_mock, "run the simulated target API (with fault injection)"},

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/cron.h"
@@ -18,9 +19,10 @@
 struct slot {
     struct fr_sched *s;
     const struct fr_job_conf *job;
-    time_t next;   /* the next scheduled start (Unix s); -1 when none */
-    bool running;  /* under lock */
-    bool joinable; /* under lock: thread needs a join */
+    time_t next;     /* the next scheduled start (Unix s); -1 when none */
+    bool running;    /* under lock */
+    bool joinable;   /* under lock: thread needs a join */
+    int64_t slot_ms; /* the scheduled slot the run is for (wall ms); 0 for a run on request */
     pthread_t thread;
 };
 
@@ -79,6 +81,35 @@ static void run_pull(const struct fr_config *cfg, const struct fr_job_conf *job,
     fr_pull_result_release(&res);
 }
 
+/*
+ * Whether this instance takes the scheduled slot: instances sharing a
+ * store (PostgreSQL) each see the slot come; the store gives it to one.
+ */
+static bool claim_slot(struct fr_store *st, const struct slot *sl)
+{
+    if (!sl->slot_ms)
+        return true; /* a run on request belongs to the instance asked */
+    char host[128] = "host";
+    gethostname(host, sizeof(host) - 1);
+    char owner[160];
+    snprintf(owner, sizeof(owner), "%s:%ld", host, (long)getpid());
+    bool claimed = false;
+    struct fr_err err = {0};
+    if (fr_store_schedule_claim(st, sl->job->name, sl->slot_ms, owner, fr_wall_ms(), &claimed,
+                                &err)) {
+        FR_LOG_ERROR("scheduled run not started: the store cannot say who takes the slot",
+                     FR_LS("job", sl->job->name), FR_LS("error", err.msg));
+        return false;
+    }
+    if (!claimed) {
+        char at[64];
+        fr_format_rfc3339(sl->slot_ms, at, sizeof(at));
+        FR_LOG_INFO("scheduled run skipped: another instance took this slot",
+                    FR_LS("job", sl->job->name), FR_LS("slot", at));
+    }
+    return claimed;
+}
+
 static void *run_main(void *arg)
 {
     struct slot *sl = arg;
@@ -88,6 +119,8 @@ static void *run_main(void *arg)
     if (fr_store_open(cfg->store, cfg->dir, &st, &err))
         FR_LOG_ERROR("scheduled run not started: the store cannot be opened",
                      FR_LS("job", sl->job->name), FR_LS("error", err.msg));
+    else if (!claim_slot(st, sl))
+        ; /* logged */
     else if (sl->job->kind == FR_JOB_PULL)
         run_pull(cfg, sl->job, st);
     else
@@ -100,8 +133,8 @@ static void *run_main(void *arg)
     return NULL;
 }
 
-/* Starts sl's run unless it runs already (under lock). */
-static int start_run(struct slot *sl, const char *why)
+/* Starts sl's run for slot_ms (0: on request) unless it runs already (under lock). */
+static int start_run(struct slot *sl, const char *why, int64_t slot_ms)
 {
     if (sl->running) {
         FR_LOG_WARN("job still running: this run is skipped", FR_LS("job", sl->job->name),
@@ -114,6 +147,7 @@ static int start_run(struct slot *sl, const char *why)
     }
     FR_LOG_INFO("job run starting", FR_LS("job", sl->job->name), FR_LS("trigger", why));
     sl->running = true;
+    sl->slot_ms = slot_ms;
     if (pthread_create(&sl->thread, NULL, run_main, sl) != 0) {
         sl->running = false;
         FR_LOG_ERROR("cannot start a thread for the job run", FR_LS("job", sl->job->name));
@@ -189,7 +223,7 @@ int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr
             continue;
         sl->next = fr_cron_next(&sl->job->cron, sl->job->timezone, now);
         if (missed(cfg, sl->job, now))
-            start_run(sl, "missed while down");
+            start_run(sl, "missed while down", (int64_t)last_slot(sl->job, now) * 1000);
         char at[64] = "never";
         if (sl->next >= 0)
             fr_format_rfc3339((int64_t)sl->next * 1000, at, sizeof(at));
@@ -213,7 +247,7 @@ int fr_sched_run_now(struct fr_sched *s, const char *job)
     int rc = FR_ENOTFOUND;
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->slots[i].job->name, job) == 0)
-            rc = s->stopping ? FR_EINVAL : start_run(&s->slots[i], "admin request");
+            rc = s->stopping ? FR_EINVAL : start_run(&s->slots[i], "admin request", 0);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -247,7 +281,7 @@ static void *sched_main(void *arg)
             struct slot *sl = &s->slots[i];
             if (sl->next < 0 || now < sl->next)
                 continue;
-            start_run(sl, "schedule");
+            start_run(sl, "schedule", (int64_t)sl->next * 1000);
             sl->next = fr_cron_next(&sl->job->cron, sl->job->timezone, now);
         }
         struct timespec until;

@@ -8,13 +8,14 @@
 #include "core/clock.h"
 #include "store/store_int.h"
 
-/* URL schemes and the backend that opens each ("postgresql:" and "postgres:" come with store_pg.c).
- */
+/* URL schemes and the backend that opens each. */
 static const struct {
     const char *scheme;
     fr__store_open_fn open;
 } backends[] = {
     {"sqlite", fr__store_sqlite_open},
+    {"postgresql", fr__store_pg_open},
+    {"postgres", fr__store_pg_open},
 };
 
 static void known_schemes(char *out, size_t outlen)
@@ -31,23 +32,64 @@ static void known_schemes(char *out, size_t outlen)
 
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err)
 {
+    return fr_store_open_flags(url, base_dir, 0, out, err);
+}
+
+int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
+                        struct fr_store **out, struct fr_err *err)
+{
     if (!url || !out)
         return fr_err_set(err, FR_EINVAL, 0, "store open: no URL");
     *out = NULL;
     char known[128];
     known_schemes(known, sizeof(known));
     const char *colon = strchr(url, ':');
-    if (!colon)
-        return fr_err_set(err, FR_ECONFIG, 0,
-                          "store URL \"%s\" has no scheme; known: %s (e.g. \"sqlite:ferry.db\")",
-                          url, known);
+    char *shown = fr__store_url_redact(url);
+    int rc;
+    if (!colon) {
+        rc = fr_err_set(err, FR_ECONFIG, 0,
+                        "store URL \"%s\" has no scheme; known: %s (e.g. \"sqlite:ferry.db\")",
+                        shown, known);
+        free(shown);
+        return rc;
+    }
     size_t len = (size_t)(colon - url);
     for (size_t i = 0; i < FR_ARRAY_LEN(backends); i++) {
-        if (strlen(backends[i].scheme) == len && strncmp(url, backends[i].scheme, len) == 0)
-            return backends[i].open(url, colon + 1, base_dir, out, err);
+        if (strlen(backends[i].scheme) == len && strncmp(url, backends[i].scheme, len) == 0) {
+            free(shown);
+            return backends[i].open(url, colon + 1, base_dir, flags, out, err);
+        }
     }
-    return fr_err_set(err, FR_ECONFIG, 0, "unknown store scheme \"%.*s\" in \"%s\"; known: %s",
-                      (int)len, url, url, known);
+    rc = fr_err_set(err, FR_ECONFIG, 0, "unknown store scheme \"%.*s\" in \"%s\"; known: %s",
+                    (int)len, url, shown, known);
+    free(shown);
+    return rc;
+}
+
+int fr_store_schema(struct fr_store *st, int64_t *current, int64_t *latest, struct fr_err *err)
+{
+    if (!st || !current || !latest)
+        return fr_err_set(err, FR_EINVAL, 0, "schema: no store or output");
+    return st->ops->schema(st, current, latest, err);
+}
+
+int fr_store_migrate(struct fr_store *st, int64_t *applied, struct fr_err *err)
+{
+    if (applied)
+        *applied = 0;
+    if (!st)
+        return fr_err_set(err, FR_EINVAL, 0, "migrate: no store");
+    return st->ops->migrate(st, applied, err);
+}
+
+int fr_store_schedule_claim(struct fr_store *st, const char *job, int64_t slot_ms,
+                            const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err)
+{
+    if (claimed)
+        *claimed = false;
+    if (!st || !job || !owner || !claimed)
+        return fr_err_set(err, FR_EINVAL, 0, "schedule claim: no store, job, owner or output");
+    return st->ops->schedule_claim(st, job, slot_ms, owner, now_ms, claimed, err);
 }
 
 void fr_store_close(struct fr_store *st)

@@ -5,8 +5,10 @@
  *
  * Backends sit behind an operations table (store_int.h), like curl's TLS
  * backends; `sqlite:PATH` is the embedded default (WAL mode; a transaction
- * survives the ferry process being killed at any instant). One contract
- * test suite runs against every backend.
+ * survives the ferry process being killed at any instant);
+ * `postgresql://` (or `postgres://`) URLs select PostgreSQL, which many
+ * ferry processes share. One contract test suite runs against every
+ * backend.
  *
  * Threads: a struct fr_store is used by one thread at a time.
  * Errors: FR_ESTORE with err naming the backend's own message; FR_ENOTFOUND
@@ -23,11 +25,34 @@ struct fr_store;
 
 /*
  * Opens (creating if needed) the store named by url: "sqlite:PATH", PATH
- * relative to base_dir unless absolute ("sqlite::memory:" for tests).
- * Applies schema migrations. Free with fr_store_close.
+ * relative to base_dir unless absolute ("sqlite::memory:" for tests); or
+ * "postgresql://user@host:port/db" ("postgres://" too; what the URL
+ * leaves out, libpq takes from PGHOST, PGPORT, PGUSER, PGPASSWORD,
+ * PGDATABASE, ~/.pgpass). Applies pending schema migrations, under a lock
+ * so processes starting together apply each once. Free with
+ * fr_store_close. Messages never show a password from the URL.
  */
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err);
+
+/* fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying migrations. */
+#define FR_STORE_NO_MIGRATE 1u
+int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
+                        struct fr_store **out, struct fr_err *err);
 void fr_store_close(struct fr_store *st);
+
+/* ---- schema --------------------------------------------------------------------------- */
+
+/*
+ * The schema version the store is at (0: none yet) and the newest this
+ * ferry knows. Versions are recorded in the store's schema_migrations table.
+ */
+int fr_store_schema(struct fr_store *st, int64_t *current, int64_t *latest, struct fr_err *err);
+/*
+ * Applies the pending migrations (each once, in order, under the lock);
+ * *applied (may be NULL) says how many this call applied. A store newer
+ * than this ferry is FR_ESTORE.
+ */
+int fr_store_migrate(struct fr_store *st, int64_t *applied, struct fr_err *err);
 
 /* ---- runs ----------------------------------------------------------------------------- */
 
@@ -361,6 +386,18 @@ struct fr_queue_stats {
  */
 int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
                          void *ud, struct fr_err *err);
+
+/* ---- schedules ----------------------------------------------------------------------- */
+
+/*
+ * Claims the scheduled slot slot_ms (the slot's start, wall clock) of job
+ * for owner: *claimed is true for the one caller, over all processes
+ * sharing the store, that gets it first, and false for every later one.
+ * So a schedule runs once per slot however many `ferry serve` instances
+ * share the store.
+ */
+int fr_store_schedule_claim(struct fr_store *st, const char *job, int64_t slot_ms,
+                            const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err);
 
 /*
  * A cheap read that proves the store answers (readiness checks). FR_ESTORE

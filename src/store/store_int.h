@@ -77,6 +77,10 @@ struct fr_store_ops {
     int (*run_last)(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
                     struct fr_err *err);
     int (*ping)(struct fr_store *st, struct fr_err *err);
+    int (*schedule_claim)(struct fr_store *st, const char *job, int64_t slot_ms, const char *owner,
+                          int64_t now_ms, bool *claimed, struct fr_err *err);
+    int (*schema)(struct fr_store *st, int64_t *current, int64_t *latest, struct fr_err *err);
+    int (*migrate)(struct fr_store *st, int64_t *applied, struct fr_err *err);
 };
 
 /* The base every backend handle starts with. */
@@ -87,14 +91,20 @@ struct fr_store {
 /*
  * A backend's open function. url is the whole URL as the user wrote it
  * (for messages, and for backends whose client library parses URLs, like
- * libpq); rest is what follows "scheme:". On success *out is a handle the
- * caller frees through ops->close.
+ * libpq); rest is what follows "scheme:". flags: FR_STORE_NO_MIGRATE
+ * (store.h). On success *out is a handle the caller frees through
+ * ops->close.
  */
 typedef int (*fr__store_open_fn)(const char *url, const char *rest, const char *base_dir,
-                                 struct fr_store **out, struct fr_err *err);
+                                 unsigned flags, struct fr_store **out, struct fr_err *err);
 
-int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir,
+int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir, unsigned flags,
                           struct fr_store **out, struct fr_err *err);
+int fr__store_pg_open(const char *url, const char *rest, const char *base_dir, unsigned flags,
+                      struct fr_store **out, struct fr_err *err);
+
+/* url with a password in it (user:PASSWORD@, password=...) masked; the caller frees it. */
+char *fr__store_url_redact(const char *url);
 
 /*
  * The columns of struct fr_run_counts, in declaration order, for backends

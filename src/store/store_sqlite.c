@@ -122,6 +122,13 @@ static const char *const migrations[] = {
     "ALTER TABLE runs ADD COLUMN written INTEGER NOT NULL DEFAULT 0;",
     /* 5: status and alerts ask for each job's newest run in a given status (the last success). */
     "CREATE INDEX runs_job_status_started ON runs(job, status, started_ms);",
+    /* 6: which instance took each scheduled slot of each job: one run per slot */
+    "CREATE TABLE schedule_claims ("
+    " job TEXT NOT NULL,"
+    " slot_ms INTEGER NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " claimed_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (job, slot_ms)) WITHOUT ROWID;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -182,6 +189,7 @@ enum stmt_id {
     ST_WATERMARK_SET,
     ST_RUN_LAST_STATUS,
     ST_PING,
+    ST_SCHEDULE_CLAIM,
     ST__COUNT
 };
 
@@ -216,6 +224,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RUN_LAST_STATUS] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 AND status = ?2"
                            " ORDER BY started_ms DESC, id DESC LIMIT 1",
     [ST_PING] = "SELECT count(*) FROM schema_migrations",
+    [ST_SCHEDULE_CLAIM] = "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
+                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job, slot_ms) DO NOTHING",
     [ST_FAILURE_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM run_failures WHERE run_id = ?1",
     [ST_FAILURE_INSERT] =
         "INSERT INTO run_failures (run_id, seq, key, line, kind, reason) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1285,7 +1295,7 @@ static int apply_migration(struct sqlite_store *s, int64_t version, struct fr_er
     return rc;
 }
 
-static int migrate(struct sqlite_store *s, struct fr_err *err)
+static int migrate(struct sqlite_store *s, int64_t *applied, struct fr_err *err)
 {
     int rc = exec(s,
                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -1304,6 +1314,51 @@ static int migrate(struct sqlite_store *s, struct fr_err *err)
                           s->path, (long long)current, (long long)known);
     for (int64_t v = current + 1; !rc && v <= known; v++)
         rc = apply_migration(s, v, err);
+    if (!rc && applied) /* another process may have applied some while we waited: good enough */
+        *applied = known - current;
+    return rc;
+}
+
+static int sq_migrate(struct fr_store *base, int64_t *applied, struct fr_err *err)
+{
+    return migrate(enter(base), applied, err);
+}
+
+static int sq_schema(struct fr_store *base, int64_t *current, int64_t *latest, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    *latest = (int64_t)FR_ARRAY_LEN(migrations);
+    *current = 0;
+    sqlite3_stmt *st = NULL;
+    /* a file no ferry has opened has no schema_migrations table: version 0 */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                           " AND name = 'schema_migrations'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, err, "schema version");
+    int step = sqlite3_step(st);
+    bool exists = step == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW)
+        return fail(s, err, "schema version");
+    return exists ? schema_version(s, current, err) : FR_OK;
+}
+
+static int sq_schedule_claim(struct fr_store *base, const char *job, int64_t slot_ms,
+                             const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_SCHEDULE_CLAIM, &st, err, "schedule claim");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, slot_ms);
+    sqlite3_bind_text(st, 3, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    rc = run_stmt(s, st, err, "schedule claim");
+    if (!rc)
+        *claimed = sqlite3_changes(s->db) == 1;
     return rc;
 }
 
@@ -1317,7 +1372,7 @@ static void sq_close(struct fr_store *base)
     free(s);
 }
 
-int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir,
+int fr__store_sqlite_open(const char *url, const char *rest, const char *base_dir, unsigned flags,
                           struct fr_store **out, struct fr_err *err)
 {
     if (!rest[0])
@@ -1329,9 +1384,9 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     else
         s->path = fr_asprintf("%s/%s", base_dir, rest);
 
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int open_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = FR_OK;
-    int orc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    int orc = sqlite3_open_v2(s->path, &s->db, open_flags, NULL);
     if (orc != SQLITE_OK) /* ferry does not create directories: a typo should not become one */
         rc = fr_err_set(err, FR_ESTORE, orc,
                         "open: %s (sqlite:%s); check that its directory exists and is writable",
@@ -1345,8 +1400,8 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                   " PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192",
                   err, "open");
-    if (!rc)
-        rc = migrate(s, err);
+    if (!rc && !(flags & FR_STORE_NO_MIGRATE))
+        rc = migrate(s, NULL, err);
     if (rc) {
         sq_close(&s->base);
         return rc;
@@ -1383,4 +1438,7 @@ static const struct fr_store_ops sqlite_ops = {
     .queue_stats = sq_queue_stats,
     .run_last = sq_run_last,
     .ping = sq_ping,
+    .schedule_claim = sq_schedule_claim,
+    .schema = sq_schema,
+    .migrate = sq_migrate,
 };

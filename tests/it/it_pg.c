@@ -1,0 +1,552 @@
+/*
+ * End-to-end on PostgreSQL: several ferry processes on one database.
+ * Two `ferry serve` instances share one queue under a load of signed
+ * webhooks while one is SIGKILLed and restarted; a push job killed on one
+ * instance resumes on another; the database server restarts under load.
+ * The cluster comes from FERRY_TEST_PG_URL (tests/support/pgtest.h); the
+ * restart test starts one of its own.
+ */
+#include "core/common.h"
+#include "harness.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "hooks/verify.h"
+#include "pgtest.h"
+#include "store/store.h"
+
+#define GH_SECRET "gh-secret-current-7f3a"
+#define WORKERS   4 /* delivery workers per instance: at most this many in flight at a kill */
+
+static const char *const secret_env[] = {"S_GH=" GH_SECRET, "IT_SECRET=demo-secret", NULL};
+
+struct env {
+    char *dir;
+    char *db_url;      /* the test's database */
+    char *cluster_dir; /* a cluster of the test's own, or NULL */
+    struct fr_test_receiver *recv;
+    char *recv_url;
+    struct fr_proc serve[2];
+    int port[2];
+};
+
+static int setup(void **state)
+{
+    struct env *e = fr_calloc(1, sizeof(*e));
+    *state = e;
+    e->serve[0].stdout_fd = e->serve[1].stdout_fd = -1; /* not 0: release would close stdin */
+    e->dir = fr_test_tmpdir();
+    e->recv = fr_test_receiver_start(&e->recv_url);
+    return e->dir && e->recv ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    for (int i = 0; i < 2; i++) {
+        fr_test_kill(&e->serve[i]);
+        fr_test_proc_release(&e->serve[i]);
+    }
+    fr_test_receiver_stop(e->recv);
+    if (e->cluster_dir)
+        fr_pgtest_cluster_stop(e->cluster_dir);
+    else if (e->db_url)
+        fr_pgtest_db_drop(e->db_url);
+    fr_test_rmtree(e->dir);
+    free(e->dir);
+    free(e->db_url);
+    free(e->cluster_dir);
+    free(e->recv_url);
+    free(e);
+    return 0;
+}
+
+/* A new database in the shared cluster, or the test fails (skips with FERRY_TEST_PG_URL=skip). */
+static void use_shared_db(struct env *e)
+{
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    e->db_url = fr_pgtest_db_new(&why);
+    if (!e->db_url)
+        fail_msg("%s", why);
+}
+
+static void write_serve_config(struct env *e)
+{
+    char *yaml = fr_asprintf("store: %s\n"
+                             "webhooks:\n"
+                             "  listen: 127.0.0.1:0\n"
+                             "  timeout: 5s\n"
+                             "  sources:\n"
+                             "    gh:\n"
+                             "      path: /hooks/gh\n"
+                             "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                             "      deliver: { url: \"%s\", timeout: 2s, max_attempts: 20,"
+                             " base: 50ms, cap: 200ms }\n",
+                             e->db_url, e->recv_url);
+    free(fr_test_write_file(e->dir, "ferry.yaml", yaml));
+    free(yaml);
+}
+
+/* Starts instance i and reads its port from the "listening on" line. */
+static void start_serve(struct env *e, int i)
+{
+    const char *args[] = {"serve", "-c", "ferry.yaml", NULL};
+    assert_int_equal(fr_test_spawn(&e->serve[i], args, e->dir, secret_env), 0);
+    struct fr_buf line = FR_BUF_INIT;
+    int64_t deadline = fr_now_ms() + 20000;
+    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
+        struct pollfd pfd = {.fd = e->serve[i].stdout_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) {
+            char c;
+            if (read(e->serve[i].stdout_fd, &c, 1) != 1)
+                break;
+            fr_buf_addc(&line, c);
+        }
+    }
+    const char *at = strstr(fr_buf_str(&line), "listening on http://127.0.0.1:");
+    e->port[i] = at ? (int)strtol(at + strlen("listening on http://127.0.0.1:"), NULL, 10) : 0;
+    fr_buf_release(&line);
+    if (e->port[i] <= 0) {
+        char *err = fr_test_proc_stderr(&e->serve[i]);
+        fprintf(stderr, "ferry serve did not start; its stderr:\n%s\n", err);
+        free(err);
+        fail();
+    }
+}
+
+static const struct fr_verify_conf gh_conf = {.scheme = FR_VERIFY_GITHUB};
+
+/* A GitHub delivery of body with id; the HTTP status, 0 when none came. */
+static long post_github(int port, const char *id, const char *body)
+{
+    char *sig = fr_verify_sign(&gh_conf, GH_SECRET, NULL, 0, body, strlen(body));
+    char *h1 = fr_asprintf("X-Hub-Signature-256: %s", sig);
+    char *h2 = fr_asprintf("X-GitHub-Delivery: %s", id);
+    const char *h[] = {h1, h2, "Content-Type: application/json", NULL};
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hooks/gh", port);
+    long status = 0;
+    if (fr_test_http("POST", url, h, body, &status, NULL) < 0)
+        status = 0;
+    free(sig);
+    free(h1);
+    free(h2);
+    return status;
+}
+
+/* ---- load ----------------------------------------------------------------------------- */
+
+#define LOAD_THREADS 4
+#define LOAD_MAX     3000
+
+struct load;
+
+struct loader {
+    pthread_t thread;
+    int index;
+    struct load *load;
+    char *acked[LOAD_MAX]; /* ids answered 200 */
+    size_t nacked;
+    size_t other; /* answers neither 200 nor 503 (nor no answer) */
+};
+
+struct load {
+    atomic_int port[2]; /* 0 while that instance is down */
+    atomic_int stop;
+    atomic_int acked_total;
+    atomic_int unavailable; /* 503 answers */
+    struct loader t[LOAD_THREADS];
+};
+
+static void *load_main(void *arg)
+{
+    struct loader *me = arg;
+    struct load *l = me->load;
+    for (int i = 0; !atomic_load(&l->stop) && me->nacked < LOAD_MAX; i++) {
+        /* spread over both instances, each request to the next one that is up */
+        int port = atomic_load(&l->port[i % 2]);
+        if (!port)
+            port = atomic_load(&l->port[(i + 1) % 2]);
+        if (!port) {
+            fr_sleep_ms(5);
+            continue;
+        }
+        char id[48], body[96];
+        snprintf(id, sizeof(id), "load-%d-%d", me->index, i);
+        snprintf(body, sizeof(body), "{\"thread\":%d,\"n\":%d}", me->index, i);
+        long status = post_github(port, id, body);
+        if (status == 200) {
+            me->acked[me->nacked++] = fr_strdup(id);
+            atomic_fetch_add(&l->acked_total, 1);
+        } else if (status == 503) {
+            atomic_fetch_add(&l->unavailable, 1);
+            fr_sleep_ms(10);
+        } else if (status != 0) {
+            me->other++;
+        }
+    }
+    return NULL;
+}
+
+static struct load *load_start(void)
+{
+    struct load *l = fr_calloc(1, sizeof(*l));
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        l->t[i].index = i;
+        l->t[i].load = l;
+        assert_int_equal(pthread_create(&l->t[i].thread, NULL, load_main, &l->t[i]), 0);
+    }
+    return l;
+}
+
+static void load_stop(struct load *l)
+{
+    atomic_store(&l->stop, 1);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        pthread_join(l->t[i].thread, NULL);
+}
+
+static void load_free(struct load *l)
+{
+    for (int i = 0; i < LOAD_THREADS; i++)
+        for (size_t k = 0; k < l->t[i].nacked; k++)
+            free(l->t[i].acked[k]);
+    free(l);
+}
+
+static void wait_acked(struct load *l, int more, int timeout_ms)
+{
+    int target = atomic_load(&l->acked_total) + more;
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    while (atomic_load(&l->acked_total) < target && fr_now_ms() < deadline)
+        fr_sleep_ms(5);
+    assert_true(atomic_load(&l->acked_total) >= target);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Waits until every acknowledged id reached the receiver; returns how many
+ * deliveries repeated an id already delivered.
+ */
+static size_t check_delivered(struct env *e, struct load *l, int timeout_ms, size_t *distinct)
+{
+    size_t nacked = 0;
+    for (int i = 0; i < LOAD_THREADS; i++)
+        nacked += l->t[i].nacked;
+    char **acked = fr_calloc(nacked ? nacked : 1, sizeof(char *));
+    size_t n = 0;
+    for (int i = 0; i < LOAD_THREADS; i++)
+        for (size_t k = 0; k < l->t[i].nacked; k++)
+            acked[n++] = l->t[i].acked[k];
+    qsort(acked, n, sizeof(char *), cmp_str);
+    size_t missing = n, repeats = 0, got = 0;
+    char **received = NULL;
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    while (fr_now_ms() < deadline) {
+        for (size_t k = got; k < fr_test_receiver_count(e->recv); k++) {
+            received = fr_reallocarray(received, got + 1, sizeof(char *));
+            received[got++] = fr_test_receiver_header(e->recv, k, "X-Ferry-Event-Id");
+        }
+        char **sorted = fr_calloc(got ? got : 1, sizeof(char *));
+        memcpy(sorted, received, got * sizeof(char *));
+        qsort(sorted, got, sizeof(char *), cmp_str);
+        repeats = 0;
+        for (size_t k = 1; k < got; k++)
+            repeats += strcmp(sorted[k - 1], sorted[k]) == 0;
+        missing = 0;
+        for (size_t k = 0; k < n; k++)
+            missing += !bsearch(&acked[k], sorted, got, sizeof(char *), cmp_str);
+        free(sorted);
+        if (!missing)
+            break;
+        fr_sleep_ms(200);
+    }
+    if (missing)
+        fprintf(stderr, "%zu of %zu acknowledged events never delivered\n", missing, n);
+    assert_int_equal(missing, 0);
+    assert_true(n >= 100);
+    *distinct = got - repeats;
+    for (size_t k = 0; k < got; k++)
+        free(received[k]);
+    free(received);
+    free(acked);
+    return repeats;
+}
+
+static int add_stats(const struct fr_queue_stats *q, void *ud)
+{
+    uint64_t *t = ud;
+    t[0] += q->pending;
+    t[1] += q->delivered;
+    t[2] += q->dead;
+    return 0;
+}
+
+/* The distinct event ids the receiver has seen so far. */
+static size_t received_distinct(struct env *e)
+{
+    size_t got = fr_test_receiver_count(e->recv), distinct = 0;
+    char **ids = fr_calloc(got ? got : 1, sizeof(char *));
+    for (size_t k = 0; k < got; k++)
+        ids[k] = fr_test_receiver_header(e->recv, k, "X-Ferry-Event-Id");
+    qsort(ids, got, sizeof(char *), cmp_str);
+    for (size_t k = 0; k < got; k++)
+        distinct += k == 0 || strcmp(ids[k - 1], ids[k]) != 0;
+    for (size_t k = 0; k < got; k++)
+        free(ids[k]);
+    free(ids);
+    return distinct;
+}
+
+/*
+ * In the database: every event delivered, each id once. Compared once the
+ * queue is empty: events stored but never acknowledged arrive after the
+ * acknowledged ones that check_delivered waits for.
+ */
+static void check_stored_once(struct env *e)
+{
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(e->db_url, NULL, &st, &err), 0);
+    uint64_t t[3] = {0};
+    /* stored but never acknowledged (the instance died, or the connection before the answer
+     * to COMMIT) and leased by a worker that died: pending until its lease expires */
+    int64_t deadline = fr_now_ms() + 40000;
+    do {
+        memset(t, 0, sizeof(t));
+        assert_int_equal(fr_store_queue_stats(st, add_stats, t, &err), 0);
+    } while (t[0] && fr_now_ms() < deadline && (fr_sleep_ms(100), 1));
+    fr_store_close(st);
+    assert_int_equal(t[0], 0);
+    assert_int_equal(t[2], 0);
+    fr_sleep_ms(200); /* the receiver has answered the last delivery before the store knew */
+    assert_int_equal(t[1], received_distinct(e));
+}
+
+/* ---- two instances, one killed -------------------------------------------------------- */
+
+static void test_two_instances_one_killed(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    write_serve_config(e);
+    start_serve(e, 0);
+    start_serve(e, 1);
+    struct load *l = load_start();
+    atomic_store(&l->port[0], e->port[0]);
+    atomic_store(&l->port[1], e->port[1]);
+    /* one event sent to both instances: stored once (the unique key), delivered once */
+    assert_int_equal(post_github(e->port[0], "both-1", "{\"both\":1}"), 200);
+    assert_int_equal(post_github(e->port[1], "both-1", "{\"both\":1}"), 200);
+    wait_acked(l, 150, 30000);
+    /* instance 0 dies with requests and deliveries in flight: no chance to answer or release */
+    atomic_store(&l->port[0], 0);
+    kill(e->serve[0].pid, SIGKILL);
+    assert_int_equal(fr_test_wait(&e->serve[0], 5000), 128 + SIGKILL);
+    fr_test_proc_release(&e->serve[0]);
+    wait_acked(l, 100, 30000); /* instance 1 alone */
+    start_serve(e, 0);
+    atomic_store(&l->port[0], e->port[0]);
+    wait_acked(l, 150, 30000);
+    load_stop(l);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        assert_int_equal(l->t[i].other, 0);
+    /* the killed instance's leases expire (delivery timeout + margin); then everything arrives */
+    size_t distinct = 0;
+    size_t repeats = check_delivered(e, l, 90000, &distinct);
+    /* at least once: only what was on the wire at the kill may arrive twice */
+    assert_true(repeats <= WORKERS);
+    check_stored_once(e);
+    load_free(l);
+}
+
+/* ---- the database restarted under load ----------------------------------------------- */
+
+static void test_database_restart_under_load(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = NULL;
+    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    e->db_url = url;
+    write_serve_config(e);
+    start_serve(e, 0);
+    struct load *l = load_start();
+    atomic_store(&l->port[0], e->port[0]);
+    wait_acked(l, 100, 30000);
+    /* the server dies (immediate shutdown, like a crash) and comes back on the same port */
+    assert_int_equal(fr_pgtest_cluster_restart(e->cluster_dir), 0);
+    wait_acked(l, 100, 60000); /* the receiver answered 503 meanwhile, then reconnected */
+    load_stop(l);
+    for (int i = 0; i < LOAD_THREADS; i++)
+        assert_int_equal(l->t[i].other, 0);
+    size_t distinct = 0;
+    check_delivered(e, l, 60000, &distinct);
+    check_stored_once(e);
+    load_free(l);
+    /* the log says what happened, without the URL's secrets */
+    kill(e->serve[0].pid, SIGTERM);
+    assert_int_equal(fr_test_wait(&e->serve[0], 15000), 0);
+}
+
+/* /readyz says why when the database is gone, and the receiver answers 503, never 2xx. */
+static void test_database_down_readyz_and_503(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = NULL;
+    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    e->db_url = url;
+    write_serve_config(e);
+    start_serve(e, 0);
+    char ready[96];
+    snprintf(ready, sizeof(ready), "http://127.0.0.1:%d/readyz", e->port[0]);
+    long status = 0;
+    char *resp = NULL;
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 200);
+    free(resp);
+    assert_int_equal(fr_pgtest_cluster_down(e->cluster_dir), 0);
+    assert_int_equal(post_github(e->port[0], "down-1", "{\"d\":1}"), 503);
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(resp, "127.0.0.1")); /* why: the server it cannot reach */
+    free(resp);
+    assert_int_equal(fr_pgtest_cluster_up(e->cluster_dir), 0);
+    /* the sender's retry is stored once the database is back, and delivered */
+    int64_t deadline = fr_now_ms() + 20000;
+    long got = 0;
+    while ((got = post_github(e->port[0], "down-1", "{\"d\":1}")) != 200 && fr_now_ms() < deadline)
+        fr_sleep_ms(200);
+    assert_int_equal(got, 200);
+    deadline = fr_now_ms() + 20000;
+    while (fr_test_receiver_count(e->recv) < 1 && fr_now_ms() < deadline)
+        fr_sleep_ms(50);
+    assert_int_equal(fr_test_receiver_count(e->recv), 1);
+    assert_int_equal(fr_test_http("GET", ready, NULL, NULL, &status, &resp), 0);
+    assert_int_equal(status, 200);
+    free(resp);
+}
+
+/* ---- a push job killed on one instance, resumed on another --------------------------- */
+
+static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+{
+    char *yaml = fr_asprintf(
+        "store: %s\n"
+        "targets:\n"
+        "  im:\n"
+        "    base_url: %s\n"
+        "    auth:\n"
+        "      type: oauth2_client_credentials\n"
+        "      token_url: %s/oauth/token\n"
+        "      client_id: demo\n"
+        "      client_secret: ${IT_SECRET}\n"
+        "    retry: { max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100%% }\n"
+        "    max_in_flight: 4\n"
+        "jobs:\n"
+        "  credits:\n"
+        "    kind: push\n"
+        "    target: im\n"
+        "    source: { type: csv, path: orders.csv }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: 50 }\n"
+        "    key: sourceRef\n"
+        "    map:\n"
+        "      participantId: participant_id\n"
+        "      transactionDate: { from: order_date, type: date }\n"
+        "      amount: { from: amount, type: number, required: true }\n"
+        "      currencyCode: { value: USD }\n"
+        "      periodId: { value: \"2026-11\" }\n"
+        "      sourceRef: { from: order_id, required: true }\n"
+        "    results: { path: /results, key: sourceRef }\n"
+        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
+        "/value/0 }\n",
+        e->db_url, mock_url, mock_url);
+    free(fr_test_write_file(dir, "ferry.yaml", yaml));
+    free(yaml);
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
+    for (int i = 1; i <= 5000; i++)
+        fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
+    free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
+    fr_buf_release(&b);
+}
+
+static void test_push_killed_on_a_resumed_on_b(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    /* an API without idempotency, slow enough that the kill finds batches on the wire */
+    const char *mock_args[] = {"--faults", "no_dedupe,slow=1:50ms", "--seed", "7", NULL};
+    struct fr_test_mock mock;
+    assert_int_equal(fr_test_mock_start(&mock, mock_args), 0);
+    /* two machines: two directories, one database */
+    char *dir_a = fr_asprintf("%s/a", e->dir), *dir_b = fr_asprintf("%s/b", e->dir);
+    assert_int_equal(mkdir(dir_a, 0700), 0);
+    assert_int_equal(mkdir(dir_b, 0700), 0);
+    write_push_config(e, dir_a, mock.base_url);
+    write_push_config(e, dir_b, mock.base_url);
+    const char *argv[] = {"run", "credits", "-c", "ferry.yaml", "--no-progress", NULL};
+    struct fr_proc a;
+    assert_int_equal(fr_test_spawn(&a, argv, dir_a, secret_env), 0);
+    /* killed once part of the records are stored */
+    int64_t deadline = fr_now_ms() + 60000;
+    long stored = 0;
+    while (fr_now_ms() < deadline && stored < 500) {
+        fr_sleep_ms(50);
+        json_t *stats = fr_test_mock_stats(&mock);
+        stored =
+            (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored"));
+        json_decref(stats);
+    }
+    assert_true(stored >= 500);
+    kill(a.pid, SIGKILL);
+    assert_int_equal(fr_test_wait(&a, 10000), 128 + SIGKILL);
+    fr_test_proc_release(&a);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr_test_run(argv, dir_b, secret_env, 180000, &out, &err), 0);
+    json_t *stats = fr_test_mock_stats(&mock);
+    json_t *credits = json_object_get(stats, "credits");
+    assert_int_equal(json_integer_value(json_object_get(credits, "stored")), 5000);
+    assert_int_equal(json_integer_value(json_object_get(credits, "max_store_count")), 1);
+    json_decref(stats);
+    /* B saw A's run as interrupted and skipped what A had finished */
+    assert_non_null(strstr(err, "\"msg\":\"run summary\""));
+    free(out);
+    free(err);
+    fr_test_mock_stop(&mock);
+    free(dir_a);
+    free(dir_b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_two_instances_one_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_push_killed_on_a_resumed_on_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
