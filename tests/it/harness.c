@@ -198,6 +198,8 @@ void fr_test_kill(struct fr_proc *p)
 
 void fr_test_proc_release(struct fr_proc *p)
 {
+    if (!p->stderr_path)
+        return; /* never spawned (a zeroed fr_proc: its stdout_fd 0 is not ours), or released */
     fr_test_kill(p);
     if (p->stdout_fd >= 0 && transcript_dir() && !p->help) {
         /* what the test did not read; a grandchild may hold the pipe: bounded */
