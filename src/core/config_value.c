@@ -191,22 +191,23 @@ static void wipe_free(char *s)
 }
 
 /* Reads a secret file whole; trailing whitespace trimmed. */
+/* shown: how messages name the file (never an expanded ${ENV}: its value may be secret). */
 static int read_secret_file(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
-                            const char *file, char **out)
+                            const char *file, const char *shown, char **out)
 {
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fr__cfg_fail(ld, node, path, "cannot read secret file \"%s\": %s", file,
+        return fr__cfg_fail(ld, node, path, "cannot read secret file \"%s\": %s", shown,
                             strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fr__cfg_fail(ld, node, path, "secret file \"%s\" is not a regular file", file);
+        return fr__cfg_fail(ld, node, path, "secret file \"%s\" is not a regular file", shown);
     }
     if (st.st_mode & (S_IRGRP | S_IROTH))
         fr__cfg_warn(ld, node,
-                     "secret file \"%s\" is readable by group or others; run chmod 600 \"%s\"",
-                     file, file);
+                     "secret file \"%s\" is readable by group or others; run chmod 600 on it",
+                     shown);
     char *data = fr_malloc(SECRET_FILE_MAX + 1);
     size_t len = 0;
     for (;;) {
@@ -217,7 +218,7 @@ static int read_secret_file(struct fr__cfg_loader *ld, const yaml_node_t *node, 
             int e = errno;
             close(fd);
             free(data);
-            return fr__cfg_fail(ld, node, path, "cannot read secret file \"%s\": %s", file,
+            return fr__cfg_fail(ld, node, path, "cannot read secret file \"%s\": %s", shown,
                                 strerror(e));
         }
         if (r == 0)
@@ -227,7 +228,7 @@ static int read_secret_file(struct fr__cfg_loader *ld, const yaml_node_t *node, 
             close(fd);
             explicit_bzero(data, len);
             free(data);
-            return fr__cfg_fail(ld, node, path, "secret file \"%s\" is larger than %d bytes", file,
+            return fr__cfg_fail(ld, node, path, "secret file \"%s\" is larger than %d bytes", shown,
                                 SECRET_FILE_MAX);
         }
     }
@@ -258,9 +259,11 @@ int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
             free(file);
             file = abs;
         }
-        rc = read_secret_file(ld, node, path, file, &value);
+        /* a path built from ${ENV} is named as written: the variable may hold a secret */
+        const char *shown = strstr(raw, "${") ? raw + 5 : file;
+        rc = read_secret_file(ld, node, path, file, shown, &value);
         if (rc == 0 && !*value)
-            rc = fr__cfg_fail(ld, node, path, "secret file \"%s\" is empty", file);
+            rc = fr__cfg_fail(ld, node, path, "secret file \"%s\" is empty", shown);
         free(file);
     } else if (strstr(raw, "${")) {
         rc = fr__cfg_expand(ld, node, path, raw, &value);

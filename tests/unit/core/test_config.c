@@ -594,6 +594,15 @@ static void test_file_secrets(void **state)
     free(ref);
     free(file);
 
+    /* A path built from ${ENV}: named as written, the variable's value never shown. */
+    setenv("FERRY_TEST_SECRET_PATH", "env-held-s3cret-path", 1);
+    yaml = oauth_yaml("file:${FERRY_TEST_SECRET_PATH}");
+    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_non_null(strstr(err.msg, "\"${FERRY_TEST_SECRET_PATH}\""));
+    assert_null(strstr(err.msg, "env-held-s3cret-path"));
+    unsetenv("FERRY_TEST_SECRET_PATH");
+    free(yaml);
+
     /* Empty file. */
     file = temp_secret("\n", 0600);
     ref = fr_asprintf("file:%s", file);
