@@ -33,6 +33,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 PGDIR="$WORK/pg"
+# As root the cluster runs as the postgres user, which must reach its directory.
+chmod 755 "$WORK"
 BASE_URL=$("$CLUSTER" start "$PGDIR") || exit 1
 psql -q "$BASE_URL" -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET full_page_writes = on" \
     -c "SELECT pg_reload_conf()" >/dev/null
