@@ -854,8 +854,7 @@ static int parse_schedule(struct fr__cfg_loader *ld, yaml_node_t *node, const ch
         return rc;
     char why[256];
     if (fr_cron_parse(fr__cfg_text(node), &j->cron, why, sizeof(why)))
-        return fr__cfg_fail(ld, node, path, "invalid schedule \"%s\": %s", fr__cfg_text(node),
-                            why);
+        return fr__cfg_fail(ld, node, path, "invalid schedule \"%s\": %s", fr__cfg_text(node), why);
     free(j->schedule);
     j->schedule = fr_strdup(fr__cfg_text(node));
     return 0;
@@ -1294,8 +1293,7 @@ static const struct fr__cfg_table sink_table = {
     sink_keys, FR_ARRAY_LEN(sink_keys), "type", "alert type", NULL,
 };
 
-static int parse_sinks(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                       void *field)
+static int parse_sinks(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
 {
     struct fr_config *cfg = field;
     int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);

@@ -15,13 +15,14 @@ struct field {
     const char *const *names; /* names for min, min+1, ...; NULL when none */
 };
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct field fields[5] = {
-    {"minute", 0, 59, NULL}, {"hour", 0, 23, NULL},          {"day of month", 1, 31, NULL},
-    {"month", 1, 12, month_names}, {"day of week", 0, 7, dow_names},
+    {"minute", 0, 59, NULL},          {"hour", 0, 23, NULL},
+    {"day of month", 1, 31, NULL},    {"month", 1, 12, month_names},
+    {"day of week", 0, 7, dow_names},
 };
 
 /* A number or a name at *p; advances *p. -1 when there is neither. */
@@ -105,8 +106,9 @@ int fr_cron_parse(const char *spec, struct fr_cron *out, char *why, size_t why_l
     memset(out, 0, sizeof(*out));
     char buf[256];
     if (!spec || strlen(spec) >= sizeof(buf)) {
-        snprintf(why, why_len, "a schedule is 5 fields: minute hour day-of-month month "
-                               "day-of-week, e.g. \"0 2 * * *\"");
+        snprintf(why, why_len,
+                 "a schedule is 5 fields: minute hour day-of-month month "
+                 "day-of-week, e.g. \"0 2 * * *\"");
         return FR_EPARSE;
     }
     fr_strlcpy(buf, spec, sizeof(buf));

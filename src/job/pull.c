@@ -701,18 +701,7 @@ static void log_summary(const struct pull *p)
     const struct fr_pull_result *r = p->out;
     const struct fr_run_counts *c = &r->run.counts;
     struct fr_buf keys = FR_BUF_INIT;
-    size_t i;
-    json_t *f;
-    json_array_foreach(r->failures, i, f)
-    {
-        const char *k = json_string_value(json_object_get(f, "key"));
-        fr_buf_addf(&keys, "%s%s", i ? "," : "", k ? k : "(record ");
-        if (!k)
-            fr_buf_addf(&keys, "%lld)", (long long)json_integer_value(json_object_get(f, "line")));
-    }
-    if (r->failures_total > json_array_size(r->failures))
-        fr_buf_addf(&keys, ",... (%llu in all; ferry runs show %s --failed)",
-                    (unsigned long long)r->failures_total, r->run.id);
+    fr_push_failure_keys(&keys, r->failures, r->failures_total, r->run.id, "record");
     char started[40], ended[40];
     fr_format_rfc3339(r->run.started_ms, started, sizeof(started));
     fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "store/store.h"
@@ -64,6 +65,14 @@ void fr_push_result_release(struct fr_push_result *r);
  * every record was accepted.
  */
 bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
+
+/*
+ * The keys of a run's failures for its summary line, into keys: "K1,K2",
+ * a record without a key as "(UNIT N)" from its "line", and when total is
+ * more than the failures listed, where to see them all (ferry runs show).
+ */
+void fr_push_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total, const char *run_id,
+                          const char *unit);
 
 /*
  * A lookup or rollback path template with every {{key}} replaced by the
