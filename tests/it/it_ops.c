@@ -583,8 +583,8 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
                  "  sinks: [ { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" "
                  "} ]\n"
                  "  evaluate_every: 100ms\n"
-                 "  error_rate: { above: 50%, window: 2s, min_requests: 2 }\n"
-                 "  latency_p95: { above: 200ms, window: 2s, min_requests: 1 }\n"
+                 "  error_rate: { above: 90%, window: 2s, min_requests: 2 }\n"
+                 "  latency_p95: { above: 1s, window: 2s, min_requests: 1 }\n"
                  "  token_refresh: { factor: 3, window: 2s }\n"
                  "  dead_letters: { growth: 1, window: 2s }\n");
     /* A success two minutes ago: over max_age (1m) from the start. */
@@ -609,8 +609,11 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
     set_faults(e, "");
     wait_notified(e, "token_refresh:im", "resolved");
 
-    /* Slow answers: p95 over 200ms fires; the run succeeds, so the job is no longer stale. */
-    set_faults(e, "slow=1:300ms");
+    /* Slow answers: p95 over 1s fires; the run succeeds, so the job is no longer stale. The
+     * thresholds are far from what the other phases produce (revoked tokens answer 401 to
+     * about half the requests; a loaded sanitizer build is slow), so each phase moves only
+     * its own alert. */
+    set_faults(e, "slow=1:1500ms");
     run_now(e);
     wait_notified(e, "latency_p95:im", "firing");
     wait_notified(e, "stale_job:credits", "resolved");
@@ -627,8 +630,10 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
     const char *alerts[] = {"stale_job:credits", "error_rate:im", "token_refresh:im",
                             "latency_p95:im", "dead_letters:gh"};
     for (size_t i = 0; i < FR_ARRAY_LEN(alerts); i++) {
-        assert_int_equal(notified(e, alerts[i], "firing"), 1);
-        assert_int_equal(notified(e, alerts[i], "resolved"), 1);
+        int fired = notified(e, alerts[i], "firing"), resolved = notified(e, alerts[i], "resolved");
+        if (fired != 1 || resolved != 1)
+            fail_msg("%s: fired %d and resolved %d times (want 1 and 1)", alerts[i], fired,
+                     resolved);
     }
     char *body = NULL;
     assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 200);
