@@ -603,6 +603,18 @@ static void test_file_secrets(void **state)
     unsetenv("FERRY_TEST_SECRET_PATH");
     free(yaml);
 
+    /* ${ENV} in a plain field with a bad value: named as written, never expanded. */
+    setenv("FERRY_TEST_SECRET_PATH", "env-held-s3cret-kind", 1);
+    assert_int_equal(load("targets:\n"
+                          "  im:\n"
+                          "    base_url: https://x\n"
+                          "    auth: { type: \"oauth2_${FERRY_TEST_SECRET_PATH}\" }\n",
+                          &cfg, &err),
+                     FR_ECONFIG);
+    assert_non_null(strstr(err.msg, "\"oauth2_${FERRY_TEST_SECRET_PATH}\""));
+    assert_null(strstr(err.msg, "env-held-s3cret-kind"));
+    unsetenv("FERRY_TEST_SECRET_PATH");
+
     /* Empty file. */
     file = temp_secret("\n", 0600);
     ref = fr_asprintf("file:%s", file);
