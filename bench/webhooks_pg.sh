@@ -39,7 +39,8 @@ BASE_URL=$("$CLUSTER" start "$PGDIR") || exit 1
 psql -q "$BASE_URL" -c "ALTER SYSTEM SET fsync = on" -c "ALTER SYSTEM SET full_page_writes = on" \
     -c "SELECT pg_reload_conf()" >/dev/null
 
-# serve DIR STORE: starts ferry serve (delivery parked, as in webhooks.sh); echoes its hook URL.
+# serve DIR STORE: starts ferry serve (delivery parked, as in webhooks.sh); sets SERVE_URL.
+# Not called in $(...): its PID must reach PIDS in this shell, or it is never stopped.
 serve() {
     local dir=$1 store=$2
     mkdir -p "$dir"
@@ -64,7 +65,7 @@ YAML
     local url
     url=$(sed -n 's/^listening on //p' "$dir/serve.out")
     [ -n "$url" ] || { echo "bench: ferry serve did not start" >&2; tail -5 "$dir/serve.log" >&2; exit 1; }
-    echo "$url/hooks/bench"
+    SERVE_URL="$url/hooks/bench"
 }
 
 stop_all() {
@@ -80,7 +81,7 @@ MISSING=0
 echo "webhooks on PostgreSQL: $RUNS runs, $CONNS connections, ${DURATION}s each, ${BODY}-byte events"
 for i in $(seq "$RUNS"); do
     d="$WORK/sqlite-$i"
-    url=$(serve "$d" "sqlite:ferry.db")
+    serve "$d" "sqlite:ferry.db"; url=$SERVE_URL
     "$LOADGEN" --url "$url" --connections "$CONNS" --duration "$DURATION" --body-size "$BODY" \
         >"$d/load.txt" 2>&1
     stop_all
@@ -91,7 +92,7 @@ for i in $(seq "$RUNS"); do
     psql -q "$BASE_URL" -c "CREATE DATABASE $db" >/dev/null
     store="${BASE_URL%/*}/$db"
     d="$WORK/pg1-$i"
-    url=$(serve "$d" "$store")
+    serve "$d" "$store"; url=$SERVE_URL
     "$LOADGEN" --url "$url" --connections "$CONNS" --duration "$DURATION" --body-size "$BODY" \
         --acked "$d/acked.txt" >"$d/load.txt" 2>&1
     stop_all
@@ -104,8 +105,8 @@ for i in $(seq "$RUNS"); do
     db="bench_${i}_2"
     psql -q "$BASE_URL" -c "CREATE DATABASE $db" >/dev/null
     store="${BASE_URL%/*}/$db"
-    urla=$(serve "$WORK/pg2a-$i" "$store")
-    urlb=$(serve "$WORK/pg2b-$i" "$store")
+    serve "$WORK/pg2a-$i" "$store"; urla=$SERVE_URL
+    serve "$WORK/pg2b-$i" "$store"; urlb=$SERVE_URL
     "$LOADGEN" --url "$urla" --connections $((CONNS / 2)) --duration "$DURATION" --body-size "$BODY" \
         --acked "$WORK/pg2a-$i/acked.txt" >"$WORK/pg2a-$i/load.txt" 2>&1 &
     la=$!
