@@ -133,26 +133,9 @@ static void start_serve(struct env *e)
 {
     const char *args[] = {"serve", "-c", e->config, NULL};
     assert_int_equal(fr_test_spawn(&e->serve, args, e->dir, env_vars), 0);
-    struct fr_buf line = FR_BUF_INIT;
-    int64_t deadline = fr_now_ms() + 15000;
-    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
-        struct pollfd pfd = {.fd = e->serve.stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            char c;
-            if (read(e->serve.stdout_fd, &c, 1) != 1)
-                break;
-            fr_buf_addc(&line, c);
-        }
-    }
-    const char *at = strstr(fr_buf_str(&line), "listening on http://127.0.0.1:");
-    e->port = at ? (int)strtol(at + strlen("listening on http://127.0.0.1:"), NULL, 10) : 0;
-    fr_buf_release(&line);
-    if (e->port <= 0) {
-        char *err = fr_test_proc_stderr(&e->serve);
-        fprintf(stderr, "ferry serve did not start; its stderr:\n%s\n", err);
-        free(err);
+    e->port = fr_test_ready_port(&e->serve, 15000);
+    if (e->port <= 0)
         fail();
-    }
 }
 
 static long http(struct env *e, const char *method, const char *path, const char *const *headers,
@@ -273,7 +256,10 @@ static void test_metrics_after_push_and_webhooks(void **state)
         free(scrape);
         scrape = NULL;
         assert_int_equal(http(e, "GET", "/metrics", NULL, NULL, &scrape), 200);
-        if (strstr(scrape, "ferry_delivery_attempts_total{source=\"gh\",outcome=\"delivered\"} 2"))
+        /* the attempt is counted before its outcome is stored: wait for both */
+        if (strstr(scrape,
+                   "ferry_delivery_attempts_total{source=\"gh\",outcome=\"delivered\"} 2") &&
+            strstr(scrape, "ferry_webhook_queue_depth{source=\"gh\"} 0"))
             break;
         fr_sleep_ms(50);
     }
