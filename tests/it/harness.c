@@ -235,6 +235,32 @@ char *fr_test_proc_stderr(const struct fr_proc *p)
     return s ? s : fr_strdup("");
 }
 
+int fr_test_ready_port(struct fr_proc *p, int timeout_ms)
+{
+    static const char ready[] = "listening on http://127.0.0.1:";
+    struct fr_buf line = FR_BUF_INIT;
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
+        struct pollfd pfd = {.fd = p->stdout_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) {
+            char c;
+            if (read(p->stdout_fd, &c, 1) != 1)
+                break;
+            fr_buf_addc(&line, c);
+        }
+    }
+    const char *at = strstr(fr_buf_str(&line), ready);
+    int port = at ? (int)strtol(at + strlen(ready), NULL, 10) : 0;
+    fr_buf_release(&line);
+    if (port <= 0) {
+        char *err = fr_test_proc_stderr(p);
+        fprintf(stderr, "ferry did not start; its stderr:\n%s\n", err);
+        free(err);
+        port = 0;
+    }
+    return port;
+}
+
 static void drain(int fd, struct fr_buf *b)
 {
     char chunk[4096];
@@ -291,26 +317,8 @@ int fr_test_mock_start(struct fr_test_mock *m, const char *const *extra)
     args[n] = NULL;
     if (fr_test_spawn(&m->proc, args, NULL, NULL) < 0)
         return -1;
-    /* Read the ready line: "listening on http://127.0.0.1:PORT". */
-    struct fr_buf line = FR_BUF_INIT;
-    int64_t deadline = fr_now_ms() + 10000;
-    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
-        struct pollfd pfd = {.fd = m->proc.stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            char c;
-            if (read(m->proc.stdout_fd, &c, 1) != 1)
-                break;
-            fr_buf_addc(&line, c);
-        }
-    }
-    const char *at = strstr(fr_buf_str(&line), "http://127.0.0.1:");
-    if (at)
-        m->port = (int)strtol(at + strlen("http://127.0.0.1:"), NULL, 10);
-    fr_buf_release(&line);
+    m->port = fr_test_ready_port(&m->proc, 10000);
     if (m->port <= 0) {
-        char *err = fr_test_proc_stderr(&m->proc);
-        fprintf(stderr, "mock did not start; its stderr:\n%s\n", err);
-        free(err);
         fr_test_proc_release(&m->proc);
         return -1;
     }

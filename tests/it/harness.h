@@ -44,6 +44,13 @@ void fr_test_proc_release(struct fr_proc *p);
 char *fr_test_proc_stderr(const struct fr_proc *p);
 
 /*
+ * Reads p's first stdout line ("listening on http://127.0.0.1:PORT", what
+ * ferry serve and ferry mock print when ready) for at most timeout_ms;
+ * returns PORT, or 0 with p's stderr printed when it did not come.
+ */
+int fr_test_ready_port(struct fr_proc *p, int timeout_ms);
+
+/*
  * Runs ferry to completion (timeout_ms, then killed) and returns its exit
  * status; *out and *err (if not NULL) receive stdout and stderr (caller frees).
  */

@@ -258,20 +258,7 @@ static void start_serve(struct env *e)
     const char *args[] = {"serve", "-c", config, NULL};
     assert_int_equal(fr_test_spawn(&e->serve, args, e->dir, env_vars), 0);
     free(config);
-    struct fr_buf line = FR_BUF_INIT;
-    int64_t deadline = fr_now_ms() + 15000;
-    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
-        struct pollfd pfd = {.fd = e->serve.stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            char c;
-            if (read(e->serve.stdout_fd, &c, 1) != 1)
-                break;
-            fr_buf_addc(&line, c);
-        }
-    }
-    const char *at = strstr(fr_buf_str(&line), "listening on http://127.0.0.1:");
-    e->port = at ? (int)strtol(at + strlen("listening on http://127.0.0.1:"), NULL, 10) : 0;
-    fr_buf_release(&line);
+    e->port = fr_test_ready_port(&e->serve, 15000);
     assert_true(e->port > 0);
 }
 

@@ -102,26 +102,9 @@ static void start_serve(struct env *e, int i)
 {
     const char *args[] = {"serve", "-c", "ferry.yaml", NULL};
     assert_int_equal(fr_test_spawn(&e->serve[i], args, e->dir, secret_env), 0);
-    struct fr_buf line = FR_BUF_INIT;
-    int64_t deadline = fr_now_ms() + 20000;
-    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
-        struct pollfd pfd = {.fd = e->serve[i].stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            char c;
-            if (read(e->serve[i].stdout_fd, &c, 1) != 1)
-                break;
-            fr_buf_addc(&line, c);
-        }
-    }
-    const char *at = strstr(fr_buf_str(&line), "listening on http://127.0.0.1:");
-    e->port[i] = at ? (int)strtol(at + strlen("listening on http://127.0.0.1:"), NULL, 10) : 0;
-    fr_buf_release(&line);
-    if (e->port[i] <= 0) {
-        char *err = fr_test_proc_stderr(&e->serve[i]);
-        fprintf(stderr, "ferry serve did not start; its stderr:\n%s\n", err);
-        free(err);
+    e->port[i] = fr_test_ready_port(&e->serve[i], 20000);
+    if (e->port[i] <= 0)
         fail();
-    }
 }
 
 static const struct fr_verify_conf gh_conf = {.scheme = FR_VERIFY_GITHUB};

@@ -110,26 +110,9 @@ static void start_serve_args(struct env *e, const char *const *env, const char *
         args[n++] = *extra;
     args[n] = NULL;
     assert_int_equal(fr_test_spawn(&e->serve, args, e->dir, env), 0);
-    struct fr_buf line = FR_BUF_INIT;
-    int64_t deadline = fr_now_ms() + 15000;
-    while (fr_now_ms() < deadline && !strchr(fr_buf_str(&line), '\n')) {
-        struct pollfd pfd = {.fd = e->serve.stdout_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            char c;
-            if (read(e->serve.stdout_fd, &c, 1) != 1)
-                break;
-            fr_buf_addc(&line, c);
-        }
-    }
-    const char *at = strstr(fr_buf_str(&line), "listening on http://127.0.0.1:");
-    e->port = at ? (int)strtol(at + strlen("listening on http://127.0.0.1:"), NULL, 10) : 0;
-    fr_buf_release(&line);
-    if (e->port <= 0) {
-        char *err = fr_test_proc_stderr(&e->serve);
-        fprintf(stderr, "ferry serve did not start; its stderr:\n%s\n", err);
-        free(err);
+    e->port = fr_test_ready_port(&e->serve, 15000);
+    if (e->port <= 0)
         fail();
-    }
 }
 
 static void start_serve_env(struct env *e, const char *const *env)
