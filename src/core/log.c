@@ -225,12 +225,15 @@ void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_f
                                            : format_json(ts, level, msg, fields, n);
     if (!line)
         return;
+    /* the newline in the same string: stderr is unbuffered, so one write(2) a line */
+    size_t len = strlen(line);
+    line = fr_realloc(line, len + 2);
+    memcpy(line + len, "\n", 2);
     FILE *out = log_out ? log_out : stderr;
     pthread_mutex_lock(&log_lock);
     if (clear_progress_line && out == stderr) /* the progress line is on stderr */
         fputs("\r\033[K", out);
     fputs(line, out);
-    fputc('\n', out);
     fflush(out);
     pthread_mutex_unlock(&log_lock);
     free(line);
