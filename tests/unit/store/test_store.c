@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1652,6 +1653,80 @@ static void test_sqlite_migration_4_upgrades(void **state)
     remove_temp_dir(dir);
 }
 
+/* ---- checkpoints (SQLite) ------------------------------------------------------------- */
+
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* Adds n events of about a page each, in commits of 50; returns the WAL's largest size seen. */
+static off_t add_page_events(struct fr_store *st, const char *wal, int *next_id, int n)
+{
+    enum { PER_COMMIT = 50, BODY = 4000 };
+    static char body[BODY];
+    memset(body, 'x', sizeof(body));
+    char ids[PER_COMMIT][32];
+    struct fr_event_in ev[PER_COMMIT];
+    int outcome[PER_COMMIT];
+    off_t most = 0;
+    for (int done = 0; done < n; done += PER_COMMIT) {
+        for (int i = 0; i < PER_COMMIT; i++) {
+            snprintf(ids[i], sizeof(ids[i]), "evt-%d", (*next_id)++);
+            ev[i] = (struct fr_event_in){.source = "bulk", .event_id = ids[i], .body = body,
+                                         .body_len = sizeof(body), .received_ms = 1000};
+        }
+        struct fr_err err = {0};
+        if (fr_store_events_add(st, ev, PER_COMMIT, outcome, &err))
+            fail_msg("events add: %s", err.msg);
+        off_t size = file_size(wal);
+        if (size > most)
+            most = size;
+    }
+    return most;
+}
+
+/*
+ * ferry copies the WAL into the database in the background once 1000 pages
+ * were written since the last copy, and the committing handle copies the rest
+ * itself at 16,000 pages, so the WAL stays bounded under continuous writes
+ * (a background copy alone never lets the WAL start again).
+ */
+static void test_sqlite_wal_checkpoints(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *db = fr_asprintf("%s/ferry.db", dir);
+    char *wal = fr_asprintf("%s/ferry.db-wal", dir);
+    struct fr_store *st = open_ok(url);
+    int next_id = 0;
+    off_t before = file_size(db);
+
+    /* 1,500 pages: past the background threshold, far below the inline one */
+    add_page_events(st, wal, &next_id, 1500);
+    /* no commit from here on: only the checkpointer can grow the database file */
+    bool copied = false;
+    for (int i = 0; i < 200 && !copied; i++) {
+        copied = file_size(db) > before + 500 * 4096;
+        if (!copied)
+            fr_sleep_ms(50);
+    }
+    assert_true(copied);
+
+    /* 24,000 pages in a row: the WAL never holds much more than 16,000 of them */
+    off_t most = add_page_events(st, wal, &next_id, 24000);
+    if (most > (off_t)20000 * 4096)
+        fail_msg("the WAL grew to %lld bytes", (long long)most);
+
+    fr_store_close(st);
+    free(wal);
+    free(db);
+    free(url);
+    remove_temp_dir(dir);
+}
+
 /* Processes opening one new file at once: each succeeds, the schema is applied once. */
 static void test_sqlite_concurrent_open(void **state)
 {
@@ -1787,6 +1862,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_migration_4_upgrades),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
+        cmocka_unit_test(test_sqlite_wal_checkpoints),
     };
     FR_ASSERT(n + FR_ARRAY_LEN(plain) <= max);
     for (size_t i = 0; i < FR_ARRAY_LEN(plain); i++)
