@@ -18,6 +18,10 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "core/buf.h"
 #include "core/clock.h"
 #include "hooks/verify.h"
@@ -743,6 +747,99 @@ static void test_store_failure_is_503(void **state)
     free(err);
 }
 
+/* ---- header injection ---------------------------------------------------------------- */
+
+/*
+ * Sends req as it is on a new connection to 127.0.0.1:port and returns the
+ * status of the answer (0 when none came: the server closed the connection).
+ */
+static long raw_request(int port, const char *req)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    size_t len = strlen(req), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, req + off, len - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    char buf[4096];
+    size_t got = 0;
+    int64_t deadline = fr_now_ms() + 10000;
+    while (got < sizeof(buf) - 1 && fr_now_ms() < deadline) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break; /* the answers here have small bodies: the status line is what counts */
+    }
+    close(fd);
+    buf[got] = '\0';
+    long status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %ld", &status) != 1)
+        status = 0;
+    return status;
+}
+
+/*
+ * A sender that folds or splits its Content-Type header to smuggle another
+ * header into the delivery: whatever libmicrohttpd makes of it (refused, or
+ * one value), the handler never gets the smuggled header, and the content
+ * type it gets holds no line break.
+ */
+static void test_forwarded_header_cannot_inject(void **state)
+{
+    struct env *e = *state;
+    write_gh_config(e, "64KB", 3);
+    start_serve(e);
+    static const char *const content_types[] = {
+        "application/json\r\n X-Injected: folded",  /* an obsolete line folding */
+        "application/json\r\n\tX-Injected: tab",    /* folded with a tab */
+        "application/json\rX-Injected: bare-cr",     /* a bare CR inside the value */
+        "application/json\nX-Injected: bare-lf",     /* a bare LF ends the line for some */
+    };
+    size_t accepted = 0;
+    for (size_t i = 0; i < FR_ARRAY_LEN(content_types); i++) {
+        char body[64], id[32];
+        snprintf(body, sizeof(body), "{\"inject\":%zu}", i);
+        snprintf(id, sizeof(id), "inj-%zu", i);
+        char *sig = fr_verify_sign(&gh_conf, GH_SECRET, NULL, 0, body, strlen(body));
+        char *req = fr_asprintf("POST /hooks/gh HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Content-Type: %s\r\nX-Hub-Signature-256: %s\r\n"
+                                "X-GitHub-Delivery: %s\r\nContent-Length: %zu\r\n"
+                                "Connection: close\r\n\r\n%s",
+                                content_types[i], sig, id, strlen(body), body);
+        long status = raw_request(e->port, req);
+        free(req);
+        free(sig);
+        /* a refusal (4xx, or the connection closed) is as good as an acceptance here */
+        if (status == 200)
+            accepted++;
+        else if (status != 0 && (status < 400 || status > 499))
+            fail_msg("content type %zu: answered %ld", i, status);
+    }
+    /* one ordinary event after them, so the wait below has something to wait for */
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "inj-plain", "{}", NULL), 200);
+    wait_count(e->recv, accepted + 1, 15000);
+    for (size_t k = 0; k < fr_test_receiver_count(e->recv); k++) {
+        char *injected = fr_test_receiver_header(e->recv, k, "X-Injected");
+        if (injected)
+            fail_msg("delivery %zu carried X-Injected: %s", k, injected);
+        char *type = fr_test_receiver_header(e->recv, k, "Content-Type");
+        assert_true(!type || !strpbrk(type, "\r\n"));
+        free(type);
+    }
+    assert_int_equal(stop_serve(e), 0);
+}
+
 /* ---- SIGKILL under load --------------------------------------------------------------- */
 
 #define LOAD_THREADS 4
@@ -1043,6 +1140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_handler_and_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_releases_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_failure_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forwarded_header_cannot_inject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_under_load_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests_share_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_batch_one_commits_each_event, setup, teardown),
