@@ -74,8 +74,11 @@ static int sqlite_open(const struct fr_sink_conf *conf, int64_t now_ms, void **i
     k->conf = conf;
     fr_format_rfc3339(now_ms, k->pulled_at, sizeof(k->pulled_at));
     int rc = 0;
-    int orc = sqlite3_open_v2(
-        conf->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* NOFOLLOW: a link planted at the path would send the writes wherever it points */
+    int orc = sqlite3_open_v2(conf->path, &k->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                  SQLITE_OPEN_NOFOLLOW,
+                              NULL);
     if (orc != SQLITE_OK)
         rc = fr_err_set(err, FR_EIO, orc,
                         "sink sqlite:%s: cannot open it: %s (check that its directory exists)",

@@ -162,6 +162,47 @@ static void test_planted_link(void **state)
     free(conf.path);
 }
 
+/* A link planted at the path itself: the file sinks replace the link, the SQLite sink refuses it. */
+static void test_link_at_path(void **state)
+{
+    struct env *e = *state;
+    char *victim = fr_asprintf("%s/victim", e->dir);
+    struct fr_sink *s = NULL;
+    struct fr_err err = {0};
+
+    struct fr_sink_conf conf = {.type = FR_SINK_JSONL};
+    conf.path = fr_asprintf("%s/p.jsonl", e->dir);
+    spit(victim, "precious\n");
+    assert_int_equal(symlink(victim, conf.path), 0);
+    assert_int_equal(fr_sink_open(&conf, 0, &s, &err), 0);
+    write_ok(s, "{\"participantId\":\"P000001\"}", NULL);
+    assert_int_equal(fr_sink_commit(s, &err), 0);
+    fr_sink_free(s);
+    char *text = slurp(victim);
+    assert_string_equal(text, "precious\n");
+    free(text);
+    struct stat sb;
+    assert_int_equal(lstat(conf.path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    free(conf.path);
+
+    char *columns[] = {"name"};
+    struct fr_sink_conf sq = {
+        .type = FR_SINK_SQLITE, .table = "people", .columns = columns, .ncolumns = 1};
+    sq.path = fr_asprintf("%s/out.db", e->dir);
+    char *empty = fr_asprintf("%s/empty", e->dir); /* SQLite would make a database of it */
+    spit(empty, "");
+    assert_int_equal(symlink(empty, sq.path), 0);
+    assert_int_equal(fr_sink_open(&sq, 0, &s, &err), FR_EIO);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "out.db"));
+    assert_int_equal(stat(empty, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    free(empty);
+    free(sq.path);
+    free(victim);
+}
+
 static void test_missing_directory(void **state)
 {
     struct env *e = *state;
@@ -269,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_jsonl_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_planted_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_link_at_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_upsert, setup, teardown),
