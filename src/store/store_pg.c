@@ -132,6 +132,10 @@ struct pg_store {
     struct fr_store base; /* first: the handle is a struct fr_store */
     PGconn *conn;
     char *where; /* the URL with any password masked, for messages */
+    /* the job run lock the connection holds (base.locked_job names the job) */
+    bool locked;
+    bool lock_lost; /* a reconnect found another session holding it */
+    int64_t lock_key;
 };
 
 static const struct fr_store_ops pg_ops;
@@ -258,10 +262,26 @@ static unsigned char *col_bytes(const PGresult *res, int row, int c, size_t *len
 
 /* ---- connection and transactions ------------------------------------------------------ */
 
+/* pg_try_advisory_lock(key) on the session: *held says whether it got it. */
+static int try_advisory_lock(struct pg_store *s, int64_t key, bool *held, struct fr_err *err,
+                             const char *op)
+{
+    struct params p = {0};
+    p_int(&p, key);
+    PGresult *res = NULL;
+    int rc = exec_p(s, "SELECT pg_try_advisory_lock($1::bigint)", &p, &res, err, op);
+    if (!rc)
+        *held = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
 /*
  * The handle of an operation. A connection that broke (the server
  * restarted, the network dropped) is reset here; when that fails too the
- * operation fails with why.
+ * operation fails with why. The server let the job run lock go with the
+ * old connection: it is taken again, and if another session has it now,
+ * this handle's run has lost it for good (store.h).
  */
 static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err, const char *op)
 {
@@ -272,7 +292,19 @@ static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err,
         if (PQstatus(s->conn) != CONNECTION_OK)
             return fail_msg(s, NULL, err, op);
         exec_sql(s, "SET synchronous_commit = on", NULL, op);
+        bool held = false;
+        if (s->locked && !s->lock_lost) {
+            int rc = try_advisory_lock(s, s->lock_key, &held, err, op);
+            if (rc)
+                return rc; /* the next operation tries again */
+            s->lock_lost = !held;
+        }
     }
+    if (s->lock_lost)
+        return fr_err_set(err, FR_ESTORE, 0,
+                          "%s: lost the run lock of job \"%s\" with the connection, and another "
+                          "instance holds it now: this run stops (%s)",
+                          op, s->base.locked_job ? s->base.locked_job : "", s->where);
     if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
         PQexitPipelineMode(s->conn);
     /* a transaction left open by a failure that lost its ROLLBACK */
@@ -1194,6 +1226,44 @@ static int pg_schedule_claim(struct fr_store *base, const char *job, int64_t slo
     return rc;
 }
 
+/* ---- job run locks -------------------------------------------------------------------- */
+
+static int pg_job_lock(struct fr_store *base, const char *job, uint64_t key, bool *held,
+                       void **state, struct fr_err *err)
+{
+    (void)job;
+    (void)state;
+    const char *op = "job lock";
+    struct pg_store *s;
+    int rc = enter(base, &s, err, op);
+    if (!rc)
+        rc = try_advisory_lock(s, (int64_t)key, held, err, op);
+    if (!rc && *held) {
+        s->locked = true;
+        s->lock_lost = false;
+        s->lock_key = (int64_t)key;
+    }
+    return rc;
+}
+
+static int pg_job_unlock(struct fr_store *base, const char *job, uint64_t key, void *state,
+                         struct fr_err *err)
+{
+    (void)job;
+    (void)key;
+    (void)state;
+    const char *op = "job unlock";
+    struct pg_store *s = from_base(base);
+    bool holds = s->locked && !s->lock_lost;
+    s->locked = s->lock_lost = false;
+    if (!holds || PQstatus(s->conn) != CONNECTION_OK)
+        return FR_OK; /* the server let it go with the connection */
+    int rc = enter(base, &s, err, op);
+    struct params p = {0};
+    p_int(&p, s->lock_key);
+    return rc ? rc : exec_p(s, "SELECT pg_advisory_unlock($1::bigint)", &p, NULL, err, op);
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------- */
 
 static int schema_version(struct pg_store *s, int64_t *out, struct fr_err *err)
@@ -1362,6 +1432,8 @@ static const struct fr_store_ops pg_ops = {
     .run_last = pg_run_last,
     .ping = pg_ping,
     .schedule_claim = pg_schedule_claim,
+    .job_lock = pg_job_lock,
+    .job_unlock = pg_job_unlock,
     .schema = pg_schema,
     .migrate = pg_migrate,
 };
