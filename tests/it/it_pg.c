@@ -2,7 +2,9 @@
  * End-to-end on PostgreSQL: several ferry processes on one database.
  * Two `ferry serve` instances share one queue under a load of signed
  * webhooks while one is SIGKILLed and restarted; a push job killed on one
- * instance resumes on another; the database server restarts under load.
+ * instance resumes on another; the database server restarts under load;
+ * two instances with one scheduled job run each slot once, and a run asked
+ * for on one while the other runs the job is refused.
  * The cluster comes from FERRY_TEST_PG_URL (tests/support/pgtest.h); the
  * restart test starts one of its own.
  */
@@ -36,6 +38,7 @@ struct env {
     char *recv_url;
     struct fr_proc serve[2];
     int port[2];
+    struct fr_test_mock mock; /* stopped in teardown when started */
 };
 
 static int setup(void **state)
@@ -55,6 +58,7 @@ static int teardown(void **state)
         fr_test_kill(&e->serve[i]);
         fr_test_proc_release(&e->serve[i]);
     }
+    fr_test_mock_stop(&e->mock);
     fr_test_receiver_stop(e->recv);
     if (e->cluster_dir)
         fr_pgtest_cluster_stop(e->cluster_dir);
@@ -523,6 +527,239 @@ static void test_push_killed_on_a_resumed_on_b(void **state)
     free(dir_b);
 }
 
+/* ---- one schedule, two instances ----------------------------------------------------- */
+
+#define ADMIN_TOKEN "adm-token-pg-5e81a0"
+
+static const char *const sched_env[] = {"IT_SECRET=demo-secret", "S_GH=" GH_SECRET,
+                                        "FERRY_ADMIN_TOKEN=" ADMIN_TOKEN, NULL};
+
+/* ferry.yaml in dir: the push job "credits" of 8 records, every minute, on e's database. */
+static void write_sched_config(struct env *e, const char *dir, const char *mock_url)
+{
+    char *yaml = fr_asprintf(
+        "store: %s\n"
+        "targets:\n"
+        "  im:\n"
+        "    base_url: %s\n"
+        "    auth:\n"
+        "      type: oauth2_client_credentials\n"
+        "      token_url: %s/oauth/token\n"
+        "      client_id: demo\n"
+        "      client_secret: ${IT_SECRET}\n"
+        "    retry: { max_attempts: 3, base: 10ms, cap: 50ms, max_elapsed: 10s, budget: 100%% }\n"
+        "    max_in_flight: 1\n"
+        "jobs:\n"
+        "  credits:\n"
+        "    kind: push\n"
+        "    target: im\n"
+        "    source: { type: csv, path: orders.csv }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: 2 }\n"
+        "    key: sourceRef\n"
+        "    map:\n"
+        "      participantId: participant_id\n"
+        "      transactionDate: { from: order_date, type: date }\n"
+        "      amount: { from: amount, type: number }\n"
+        "      currencyCode: { value: USD }\n"
+        "      periodId: { value: \"2026-11\" }\n"
+        "      sourceRef: { from: order_id }\n"
+        "    results: { path: /results, key: sourceRef }\n"
+        "    schedule: \"* * * * *\"\n"
+        "    timezone: UTC\n"
+        "    max_age: 1h\n"
+        "webhooks:\n"
+        "  listen: 127.0.0.1:0\n"
+        "  admin_token: \"${FERRY_ADMIN_TOKEN}\"\n"
+        "  sources:\n"
+        "    gh:\n"
+        "      path: /hooks/gh\n"
+        "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+        "      deliver: { url: \"%s\" }\n",
+        e->db_url, mock_url, mock_url, e->recv_url);
+    free(fr_test_write_file(dir, "ferry.yaml", yaml));
+    free(yaml);
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
+    for (int i = 1; i <= 8; i++)
+        fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, i, i);
+    free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
+    fr_buf_release(&b);
+}
+
+static void start_serve_in(struct env *e, int i, const char *dir)
+{
+    const char *args[] = {"serve", "-c", "ferry.yaml", NULL};
+    assert_int_equal(fr_test_spawn(&e->serve[i], args, dir, sched_env), 0);
+    e->port[i] = fr_test_ready_port(&e->serve[i], 20000);
+    if (e->port[i] <= 0)
+        fail();
+}
+
+static void set_faults(const struct fr_test_mock *m, const char *spec)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/mock/faults", m->base_url);
+    long status = 0;
+    assert_int_equal(fr_test_http("POST", url, NULL, spec, &status, NULL), 0);
+    assert_int_equal(status, 200);
+}
+
+/* POST /api/jobs/credits/run on instance i with the admin token; the status, *body the answer. */
+static long run_now_on(struct env *e, int i, char **body)
+{
+    const char *auth[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/jobs/credits/run", e->port[i]);
+    long status = 0;
+    if (fr_test_http("POST", url, auth, "", &status, body) < 0)
+        status = 0;
+    return status;
+}
+
+/* The runs of job credits in the store: how many per minute since first_minute, and running. */
+struct run_tally {
+    int64_t first_minute;
+    int per_minute[8];
+    int other; /* started before first_minute or after the 8th minute */
+    int running, not_ok;
+};
+
+static int tally_run(const struct fr_run *run, void *ud)
+{
+    struct run_tally *t = ud;
+    int64_t m = run->started_ms / 60000 - t->first_minute;
+    if (m >= 0 && m < (int64_t)FR_ARRAY_LEN(t->per_minute))
+        t->per_minute[m]++;
+    else
+        t->other++;
+    t->running += strcmp(run->status, "running") == 0;
+    t->not_ok += strcmp(run->status, "running") != 0 && strcmp(run->status, "ok") != 0;
+    return 0;
+}
+
+static struct run_tally tally_runs(struct env *e, int64_t first_minute)
+{
+    struct run_tally t = {.first_minute = first_minute};
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(e->db_url, NULL, &st, &err) ||
+        fr_store_runs_list(st, "credits", 0, tally_run, &t, &err))
+        fail_msg("runs of credits: %s", err.msg);
+    fr_store_close(st);
+    return t;
+}
+
+/* Waits (bounded) until no run of credits is running; the tally then. */
+static struct run_tally wait_runs_done(struct env *e, int64_t first_minute, int timeout_ms)
+{
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    struct run_tally t = tally_runs(e, first_minute);
+    while (t.running && fr_now_ms() < deadline) {
+        fr_sleep_ms(100);
+        t = tally_runs(e, first_minute);
+    }
+    assert_int_equal(t.running, 0);
+    return t;
+}
+
+/* Lines of both instances' logs that say the slot at minute was skipped, and why. */
+static int slot_skips(struct env *e, int64_t minute)
+{
+    char at[64];
+    fr_format_rfc3339(minute * 60000, at, sizeof(at));
+    char *want = fr_asprintf("\"slot\":\"%s\"", at);
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        char *log = fr_test_proc_stderr(&e->serve[i]);
+        for (char *line = log; line && *line;) {
+            char *eol = strchr(line, '\n');
+            if (eol)
+                *eol = '\0';
+            n += strstr(line, "scheduled run skipped") && strstr(line, want);
+            line = eol ? eol + 1 : NULL;
+        }
+        free(log);
+    }
+    free(want);
+    return n;
+}
+
+/*
+ * Two `ferry serve` instances on one database with the same job, every
+ * minute. The slot missed before they started runs once, slowly: asked to
+ * run the job then, the instance running it answers 409 (running already)
+ * and the other 409 too (running on another instance: the run lock). The
+ * next two slots, quick runs, each run once over both instances: the
+ * instance that reaches the slot later (about half a second: their
+ * scheduler ticks are offset) finds it claimed.
+ */
+static void test_schedule_once_per_slot_two_instances(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    const char *mock_args[] = {"--faults", "slow=1:1s", NULL};
+    assert_int_equal(fr_test_mock_start(&e->mock, mock_args), 0);
+    char *dir[2] = {fr_asprintf("%s/a", e->dir), fr_asprintf("%s/b", e->dir)};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mkdir(dir[i], 0700), 0);
+        write_sched_config(e, dir[i], e->mock.base_url);
+    }
+    /* the slow run and the requests fit in the minute they start in */
+    if (fr_wall_ms() / 1000 % 60 > 35)
+        fr_sleep_ms((62 - fr_wall_ms() / 1000 % 60) * 1000);
+    int64_t minute = fr_wall_ms() / 60000;
+    int64_t a_started = fr_now_ms();
+    start_serve_in(e, 0, dir[0]);
+    /* B's scheduler ticks about half a second after A's */
+    int64_t b_at = a_started + 1500;
+    while (fr_now_ms() < b_at)
+        fr_sleep_ms(5);
+    start_serve_in(e, 1, dir[1]);
+
+    /* the missed slot: one instance runs it (a second and more per request) */
+    int64_t deadline = fr_now_ms() + 20000;
+    struct run_tally t = tally_runs(e, minute);
+    while (!t.running && fr_now_ms() < deadline) {
+        fr_sleep_ms(20);
+        t = tally_runs(e, minute);
+    }
+    assert_int_equal(t.running, 1);
+    char *body[2] = {NULL, NULL};
+    long status[2];
+    for (int i = 0; i < 2; i++)
+        status[i] = run_now_on(e, i, &body[i]);
+    assert_int_equal(status[0], 409);
+    assert_int_equal(status[1], 409);
+    int here = strstr(body[0], "running already") ? 0 : 1;
+    assert_non_null(strstr(body[here], "running already"));
+    assert_non_null(strstr(body[1 - here], "running on another instance"));
+    free(body[0]);
+    free(body[1]);
+    t = wait_runs_done(e, minute, 30000);
+    assert_int_equal(t.per_minute[0], 1);
+    assert_true(fr_wall_ms() / 60000 == minute); /* done before the next slot */
+
+    /* the next two slots, quick runs */
+    set_faults(&e->mock, "");
+    while (fr_wall_ms() < (minute + 2) * 60000 + 5000)
+        fr_sleep_ms(200);
+    t = wait_runs_done(e, minute, 30000);
+    assert_int_equal(t.per_minute[0], 1);
+    assert_int_equal(t.per_minute[1], 1);
+    assert_int_equal(t.per_minute[2], 1);
+    assert_int_equal(t.other, 0);
+    assert_int_equal(t.not_ok, 0);
+    /* both instances saw each slot come: one ran it, the other logged why it did not */
+    assert_int_equal(slot_skips(e, minute + 1), 1);
+    assert_int_equal(slot_skips(e, minute + 2), 1);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored")), 8);
+    json_decref(stats);
+    free(dir[0]);
+    free(dir[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +767,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_push_killed_on_a_resumed_on_b, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_once_per_slot_two_instances, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
