@@ -1266,13 +1266,20 @@ static int pg_job_unlock(struct fr_store *base, const char *job, uint64_t key, v
 
 /* ---- open, migrate, close ------------------------------------------------------------- */
 
+/* The newest version in schema_migrations; 0 when the table does not exist (yet). */
 static int schema_version(struct pg_store *s, int64_t *out, struct fr_err *err)
 {
+    *out = 0;
     PGresult *res = NULL;
-    int rc = exec_p(s,
-                    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
-                    " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
-                    NULL, &res, err, "schema version");
+    /* two statements: one naming a missing table fails to plan, whatever branch would run */
+    int rc = exec_p(s, "SELECT to_regclass('schema_migrations') IS NOT NULL", NULL, &res, err,
+                    "schema version");
+    bool exists = !rc && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (rc || !exists)
+        return rc;
+    rc = exec_p(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, &res, err,
+                "schema version");
     if (!rc)
         *out = col_i64(res, 0, 0);
     PQclear(res);

@@ -1236,6 +1236,28 @@ static void c_job_lock_one_per_handle(struct fr_store *st)
 
 /* ---- contract: backends whose data outlives the handle -------------------------------- */
 
+/* A store no ferry has opened: version 0 (not an error); migrate applies every version once. */
+static void d_schema_from_empty(const char *url)
+{
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open_flags(url, NULL, FR_STORE_NO_MIGRATE, &st, &err))
+        fail_msg("open %s: %s", url, err.msg);
+    int64_t current = -1, latest = 0, applied = -1;
+    if (fr_store_schema(st, &current, &latest, &err))
+        fail_msg("schema: %s", err.msg);
+    assert_int_equal(current, 0);
+    assert_true(latest >= 6);
+    assert_int_equal(fr_store_migrate(st, &applied, &err), FR_OK);
+    assert_int_equal(applied, latest);
+    assert_int_equal(fr_store_schema(st, &current, &latest, &err), FR_OK);
+    assert_int_equal(current, latest);
+    assert_int_equal(fr_store_migrate(st, &applied, &err), FR_OK);
+    assert_int_equal(applied, 0);
+    begin_ok(st, "r1", "a", 1); /* the schema is there */
+    fr_store_close(st);
+}
+
 /* Two handles, as two instances would be: one slot, one claim. */
 static void d_schedule_claim_two_handles(const char *url)
 {
@@ -1584,6 +1606,7 @@ static const struct {
     {"events_claim_two_handles", d_events_claim_two_handles},
     {"events_claim_processes", d_events_claim_processes},
     {"watermark_persists", d_watermark_persists},
+    {"schema_from_empty", d_schema_from_empty},
     {"schedule_claim_two_handles", d_schedule_claim_two_handles},
     {"job_lock_two_handles", d_job_lock_two_handles},
     {"job_lock_holder_killed", d_job_lock_holder_killed},
