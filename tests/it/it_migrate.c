@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "pgtest.h"
 #include "store/store.h"
 
@@ -187,14 +188,22 @@ static void test_sqlite_check_apply_check(void **state)
 
 #define TOGETHER 4
 
-/* TOGETHER ferry migrate at once on the empty store; returns the sum of "N applied now". */
-static int64_t migrate_together(struct env *e)
+/*
+ * TOGETHER ferry migrate at once on the empty store; returns the sum of "N
+ * applied now". held_sqlite, when not NULL, is a connection to the SQLite
+ * store holding its write lock: released once they all wait for it.
+ */
+static int64_t migrate_together(struct env *e, sqlite3 *held_sqlite)
 {
     int64_t latest = latest_version();
     struct fr_proc p[TOGETHER];
     const char *args[] = {"migrate", "--store", e->url, NULL};
     for (int i = 0; i < TOGETHER; i++)
         assert_int_equal(fr_test_spawn(&p[i], args, e->dir, NULL), 0);
+    if (held_sqlite) {
+        fr_sleep_ms(500); /* well within their 5 s busy timeout */
+        assert_int_equal(sqlite3_exec(held_sqlite, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    }
     int status[TOGETHER];
     char *errs[TOGETHER];
     int64_t applied = 0;
@@ -224,14 +233,32 @@ static void test_pg_migrate_together(void **state)
     struct env *e = *state;
     use_store(e, true);
     /* one transaction under the advisory lock: the first applies all, the others none */
-    assert_int_equal(migrate_together(e), latest_version());
+    assert_int_equal(migrate_together(e, NULL), latest_version());
 }
 
 static void test_sqlite_migrate_together(void **state)
 {
     struct env *e = *state;
     use_store(e, false);
-    migrate_together(e); /* SQLite counts what was pending when it started: no sum to check */
+    migrate_together(e, NULL); /* SQLite counts what was pending at its start: no sum to check */
+
+    /*
+     * Again on a new file that has an empty schema_migrations table (a ferry
+     * killed right after creating it), its write lock held while they start:
+     * each reads version 0, then waits for the lock to apply version 1.
+     */
+    free(e->url);
+    e->url = fr_asprintf("sqlite:%s/held.db", e->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(e->url + strlen("sqlite:"), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA journal_mode = WAL; CREATE TABLE schema_migrations ("
+                                  " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);"
+                                  " BEGIN IMMEDIATE",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    migrate_together(e, db);
+    sqlite3_close(db);
 }
 
 /* ---- a store newer than this ferry ---------------------------------------------------- */
