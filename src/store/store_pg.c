@@ -1355,13 +1355,17 @@ static void pg_close(struct fr_store *base)
 
 char *fr__store_url_redact(const char *url)
 {
-    /* scheme://user:PASSWORD@host...: the password masked */
+    /*
+     * scheme://user:PASSWORD@host...: everything from the first ':' after
+     * "://" to the last '@' is masked. Wider than the userinfo of a valid
+     * URL on purpose: a password holding a raw '@', '/', '?' or '#' (libpq
+     * takes some of those) is masked whole, at worst with a port or path.
+     */
     char *out = fr_strdup(url);
     char *authority = strstr(out, "://");
     if (authority) {
         authority += 3;
-        size_t alen = strcspn(authority, "/?#");
-        char *at = memrchr(authority, '@', alen);
+        char *at = strrchr(authority, '@');
         char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
         if (colon) {
             char *masked = fr_asprintf("%.*s:" FR_REDACTED "%s", (int)(colon - out), out, at);

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include "pgtest.h"
 
@@ -1957,6 +1958,53 @@ static void test_pg_job_lock_connection_lost(void **state)
     free(url);
 }
 
+/* What messages show of a store URL: never a password, in any spelling libpq takes. */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"postgresql://ferry@db:5432/ferry", "postgresql://ferry@db:5432/ferry"},
+        {"postgresql://db:5432/ferry", "postgresql://db:5432/ferry"},
+        {"postgres://db", "postgres://db"},
+        {"postgresql://u@[::1]:5432/x?sslmode=require",
+         "postgresql://u@[::1]:5432/x?sslmode=require"},
+        {"sqlite:ferry.db", "sqlite:ferry.db"},
+        {"", ""},
+        {"postgresql://ferry:s3cr3t-pw@db:5432/ferry",
+         "postgresql://ferry:[REDACTED]@db:5432/ferry"},
+        {"postgresql://ferry:s3cr3t-pw@db", "postgresql://ferry:[REDACTED]@db"},
+        {"postgresql://:s3cr3t-pw@db/x", "postgresql://:[REDACTED]@db/x"},
+        {"postgresql://u:s3cr3t-pw@[::1]:5432/x", "postgresql://u:[REDACTED]@[::1]:5432/x"},
+        {"postgresql://u:s3cr3t-pw@h1:5432,h2:5433/x",
+         "postgresql://u:[REDACTED]@h1:5432,h2:5433/x"},
+        /* '@' and '/' percent-encoded, as they should be */
+        {"postgres://u:p%40ss%2Fw0rd@db/x", "postgres://u:[REDACTED]@db/x"},
+        /* raw: '@' (the last one ends the userinfo), '?', '#', '/' */
+        {"postgresql://u:p@ss@w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        {"postgresql://u:pa?ss#w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        {"postgresql://u:pa/ss-w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        /* the query parameter */
+        {"postgresql://u@db/x?password=s3cr3t-pw&sslmode=require",
+         "postgresql://u@db/x?password=[REDACTED]&sslmode=require"},
+        {"postgresql://u@db/x?sslmode=require&password=s3cr3t-pw",
+         "postgresql://u@db/x?sslmode=require&password=[REDACTED]"},
+        {"postgresql://db/x?password=s3cr3t@pw", "postgresql://db/x?password=[REDACTED]"},
+        /* libpq's conninfo strings (no store scheme, but what a user may write) */
+        {"host=db password=s3cr3t-pw user=u", "host=db password=[REDACTED] user=u"},
+        {"host=db password='s3cr3t pw' user=u", "host=db password='[REDACTED]' user=u"},
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
+        char *shown = fr__store_url_redact(cases[i].url);
+        if (strcmp(shown, cases[i].shown) != 0)
+            fail_msg("%s: shown as %s, not %s", cases[i].url, shown, cases[i].shown);
+        assert_null(strstr(shown, "s3cr3t"));
+        assert_null(strstr(shown, "w0rd"));
+        free(shown);
+    }
+}
+
 static int reentry_seen;
 
 static int reenter_runs_list(const struct fr_run *run, void *ud)
@@ -2028,6 +2076,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
         cmocka_unit_test(test_pg_job_lock_connection_lost),
+        cmocka_unit_test(test_url_redact),
     };
     FR_ASSERT(n + FR_ARRAY_LEN(plain) <= max);
     for (size_t i = 0; i < FR_ARRAY_LEN(plain); i++)
