@@ -74,6 +74,11 @@ static void transcript_secret(const char *value)
     close(fd);
 }
 
+void fr_test_secret(const char *value)
+{
+    transcript_secret(value);
+}
+
 static void transcript_file(const char *path)
 {
     char *data = fr_test_read_file(path);

@@ -32,6 +32,13 @@ struct fr_proc {
 int fr_test_spawn(struct fr_proc *p, const char *const *args, const char *cwd,
                   const char *const *env);
 /*
+ * Records value as a secret for the secrets scan, for one ferry gets some
+ * other way than its environment (a password in a store URL in the config
+ * or on the command line). fr_test_spawn records the environment's itself.
+ */
+void fr_test_secret(const char *value);
+
+/*
  * Waits up to timeout_ms for the process; returns its exit status, 128+N
  * for a signal, or -1 on timeout (the process is then killed).
  */

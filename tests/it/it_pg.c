@@ -4,7 +4,8 @@
  * webhooks while one is SIGKILLed and restarted; a push job killed on one
  * instance resumes on another; the database server restarts under load;
  * two instances with one scheduled job run each slot once, and a run asked
- * for on one while the other runs the job is refused.
+ * for on one while the other runs the job is refused; a password in the
+ * store URL never shows in output, logs or answers.
  * The cluster comes from FERRY_TEST_PG_URL (tests/support/pgtest.h); the
  * restart test starts one of its own.
  */
@@ -18,9 +19,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/redact.h"
 #include "hooks/verify.h"
 #include "pgtest.h"
 #include "store/store.h"
@@ -760,6 +765,164 @@ static void test_schedule_once_per_slot_two_instances(void **state)
     free(dir[1]);
 }
 
+/* ---- a password in the store URL ------------------------------------------------------ */
+
+#define PW_USERINFO "pg-pw-userinfo-8d2c41"
+#define PW_QUERY    "pg-pw-query-3a9f07"
+
+/* A loopback port nothing listens on (it was free a moment ago). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/*
+ * base ("postgresql://ferry@HOST:PORT/db") with a password: in the
+ * userinfo, or (query) as the ?password= parameter. The caller frees it.
+ */
+static char *with_password(const char *base, bool query)
+{
+    if (query)
+        return fr_asprintf("%s%spassword=" PW_QUERY "&connect_timeout=5", base,
+                           strchr(base, '?') ? "&" : "?");
+    const char *at = strchr(base, '@');
+    assert_non_null(at);
+    return fr_asprintf("%.*s:" PW_USERINFO "%s", (int)(at - base), base, at);
+}
+
+static void assert_no_password(const char *what, const char *text)
+{
+    if (text && (strstr(text, PW_USERINFO) || strstr(text, PW_QUERY)))
+        fail_msg("%s shows the store password:\n%s", what, text);
+}
+
+/* dir/ferry.yaml: store url and a webhook source (ferry serve needs something to serve). */
+static void write_store_config(struct env *e, const char *dir, const char *url)
+{
+    char *yaml = fr_asprintf("store: \"%s\"\n"
+                             "webhooks:\n"
+                             "  listen: 127.0.0.1:0\n"
+                             "  sources:\n"
+                             "    gh:\n"
+                             "      path: /hooks/gh\n"
+                             "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                             "      deliver: { url: \"%s\" }\n",
+                             url, e->recv_url);
+    free(fr_test_write_file(dir, "ferry.yaml", yaml));
+    free(yaml);
+}
+
+/*
+ * ferry ARGS in dir: exits with want, shows neither password, and names
+ * the store (masked) when it fails.
+ */
+static void run_without_password(const char *const *args, const char *dir, int want)
+{
+    char *out = NULL, *err = NULL;
+    int status = fr_test_run(args, dir, secret_env, 60000, &out, &err);
+    char what[96];
+    snprintf(what, sizeof(what), "ferry %s", args[0]);
+    assert_no_password(what, out);
+    assert_no_password(what, err);
+    if (status != want)
+        fail_msg("%s exited %d, not %d:\n%s", what, status, want, err);
+    if (want)
+        assert_non_null(
+            strstr(err, FR_REDACTED "@127.0.0.1") ? err : strstr(err, "password=" FR_REDACTED));
+    free(out);
+    free(err);
+}
+
+/* GET path on instance i: status want, and neither password in the answer; the body. */
+static char *get_without_password(struct env *e, int i, const char *path, long want)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", e->port[i], path);
+    long status = 0;
+    char *body = NULL;
+    assert_int_equal(fr_test_http("GET", url, NULL, NULL, &status, &body), 0);
+    assert_no_password(path, body);
+    if (status != want)
+        fail_msg("GET %s: %ld, not %ld: %s", path, status, want, body);
+    return body;
+}
+
+/*
+ * A store URL with a password, in the userinfo or as ?password=: it never
+ * shows in what ferry prints, logs or answers, whether the server cannot be
+ * reached (nothing listens), answers (trust: the password is not even
+ * needed) or goes down under a running ferry serve.
+ */
+static void test_store_password_never_shown(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    fr_test_secret(PW_USERINFO);
+    fr_test_secret(PW_QUERY);
+    char *dir[2] = {fr_asprintf("%s/a", e->dir), fr_asprintf("%s/b", e->dir)};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(mkdir(dir[i], 0700), 0);
+
+    /* nobody listens */
+    char *base = fr_asprintf("postgresql://ferry@127.0.0.1:%d/ferry", closed_port());
+    for (int q = 0; q < 2; q++) {
+        char *url = with_password(base, q);
+        write_store_config(e, dir[q], url);
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 5);
+        const char *runs_args[] = {"runs", "list", "-c", "ferry.yaml", NULL};
+        run_without_password(runs_args, dir[q], 5);
+        const char *serve_args[] = {"serve", "-c", "ferry.yaml", NULL};
+        run_without_password(serve_args, dir[q], 5);
+        const char *migrate_args[] = {"migrate", "--check", "--store", url, NULL};
+        run_without_password(migrate_args, dir[q], 5);
+        free(url);
+    }
+    free(base);
+
+    /* a server that answers, then goes down under two ferry serve, one per spelling */
+    const char *why = NULL;
+    if (fr_pgtest_cluster_start(&e->db_url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    for (int q = 0; q < 2; q++) {
+        char *url = with_password(e->db_url, q);
+        write_store_config(e, dir[q], url);
+        free(url);
+        start_serve_in(e, q, dir[q]);
+        free(get_without_password(e, q, "/readyz", 200));
+        free(get_without_password(e, q, "/api/status", 200));
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 0);
+    }
+    assert_int_equal(fr_pgtest_cluster_down(e->cluster_dir), 0);
+    for (int q = 0; q < 2; q++) {
+        char *body = get_without_password(e, q, "/readyz", 503);
+        assert_non_null(strstr(body, "127.0.0.1")); /* it says which server */
+        assert_non_null(strstr(body, FR_REDACTED)); /* and shows the URL, masked */
+        free(body);
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 5);
+    }
+    assert_int_equal(fr_pgtest_cluster_up(e->cluster_dir), 0);
+    for (int q = 0; q < 2; q++) {
+        kill(e->serve[q].pid, SIGTERM);
+        assert_int_equal(fr_test_wait(&e->serve[q], 15000), 0);
+        char *log = fr_test_proc_stderr(&e->serve[q]);
+        assert_no_password("the log of ferry serve", log);
+        free(log);
+        free(dir[q]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +931,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schedule_once_per_slot_two_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_password_never_shown, setup, teardown),
     };
+    if (getenv("ITF"))
+        cmocka_set_test_filter(getenv("ITF"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
