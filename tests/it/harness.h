@@ -105,6 +105,11 @@ void fr_test_receiver_stop(struct fr_test_receiver *r);
  * they are kept and counted like the others. n 0 ends a failure spell.
  */
 void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned status);
+/*
+ * Each answer waits ms first (0: none), after the request is kept. One
+ * thread answers every request: requests queue behind the one waiting.
+ */
+void fr_test_receiver_delay(struct fr_test_receiver *r, int ms);
 /* The value of header name (case-insensitive) of the i-th request; caller frees; NULL if absent. */
 char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name);
 

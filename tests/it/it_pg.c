@@ -336,6 +336,8 @@ static void test_two_instances_one_killed(void **state)
     struct env *e = *state;
     use_shared_db(e);
     write_serve_config(e);
+    /* slow deliveries: the kill finds instance 0's workers holding leases */
+    fr_test_receiver_delay(e->recv, 10);
     start_serve(e, 0);
     start_serve(e, 1);
     struct load *l = load_start();
