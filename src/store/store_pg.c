@@ -178,6 +178,15 @@ static void p_bytes(struct params *p, const void *b, size_t n)
     p->n++;
 }
 
+/* A LIMIT: limit rows, or NULL (no limit) for 0. */
+static void p_limit(struct params *p, size_t limit)
+{
+    if (limit == 0 || limit > INT64_MAX)
+        p_text(p, NULL);
+    else
+        p_int(p, (int64_t)limit);
+}
+
 static struct pg_store *from_base(struct fr_store *st)
 {
     return (struct pg_store *)st;
@@ -318,6 +327,23 @@ static int tx_begin(struct pg_store *s, struct fr_err *err, const char *op)
     return exec_sql(s, "BEGIN", err, op);
 }
 
+/* enter, then BEGIN: the operation's transaction, which tx_end ends. */
+static int enter_tx(struct fr_store *st, struct pg_store **out, struct fr_err *err, const char *op)
+{
+    int rc = enter(st, out, err, op);
+    return rc ? rc : tx_begin(*out, err, op);
+}
+
+/* enter, then the operation's one statement: sql with p, *res as exec_p's. */
+static int enter_exec(struct fr_store *st, struct pg_store **out, const char *sql,
+                      const struct params *p, PGresult **res, struct fr_err *err, const char *op)
+{
+    if (res)
+        *res = NULL;
+    int rc = enter(st, out, err, op);
+    return rc ? rc : exec_p(*out, sql, p, res, err, op);
+}
+
 /* Ends a transaction: commits when rc is FR_OK, else rolls back. Returns the outcome. */
 static int tx_end(struct pg_store *s, int rc, struct fr_err *err, const char *op)
 {
@@ -359,9 +385,7 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
 {
     const char *op = "run begin";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
@@ -388,24 +412,21 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
 static int pg_run_finish(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
 {
     const char *op = "run finish";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run->id);
     p_text(&p, run->status);
     p_int(&p, run->exit_code);
     p_int(&p, run->ended_ms);
     bind_counts(&p, &run->counts);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "UPDATE runs SET status = $2, exit_code = $3, ended_ms = $4, read = $5,"
-                " sent = $6, created = $7, duplicate = $8, rejected = $9, failed = $10,"
-                " changed = $11, skipped = $12, requests = $13, retries = $14,"
-                " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18"
-                " WHERE id = $1",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "UPDATE runs SET status = $2, exit_code = $3, ended_ms = $4, read = $5,"
+                        " sent = $6, created = $7, duplicate = $8, rejected = $9, failed = $10,"
+                        " changed = $11, skipped = $12, requests = $13, retries = $14,"
+                        " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18"
+                        " WHERE id = $1",
+                        &p, &res, err, op);
     if (!rc && changed(res) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0, "run finish: no run \"%s\"", run->id);
     PQclear(res);
@@ -415,14 +436,12 @@ static int pg_run_finish(struct fr_store *base, const struct fr_run *run, struct
 static int pg_run_get(struct fr_store *base, const char *id, struct fr_run *out, struct fr_err *err)
 {
     const char *op = "run get";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " RUN_COLUMNS " FROM runs WHERE id = $1", &p, &res, err, op);
+    int rc =
+        enter_exec(base, &s, "SELECT " RUN_COLUMNS " FROM runs WHERE id = $1", &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         read_run(res, 0, out);
     else if (!rc)
@@ -435,24 +454,18 @@ static int pg_runs_list(struct fr_store *base, const char *job, size_t limit,
                         int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err)
 {
     const char *op = "runs list";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
-    if (limit == 0 || limit > INT64_MAX)
-        p_text(&p, NULL); /* LIMIT NULL: no limit */
-    else
-        p_int(&p, (int64_t)limit);
+    p_limit(&p, limit);
     if (job)
         p_text(&p, job);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                job ? "SELECT " RUN_COLUMNS " FROM runs WHERE job = $2"
-                      " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint"
-                    : "SELECT " RUN_COLUMNS " FROM runs"
-                      " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        job ? "SELECT " RUN_COLUMNS " FROM runs WHERE job = $2"
+                              " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint"
+                            : "SELECT " RUN_COLUMNS " FROM runs"
+                              " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_run run;
         read_run(res, i, &run);
@@ -467,18 +480,15 @@ static int pg_run_last(struct fr_store *base, const char *job, const char *statu
                        struct fr_run *out, struct fr_err *err)
 {
     const char *op = "run last";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, status);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT " RUN_COLUMNS " FROM runs WHERE job = $1 AND status = $2"
-                " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT 1",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT " RUN_COLUMNS " FROM runs WHERE job = $1 AND status = $2"
+                        " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT 1",
+                        &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         read_run(res, 0, out);
     else if (!rc)
@@ -490,8 +500,7 @@ static int pg_run_last(struct fr_store *base, const char *job, const char *statu
 static int pg_ping(struct fr_store *base, struct fr_err *err)
 {
     struct pg_store *s;
-    int rc = enter(base, &s, err, "ping");
-    return rc ? rc : exec_sql(s, "SELECT count(*) FROM schema_migrations", err, "ping");
+    return enter_exec(base, &s, "SELECT count(*) FROM schema_migrations", NULL, NULL, err, "ping");
 }
 
 static int pg_run_add_failures(struct fr_store *base, const char *run_id,
@@ -499,9 +508,7 @@ static int pg_run_add_failures(struct fr_store *base, const char *run_id,
 {
     const char *op = "run add failures";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
@@ -536,16 +543,13 @@ static int pg_run_failures(struct fr_store *base, const char *run_id,
                            struct fr_err *err)
 {
     const char *op = "run failures";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run_id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc =
-        exec_p(s, "SELECT key, line, kind, reason FROM run_failures WHERE run_id = $1 ORDER BY seq",
-               &p, &res, err, op);
+    int rc = enter_exec(
+        base, &s, "SELECT key, line, kind, reason FROM run_failures WHERE run_id = $1 ORDER BY seq",
+        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_run_failure f = {
             .key = col(res, i, 0),
@@ -586,17 +590,15 @@ static int pg_journal_get(struct fr_store *base, const char *job, const char *ke
                           struct fr_journal_entry *out, struct fr_err *err)
 {
     const char *op = "journal get";
-    struct pg_store *s;
     memset(out, 0, sizeof(*out));
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, key);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = $1 AND key = $2", &p, &res,
-                err, op);
+    int rc =
+        enter_exec(base, &s, "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = $1 AND key = $2",
+                   &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         rc = read_entry(s, res, 0, 0, out, err, op);
     else if (!rc)
@@ -643,9 +645,7 @@ static int pg_journal_update(struct fr_store *base, const char *job, const char 
 {
     const char *op = "journal update";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     rc = upsert_updates(s, job, run_id, updates, n, now_ms, err, op);
@@ -671,9 +671,7 @@ static int pg_journal_commit(struct fr_store *base, const char *job, const char 
 {
     const char *op = "journal commit";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     /* outcomes first: a key may be settled, then sent again in the new batch */
@@ -712,19 +710,16 @@ static int pg_journal_inflight(struct fr_store *base, const char *job, const cha
                                void *ud, struct fr_err *err)
 {
     const char *op = "journal inflight";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, except_run_id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
-                " WHERE job = $1 AND run_id IS DISTINCT FROM $2"
-                " ORDER BY sent_ms, run_id" C_ORDER ", seq",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
+                        " WHERE job = $1 AND run_id IS DISTINCT FROM $2"
+                        " ORDER BY sent_ms, run_id" C_ORDER ", seq",
+                        &p, &res, err, op);
     int stop = 0;
     for (int i = 0; !rc && !stop && i < PQntuples(res); i++) {
         size_t len = 0;
@@ -751,18 +746,15 @@ static int pg_journal_by_run(struct fr_store *base, const char *run_id, enum fr_
                              void *ud, struct fr_err *err)
 {
     const char *op = "journal by run";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run_id);
     p_text(&p, state == FR_JOURNAL_NONE ? NULL : fr_journal_state_name(state));
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT key, " JOURNAL_COLUMNS " FROM journal"
-                " WHERE run_id = $1 AND ($2::text IS NULL OR state = $2)",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT key, " JOURNAL_COLUMNS " FROM journal"
+                        " WHERE run_id = $1 AND ($2::text IS NULL OR state = $2)",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_journal_entry e;
         rc = read_entry(s, res, i, 1, &e, err, op);
@@ -783,15 +775,12 @@ static int pg_watermark_get(struct fr_store *base, const char *job, char **value
                             char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err)
 {
     const char *op = "watermark get";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT value, run_id, updated_ms FROM watermarks WHERE job = $1", &p, &res, err,
-                op);
+    int rc = enter_exec(base, &s, "SELECT value, run_id, updated_ms FROM watermarks WHERE job = $1",
+                        &p, &res, err, op);
     if (!rc && PQntuples(res) == 1) {
         *value = fr_strdup(PQgetvalue(res, 0, 0));
         if (run_id)
@@ -809,21 +798,18 @@ static int pg_watermark_set(struct fr_store *base, const char *job, const char *
                             const char *run_id, int64_t now_ms, struct fr_err *err)
 {
     const char *op = "watermark set";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, value);
     p_text(&p, run_id);
     p_int(&p, now_ms);
-    return exec_p(s,
-                  "INSERT INTO watermarks (job, value, run_id, updated_ms)"
-                  " VALUES ($1, $2, $3, $4) ON CONFLICT (job) DO UPDATE SET"
-                  " value = excluded.value, run_id = excluded.run_id,"
-                  " updated_ms = excluded.updated_ms",
-                  &p, NULL, err, op);
+    struct pg_store *s;
+    return enter_exec(base, &s,
+                      "INSERT INTO watermarks (job, value, run_id, updated_ms)"
+                      " VALUES ($1, $2, $3, $4) ON CONFLICT (job) DO UPDATE SET"
+                      " value = excluded.value, run_id = excluded.run_id,"
+                      " updated_ms = excluded.updated_ms",
+                      &p, NULL, err, op);
 }
 
 /* ---- webhook events ------------------------------------------------------------------- */
@@ -954,27 +940,25 @@ static int pg_events_claim(struct fr_store *base, const char *owner, int64_t now
                            struct fr_err *err)
 {
     const char *op = "events claim";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     int64_t until = lease_ms > INT64_MAX - now_ms ? INT64_MAX : now_ms + lease_ms;
     struct params p = {0};
     p_int(&p, now_ms);
     p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
     p_text(&p, owner);
     p_int(&p, until);
+    struct pg_store *s;
     PGresult *res = NULL;
     /* SKIP LOCKED: a row another claim is taking is passed over, never waited for */
-    rc = exec_p(s,
-                "WITH due AS (SELECT seq FROM events WHERE state = 'pending'"
-                " AND next_attempt_ms <= $1 AND lease_until_ms <= $1"
-                " ORDER BY next_attempt_ms, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                " UPDATE events e SET lease_owner = $3, lease_until_ms = $4 FROM due"
-                " WHERE e.seq = due.seq RETURNING e.seq, e.source, e.event_id, e.content_type,"
-                " e.state, e.attempts, e.received_ms, e.next_attempt_ms, e.updated_ms,"
-                " e.last_error, e.body",
-                &p, &res, err, op);
+    int rc =
+        enter_exec(base, &s,
+                   "WITH due AS (SELECT seq FROM events WHERE state = 'pending'"
+                   " AND next_attempt_ms <= $1 AND lease_until_ms <= $1"
+                   " ORDER BY next_attempt_ms, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                   " UPDATE events e SET lease_owner = $3, lease_until_ms = $4 FROM due"
+                   " WHERE e.seq = due.seq RETURNING e.seq, e.source, e.event_id, e.content_type,"
+                   " e.state, e.attempts, e.received_ms, e.next_attempt_ms, e.updated_ms,"
+                   " e.last_error, e.body",
+                   &p, &res, err, op);
     if (rc)
         return rc;
     size_t got = (size_t)PQntuples(res);
@@ -1020,10 +1004,6 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
     };
     FR_ASSERT((size_t)state < FR_ARRAY_LEN(by_state));
     const char *op = by_state[state].op;
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
     p_text(&p, owner);
@@ -1033,8 +1013,9 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
         p_text(&p, error);
     if (state == FR_EVENT_PENDING)
         p_int(&p, next_attempt_ms);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, by_state[state].sql, &p, &res, err, op);
+    int rc = enter_exec(base, &s, by_state[state].sql, &p, &res, err, op);
     if (!rc && changed(res) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0,
                         "%s: event %lld is not pending under a lease of \"%s\" (%s)", op,
@@ -1046,37 +1027,28 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
 static int pg_events_release(struct fr_store *base, const char *owner, struct fr_err *err)
 {
     const char *op = "events release";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, owner);
-    return exec_p(s,
-                  "UPDATE events SET lease_owner = NULL, lease_until_ms = 0 WHERE lease_owner = $1",
-                  &p, NULL, err, op);
+    struct pg_store *s;
+    return enter_exec(
+        base, &s, "UPDATE events SET lease_owner = NULL, lease_until_ms = 0 WHERE lease_owner = $1",
+        &p, NULL, err, op);
 }
 
 static int pg_dlq_list(struct fr_store *base, const char *source, size_t limit,
                        int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err)
 {
     const char *op = "dlq list";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
-    if (limit == 0 || limit > INT64_MAX)
-        p_text(&p, NULL);
-    else
-        p_int(&p, (int64_t)limit);
+    p_limit(&p, limit);
     p_text(&p, source);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead'"
-                " AND ($2::text IS NULL OR source = $2)"
-                " ORDER BY updated_ms DESC, seq DESC LIMIT $1::bigint",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead'"
+                        " AND ($2::text IS NULL OR source = $2)"
+                        " ORDER BY updated_ms DESC, seq DESC LIMIT $1::bigint",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_event e;
         rc = read_event(s, res, i, false, &e, err, op);
@@ -1095,15 +1067,13 @@ static int pg_event_get(struct fr_store *base, int64_t seq, struct fr_event *out
                         struct fr_err *err)
 {
     const char *op = "event get";
-    struct pg_store *s;
     memset(out, 0, sizeof(*out));
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " EVENT_COLUMNS ", body FROM events WHERE seq = $1", &p, &res, err, op);
+    int rc = enter_exec(base, &s, "SELECT " EVENT_COLUMNS ", body FROM events WHERE seq = $1", &p,
+                        &res, err, op);
     if (!rc && PQntuples(res) == 1)
         rc = read_event(s, res, 0, true, out, err, op);
     else if (!rc)
@@ -1113,11 +1083,12 @@ static int pg_event_get(struct fr_store *base, int64_t seq, struct fr_event *out
 }
 
 /* Runs a dead-letter change; FR_ENOTFOUND when one named event (seq) was not dead. */
-static int dlq_change(struct pg_store *s, const char *sql, const struct params *p, int64_t seq,
+static int dlq_change(struct fr_store *base, const char *sql, const struct params *p, int64_t seq,
                       uint64_t *count, struct fr_err *err, const char *op)
 {
+    struct pg_store *s;
     PGresult *res = NULL;
-    int rc = exec_p(s, sql, p, &res, err, op);
+    int rc = enter_exec(base, &s, sql, p, &res, err, op);
     if (rc)
         return rc;
     uint64_t n = changed(res);
@@ -1134,15 +1105,11 @@ static int pg_dlq_replay(struct fr_store *base, int64_t seq, const char *source,
                          uint64_t *count, struct fr_err *err)
 {
     const char *op = "dlq replay";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, now_ms);
     p_int(&p, seq);
     p_text(&p, source);
-    return dlq_change(s,
+    return dlq_change(base,
                       "UPDATE events SET state = 'pending', attempts = 0, next_attempt_ms = $1,"
                       " updated_ms = $1, lease_owner = NULL, lease_until_ms = 0"
                       " WHERE state = 'dead' AND ($2::bigint = 0 OR seq = $2::bigint)"
@@ -1154,14 +1121,10 @@ static int pg_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_m
                         struct fr_err *err)
 {
     const char *op = "dlq purge";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
     p_int(&p, older_than_ms);
-    return dlq_change(s,
+    return dlq_change(base,
                       "DELETE FROM events WHERE state = 'dead'"
                       " AND (CASE WHEN $1::bigint <> 0 THEN seq = $1::bigint"
                       " ELSE updated_ms < $2::bigint END)",
@@ -1174,17 +1137,14 @@ static int pg_queue_stats(struct fr_store *base,
 {
     const char *op = "queue stats";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT source, count(*) FILTER (WHERE state = 'pending'),"
-                " count(*) FILTER (WHERE state = 'delivered'),"
-                " count(*) FILTER (WHERE state = 'dead'),"
-                " coalesce(min(received_ms) FILTER (WHERE state = 'pending'), 0)"
-                " FROM events GROUP BY source ORDER BY source" C_ORDER,
-                NULL, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT source, count(*) FILTER (WHERE state = 'pending'),"
+                        " count(*) FILTER (WHERE state = 'delivered'),"
+                        " count(*) FILTER (WHERE state = 'dead'),"
+                        " coalesce(min(received_ms) FILTER (WHERE state = 'pending'), 0)"
+                        " FROM events GROUP BY source ORDER BY source" C_ORDER,
+                        NULL, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_queue_stats q = {
             .source = PQgetvalue(res, i, 0),
@@ -1206,20 +1166,17 @@ static int pg_schedule_claim(struct fr_store *base, const char *job, int64_t slo
                              const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err)
 {
     const char *op = "schedule claim";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_int(&p, slot_ms);
     p_text(&p, owner);
     p_int(&p, now_ms);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot_ms) DO NOTHING",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
+                        " VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot_ms) DO NOTHING",
+                        &p, &res, err, op);
     if (!rc)
         *claimed = changed(res) == 1;
     PQclear(res);
@@ -1305,9 +1262,7 @@ static int pg_migrate(struct fr_store *base, int64_t *applied, struct fr_err *er
     struct pg_store *s;
     if (applied)
         *applied = 0;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
