@@ -444,7 +444,14 @@ static void test_database_down_readyz_and_503(void **state)
 
 /* ---- a push job killed on one instance, resumed on another --------------------------- */
 
-static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+/*
+ * dir/ferry.yaml on e's database: the target "im" (the mock at mock_url)
+ * and the push job "credits" of n records of dir/orders.csv (written
+ * too), in batches of batch, in_flight at a time; job_extra ends the job's
+ * keys, tail the file.
+ */
+static void write_credits_config(struct env *e, const char *dir, const char *mock_url, int n,
+                                 int batch, int in_flight, const char *job_extra, const char *tail)
 {
     char *yaml = fr_asprintf(
         "store: %s\n"
@@ -457,13 +464,13 @@ static void write_push_config(struct env *e, const char *dir, const char *mock_u
         "      client_id: demo\n"
         "      client_secret: ${IT_SECRET}\n"
         "    retry: { max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100%% }\n"
-        "    max_in_flight: 4\n"
+        "    max_in_flight: %d\n"
         "jobs:\n"
         "  credits:\n"
         "    kind: push\n"
         "    target: im\n"
         "    source: { type: csv, path: orders.csv }\n"
-        "    request: { method: POST, path: /credits/batch, batch_size: 50 }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: %d }\n"
         "    key: sourceRef\n"
         "    map:\n"
         "      participantId: participant_id\n"
@@ -473,18 +480,26 @@ static void write_push_config(struct env *e, const char *dir, const char *mock_u
         "      periodId: { value: \"2026-11\" }\n"
         "      sourceRef: { from: order_id, required: true }\n"
         "    results: { path: /results, key: sourceRef }\n"
-        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
-        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
-        "/value/0 }\n",
-        e->db_url, mock_url, mock_url);
+        "%s%s",
+        e->db_url, mock_url, mock_url, in_flight, batch, job_extra, tail);
     free(fr_test_write_file(dir, "ferry.yaml", yaml));
     free(yaml);
     struct fr_buf b = FR_BUF_INIT;
     fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
-    for (int i = 1; i <= 5000; i++)
+    for (int i = 1; i <= n; i++)
         fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
     free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
     fr_buf_release(&b);
+}
+
+static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+{
+    write_credits_config(
+        e, dir, mock_url, 5000, 50, 4,
+        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
+        "/value/0 }\n",
+        "");
 }
 
 static void test_push_killed_on_a_resumed_on_b(void **state)
@@ -541,56 +556,24 @@ static void test_push_killed_on_a_resumed_on_b(void **state)
 static const char *const sched_env[] = {"IT_SECRET=demo-secret", "S_GH=" GH_SECRET,
                                         "FERRY_ADMIN_TOKEN=" ADMIN_TOKEN, NULL};
 
-/* ferry.yaml in dir: the push job "credits" of 8 records, every minute, on e's database. */
+/* dir/ferry.yaml: the push job "credits" of 8 records, every minute, on e's database. */
 static void write_sched_config(struct env *e, const char *dir, const char *mock_url)
 {
-    char *yaml = fr_asprintf(
-        "store: %s\n"
-        "targets:\n"
-        "  im:\n"
-        "    base_url: %s\n"
-        "    auth:\n"
-        "      type: oauth2_client_credentials\n"
-        "      token_url: %s/oauth/token\n"
-        "      client_id: demo\n"
-        "      client_secret: ${IT_SECRET}\n"
-        "    retry: { max_attempts: 3, base: 10ms, cap: 50ms, max_elapsed: 10s, budget: 100%% }\n"
-        "    max_in_flight: 1\n"
-        "jobs:\n"
-        "  credits:\n"
-        "    kind: push\n"
-        "    target: im\n"
-        "    source: { type: csv, path: orders.csv }\n"
-        "    request: { method: POST, path: /credits/batch, batch_size: 2 }\n"
-        "    key: sourceRef\n"
-        "    map:\n"
-        "      participantId: participant_id\n"
-        "      transactionDate: { from: order_date, type: date }\n"
-        "      amount: { from: amount, type: number }\n"
-        "      currencyCode: { value: USD }\n"
-        "      periodId: { value: \"2026-11\" }\n"
-        "      sourceRef: { from: order_id }\n"
-        "    results: { path: /results, key: sourceRef }\n"
-        "    schedule: \"* * * * *\"\n"
-        "    timezone: UTC\n"
-        "    max_age: 1h\n"
-        "webhooks:\n"
-        "  listen: 127.0.0.1:0\n"
-        "  admin_token: \"${FERRY_ADMIN_TOKEN}\"\n"
-        "  sources:\n"
-        "    gh:\n"
-        "      path: /hooks/gh\n"
-        "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
-        "      deliver: { url: \"%s\" }\n",
-        e->db_url, mock_url, mock_url, e->recv_url);
-    free(fr_test_write_file(dir, "ferry.yaml", yaml));
-    free(yaml);
-    struct fr_buf b = FR_BUF_INIT;
-    fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
-    for (int i = 1; i <= 8; i++)
-        fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, i, i);
-    free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
-    fr_buf_release(&b);
+    char *webhooks = fr_asprintf("webhooks:\n"
+                                 "  listen: 127.0.0.1:0\n"
+                                 "  admin_token: \"${FERRY_ADMIN_TOKEN}\"\n"
+                                 "  sources:\n"
+                                 "    gh:\n"
+                                 "      path: /hooks/gh\n"
+                                 "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                                 "      deliver: { url: \"%s\" }\n",
+                                 e->recv_url);
+    write_credits_config(e, dir, mock_url, 8, 2, 1,
+                         "    schedule: \"* * * * *\"\n"
+                         "    timezone: UTC\n"
+                         "    max_age: 1h\n",
+                         webhooks);
+    free(webhooks);
 }
 
 static void start_serve_in(struct env *e, int i, const char *dir)
