@@ -134,6 +134,7 @@ struct pg_store {
     char *where; /* the URL with any password masked, for messages */
     /* the job run lock the connection holds (base.locked_job names the job) */
     bool locked;
+    bool relock;    /* reconnected: the lock is to be taken again */
     bool lock_lost; /* a reconnect found another session holding it */
     int64_t lock_key;
 };
@@ -301,13 +302,15 @@ static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err,
         if (PQstatus(s->conn) != CONNECTION_OK)
             return fail_msg(s, NULL, err, op);
         exec_sql(s, "SET synchronous_commit = on", NULL, op);
+        s->relock = s->locked; /* the server let it go with the old connection */
+    }
+    if (s->relock && !s->lock_lost) {
         bool held = false;
-        if (s->locked && !s->lock_lost) {
-            int rc = try_advisory_lock(s, s->lock_key, &held, err, op);
-            if (rc)
-                return rc; /* the next operation tries again */
-            s->lock_lost = !held;
-        }
+        int rc = try_advisory_lock(s, s->lock_key, &held, err, op);
+        if (rc)
+            return rc; /* the next operation tries again */
+        s->relock = false;
+        s->lock_lost = !held;
     }
     if (s->lock_lost)
         return fr_err_set(err, FR_ESTORE, 0,
@@ -1197,7 +1200,7 @@ static int pg_job_lock(struct fr_store *base, const char *job, uint64_t key, boo
         rc = try_advisory_lock(s, (int64_t)key, held, err, op);
     if (!rc && *held) {
         s->locked = true;
-        s->lock_lost = false;
+        s->relock = s->lock_lost = false;
         s->lock_key = (int64_t)key;
     }
     return rc;
@@ -1211,8 +1214,8 @@ static int pg_job_unlock(struct fr_store *base, const char *job, uint64_t key, v
     (void)state;
     const char *op = "job unlock";
     struct pg_store *s = from_base(base);
-    bool holds = s->locked && !s->lock_lost;
-    s->locked = s->lock_lost = false;
+    bool holds = s->locked && !s->lock_lost && !s->relock;
+    s->locked = s->relock = s->lock_lost = false;
     if (!holds || PQstatus(s->conn) != CONNECTION_OK)
         return FR_OK; /* the server let it go with the connection */
     int rc = enter(base, &s, err, op);
