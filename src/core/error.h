@@ -23,7 +23,8 @@
     X(TIMEOUT, "timed out")                                                                        \
     X(HTTP, "HTTP transfer failed")                                                                \
     X(STORE, "store failed")                                                                       \
-    X(INTERNAL, "internal error")
+    X(INTERNAL, "internal error")                                                                  \
+    X(BUSY, "in use elsewhere")
 
 enum fr_errcode {
     FR_OK = 0,

@@ -20,9 +20,11 @@ struct slot {
     struct fr_sched *s;
     const struct fr_job_conf *job;
     time_t next;     /* the next scheduled start (Unix s); -1 when none */
-    bool running;    /* under lock */
+    bool running;    /* under lock: a run is starting or in progress */
+    bool starting;   /* under lock: fr_sched_run_now is taking the job's run lock */
     bool joinable;   /* under lock: thread needs a join */
     int64_t slot_ms; /* the scheduled slot the run is for (wall ms); 0 for a run on request */
+    struct fr_store *store; /* a run on request: its store handle, holding the job's run lock */
     pthread_t thread;
 };
 
@@ -82,31 +84,45 @@ static void run_pull(const struct fr_config *cfg, const struct fr_job_conf *job,
 }
 
 /*
- * Whether this instance takes the scheduled slot: instances sharing a
- * store (PostgreSQL) each see the slot come; the store gives it to one.
+ * Whether this instance runs the scheduled slot. Instances sharing a store
+ * each see the slot come. The job's run lock keeps a slot from starting
+ * while a run of the job (scheduled or on request) goes on anywhere; the
+ * slot's claim gives it to one instance, also to the first of instances
+ * whose clocks or ticks differ by more than a short run. The lock stays
+ * held for the run when this returns true.
  */
-static bool claim_slot(struct fr_store *st, const struct slot *sl)
+static bool take_slot(struct fr_store *st, const struct slot *sl)
 {
-    if (!sl->slot_ms)
-        return true; /* a run on request belongs to the instance asked */
+    char at[64];
+    fr_format_rfc3339(sl->slot_ms, at, sizeof(at));
+    bool held = false;
+    struct fr_err err = {0};
+    if (fr_store_job_lock(st, sl->job->name, &held, &err)) {
+        FR_LOG_ERROR("scheduled run not started: the store cannot say whether the job runs "
+                     "elsewhere",
+                     FR_LS("job", sl->job->name), FR_LS("slot", at), FR_LS("error", err.msg));
+        return false;
+    }
+    if (!held) {
+        FR_LOG_INFO("scheduled run skipped: the job is running on another instance",
+                    FR_LS("job", sl->job->name), FR_LS("slot", at));
+        return false;
+    }
     char host[128] = "host";
     gethostname(host, sizeof(host) - 1);
     char owner[160];
     snprintf(owner, sizeof(owner), "%s:%ld", host, (long)getpid());
     bool claimed = false;
-    struct fr_err err = {0};
     if (fr_store_schedule_claim(st, sl->job->name, sl->slot_ms, owner, fr_wall_ms(), &claimed,
                                 &err)) {
         FR_LOG_ERROR("scheduled run not started: the store cannot say who takes the slot",
                      FR_LS("job", sl->job->name), FR_LS("error", err.msg));
-        return false;
-    }
-    if (!claimed) {
-        char at[64];
-        fr_format_rfc3339(sl->slot_ms, at, sizeof(at));
+    } else if (!claimed) {
         FR_LOG_INFO("scheduled run skipped: another instance took this slot",
                     FR_LS("job", sl->job->name), FR_LS("slot", at));
     }
+    if (!claimed)
+        fr_store_job_unlock(st, sl->job->name, NULL);
     return claimed;
 }
 
@@ -114,27 +130,28 @@ static void *run_main(void *arg)
 {
     struct slot *sl = arg;
     const struct fr_config *cfg = sl->s->cfg;
-    struct fr_store *st = NULL;
+    struct fr_store *st = sl->store; /* a run on request holds the run lock already */
     struct fr_err err = {0};
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err))
+    if (!st && fr_store_open(cfg->store, cfg->dir, &st, &err))
         FR_LOG_ERROR("scheduled run not started: the store cannot be opened",
                      FR_LS("job", sl->job->name), FR_LS("error", err.msg));
-    else if (!claim_slot(st, sl))
+    else if (sl->slot_ms && !take_slot(st, sl))
         ; /* logged */
     else if (sl->job->kind == FR_JOB_PULL)
         run_pull(cfg, sl->job, st);
     else
         run_push(cfg, sl->job, st);
-    fr_store_close(st);
+    fr_store_close(st); /* releases the run lock */
     pthread_mutex_lock(&sl->s->lock);
     sl->running = false;
+    sl->store = NULL;
     pthread_cond_broadcast(&sl->s->wake);
     pthread_mutex_unlock(&sl->s->lock);
     return NULL;
 }
 
-/* Starts sl's run for slot_ms (0: on request) unless it runs already (under lock). */
-static int start_run(struct slot *sl, const char *why, int64_t slot_ms)
+/* Marks sl running unless it runs already (under lock); joins its previous run's thread. */
+static int reserve(struct slot *sl, const char *why)
 {
     if (sl->running) {
         FR_LOG_WARN("job still running: this run is skipped", FR_LS("job", sl->job->name),
@@ -145,16 +162,35 @@ static int start_run(struct slot *sl, const char *why, int64_t slot_ms)
         pthread_join(sl->thread, NULL); /* the previous run has ended: running is false */
         sl->joinable = false;
     }
-    FR_LOG_INFO("job run starting", FR_LS("job", sl->job->name), FR_LS("trigger", why));
     sl->running = true;
+    return FR_OK;
+}
+
+/*
+ * Starts the thread of sl's reserved run for slot_ms (0: on request, with
+ * st, which holds the run lock and which the run takes over) (under lock).
+ */
+static int start_thread(struct slot *sl, const char *why, int64_t slot_ms, struct fr_store *st)
+{
+    FR_LOG_INFO("job run starting", FR_LS("job", sl->job->name), FR_LS("trigger", why));
     sl->slot_ms = slot_ms;
+    sl->store = st;
     if (pthread_create(&sl->thread, NULL, run_main, sl) != 0) {
         sl->running = false;
+        sl->store = NULL;
+        fr_store_close(st);
         FR_LOG_ERROR("cannot start a thread for the job run", FR_LS("job", sl->job->name));
         return FR_EINTERNAL;
     }
     sl->joinable = true;
     return FR_OK;
+}
+
+/* Starts sl's run for the scheduled slot slot_ms unless it runs already (under lock). */
+static int start_run(struct slot *sl, const char *why, int64_t slot_ms)
+{
+    int rc = reserve(sl, why);
+    return rc ? rc : start_thread(sl, why, slot_ms, NULL);
 }
 
 /* The newest slot at or before now within max_age, or -1. */
@@ -241,13 +277,63 @@ int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr
     return 0;
 }
 
+/*
+ * The run lock of a run on request, taken before answering so that the
+ * caller learns whether the job runs on another instance: a new store
+ * handle holding it in *out, or FR_EBUSY, or FR_ESTORE (logged).
+ */
+static int lock_for_request(const struct fr_config *cfg, const char *job, struct fr_store **out)
+{
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    bool held = false;
+    *out = NULL;
+    if (fr_store_open(cfg->store, cfg->dir, &st, &err) || fr_store_job_lock(st, job, &held, &err)) {
+        FR_LOG_ERROR("run on request not started: the store cannot say whether the job runs "
+                     "elsewhere",
+                     FR_LS("job", job), FR_LS("error", err.msg));
+        fr_store_close(st);
+        return FR_ESTORE;
+    }
+    if (!held) {
+        FR_LOG_INFO("run on request refused: the job is running on another instance",
+                    FR_LS("job", job));
+        fr_store_close(st);
+        return FR_EBUSY;
+    }
+    *out = st;
+    return FR_OK;
+}
+
 int fr_sched_run_now(struct fr_sched *s, const char *job)
 {
+    const char *why = "admin request";
+    struct slot *sl = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = FR_ENOTFOUND;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n && !sl; i++)
         if (strcmp(s->slots[i].job->name, job) == 0)
-            rc = s->stopping ? FR_EINVAL : start_run(&s->slots[i], "admin request", 0);
+            sl = &s->slots[i];
+    int rc = !sl ? FR_ENOTFOUND : s->stopping ? FR_EINVAL : reserve(sl, why);
+    if (rc) {
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    /* reserved: the scheduler leaves the job alone while the store answers */
+    sl->starting = true;
+    pthread_mutex_unlock(&s->lock);
+    struct fr_store *st = NULL;
+    rc = lock_for_request(s->cfg, job, &st);
+    pthread_mutex_lock(&s->lock);
+    sl->starting = false;
+    if (!rc && s->stopping) {
+        fr_store_close(st);
+        rc = FR_EINVAL;
+    }
+    if (rc)
+        sl->running = false;
+    else
+        rc = start_thread(sl, why, 0, st);
+    pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -300,6 +386,10 @@ void fr_sched_stop(struct fr_sched *s)
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_broadcast(&s->wake);
+    /* a run on request between its two halves: it sees stopping and starts nothing */
+    for (size_t i = 0; i < s->n; i++)
+        while (s->slots[i].starting)
+            pthread_cond_wait(&s->wake, &s->lock);
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);

@@ -3,11 +3,15 @@
  * schedule (5-field cron, in its timezone) when it comes due, and on
  * request (POST /api/jobs/NAME/run).
  *
- * Runs of one job never overlap: a slot that comes due while the job still
- * runs is skipped (logged). At start, a job whose last scheduled slot
- * passed without a run since (the server was down) runs once, if that slot
- * is within the job's max_age. Each run has its own store handle and HTTP
- * client, records itself like `ferry run` and alerts the same way.
+ * Runs of one job never overlap, over every instance sharing the store:
+ * each run holds the job's run lock (fr_store_job_lock) in its own store
+ * handle, and a slot that comes due while the job runs here or elsewhere
+ * is skipped (logged). Each scheduled slot runs once over all instances:
+ * the one that claims it (fr_store_schedule_claim) runs it. At start, a
+ * job whose last scheduled slot passed without a run since (the server was
+ * down) runs once, if that slot is within the job's max_age. Each run has
+ * its own store handle and HTTP client, records itself like `ferry run`
+ * and alerts the same way.
  *
  * Threads: one scheduler thread and one thread per running job; every
  * function is thread-safe.
@@ -27,7 +31,12 @@ struct fr_sched;
 /* Starts the scheduler; cfg is borrowed until fr_sched_stop returns. */
 int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err);
 
-/* Starts a run of job now: FR_OK, FR_ENOTFOUND (no such job), FR_EINVAL (running already). */
+/*
+ * Starts a run of job now, having taken its run lock: FR_OK, FR_ENOTFOUND
+ * (no such job), FR_EINVAL (running here already, or stopping), FR_EBUSY
+ * (running on another instance), FR_ESTORE (the store cannot say; logged).
+ * It waits for the store to answer, not for the run.
+ */
 int fr_sched_run_now(struct fr_sched *s, const char *job);
 
 /* Adds "next_run" (RFC 3339 or null) and "running" (bool) to each job object of status. */

@@ -298,6 +298,10 @@ static void post_run(struct fr_admin *a, const char *rest, struct fr_admin_respo
         answer_error(out, 404, "no such job");
     else if (rc == FR_EINVAL)
         answer_error(out, 409, "the job is running already");
+    else if (rc == FR_EBUSY)
+        answer_error(out, 409, "the job is running on another instance");
+    else if (rc)
+        answer_error(out, 503, "the run could not start (the log says why)");
     else
         answer_json(out, 202, json_pack("{s:s, s:s}", "status", "started", "job", job));
 }

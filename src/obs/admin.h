@@ -31,7 +31,10 @@ struct fr_admin_hooks {
     void (*ready)(void *ud, json_t *checks);
     /* Adds members (alerts, next runs) to the /api/status object. */
     void (*status)(void *ud, json_t *status);
-    /* Starts a run of job now: FR_OK, FR_ENOTFOUND (no such job), FR_EINVAL (already running). */
+    /*
+     * Starts a run of job now: FR_OK, FR_ENOTFOUND (no such job), FR_EINVAL (running here
+     * already), FR_EBUSY (running on another instance), another code when it cannot start.
+     */
     int (*run_job)(void *ud, const char *job);
     /* Events became due (a replay): wake the delivery workers. */
     void (*wake)(void *ud);

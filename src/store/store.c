@@ -92,10 +92,56 @@ int fr_store_schedule_claim(struct fr_store *st, const char *job, int64_t slot_m
     return st->ops->schedule_claim(st, job, slot_ms, owner, now_ms, claimed, err);
 }
 
+uint64_t fr__store_job_key(const char *job)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits */
+    for (const unsigned char *p = (const unsigned char *)job; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int fr_store_job_lock(struct fr_store *st, const char *job, bool *held, struct fr_err *err)
+{
+    if (held)
+        *held = false;
+    if (!st || !job || !job[0] || !held)
+        return fr_err_set(err, FR_EINVAL, 0, "job lock: no store, job or output");
+    if (st->locked_job)
+        return fr_err_set(err, FR_EINVAL, 0,
+                          "job lock: this handle holds the run lock of job \"%s\" already",
+                          st->locked_job);
+    void *state = NULL;
+    int rc = st->ops->job_lock(st, job, fr__store_job_key(job), held, &state, err);
+    if (!rc && *held) {
+        st->locked_job = fr_strdup(job);
+        st->lock_state = state;
+    }
+    return rc;
+}
+
+int fr_store_job_unlock(struct fr_store *st, const char *job, struct fr_err *err)
+{
+    if (!st || !job)
+        return fr_err_set(err, FR_EINVAL, 0, "job unlock: no store or job");
+    if (!st->locked_job || strcmp(st->locked_job, job) != 0)
+        return fr_err_set(err, FR_EINVAL, 0,
+                          "job unlock: this handle does not hold the run lock of job \"%s\"", job);
+    int rc = st->ops->job_unlock(st, job, fr__store_job_key(job), st->lock_state, err);
+    free(st->locked_job);
+    st->locked_job = NULL;
+    st->lock_state = NULL;
+    return rc;
+}
+
 void fr_store_close(struct fr_store *st)
 {
-    if (st)
-        st->ops->close(st);
+    if (!st)
+        return;
+    if (st->locked_job)
+        fr_store_job_unlock(st, st->locked_job, NULL);
+    st->ops->close(st);
 }
 
 /* ---- runs ----------------------------------------------------------------------------- */

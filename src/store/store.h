@@ -38,6 +38,7 @@ int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, 
 #define FR_STORE_NO_MIGRATE 1u
 int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
                         struct fr_store **out, struct fr_err *err);
+/* Releases the job run lock the handle holds, if any, and frees it. NULL is a no-op. */
 void fr_store_close(struct fr_store *st);
 
 /* ---- schema --------------------------------------------------------------------------- */
@@ -398,6 +399,33 @@ int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_st
  */
 int fr_store_schedule_claim(struct fr_store *st, const char *job, int64_t slot_ms,
                             const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err);
+
+/* ---- job run locks: one run of a job at a time, over every process sharing the store ---- */
+
+/*
+ * Takes job's run lock for this handle. *held is true when the handle now
+ * holds it, false when another handle holds it, in this process or any
+ * other sharing the store; that is an answer, not a failure, so err is
+ * left untouched. The lock lasts until fr_store_job_unlock or
+ * fr_store_close, or until the process dies: a killed ferry leaves no
+ * lock behind. A handle holds one job's lock at a time: taking one while
+ * it holds one is FR_EINVAL.
+ *
+ * PostgreSQL: a session advisory lock (pg_try_advisory_lock) on a 64-bit
+ * hash of the job name, held by the handle's connection. When that
+ * connection breaks, the server lets the lock go; the operation that
+ * reconnects takes it again, and when another handle took it meanwhile,
+ * that operation and every later one but unlock and close fail with
+ * FR_ESTORE ("lost the run lock"): the run stops instead of overlapping.
+ * SQLite: a lock on one byte of the file PATH-joblock beside the database
+ * (an open file description lock, released with the handle or the
+ * process); "sqlite::memory:" is one handle's own store, so its lock is
+ * always free.
+ */
+int fr_store_job_lock(struct fr_store *st, const char *job, bool *held, struct fr_err *err);
+
+/* Releases job's run lock, which this handle holds (else FR_EINVAL). */
+int fr_store_job_unlock(struct fr_store *st, const char *job, struct fr_err *err);
 
 /*
  * A cheap read that proves the store answers (readiness checks). FR_ESTORE

@@ -79,13 +79,27 @@ struct fr_store_ops {
     int (*ping)(struct fr_store *st, struct fr_err *err);
     int (*schedule_claim)(struct fr_store *st, const char *job, int64_t slot_ms, const char *owner,
                           int64_t now_ms, bool *claimed, struct fr_err *err);
+    /*
+     * The job run lock. store.c keeps which job the handle holds (one at a
+     * time) and releases it before close; *state is the backend's own note
+     * of the lock (e.g. a file descriptor), handed back to unlock.
+     */
+    int (*job_lock)(struct fr_store *st, const char *job, uint64_t key, bool *held, void **state,
+                    struct fr_err *err);
+    int (*job_unlock)(struct fr_store *st, const char *job, uint64_t key, void *state,
+                      struct fr_err *err);
     int (*schema)(struct fr_store *st, int64_t *current, int64_t *latest, struct fr_err *err);
     int (*migrate)(struct fr_store *st, int64_t *applied, struct fr_err *err);
 };
 
-/* The base every backend handle starts with. */
+/*
+ * The base every backend handle starts with. A backend allocates its
+ * handle zeroed and sets ops; the other fields are store.c's.
+ */
 struct fr_store {
     const struct fr_store_ops *ops;
+    char *locked_job; /* the job whose run lock the handle holds; NULL for none */
+    void *lock_state; /* the backend's note of that lock */
 };
 
 /*
@@ -103,7 +117,17 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
 int fr__store_pg_open(const char *url, const char *rest, const char *base_dir, unsigned flags,
                       struct fr_store **out, struct fr_err *err);
 
-/* url with a password in it (user:PASSWORD@, password=...) masked; the caller frees it. */
+/*
+ * The key of job's run lock: a stable 64-bit hash of its name (FNV-1a),
+ * the same in every process and every ferry version.
+ */
+uint64_t fr__store_job_key(const char *job);
+
+/*
+ * url with a password in it masked: "scheme://user:PASSWORD@host" (from
+ * the first ':' after "://" to the last '@'), "?password=..." and libpq's
+ * "key=value" conninfo ("password=... ", also quoted). The caller frees it.
+ */
 char *fr__store_url_redact(const char *url);
 
 /*

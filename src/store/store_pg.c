@@ -132,6 +132,11 @@ struct pg_store {
     struct fr_store base; /* first: the handle is a struct fr_store */
     PGconn *conn;
     char *where; /* the URL with any password masked, for messages */
+    /* the job run lock the connection holds (base.locked_job names the job) */
+    bool locked;
+    bool relock;    /* reconnected: the lock is to be taken again */
+    bool lock_lost; /* a reconnect found another session holding it */
+    int64_t lock_key;
 };
 
 static const struct fr_store_ops pg_ops;
@@ -172,6 +177,15 @@ static void p_bytes(struct params *p, const void *b, size_t n)
     p->len[p->n] = (int)n;
     p->fmt[p->n] = 1;
     p->n++;
+}
+
+/* A LIMIT: limit rows, or NULL (no limit) for 0. */
+static void p_limit(struct params *p, size_t limit)
+{
+    if (limit == 0 || limit > INT64_MAX)
+        p_text(p, NULL);
+    else
+        p_int(p, (int64_t)limit);
 }
 
 static struct pg_store *from_base(struct fr_store *st)
@@ -258,10 +272,26 @@ static unsigned char *col_bytes(const PGresult *res, int row, int c, size_t *len
 
 /* ---- connection and transactions ------------------------------------------------------ */
 
+/* pg_try_advisory_lock(key) on the session: *held says whether it got it. */
+static int try_advisory_lock(struct pg_store *s, int64_t key, bool *held, struct fr_err *err,
+                             const char *op)
+{
+    struct params p = {0};
+    p_int(&p, key);
+    PGresult *res = NULL;
+    int rc = exec_p(s, "SELECT pg_try_advisory_lock($1::bigint)", &p, &res, err, op);
+    if (!rc)
+        *held = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
 /*
  * The handle of an operation. A connection that broke (the server
  * restarted, the network dropped) is reset here; when that fails too the
- * operation fails with why.
+ * operation fails with why. The server let the job run lock go with the
+ * old connection: it is taken again, and if another session has it now,
+ * this handle's run has lost it for good (store.h).
  */
 static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err, const char *op)
 {
@@ -272,7 +302,21 @@ static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err,
         if (PQstatus(s->conn) != CONNECTION_OK)
             return fail_msg(s, NULL, err, op);
         exec_sql(s, "SET synchronous_commit = on", NULL, op);
+        s->relock = s->locked; /* the server let it go with the old connection */
     }
+    if (s->relock && !s->lock_lost) {
+        bool held = false;
+        int rc = try_advisory_lock(s, s->lock_key, &held, err, op);
+        if (rc)
+            return rc; /* the next operation tries again */
+        s->relock = false;
+        s->lock_lost = !held;
+    }
+    if (s->lock_lost)
+        return fr_err_set(err, FR_ESTORE, 0,
+                          "%s: lost the run lock of job \"%s\" with the connection, and another "
+                          "instance holds it now: this run stops (%s)",
+                          op, s->base.locked_job ? s->base.locked_job : "", s->where);
     if (PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF)
         PQexitPipelineMode(s->conn);
     /* a transaction left open by a failure that lost its ROLLBACK */
@@ -284,6 +328,23 @@ static int enter(struct fr_store *st, struct pg_store **out, struct fr_err *err,
 static int tx_begin(struct pg_store *s, struct fr_err *err, const char *op)
 {
     return exec_sql(s, "BEGIN", err, op);
+}
+
+/* enter, then BEGIN: the operation's transaction, which tx_end ends. */
+static int enter_tx(struct fr_store *st, struct pg_store **out, struct fr_err *err, const char *op)
+{
+    int rc = enter(st, out, err, op);
+    return rc ? rc : tx_begin(*out, err, op);
+}
+
+/* enter, then the operation's one statement: sql with p, *res as exec_p's. */
+static int enter_exec(struct fr_store *st, struct pg_store **out, const char *sql,
+                      const struct params *p, PGresult **res, struct fr_err *err, const char *op)
+{
+    if (res)
+        *res = NULL;
+    int rc = enter(st, out, err, op);
+    return rc ? rc : exec_p(*out, sql, p, res, err, op);
 }
 
 /* Ends a transaction: commits when rc is FR_OK, else rolls back. Returns the outcome. */
@@ -327,9 +388,7 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
 {
     const char *op = "run begin";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
@@ -356,24 +415,21 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
 static int pg_run_finish(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
 {
     const char *op = "run finish";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run->id);
     p_text(&p, run->status);
     p_int(&p, run->exit_code);
     p_int(&p, run->ended_ms);
     bind_counts(&p, &run->counts);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "UPDATE runs SET status = $2, exit_code = $3, ended_ms = $4, read = $5,"
-                " sent = $6, created = $7, duplicate = $8, rejected = $9, failed = $10,"
-                " changed = $11, skipped = $12, requests = $13, retries = $14,"
-                " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18"
-                " WHERE id = $1",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "UPDATE runs SET status = $2, exit_code = $3, ended_ms = $4, read = $5,"
+                        " sent = $6, created = $7, duplicate = $8, rejected = $9, failed = $10,"
+                        " changed = $11, skipped = $12, requests = $13, retries = $14,"
+                        " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18"
+                        " WHERE id = $1",
+                        &p, &res, err, op);
     if (!rc && changed(res) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0, "run finish: no run \"%s\"", run->id);
     PQclear(res);
@@ -383,14 +439,12 @@ static int pg_run_finish(struct fr_store *base, const struct fr_run *run, struct
 static int pg_run_get(struct fr_store *base, const char *id, struct fr_run *out, struct fr_err *err)
 {
     const char *op = "run get";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " RUN_COLUMNS " FROM runs WHERE id = $1", &p, &res, err, op);
+    int rc =
+        enter_exec(base, &s, "SELECT " RUN_COLUMNS " FROM runs WHERE id = $1", &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         read_run(res, 0, out);
     else if (!rc)
@@ -403,24 +457,18 @@ static int pg_runs_list(struct fr_store *base, const char *job, size_t limit,
                         int (*fn)(const struct fr_run *run, void *ud), void *ud, struct fr_err *err)
 {
     const char *op = "runs list";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
-    if (limit == 0 || limit > INT64_MAX)
-        p_text(&p, NULL); /* LIMIT NULL: no limit */
-    else
-        p_int(&p, (int64_t)limit);
+    p_limit(&p, limit);
     if (job)
         p_text(&p, job);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                job ? "SELECT " RUN_COLUMNS " FROM runs WHERE job = $2"
-                      " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint"
-                    : "SELECT " RUN_COLUMNS " FROM runs"
-                      " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        job ? "SELECT " RUN_COLUMNS " FROM runs WHERE job = $2"
+                              " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint"
+                            : "SELECT " RUN_COLUMNS " FROM runs"
+                              " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT $1::bigint",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_run run;
         read_run(res, i, &run);
@@ -435,18 +483,15 @@ static int pg_run_last(struct fr_store *base, const char *job, const char *statu
                        struct fr_run *out, struct fr_err *err)
 {
     const char *op = "run last";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, status);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT " RUN_COLUMNS " FROM runs WHERE job = $1 AND status = $2"
-                " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT 1",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT " RUN_COLUMNS " FROM runs WHERE job = $1 AND status = $2"
+                        " ORDER BY started_ms DESC, id" C_ORDER " DESC LIMIT 1",
+                        &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         read_run(res, 0, out);
     else if (!rc)
@@ -458,8 +503,7 @@ static int pg_run_last(struct fr_store *base, const char *job, const char *statu
 static int pg_ping(struct fr_store *base, struct fr_err *err)
 {
     struct pg_store *s;
-    int rc = enter(base, &s, err, "ping");
-    return rc ? rc : exec_sql(s, "SELECT count(*) FROM schema_migrations", err, "ping");
+    return enter_exec(base, &s, "SELECT count(*) FROM schema_migrations", NULL, NULL, err, "ping");
 }
 
 static int pg_run_add_failures(struct fr_store *base, const char *run_id,
@@ -467,9 +511,7 @@ static int pg_run_add_failures(struct fr_store *base, const char *run_id,
 {
     const char *op = "run add failures";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
@@ -504,16 +546,13 @@ static int pg_run_failures(struct fr_store *base, const char *run_id,
                            struct fr_err *err)
 {
     const char *op = "run failures";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run_id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc =
-        exec_p(s, "SELECT key, line, kind, reason FROM run_failures WHERE run_id = $1 ORDER BY seq",
-               &p, &res, err, op);
+    int rc = enter_exec(
+        base, &s, "SELECT key, line, kind, reason FROM run_failures WHERE run_id = $1 ORDER BY seq",
+        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_run_failure f = {
             .key = col(res, i, 0),
@@ -554,17 +593,15 @@ static int pg_journal_get(struct fr_store *base, const char *job, const char *ke
                           struct fr_journal_entry *out, struct fr_err *err)
 {
     const char *op = "journal get";
-    struct pg_store *s;
     memset(out, 0, sizeof(*out));
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, key);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = $1 AND key = $2", &p, &res,
-                err, op);
+    int rc =
+        enter_exec(base, &s, "SELECT " JOURNAL_COLUMNS " FROM journal WHERE job = $1 AND key = $2",
+                   &p, &res, err, op);
     if (!rc && PQntuples(res) == 1)
         rc = read_entry(s, res, 0, 0, out, err, op);
     else if (!rc)
@@ -611,9 +648,7 @@ static int pg_journal_update(struct fr_store *base, const char *job, const char 
 {
     const char *op = "journal update";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     rc = upsert_updates(s, job, run_id, updates, n, now_ms, err, op);
@@ -639,9 +674,7 @@ static int pg_journal_commit(struct fr_store *base, const char *job, const char 
 {
     const char *op = "journal commit";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     /* outcomes first: a key may be settled, then sent again in the new batch */
@@ -680,19 +713,16 @@ static int pg_journal_inflight(struct fr_store *base, const char *job, const cha
                                void *ud, struct fr_err *err)
 {
     const char *op = "journal inflight";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, except_run_id);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
-                " WHERE job = $1 AND run_id IS DISTINCT FROM $2"
-                " ORDER BY sent_ms, run_id" C_ORDER ", seq",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
+                        " WHERE job = $1 AND run_id IS DISTINCT FROM $2"
+                        " ORDER BY sent_ms, run_id" C_ORDER ", seq",
+                        &p, &res, err, op);
     int stop = 0;
     for (int i = 0; !rc && !stop && i < PQntuples(res); i++) {
         size_t len = 0;
@@ -719,18 +749,15 @@ static int pg_journal_by_run(struct fr_store *base, const char *run_id, enum fr_
                              void *ud, struct fr_err *err)
 {
     const char *op = "journal by run";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, run_id);
     p_text(&p, state == FR_JOURNAL_NONE ? NULL : fr_journal_state_name(state));
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT key, " JOURNAL_COLUMNS " FROM journal"
-                " WHERE run_id = $1 AND ($2::text IS NULL OR state = $2)",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT key, " JOURNAL_COLUMNS " FROM journal"
+                        " WHERE run_id = $1 AND ($2::text IS NULL OR state = $2)",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_journal_entry e;
         rc = read_entry(s, res, i, 1, &e, err, op);
@@ -751,15 +778,12 @@ static int pg_watermark_get(struct fr_store *base, const char *job, char **value
                             char run_id[FR_RUN_ID_MAX], int64_t *updated_ms, struct fr_err *err)
 {
     const char *op = "watermark get";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT value, run_id, updated_ms FROM watermarks WHERE job = $1", &p, &res, err,
-                op);
+    int rc = enter_exec(base, &s, "SELECT value, run_id, updated_ms FROM watermarks WHERE job = $1",
+                        &p, &res, err, op);
     if (!rc && PQntuples(res) == 1) {
         *value = fr_strdup(PQgetvalue(res, 0, 0));
         if (run_id)
@@ -777,21 +801,18 @@ static int pg_watermark_set(struct fr_store *base, const char *job, const char *
                             const char *run_id, int64_t now_ms, struct fr_err *err)
 {
     const char *op = "watermark set";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_text(&p, value);
     p_text(&p, run_id);
     p_int(&p, now_ms);
-    return exec_p(s,
-                  "INSERT INTO watermarks (job, value, run_id, updated_ms)"
-                  " VALUES ($1, $2, $3, $4) ON CONFLICT (job) DO UPDATE SET"
-                  " value = excluded.value, run_id = excluded.run_id,"
-                  " updated_ms = excluded.updated_ms",
-                  &p, NULL, err, op);
+    struct pg_store *s;
+    return enter_exec(base, &s,
+                      "INSERT INTO watermarks (job, value, run_id, updated_ms)"
+                      " VALUES ($1, $2, $3, $4) ON CONFLICT (job) DO UPDATE SET"
+                      " value = excluded.value, run_id = excluded.run_id,"
+                      " updated_ms = excluded.updated_ms",
+                      &p, NULL, err, op);
 }
 
 /* ---- webhook events ------------------------------------------------------------------- */
@@ -922,27 +943,25 @@ static int pg_events_claim(struct fr_store *base, const char *owner, int64_t now
                            struct fr_err *err)
 {
     const char *op = "events claim";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     int64_t until = lease_ms > INT64_MAX - now_ms ? INT64_MAX : now_ms + lease_ms;
     struct params p = {0};
     p_int(&p, now_ms);
     p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
     p_text(&p, owner);
     p_int(&p, until);
+    struct pg_store *s;
     PGresult *res = NULL;
     /* SKIP LOCKED: a row another claim is taking is passed over, never waited for */
-    rc = exec_p(s,
-                "WITH due AS (SELECT seq FROM events WHERE state = 'pending'"
-                " AND next_attempt_ms <= $1 AND lease_until_ms <= $1"
-                " ORDER BY next_attempt_ms, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
-                " UPDATE events e SET lease_owner = $3, lease_until_ms = $4 FROM due"
-                " WHERE e.seq = due.seq RETURNING e.seq, e.source, e.event_id, e.content_type,"
-                " e.state, e.attempts, e.received_ms, e.next_attempt_ms, e.updated_ms,"
-                " e.last_error, e.body",
-                &p, &res, err, op);
+    int rc =
+        enter_exec(base, &s,
+                   "WITH due AS (SELECT seq FROM events WHERE state = 'pending'"
+                   " AND next_attempt_ms <= $1 AND lease_until_ms <= $1"
+                   " ORDER BY next_attempt_ms, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                   " UPDATE events e SET lease_owner = $3, lease_until_ms = $4 FROM due"
+                   " WHERE e.seq = due.seq RETURNING e.seq, e.source, e.event_id, e.content_type,"
+                   " e.state, e.attempts, e.received_ms, e.next_attempt_ms, e.updated_ms,"
+                   " e.last_error, e.body",
+                   &p, &res, err, op);
     if (rc)
         return rc;
     size_t got = (size_t)PQntuples(res);
@@ -988,10 +1007,6 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
     };
     FR_ASSERT((size_t)state < FR_ARRAY_LEN(by_state));
     const char *op = by_state[state].op;
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
     p_text(&p, owner);
@@ -1001,8 +1016,9 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
         p_text(&p, error);
     if (state == FR_EVENT_PENDING)
         p_int(&p, next_attempt_ms);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, by_state[state].sql, &p, &res, err, op);
+    int rc = enter_exec(base, &s, by_state[state].sql, &p, &res, err, op);
     if (!rc && changed(res) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0,
                         "%s: event %lld is not pending under a lease of \"%s\" (%s)", op,
@@ -1014,37 +1030,28 @@ static int pg_event_outcome(struct fr_store *base, int64_t seq, const char *owne
 static int pg_events_release(struct fr_store *base, const char *owner, struct fr_err *err)
 {
     const char *op = "events release";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, owner);
-    return exec_p(s,
-                  "UPDATE events SET lease_owner = NULL, lease_until_ms = 0 WHERE lease_owner = $1",
-                  &p, NULL, err, op);
+    struct pg_store *s;
+    return enter_exec(
+        base, &s, "UPDATE events SET lease_owner = NULL, lease_until_ms = 0 WHERE lease_owner = $1",
+        &p, NULL, err, op);
 }
 
 static int pg_dlq_list(struct fr_store *base, const char *source, size_t limit,
                        int (*fn)(const struct fr_event *e, void *ud), void *ud, struct fr_err *err)
 {
     const char *op = "dlq list";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
-    if (limit == 0 || limit > INT64_MAX)
-        p_text(&p, NULL);
-    else
-        p_int(&p, (int64_t)limit);
+    p_limit(&p, limit);
     p_text(&p, source);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead'"
-                " AND ($2::text IS NULL OR source = $2)"
-                " ORDER BY updated_ms DESC, seq DESC LIMIT $1::bigint",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT " EVENT_COLUMNS " FROM events WHERE state = 'dead'"
+                        " AND ($2::text IS NULL OR source = $2)"
+                        " ORDER BY updated_ms DESC, seq DESC LIMIT $1::bigint",
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_event e;
         rc = read_event(s, res, i, false, &e, err, op);
@@ -1063,15 +1070,13 @@ static int pg_event_get(struct fr_store *base, int64_t seq, struct fr_event *out
                         struct fr_err *err)
 {
     const char *op = "event get";
-    struct pg_store *s;
     memset(out, 0, sizeof(*out));
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s, "SELECT " EVENT_COLUMNS ", body FROM events WHERE seq = $1", &p, &res, err, op);
+    int rc = enter_exec(base, &s, "SELECT " EVENT_COLUMNS ", body FROM events WHERE seq = $1", &p,
+                        &res, err, op);
     if (!rc && PQntuples(res) == 1)
         rc = read_event(s, res, 0, true, out, err, op);
     else if (!rc)
@@ -1081,11 +1086,12 @@ static int pg_event_get(struct fr_store *base, int64_t seq, struct fr_event *out
 }
 
 /* Runs a dead-letter change; FR_ENOTFOUND when one named event (seq) was not dead. */
-static int dlq_change(struct pg_store *s, const char *sql, const struct params *p, int64_t seq,
+static int dlq_change(struct fr_store *base, const char *sql, const struct params *p, int64_t seq,
                       uint64_t *count, struct fr_err *err, const char *op)
 {
+    struct pg_store *s;
     PGresult *res = NULL;
-    int rc = exec_p(s, sql, p, &res, err, op);
+    int rc = enter_exec(base, &s, sql, p, &res, err, op);
     if (rc)
         return rc;
     uint64_t n = changed(res);
@@ -1102,15 +1108,11 @@ static int pg_dlq_replay(struct fr_store *base, int64_t seq, const char *source,
                          uint64_t *count, struct fr_err *err)
 {
     const char *op = "dlq replay";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, now_ms);
     p_int(&p, seq);
     p_text(&p, source);
-    return dlq_change(s,
+    return dlq_change(base,
                       "UPDATE events SET state = 'pending', attempts = 0, next_attempt_ms = $1,"
                       " updated_ms = $1, lease_owner = NULL, lease_until_ms = 0"
                       " WHERE state = 'dead' AND ($2::bigint = 0 OR seq = $2::bigint)"
@@ -1122,14 +1124,10 @@ static int pg_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_m
                         struct fr_err *err)
 {
     const char *op = "dlq purge";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_int(&p, seq);
     p_int(&p, older_than_ms);
-    return dlq_change(s,
+    return dlq_change(base,
                       "DELETE FROM events WHERE state = 'dead'"
                       " AND (CASE WHEN $1::bigint <> 0 THEN seq = $1::bigint"
                       " ELSE updated_ms < $2::bigint END)",
@@ -1142,17 +1140,14 @@ static int pg_queue_stats(struct fr_store *base,
 {
     const char *op = "queue stats";
     struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "SELECT source, count(*) FILTER (WHERE state = 'pending'),"
-                " count(*) FILTER (WHERE state = 'delivered'),"
-                " count(*) FILTER (WHERE state = 'dead'),"
-                " coalesce(min(received_ms) FILTER (WHERE state = 'pending'), 0)"
-                " FROM events GROUP BY source ORDER BY source" C_ORDER,
-                NULL, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "SELECT source, count(*) FILTER (WHERE state = 'pending'),"
+                        " count(*) FILTER (WHERE state = 'delivered'),"
+                        " count(*) FILTER (WHERE state = 'dead'),"
+                        " coalesce(min(received_ms) FILTER (WHERE state = 'pending'), 0)"
+                        " FROM events GROUP BY source ORDER BY source" C_ORDER,
+                        NULL, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_queue_stats q = {
             .source = PQgetvalue(res, i, 0),
@@ -1174,35 +1169,77 @@ static int pg_schedule_claim(struct fr_store *base, const char *job, int64_t slo
                              const char *owner, int64_t now_ms, bool *claimed, struct fr_err *err)
 {
     const char *op = "schedule claim";
-    struct pg_store *s;
-    int rc = enter(base, &s, err, op);
-    if (rc)
-        return rc;
     struct params p = {0};
     p_text(&p, job);
     p_int(&p, slot_ms);
     p_text(&p, owner);
     p_int(&p, now_ms);
+    struct pg_store *s;
     PGresult *res = NULL;
-    rc = exec_p(s,
-                "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot_ms) DO NOTHING",
-                &p, &res, err, op);
+    int rc = enter_exec(base, &s,
+                        "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
+                        " VALUES ($1, $2, $3, $4) ON CONFLICT (job, slot_ms) DO NOTHING",
+                        &p, &res, err, op);
     if (!rc)
         *claimed = changed(res) == 1;
     PQclear(res);
     return rc;
 }
 
+/* ---- job run locks -------------------------------------------------------------------- */
+
+static int pg_job_lock(struct fr_store *base, const char *job, uint64_t key, bool *held,
+                       void **state, struct fr_err *err)
+{
+    (void)job;
+    (void)state;
+    const char *op = "job lock";
+    struct pg_store *s;
+    int rc = enter(base, &s, err, op);
+    if (!rc)
+        rc = try_advisory_lock(s, (int64_t)key, held, err, op);
+    if (!rc && *held) {
+        s->locked = true;
+        s->relock = s->lock_lost = false;
+        s->lock_key = (int64_t)key;
+    }
+    return rc;
+}
+
+static int pg_job_unlock(struct fr_store *base, const char *job, uint64_t key, void *state,
+                         struct fr_err *err)
+{
+    (void)job;
+    (void)key;
+    (void)state;
+    const char *op = "job unlock";
+    struct pg_store *s = from_base(base);
+    bool holds = s->locked && !s->lock_lost && !s->relock;
+    s->locked = s->relock = s->lock_lost = false;
+    if (!holds || PQstatus(s->conn) != CONNECTION_OK)
+        return FR_OK; /* the server let it go with the connection */
+    int rc = enter(base, &s, err, op);
+    struct params p = {0};
+    p_int(&p, s->lock_key);
+    return rc ? rc : exec_p(s, "SELECT pg_advisory_unlock($1::bigint)", &p, NULL, err, op);
+}
+
 /* ---- open, migrate, close ------------------------------------------------------------- */
 
+/* The newest version in schema_migrations; 0 when the table does not exist (yet). */
 static int schema_version(struct pg_store *s, int64_t *out, struct fr_err *err)
 {
+    *out = 0;
     PGresult *res = NULL;
-    int rc = exec_p(s,
-                    "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0"
-                    " ELSE (SELECT coalesce(max(version), 0) FROM schema_migrations) END",
-                    NULL, &res, err, "schema version");
+    /* two statements: one naming a missing table fails to plan, whatever branch would run */
+    int rc = exec_p(s, "SELECT to_regclass('schema_migrations') IS NOT NULL", NULL, &res, err,
+                    "schema version");
+    bool exists = !rc && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (rc || !exists)
+        return rc;
+    rc = exec_p(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, &res, err,
+                "schema version");
     if (!rc)
         *out = col_i64(res, 0, 0);
     PQclear(res);
@@ -1228,9 +1265,7 @@ static int pg_migrate(struct fr_store *base, int64_t *applied, struct fr_err *er
     struct pg_store *s;
     if (applied)
         *applied = 0;
-    int rc = enter(base, &s, err, op);
-    if (!rc)
-        rc = tx_begin(s, err, op);
+    int rc = enter_tx(base, &s, err, op);
     if (rc)
         return rc;
     struct params p = {0};
@@ -1278,13 +1313,17 @@ static void pg_close(struct fr_store *base)
 
 char *fr__store_url_redact(const char *url)
 {
-    /* scheme://user:PASSWORD@host...: the password masked */
+    /*
+     * scheme://user:PASSWORD@host...: everything from the first ':' after
+     * "://" to the last '@' is masked. Wider than the userinfo of a valid
+     * URL on purpose: a password holding a raw '@', '/', '?' or '#' (libpq
+     * takes some of those) is masked whole, at worst with a port or path.
+     */
     char *out = fr_strdup(url);
     char *authority = strstr(out, "://");
     if (authority) {
         authority += 3;
-        size_t alen = strcspn(authority, "/?#");
-        char *at = memrchr(authority, '@', alen);
+        char *at = strrchr(authority, '@');
         char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
         if (colon) {
             char *masked = fr_asprintf("%.*s:" FR_REDACTED "%s", (int)(colon - out), out, at);
@@ -1362,6 +1401,8 @@ static const struct fr_store_ops pg_ops = {
     .run_last = pg_run_last,
     .ping = pg_ping,
     .schedule_claim = pg_schedule_claim,
+    .job_lock = pg_job_lock,
+    .job_unlock = pg_job_unlock,
     .schema = pg_schema,
     .migrate = pg_migrate,
 };

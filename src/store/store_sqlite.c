@@ -1,8 +1,12 @@
 #include "core/common.h"
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "store/store_int.h"
@@ -1582,6 +1586,65 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     return FR_OK;
 }
 
+/* ---- job run locks -------------------------------------------------------------------- */
+
+/*
+ * A job's run lock is one byte of PATH-joblock, at an offset made of the
+ * job's key, under an open file description lock: it belongs to the
+ * handle's own descriptor (two handles of one process exclude each other,
+ * unlike with POSIX record locks) and goes when the descriptor is closed,
+ * the process dying included. WAL mode keeps every process using the
+ * database on this machine, so a file lock reaches them all.
+ */
+static int sq_job_lock(struct fr_store *base, const char *job, uint64_t key, bool *held,
+                       void **state, struct fr_err *err)
+{
+    (void)job;
+    struct sqlite_store *s = enter(base);
+    const char *db = sqlite3_db_filename(s->db, "main");
+    if (!db || !db[0]) { /* a memory database: no other handle shares it */
+        *held = true;
+        return FR_OK;
+    }
+    char *path = fr_asprintf("%s-joblock", db);
+    struct stat dbst;
+    mode_t mode = stat(db, &dbst) == 0 ? (dbst.st_mode & 0666) : 0600;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
+    struct flock fl = {
+        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)(key >> 2), .l_len = 1};
+    int rc = FR_OK;
+    if (fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        *held = true;
+        int *kept = fr_malloc(sizeof(*kept));
+        *kept = fd;
+        *state = kept;
+    } else if (fd >= 0 && (errno == EAGAIN || errno == EACCES)) {
+        *held = false;
+        close(fd);
+    } else {
+        rc = fr_err_set(err, FR_ESTORE, errno, "job lock: %s: %s (sqlite:%s)", path,
+                        strerror(errno), s->path);
+        if (fd >= 0)
+            close(fd);
+    }
+    free(path);
+    return rc;
+}
+
+static int sq_job_unlock(struct fr_store *base, const char *job, uint64_t key, void *state,
+                         struct fr_err *err)
+{
+    (void)base;
+    (void)job;
+    (void)key;
+    (void)err;
+    int *kept = state;
+    if (kept)
+        close(*kept); /* releases the lock */
+    free(kept);
+    return FR_OK;
+}
+
 static const struct fr_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1611,6 +1674,8 @@ static const struct fr_store_ops sqlite_ops = {
     .run_last = sq_run_last,
     .ping = sq_ping,
     .schedule_claim = sq_schedule_claim,
+    .job_lock = sq_job_lock,
+    .job_unlock = sq_job_unlock,
     .schema = sq_schema,
     .migrate = sq_migrate,
 };

@@ -74,6 +74,11 @@ static void transcript_secret(const char *value)
     close(fd);
 }
 
+void fr_test_secret(const char *value)
+{
+    transcript_secret(value);
+}
+
 static void transcript_file(const char *path)
 {
     char *data = fr_test_read_file(path);
@@ -472,6 +477,7 @@ struct fr_test_receiver {
     char **headers; /* per request: "name: value\n" lines, names lower-cased */
     size_t fail_left;
     unsigned fail_status;
+    int delay_ms; /* before each answer */
 };
 
 static enum MHD_Result add_header_line(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -512,7 +518,10 @@ static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn, const cha
         r->fail_left--;
         status = r->fail_status;
     }
+    int delay_ms = r->delay_ms;
     pthread_mutex_unlock(&r->lock);
+    if (delay_ms > 0)
+        fr_sleep_ms(delay_ms);
     free(body);
     *con_cls = NULL;
     static const char ok[] = "ok";
@@ -576,6 +585,13 @@ void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned s
     pthread_mutex_lock(&r->lock);
     r->fail_left = n;
     r->fail_status = status;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void fr_test_receiver_delay(struct fr_test_receiver *r, int ms)
+{
+    pthread_mutex_lock(&r->lock);
+    r->delay_ms = ms;
     pthread_mutex_unlock(&r->lock);
 }
 

@@ -32,6 +32,13 @@ struct fr_proc {
 int fr_test_spawn(struct fr_proc *p, const char *const *args, const char *cwd,
                   const char *const *env);
 /*
+ * Records value as a secret for the secrets scan, for one ferry gets some
+ * other way than its environment (a password in a store URL in the config
+ * or on the command line). fr_test_spawn records the environment's itself.
+ */
+void fr_test_secret(const char *value);
+
+/*
  * Waits up to timeout_ms for the process; returns its exit status, 128+N
  * for a signal, or -1 on timeout (the process is then killed).
  */
@@ -98,6 +105,11 @@ void fr_test_receiver_stop(struct fr_test_receiver *r);
  * they are kept and counted like the others. n 0 ends a failure spell.
  */
 void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned status);
+/*
+ * Each answer waits ms first (0: none), after the request is kept. One
+ * thread answers every request: requests queue behind the one waiting.
+ */
+void fr_test_receiver_delay(struct fr_test_receiver *r, int ms);
 /* The value of header name (case-insensitive) of the i-th request; caller frees; NULL if absent. */
 char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name);
 

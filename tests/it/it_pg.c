@@ -2,7 +2,10 @@
  * End-to-end on PostgreSQL: several ferry processes on one database.
  * Two `ferry serve` instances share one queue under a load of signed
  * webhooks while one is SIGKILLed and restarted; a push job killed on one
- * instance resumes on another; the database server restarts under load.
+ * instance resumes on another; the database server restarts under load;
+ * two instances with one scheduled job run each slot once, and a run asked
+ * for on one while the other runs the job is refused; a password in the
+ * store URL never shows in output, logs or answers.
  * The cluster comes from FERRY_TEST_PG_URL (tests/support/pgtest.h); the
  * restart test starts one of its own.
  */
@@ -16,9 +19,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/redact.h"
 #include "hooks/verify.h"
 #include "pgtest.h"
 #include "store/store.h"
@@ -36,6 +43,7 @@ struct env {
     char *recv_url;
     struct fr_proc serve[2];
     int port[2];
+    struct fr_test_mock mock; /* stopped in teardown when started */
 };
 
 static int setup(void **state)
@@ -55,6 +63,7 @@ static int teardown(void **state)
         fr_test_kill(&e->serve[i]);
         fr_test_proc_release(&e->serve[i]);
     }
+    fr_test_mock_stop(&e->mock);
     fr_test_receiver_stop(e->recv);
     if (e->cluster_dir)
         fr_pgtest_cluster_stop(e->cluster_dir);
@@ -327,6 +336,8 @@ static void test_two_instances_one_killed(void **state)
     struct env *e = *state;
     use_shared_db(e);
     write_serve_config(e);
+    /* slow deliveries: the kill finds instance 0's workers holding leases */
+    fr_test_receiver_delay(e->recv, 10);
     start_serve(e, 0);
     start_serve(e, 1);
     struct load *l = load_start();
@@ -433,7 +444,14 @@ static void test_database_down_readyz_and_503(void **state)
 
 /* ---- a push job killed on one instance, resumed on another --------------------------- */
 
-static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+/*
+ * dir/ferry.yaml on e's database: the target "im" (the mock at mock_url)
+ * and the push job "credits" of n records of dir/orders.csv (written
+ * too), in batches of batch, in_flight at a time; job_extra ends the job's
+ * keys, tail the file.
+ */
+static void write_credits_config(struct env *e, const char *dir, const char *mock_url, int n,
+                                 int batch, int in_flight, const char *job_extra, const char *tail)
 {
     char *yaml = fr_asprintf(
         "store: %s\n"
@@ -446,13 +464,13 @@ static void write_push_config(struct env *e, const char *dir, const char *mock_u
         "      client_id: demo\n"
         "      client_secret: ${IT_SECRET}\n"
         "    retry: { max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100%% }\n"
-        "    max_in_flight: 4\n"
+        "    max_in_flight: %d\n"
         "jobs:\n"
         "  credits:\n"
         "    kind: push\n"
         "    target: im\n"
         "    source: { type: csv, path: orders.csv }\n"
-        "    request: { method: POST, path: /credits/batch, batch_size: 50 }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: %d }\n"
         "    key: sourceRef\n"
         "    map:\n"
         "      participantId: participant_id\n"
@@ -462,18 +480,26 @@ static void write_push_config(struct env *e, const char *dir, const char *mock_u
         "      periodId: { value: \"2026-11\" }\n"
         "      sourceRef: { from: order_id, required: true }\n"
         "    results: { path: /results, key: sourceRef }\n"
-        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
-        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
-        "/value/0 }\n",
-        e->db_url, mock_url, mock_url);
+        "%s%s",
+        e->db_url, mock_url, mock_url, in_flight, batch, job_extra, tail);
     free(fr_test_write_file(dir, "ferry.yaml", yaml));
     free(yaml);
     struct fr_buf b = FR_BUF_INIT;
     fr_buf_adds(&b, "order_id,participant_id,order_date,amount\n");
-    for (int i = 1; i <= 5000; i++)
+    for (int i = 1; i <= n; i++)
         fr_buf_addf(&b, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
     free(fr_test_write_file(dir, "orders.csv", fr_buf_str(&b)));
     fr_buf_release(&b);
+}
+
+static void write_push_config(struct env *e, const char *dir, const char *mock_url)
+{
+    write_credits_config(
+        e, dir, mock_url, 5000, 50, 4,
+        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
+        "/value/0 }\n",
+        "");
 }
 
 static void test_push_killed_on_a_resumed_on_b(void **state)
@@ -523,6 +549,365 @@ static void test_push_killed_on_a_resumed_on_b(void **state)
     free(dir_b);
 }
 
+/* ---- one schedule, two instances ----------------------------------------------------- */
+
+#define ADMIN_TOKEN "adm-token-pg-5e81a0"
+
+static const char *const sched_env[] = {"IT_SECRET=demo-secret", "S_GH=" GH_SECRET,
+                                        "FERRY_ADMIN_TOKEN=" ADMIN_TOKEN, NULL};
+
+/* dir/ferry.yaml: the push job "credits" of 8 records, every minute, on e's database. */
+static void write_sched_config(struct env *e, const char *dir, const char *mock_url)
+{
+    char *webhooks = fr_asprintf("webhooks:\n"
+                                 "  listen: 127.0.0.1:0\n"
+                                 "  admin_token: \"${FERRY_ADMIN_TOKEN}\"\n"
+                                 "  sources:\n"
+                                 "    gh:\n"
+                                 "      path: /hooks/gh\n"
+                                 "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                                 "      deliver: { url: \"%s\" }\n",
+                                 e->recv_url);
+    write_credits_config(e, dir, mock_url, 8, 2, 1,
+                         "    schedule: \"* * * * *\"\n"
+                         "    timezone: UTC\n"
+                         "    max_age: 1h\n",
+                         webhooks);
+    free(webhooks);
+}
+
+static void start_serve_in(struct env *e, int i, const char *dir)
+{
+    const char *args[] = {"serve", "-c", "ferry.yaml", NULL};
+    assert_int_equal(fr_test_spawn(&e->serve[i], args, dir, sched_env), 0);
+    e->port[i] = fr_test_ready_port(&e->serve[i], 20000);
+    if (e->port[i] <= 0)
+        fail();
+}
+
+static void set_faults(const struct fr_test_mock *m, const char *spec)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/mock/faults", m->base_url);
+    long status = 0;
+    assert_int_equal(fr_test_http("POST", url, NULL, spec, &status, NULL), 0);
+    assert_int_equal(status, 200);
+}
+
+/* POST /api/jobs/credits/run on instance i with the admin token; the status, *body the answer. */
+static long run_now_on(struct env *e, int i, char **body)
+{
+    const char *auth[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/jobs/credits/run", e->port[i]);
+    long status = 0;
+    if (fr_test_http("POST", url, auth, "", &status, body) < 0)
+        status = 0;
+    return status;
+}
+
+/* The runs of job credits in the store: how many per minute since first_minute, and running. */
+struct run_tally {
+    int64_t first_minute;
+    int per_minute[8];
+    int other; /* started before first_minute or after the 8th minute */
+    int running, not_ok;
+};
+
+static int tally_run(const struct fr_run *run, void *ud)
+{
+    struct run_tally *t = ud;
+    int64_t m = run->started_ms / 60000 - t->first_minute;
+    if (m >= 0 && m < (int64_t)FR_ARRAY_LEN(t->per_minute))
+        t->per_minute[m]++;
+    else
+        t->other++;
+    t->running += strcmp(run->status, "running") == 0;
+    t->not_ok += strcmp(run->status, "running") != 0 && strcmp(run->status, "ok") != 0;
+    return 0;
+}
+
+static struct run_tally tally_runs(struct env *e, int64_t first_minute)
+{
+    struct run_tally t = {.first_minute = first_minute};
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(e->db_url, NULL, &st, &err) ||
+        fr_store_runs_list(st, "credits", 0, tally_run, &t, &err))
+        fail_msg("runs of credits: %s", err.msg);
+    fr_store_close(st);
+    return t;
+}
+
+/* Waits (bounded) until no run of credits is running; the tally then. */
+static struct run_tally wait_runs_done(struct env *e, int64_t first_minute, int timeout_ms)
+{
+    int64_t deadline = fr_now_ms() + timeout_ms;
+    struct run_tally t = tally_runs(e, first_minute);
+    while (t.running && fr_now_ms() < deadline) {
+        fr_sleep_ms(100);
+        t = tally_runs(e, first_minute);
+    }
+    assert_int_equal(t.running, 0);
+    return t;
+}
+
+/* Lines of both instances' logs that say the slot at minute was skipped, and why. */
+static int slot_skips(struct env *e, int64_t minute)
+{
+    char at[64];
+    fr_format_rfc3339(minute * 60000, at, sizeof(at));
+    char *want = fr_asprintf("\"slot\":\"%s\"", at);
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        char *log = fr_test_proc_stderr(&e->serve[i]);
+        for (char *line = log; line && *line;) {
+            char *eol = strchr(line, '\n');
+            if (eol)
+                *eol = '\0';
+            n += strstr(line, "scheduled run skipped") && strstr(line, want);
+            line = eol ? eol + 1 : NULL;
+        }
+        free(log);
+    }
+    free(want);
+    return n;
+}
+
+/*
+ * Two `ferry serve` instances on one database with the same job, every
+ * minute. The slot missed before they started runs once, slowly: asked to
+ * run the job then, the instance running it answers 409 (running already)
+ * and the other 409 too (running on another instance: the run lock). The
+ * next two slots, quick runs, each run once over both instances: the
+ * instance that reaches the slot later (about half a second: their
+ * scheduler ticks are offset) finds it claimed.
+ */
+static void test_schedule_once_per_slot_two_instances(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    const char *mock_args[] = {"--faults", "slow=1:1s", NULL};
+    assert_int_equal(fr_test_mock_start(&e->mock, mock_args), 0);
+    char *dir[2] = {fr_asprintf("%s/a", e->dir), fr_asprintf("%s/b", e->dir)};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mkdir(dir[i], 0700), 0);
+        write_sched_config(e, dir[i], e->mock.base_url);
+    }
+    /* the slow run and the requests fit in the minute they start in */
+    if (fr_wall_ms() / 1000 % 60 > 35)
+        fr_sleep_ms((62 - fr_wall_ms() / 1000 % 60) * 1000);
+    int64_t minute = fr_wall_ms() / 60000;
+    int64_t a_started = fr_now_ms();
+    start_serve_in(e, 0, dir[0]);
+    /* B's scheduler ticks about half a second after A's */
+    int64_t b_at = a_started + 1500;
+    while (fr_now_ms() < b_at)
+        fr_sleep_ms(5);
+    start_serve_in(e, 1, dir[1]);
+
+    /* the missed slot: one instance runs it (a second and more per request) */
+    int64_t deadline = fr_now_ms() + 20000;
+    struct run_tally t = tally_runs(e, minute);
+    while (!t.running && fr_now_ms() < deadline) {
+        fr_sleep_ms(20);
+        t = tally_runs(e, minute);
+    }
+    assert_int_equal(t.running, 1);
+    char *body[2] = {NULL, NULL};
+    long status[2];
+    for (int i = 0; i < 2; i++)
+        status[i] = run_now_on(e, i, &body[i]);
+    assert_int_equal(status[0], 409);
+    assert_int_equal(status[1], 409);
+    int here = strstr(body[0], "running already") ? 0 : 1;
+    assert_non_null(strstr(body[here], "running already"));
+    assert_non_null(strstr(body[1 - here], "running on another instance"));
+    free(body[0]);
+    free(body[1]);
+    t = wait_runs_done(e, minute, 30000);
+    assert_int_equal(t.per_minute[0], 1);
+    assert_true(fr_wall_ms() / 60000 == minute); /* done before the next slot */
+
+    /* the next two slots, quick runs */
+    set_faults(&e->mock, "");
+    while (fr_wall_ms() < (minute + 2) * 60000 + 5000)
+        fr_sleep_ms(200);
+    t = wait_runs_done(e, minute, 30000);
+    assert_int_equal(t.per_minute[0], 1);
+    assert_int_equal(t.per_minute[1], 1);
+    assert_int_equal(t.per_minute[2], 1);
+    assert_int_equal(t.other, 0);
+    assert_int_equal(t.not_ok, 0);
+    /* both instances saw each slot come: one ran it, the other logged why it did not */
+    assert_int_equal(slot_skips(e, minute + 1), 1);
+    assert_int_equal(slot_skips(e, minute + 2), 1);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored")), 8);
+    json_decref(stats);
+    free(dir[0]);
+    free(dir[1]);
+}
+
+/* ---- a password in the store URL ------------------------------------------------------ */
+
+#define PW_USERINFO "pg-pw-userinfo-8d2c41"
+#define PW_QUERY    "pg-pw-query-3a9f07"
+
+/* A loopback port nothing listens on (it was free a moment ago). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/*
+ * base ("postgresql://ferry@HOST:PORT/db") with a password: in the
+ * userinfo, or (query) as the ?password= parameter. The caller frees it.
+ */
+static char *with_password(const char *base, bool query)
+{
+    if (query)
+        return fr_asprintf("%s%spassword=" PW_QUERY "&connect_timeout=5", base,
+                           strchr(base, '?') ? "&" : "?");
+    const char *at = strchr(base, '@');
+    assert_non_null(at);
+    return fr_asprintf("%.*s:" PW_USERINFO "%s", (int)(at - base), base, at);
+}
+
+static void assert_no_password(const char *what, const char *text)
+{
+    if (text && (strstr(text, PW_USERINFO) || strstr(text, PW_QUERY)))
+        fail_msg("%s shows the store password:\n%s", what, text);
+}
+
+/* dir/ferry.yaml: store url and a webhook source (ferry serve needs something to serve). */
+static void write_store_config(struct env *e, const char *dir, const char *url)
+{
+    char *yaml = fr_asprintf("store: \"%s\"\n"
+                             "webhooks:\n"
+                             "  listen: 127.0.0.1:0\n"
+                             "  sources:\n"
+                             "    gh:\n"
+                             "      path: /hooks/gh\n"
+                             "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                             "      deliver: { url: \"%s\" }\n",
+                             url, e->recv_url);
+    free(fr_test_write_file(dir, "ferry.yaml", yaml));
+    free(yaml);
+}
+
+/*
+ * ferry ARGS in dir: exits with want, shows neither password, and names
+ * the store (masked) when it fails.
+ */
+static void run_without_password(const char *const *args, const char *dir, int want)
+{
+    char *out = NULL, *err = NULL;
+    int status = fr_test_run(args, dir, secret_env, 60000, &out, &err);
+    char what[96];
+    snprintf(what, sizeof(what), "ferry %s", args[0]);
+    assert_no_password(what, out);
+    assert_no_password(what, err);
+    if (status != want)
+        fail_msg("%s exited %d, not %d:\n%s", what, status, want, err);
+    if (want)
+        assert_non_null(
+            strstr(err, FR_REDACTED "@127.0.0.1") ? err : strstr(err, "password=" FR_REDACTED));
+    free(out);
+    free(err);
+}
+
+/* GET path on instance i: status want, and neither password in the answer; the body. */
+static char *get_without_password(struct env *e, int i, const char *path, long want)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", e->port[i], path);
+    long status = 0;
+    char *body = NULL;
+    assert_int_equal(fr_test_http("GET", url, NULL, NULL, &status, &body), 0);
+    assert_no_password(path, body);
+    if (status != want)
+        fail_msg("GET %s: %ld, not %ld: %s", path, status, want, body);
+    return body;
+}
+
+/*
+ * A store URL with a password, in the userinfo or as ?password=: it never
+ * shows in what ferry prints, logs or answers, whether the server cannot be
+ * reached (nothing listens), answers (trust: the password is not even
+ * needed) or goes down under a running ferry serve.
+ */
+static void test_store_password_never_shown(void **state)
+{
+    struct env *e = *state;
+    if (fr_pgtest_skipped())
+        skip();
+    fr_test_secret(PW_USERINFO);
+    fr_test_secret(PW_QUERY);
+    char *dir[2] = {fr_asprintf("%s/a", e->dir), fr_asprintf("%s/b", e->dir)};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(mkdir(dir[i], 0700), 0);
+
+    /* nobody listens */
+    char *base = fr_asprintf("postgresql://ferry@127.0.0.1:%d/ferry", closed_port());
+    for (int q = 0; q < 2; q++) {
+        char *url = with_password(base, q);
+        write_store_config(e, dir[q], url);
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 5);
+        const char *runs_args[] = {"runs", "list", "-c", "ferry.yaml", NULL};
+        run_without_password(runs_args, dir[q], 5);
+        const char *serve_args[] = {"serve", "-c", "ferry.yaml", NULL};
+        run_without_password(serve_args, dir[q], 5);
+        const char *migrate_args[] = {"migrate", "--check", "--store", url, NULL};
+        run_without_password(migrate_args, dir[q], 5);
+        free(url);
+    }
+    free(base);
+
+    /* a server that answers, then goes down under two ferry serve, one per spelling */
+    const char *why = NULL;
+    if (fr_pgtest_cluster_start(&e->db_url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+    for (int q = 0; q < 2; q++) {
+        char *url = with_password(e->db_url, q);
+        write_store_config(e, dir[q], url);
+        free(url);
+        start_serve_in(e, q, dir[q]);
+        free(get_without_password(e, q, "/readyz", 200));
+        free(get_without_password(e, q, "/api/status", 200));
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 0);
+    }
+    assert_int_equal(fr_pgtest_cluster_down(e->cluster_dir), 0);
+    for (int q = 0; q < 2; q++) {
+        char *body = get_without_password(e, q, "/readyz", 503);
+        assert_non_null(strstr(body, "127.0.0.1")); /* it says which server */
+        assert_non_null(strstr(body, FR_REDACTED)); /* and shows the URL, masked */
+        free(body);
+        const char *status_args[] = {"status", "-c", "ferry.yaml", NULL};
+        run_without_password(status_args, dir[q], 5);
+    }
+    assert_int_equal(fr_pgtest_cluster_up(e->cluster_dir), 0);
+    for (int q = 0; q < 2; q++) {
+        kill(e->serve[q].pid, SIGTERM);
+        assert_int_equal(fr_test_wait(&e->serve[q], 15000), 0);
+        char *log = fr_test_proc_stderr(&e->serve[q]);
+        assert_no_password("the log of ferry serve", log);
+        free(log);
+        free(dir[q]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +915,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_push_killed_on_a_resumed_on_b, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_once_per_slot_two_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_password_never_shown, setup, teardown),
     };
+    if (getenv("ITF"))
+        cmocka_set_test_filter(getenv("ITF"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <libpq-fe.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +17,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include "pgtest.h"
 
@@ -1167,7 +1170,178 @@ static void c_watermarks(struct fr_store *st)
     free(value);
 }
 
+/* ---- contract: schedules and job run locks -------------------------------------------- */
+
+static bool claim(struct fr_store *st, const char *job, int64_t slot_ms, const char *owner)
+{
+    bool claimed = true;
+    struct fr_err err = {0};
+    if (fr_store_schedule_claim(st, job, slot_ms, owner, 5, &claimed, &err))
+        fail_msg("schedule claim %s/%lld: %s", job, (long long)slot_ms, err.msg);
+    return claimed;
+}
+
+static void c_schedule_claim(struct fr_store *st)
+{
+    assert_true(claim(st, "nightly", 60000, "host-a:1"));
+    assert_false(claim(st, "nightly", 60000, "host-b:2")); /* the slot is taken */
+    assert_false(claim(st, "nightly", 60000, "host-a:1")); /* also for its owner: once */
+    assert_true(claim(st, "nightly", 120000, "host-b:2")); /* the next slot */
+    assert_true(claim(st, "hourly", 60000, "host-b:2"));   /* another job's slot */
+    bool claimed = true;
+    assert_int_equal(fr_store_schedule_claim(st, NULL, 1, "o", 1, &claimed, NULL), FR_EINVAL);
+    assert_false(claimed);
+}
+
+static bool lock_job(struct fr_store *st, const char *job)
+{
+    bool held = true;
+    struct fr_err err = {0};
+    if (fr_store_job_lock(st, job, &held, &err))
+        fail_msg("job lock %s: %s", job, err.msg);
+    assert_int_equal(err.code, 0); /* held elsewhere is an answer, not a failure */
+    return held;
+}
+
+static void unlock_job(struct fr_store *st, const char *job)
+{
+    struct fr_err err = {0};
+    if (fr_store_job_unlock(st, job, &err))
+        fail_msg("job unlock %s: %s", job, err.msg);
+}
+
+/* One handle: one job's lock at a time, released by unlock; misuse is FR_EINVAL. */
+static void c_job_lock_one_per_handle(struct fr_store *st)
+{
+    struct fr_err err = {0};
+    bool held = true;
+    assert_int_equal(fr_store_job_unlock(st, "nightly", &err), FR_EINVAL); /* not held */
+    assert_true(lock_job(st, "nightly"));
+    fr_err_clear(&err);
+    assert_int_equal(fr_store_job_lock(st, "nightly", &held, &err), FR_EINVAL);
+    assert_false(held);
+    assert_non_null(strstr(err.msg, "holds the run lock of job \"nightly\" already"));
+    assert_int_equal(fr_store_job_lock(st, "hourly", &held, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_job_unlock(st, "hourly", NULL), FR_EINVAL);
+    /* the handle works as before while it holds the lock */
+    begin_ok(st, "r1", "nightly", 10);
+    unlock_job(st, "nightly");
+    assert_int_equal(fr_store_job_unlock(st, "nightly", NULL), FR_EINVAL);
+    assert_true(lock_job(st, "hourly"));
+    unlock_job(st, "hourly");
+    assert_true(lock_job(st, "nightly")); /* the case's close releases it */
+    assert_int_equal(fr_store_job_lock(NULL, "x", &held, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_job_lock(st, "", &held, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_job_lock(st, NULL, &held, NULL), FR_EINVAL);
+    assert_int_equal(fr_store_job_lock(st, "x", NULL, NULL), FR_EINVAL);
+}
+
 /* ---- contract: backends whose data outlives the handle -------------------------------- */
+
+/* A store no ferry has opened: version 0 (not an error); migrate applies every version once. */
+static void d_schema_from_empty(const char *url)
+{
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open_flags(url, NULL, FR_STORE_NO_MIGRATE, &st, &err))
+        fail_msg("open %s: %s", url, err.msg);
+    int64_t current = -1, latest = 0, applied = -1;
+    if (fr_store_schema(st, &current, &latest, &err))
+        fail_msg("schema: %s", err.msg);
+    assert_int_equal(current, 0);
+    assert_true(latest >= 6);
+    assert_int_equal(fr_store_migrate(st, &applied, &err), FR_OK);
+    assert_int_equal(applied, latest);
+    assert_int_equal(fr_store_schema(st, &current, &latest, &err), FR_OK);
+    assert_int_equal(current, latest);
+    assert_int_equal(fr_store_migrate(st, &applied, &err), FR_OK);
+    assert_int_equal(applied, 0);
+    begin_ok(st, "r1", "a", 1); /* the schema is there */
+    fr_store_close(st);
+}
+
+/* Two handles, as two instances would be: one slot, one claim. */
+static void d_schedule_claim_two_handles(const char *url)
+{
+    struct fr_store *a = open_ok(url);
+    struct fr_store *b = open_ok(url);
+    assert_true(claim(a, "nightly", 60000, "a"));
+    assert_false(claim(b, "nightly", 60000, "b"));
+    assert_true(claim(b, "nightly", 120000, "b"));
+    assert_false(claim(a, "nightly", 120000, "a"));
+    fr_store_close(a);
+    fr_store_close(b);
+}
+
+/* Two handles: one holds a job's lock; the other gets it after unlock, or after close. */
+static void d_job_lock_two_handles(const char *url)
+{
+    struct fr_store *a = open_ok(url);
+    struct fr_store *b = open_ok(url);
+    assert_true(lock_job(a, "nightly"));
+    assert_false(lock_job(b, "nightly"));
+    assert_false(lock_job(b, "nightly")); /* asking again changes nothing */
+    assert_true(lock_job(b, "hourly"));   /* another job's lock is another lock */
+    unlock_job(b, "hourly");
+    unlock_job(a, "nightly");
+    assert_true(lock_job(b, "nightly"));
+    assert_false(lock_job(a, "nightly"));
+    fr_store_close(b); /* with the lock held: close lets it go */
+    assert_true(lock_job(a, "nightly"));
+    fr_store_close(a);
+    /* a new handle after the holder closed */
+    a = open_ok(url);
+    assert_true(lock_job(a, "nightly"));
+    fr_store_close(a);
+}
+
+/* A process holding a job's lock is killed: the lock goes with it. */
+static void d_job_lock_holder_killed(const char *url)
+{
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        struct fr_store *cs = NULL;
+        bool held = false;
+        char ok = fr_store_open(url, NULL, &cs, NULL) == 0 &&
+                          fr_store_job_lock(cs, "nightly", &held, NULL) == 0 && held
+                      ? 'y'
+                      : 'n';
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        for (int i = 0; i < 600; i++) /* until killed; never longer than a minute */
+            fr_sleep_ms(100);
+        _exit(0);
+    }
+    close(ready[1]);
+    char ok = 0;
+    ssize_t got = read(ready[0], &ok, 1);
+    close(ready[0]);
+    /* no assertion until the child is gone: a failed one would leave it behind */
+    struct fr_store *st = NULL;
+    bool held = true;
+    struct fr_err err = {0};
+    int rc = fr_store_open(url, NULL, &st, &err);
+    if (!rc)
+        rc = fr_store_job_lock(st, "nightly", &held, &err);
+    kill(pid, SIGKILL);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(got, 1);
+    assert_int_equal(ok, 'y');
+    if (rc)
+        fail_msg("open and lock %s: %s", url, err.msg);
+    assert_false(held);
+    /* the server notices the closed connection within moments: bounded wait */
+    int64_t deadline = fr_now_ms() + 10000;
+    while (!(held = lock_job(st, "nightly")) && fr_now_ms() < deadline)
+        fr_sleep_ms(20);
+    assert_true(held);
+    fr_store_close(st);
+}
 
 static void d_watermark_persists(const char *url)
 {
@@ -1428,6 +1602,8 @@ static const struct {
     {"events_release", c_events_release},
     {"events_queue_stats", c_events_queue_stats},
     {"watermarks", c_watermarks},
+    {"schedule_claim", c_schedule_claim},
+    {"job_lock_one_per_handle", c_job_lock_one_per_handle},
 };
 
 static const struct {
@@ -1440,6 +1616,10 @@ static const struct {
     {"events_claim_two_handles", d_events_claim_two_handles},
     {"events_claim_processes", d_events_claim_processes},
     {"watermark_persists", d_watermark_persists},
+    {"schema_from_empty", d_schema_from_empty},
+    {"schedule_claim_two_handles", d_schedule_claim_two_handles},
+    {"job_lock_two_handles", d_job_lock_two_handles},
+    {"job_lock_holder_killed", d_job_lock_holder_killed},
 };
 
 /* One test of the matrix: the backend, which test, and what setup made. */
@@ -1792,6 +1972,122 @@ static void test_sqlite_locked(void **state)
     remove_temp_dir(dir);
 }
 
+/* Terminates the sessions of url's database that hold an advisory lock; how many. */
+static int pg_terminate_lock_holders(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                              " WHERE locktype = 'advisory' AND granted"
+                              " AND database = (SELECT oid FROM pg_database"
+                              "  WHERE datname = current_database())");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    int n = PQntuples(res);
+    PQclear(res);
+    PQfinish(c);
+    return n;
+}
+
+/*
+ * PostgreSQL: the connection of a handle holding a job's lock dies. The
+ * server lets the lock go; the handle's next operation takes it again, or,
+ * when another handle took it meanwhile, fails (the run stops) until the
+ * handle lets go of the lock.
+ */
+static void test_pg_job_lock_connection_lost(void **state)
+{
+    (void)state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = fr_pgtest_db_new(&why);
+    if (!url)
+        fail_msg("%s", why);
+    struct fr_store *a = open_ok(url);
+    struct fr_store *b = open_ok(url);
+    begin_ok(a, "r1", "nightly", 10);
+
+    /* nobody takes it meanwhile: a's next operation reconnects and holds it again */
+    assert_true(lock_job(a, "nightly"));
+    assert_int_equal(pg_terminate_lock_holders(url), 1);
+    struct fr_run run;
+    struct fr_err err = {0};
+    int64_t deadline = fr_now_ms() + 10000;
+    while (fr_store_run_get(a, "r1", &run, NULL) && fr_now_ms() < deadline)
+        fr_sleep_ms(20); /* the operation that finds the connection broken fails */
+    assert_int_equal(fr_store_run_get(a, "r1", &run, &err), FR_OK);
+    assert_false(lock_job(b, "nightly"));
+
+    /* b takes it while a's connection is down: a's operations fail from then on */
+    assert_int_equal(pg_terminate_lock_holders(url), 1);
+    deadline = fr_now_ms() + 10000;
+    bool held = false;
+    while (!(held = lock_job(b, "nightly")) && fr_now_ms() < deadline)
+        fr_sleep_ms(20);
+    assert_true(held);
+    for (int i = 0; i < 3; i++) {
+        fr_err_clear(&err);
+        assert_int_equal(fr_store_run_get(a, "r1", &run, &err), FR_ESTORE);
+    }
+    assert_non_null(strstr(err.msg, "lost the run lock of job \"nightly\""));
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED};
+    assert_int_equal(fr_store_journal_update(a, "nightly", "r1", &u, 1, 20, NULL), FR_ESTORE);
+    unlock_job(a, "nightly"); /* a's run ends: the handle works again, without the lock */
+    assert_int_equal(fr_store_run_get(a, "r1", &run, NULL), FR_OK);
+    assert_false(lock_job(a, "nightly"));
+    fr_store_close(a);
+    fr_store_close(b);
+    fr_pgtest_db_drop(url);
+    free(url);
+}
+
+/* What messages show of a store URL: never a password, in any spelling libpq takes. */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"postgresql://ferry@db:5432/ferry", "postgresql://ferry@db:5432/ferry"},
+        {"postgresql://db:5432/ferry", "postgresql://db:5432/ferry"},
+        {"postgres://db", "postgres://db"},
+        {"postgresql://u@[::1]:5432/x?sslmode=require",
+         "postgresql://u@[::1]:5432/x?sslmode=require"},
+        {"sqlite:ferry.db", "sqlite:ferry.db"},
+        {"", ""},
+        {"postgresql://ferry:s3cr3t-pw@db:5432/ferry",
+         "postgresql://ferry:[REDACTED]@db:5432/ferry"},
+        {"postgresql://ferry:s3cr3t-pw@db", "postgresql://ferry:[REDACTED]@db"},
+        {"postgresql://:s3cr3t-pw@db/x", "postgresql://:[REDACTED]@db/x"},
+        {"postgresql://u:s3cr3t-pw@[::1]:5432/x", "postgresql://u:[REDACTED]@[::1]:5432/x"},
+        {"postgresql://u:s3cr3t-pw@h1:5432,h2:5433/x",
+         "postgresql://u:[REDACTED]@h1:5432,h2:5433/x"},
+        /* '@' and '/' percent-encoded, as they should be */
+        {"postgres://u:p%40ss%2Fw0rd@db/x", "postgres://u:[REDACTED]@db/x"},
+        /* raw: '@' (the last one ends the userinfo), '?', '#', '/' */
+        {"postgresql://u:p@ss@w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        {"postgresql://u:pa?ss#w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        {"postgresql://u:pa/ss-w0rd@db/x", "postgresql://u:[REDACTED]@db/x"},
+        /* the query parameter */
+        {"postgresql://u@db/x?password=s3cr3t-pw&sslmode=require",
+         "postgresql://u@db/x?password=[REDACTED]&sslmode=require"},
+        {"postgresql://u@db/x?sslmode=require&password=s3cr3t-pw",
+         "postgresql://u@db/x?sslmode=require&password=[REDACTED]"},
+        {"postgresql://db/x?password=s3cr3t@pw", "postgresql://db/x?password=[REDACTED]"},
+        /* libpq's conninfo strings (no store scheme, but what a user may write) */
+        {"host=db password=s3cr3t-pw user=u", "host=db password=[REDACTED] user=u"},
+        {"host=db password='s3cr3t pw' user=u", "host=db password='[REDACTED]' user=u"},
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
+        char *shown = fr__store_url_redact(cases[i].url);
+        if (strcmp(shown, cases[i].shown) != 0)
+            fail_msg("%s: shown as %s, not %s", cases[i].url, shown, cases[i].shown);
+        assert_null(strstr(shown, "s3cr3t"));
+        assert_null(strstr(shown, "w0rd"));
+        free(shown);
+    }
+}
+
 static int reentry_seen;
 
 static int reenter_runs_list(const struct fr_run *run, void *ud)
@@ -1863,6 +2159,8 @@ int main(void)
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
         cmocka_unit_test(test_sqlite_wal_checkpoints),
+        cmocka_unit_test(test_pg_job_lock_connection_lost),
+        cmocka_unit_test(test_url_redact),
     };
     FR_ASSERT(n + FR_ARRAY_LEN(plain) <= max);
     for (size_t i = 0; i < FR_ARRAY_LEN(plain); i++)
