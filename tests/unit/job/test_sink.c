@@ -131,6 +131,25 @@ static void test_jsonl_atomic(void **state)
     free(conf.path);
 }
 
+/* One run of conf's sink that writes one record and commits. */
+static void commit_one(const struct fr_sink_conf *conf)
+{
+    struct fr_sink *s = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_sink_open(conf, 0, &s, &err), 0);
+    write_ok(s, "{\"participantId\":\"P000001\"}", NULL);
+    assert_int_equal(fr_sink_commit(s, &err), 0);
+    fr_sink_free(s);
+}
+
+/* The file a planted link pointed to still holds what it held. */
+static void assert_untouched(const char *victim)
+{
+    char *text = slurp(victim);
+    assert_string_equal(text, "precious\n");
+    free(text);
+}
+
 /* A link planted at the temporary name is not followed: what it points to stays as it was. */
 static void test_planted_link(void **state)
 {
@@ -142,16 +161,9 @@ static void test_planted_link(void **state)
     spit(victim, "precious\n");
     assert_int_equal(symlink(victim, tmp), 0);
 
-    struct fr_sink *s = NULL;
-    struct fr_err err = {0};
-    assert_int_equal(fr_sink_open(&conf, 0, &s, &err), 0);
-    write_ok(s, "{\"participantId\":\"P000001\"}", NULL);
-    assert_int_equal(fr_sink_commit(s, &err), 0);
-    fr_sink_free(s);
-    char *text = slurp(victim);
-    assert_string_equal(text, "precious\n");
-    free(text);
-    text = slurp(conf.path);
+    commit_one(&conf);
+    assert_untouched(victim);
+    char *text = slurp(conf.path);
     assert_string_equal(text, "{\"participantId\":\"P000001\"}\n");
     free(text);
     struct stat sb;
@@ -174,13 +186,8 @@ static void test_link_at_path(void **state)
     conf.path = fr_asprintf("%s/p.jsonl", e->dir);
     spit(victim, "precious\n");
     assert_int_equal(symlink(victim, conf.path), 0);
-    assert_int_equal(fr_sink_open(&conf, 0, &s, &err), 0);
-    write_ok(s, "{\"participantId\":\"P000001\"}", NULL);
-    assert_int_equal(fr_sink_commit(s, &err), 0);
-    fr_sink_free(s);
-    char *text = slurp(victim);
-    assert_string_equal(text, "precious\n");
-    free(text);
+    commit_one(&conf);
+    assert_untouched(victim);
     struct stat sb;
     assert_int_equal(lstat(conf.path, &sb), 0);
     assert_true(S_ISREG(sb.st_mode));
