@@ -83,8 +83,7 @@ int main(int argc, char **argv)
     char *path = fr_asprintf("%s/fsyncprobe-XXXXXX", dir);
     int fd = mkstemp(path);
     if (fd < 0) {
-        fprintf(stderr, "ferry-fsyncprobe: cannot create a file in %s: %s\n", dir,
-                strerror(errno));
+        fprintf(stderr, "ferry-fsyncprobe: cannot create a file in %s: %s\n", dir, strerror(errno));
         return 1;
     }
     pthread_t threads[64];

@@ -801,10 +801,10 @@ static void test_forwarded_header_cannot_inject(void **state)
     write_gh_config(e, "64KB", 3);
     start_serve(e);
     static const char *const content_types[] = {
-        "application/json\r\n X-Injected: folded",  /* an obsolete line folding */
-        "application/json\r\n\tX-Injected: tab",    /* folded with a tab */
-        "application/json\rX-Injected: bare-cr",     /* a bare CR inside the value */
-        "application/json\nX-Injected: bare-lf",     /* a bare LF ends the line for some */
+        "application/json\r\n X-Injected: folded", /* an obsolete line folding */
+        "application/json\r\n\tX-Injected: tab",   /* folded with a tab */
+        "application/json\rX-Injected: bare-cr",   /* a bare CR inside the value */
+        "application/json\nX-Injected: bare-lf",   /* a bare LF ends the line for some */
     };
     size_t accepted = 0;
     for (size_t i = 0; i < FR_ARRAY_LEN(content_types); i++) {

@@ -174,7 +174,7 @@ static void test_planted_link(void **state)
     free(conf.path);
 }
 
-/* A link planted at the path itself: the file sinks replace the link, the SQLite sink refuses it. */
+/* A link planted at the path itself: file sinks replace it, the SQLite sink refuses it. */
 static void test_link_at_path(void **state)
 {
     struct env *e = *state;

@@ -1854,8 +1854,11 @@ static off_t add_page_events(struct fr_store *st, const char *wal, int *next_id,
     for (int done = 0; done < n; done += PER_COMMIT) {
         for (int i = 0; i < PER_COMMIT; i++) {
             snprintf(ids[i], sizeof(ids[i]), "evt-%d", (*next_id)++);
-            ev[i] = (struct fr_event_in){.source = "bulk", .event_id = ids[i], .body = body,
-                                         .body_len = sizeof(body), .received_ms = 1000};
+            ev[i] = (struct fr_event_in){.source = "bulk",
+                                         .event_id = ids[i],
+                                         .body = body,
+                                         .body_len = sizeof(body),
+                                         .received_ms = 1000};
         }
         struct fr_err err = {0};
         if (fr_store_events_add(st, ev, PER_COMMIT, outcome, &err))
