@@ -1373,9 +1373,10 @@ static int sq_schedule_claim(struct fr_store *base, const char *job, int64_t slo
 /*
  * SQLite's automatic checkpoint copies the WAL into the database file inside
  * the COMMIT that takes the WAL past 1000 pages: that commit, and every
- * webhook sender waiting for it, waits for the copy and its fsyncs (5 to 10
- * ms here, several times a second under load; it was most of the p99 of the
- * acknowledgements). ferry turns it off and checkpoints so:
+ * webhook sender waiting for it, waits for the copy and its fsyncs (several
+ * times a second under webhook load; moving it out took the commits' p99
+ * from about 2 ms to 1.2 ms, bench/README.md). ferry turns it off and
+ * checkpoints so:
  *  - once CKPT_SOFT_PAGES pages were written since the last copy, a commit
  *    wakes the file's checkpointer: a thread with its own connection that
  *    copies while the writers go on (PASSIVE: it never waits for a reader or
