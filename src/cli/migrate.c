@@ -27,11 +27,36 @@ static const char usage[] =
     "Exit status: 0 up to date (or migrated), 1 --check found pending migrations,\n"
     "2 usage or config error, 5 the store failed.\n";
 
+/* The latest schema version this ferry knows (both backends number alike). */
+static int64_t latest_version(void)
+{
+    struct fr_store *st = NULL;
+    int64_t current = 0, latest = 0;
+    if (!fr_store_open_flags("sqlite::memory:", NULL, FR_STORE_NO_MIGRATE, &st, NULL))
+        fr_store_schema(st, &current, &latest, NULL);
+    fr_store_close(st);
+    return latest;
+}
+
+/* --check where no store exists yet (SQLite): everything is pending, and nothing is created. */
+static int check_missing(const char *msg)
+{
+    int64_t latest = latest_version();
+    printf("schema version 0 of %lld: migrations pending\n", (long long)latest);
+    fprintf(stderr, "ferry migrate: %s yet: %lld migration(s) pending (1 to %lld)\n", msg,
+            (long long)latest, (long long)latest);
+    return FR_EXIT_FAILURES;
+}
+
 static int migrate(const char *url, const char *base_dir, bool check)
 {
     struct fr_store *st = NULL;
     struct fr_err err = {0};
-    if (fr_store_open_flags(url, base_dir, FR_STORE_NO_MIGRATE, &st, &err)) {
+    /* --check changes nothing: not even an empty SQLite file where none was */
+    unsigned flags = FR_STORE_NO_MIGRATE | (check ? FR_STORE_NO_CREATE : 0);
+    if (fr_store_open_flags(url, base_dir, flags, &st, &err)) {
+        if (check && err.code == FR_ENOTFOUND)
+            return check_missing(err.msg);
         fprintf(stderr, "ferry migrate: %s\n", err.msg);
         return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
     }

@@ -34,8 +34,13 @@ struct fr_store;
  */
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err);
 
-/* fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying migrations. */
+/*
+ * fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying
+ * migrations; FR_STORE_NO_CREATE opens only a store that exists (SQLite: a
+ * missing file is FR_ENOTFOUND instead of a new, empty one).
+ */
 #define FR_STORE_NO_MIGRATE 1u
+#define FR_STORE_NO_CREATE  2u
 int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
                         struct fr_store **out, struct fr_err *err);
 /* Releases the job run lock the handle holds, if any, and frees it. NULL is a no-op. */

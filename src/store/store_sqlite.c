@@ -1558,10 +1558,15 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
     else
         s->path = fr_asprintf("%s/%s", base_dir, rest);
 
-    int open_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int open_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (!(flags & FR_STORE_NO_CREATE))
+        open_flags |= SQLITE_OPEN_CREATE;
     int rc = FR_OK;
     int orc = sqlite3_open_v2(s->path, &s->db, open_flags, NULL);
-    if (orc != SQLITE_OK) /* ferry does not create directories: a typo should not become one */
+    if (orc != SQLITE_OK && (flags & FR_STORE_NO_CREATE) && access(s->path, F_OK) != 0 &&
+        errno == ENOENT)
+        rc = fr_err_set(err, FR_ENOTFOUND, orc, "no store at sqlite:%s", s->path);
+    else if (orc != SQLITE_OK) /* ferry does not create directories: a typo should not become one */
         rc = fr_err_set(err, FR_ESTORE, orc,
                         "open: %s (sqlite:%s); check that its directory exists and is writable",
                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(orc), s->path);

@@ -141,7 +141,9 @@ static void check_apply_check(struct env *e)
     free(want);
     free(out);
     free(err);
-    /* --check changed nothing */
+    /* --check changed nothing: on SQLite not even an empty file was made */
+    if (!e->pg && access(e->url + strlen("sqlite:"), F_OK) == 0)
+        fail_msg("ferry migrate --check created %s", e->url);
     assert_int_equal(sql(e, e->pg ? "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
                                   : "SELECT count(*) FROM sqlite_master"),
                      0);
