@@ -368,6 +368,14 @@ static void test_two_instances_one_killed(void **state)
     load_free(l);
 }
 
+/* A cluster of e's own (teardown stops it), for tests that stop or restart the server. */
+static void own_cluster(struct env *e)
+{
+    const char *why = NULL;
+    if (fr_pgtest_cluster_start(&e->db_url, &e->cluster_dir, &why))
+        fail_msg("%s", why);
+}
+
 /* ---- the database restarted under load ----------------------------------------------- */
 
 static void test_database_restart_under_load(void **state)
@@ -375,11 +383,7 @@ static void test_database_restart_under_load(void **state)
     struct env *e = *state;
     if (fr_pgtest_skipped())
         skip();
-    const char *why = NULL;
-    char *url = NULL;
-    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
-        fail_msg("%s", why);
-    e->db_url = url;
+    own_cluster(e);
     write_serve_config(e);
     start_serve(e, 0);
     struct load *l = load_start();
@@ -395,7 +399,7 @@ static void test_database_restart_under_load(void **state)
     check_delivered(e, l, 60000, &distinct);
     check_stored_once(e);
     load_free(l);
-    /* the log says what happened, without the URL's secrets */
+    /* and it still stops cleanly */
     kill(e->serve[0].pid, SIGTERM);
     assert_int_equal(fr_test_wait(&e->serve[0], 15000), 0);
 }
@@ -406,11 +410,7 @@ static void test_database_down_readyz_and_503(void **state)
     struct env *e = *state;
     if (fr_pgtest_skipped())
         skip();
-    const char *why = NULL;
-    char *url = NULL;
-    if (fr_pgtest_cluster_start(&url, &e->cluster_dir, &why))
-        fail_msg("%s", why);
-    e->db_url = url;
+    own_cluster(e);
     write_serve_config(e);
     start_serve(e, 0);
     char ready[96];
@@ -875,9 +875,7 @@ static void test_store_password_never_shown(void **state)
     free(base);
 
     /* a server that answers, then goes down under two ferry serve, one per spelling */
-    const char *why = NULL;
-    if (fr_pgtest_cluster_start(&e->db_url, &e->cluster_dir, &why))
-        fail_msg("%s", why);
+    own_cluster(e);
     for (int q = 0; q < 2; q++) {
         char *url = with_password(e->db_url, q);
         write_store_config(e, dir[q], url);
