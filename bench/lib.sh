@@ -52,7 +52,7 @@ gen_csv() {
     }' >"$2"
 }
 
-# write_config DIR CSV [TARGET_EXTRA]: a push job for the running mock.
+# write_config DIR CSV [TARGET_EXTRA] [RESULTS_EXTRA]: a push job for the running mock.
 write_config() {
     cat >"$1/ferry.yaml" <<YAML
 store: sqlite:ferry.db
@@ -80,7 +80,7 @@ jobs:
       currencyCode: { value: USD }
       periodId: { value: "2026-11" }
       sourceRef: { from: order_id, required: true }
-    results: { path: /results, key: sourceRef }
+    results: { path: /results, key: sourceRef${4:-} }
 YAML
 }
 

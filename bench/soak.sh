@@ -96,37 +96,12 @@ YAML
 
 # The push job: every fault the mock injects has its answer in the config.
 write_push_config() {
-    cat >"$WORK/push/ferry.yaml" <<YAML
-store: sqlite:ferry.db
-targets:
-  im:
-    base_url: $MOCK_URL
-    auth:
-      type: oauth2_client_credentials
-      token_url: $MOCK_URL/oauth/token
-      client_id: demo
-      client_secret: \${BENCH_SECRET}
-    max_in_flight: 8
-    retry: { max_attempts: 8, base: 100ms, cap: 2s, max_elapsed: 2m, budget: 50% }
+    write_config "$WORK/push" orders.csv \
+        "    retry: { max_attempts: 8, base: 100ms, cap: 2s, max_elapsed: 2m, budget: 50% }
     timeout: { connect: 2s, total: 10s }
     body_errors:
-      - { path: /success, equals: false, message: /error }
-jobs:
-  credits:
-    kind: push
-    target: im
-    source: { type: csv, path: orders.csv }
-    request: { method: POST, path: /credits/batch, batch_size: 100 }
-    key: sourceRef
-    map:
-      participantId: participant_id
-      transactionDate: { from: order_date, type: date }
-      amount: { from: amount, type: number, required: true }
-      currencyCode: { value: USD }
-      periodId: { value: "2026-11" }
-      sourceRef: { from: order_id, required: true }
-    results: { path: /results, key: sourceRef, retry: [ERROR] }
-YAML
+      - { path: /success, equals: false, message: /error }" \
+        ", retry: [ERROR]"
 }
 
 # push_chunk N: a job of CHUNK new records, run again until every record is
