@@ -655,6 +655,7 @@ int fr_config_load_string(const char *yaml, size_t len, const char *name, struct
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
         rc = fr__cfg_parse_mapping(&ld, root, "", &top_table, cfg);
+    fr__cfg_loader_release(&ld);
     yaml_document_delete(&doc);
     if (rc) {
         fr_config_free(cfg);

@@ -22,12 +22,20 @@ struct fr__cfg_loader {
     const char *dir;  /* directory for relative file: paths */
     struct fr_config *cfg;
     struct fr_err *err;
+    /* every ${NAME} expanded so far: messages show "${NAME}", never its value */
+    char **env_names;
+    size_t nenv;
 };
+
+/* Frees what the loader kept (the names of the variables it expanded). */
+void fr__cfg_loader_release(struct fr__cfg_loader *ld);
 
 /*
  * Records "name:line:col: path: message" (line and column of node, 1-based)
  * as FR_ECONFIG in ld->err and returns FR_ECONFIG. path may be NULL or ""
- * (no path written). The message must not contain secret values.
+ * (no path written). The message must not contain secret values: the value
+ * of any ${NAME} the loader expanded is written back as ${NAME}, whatever
+ * quoted it, so a bad value built from the environment is named as written.
  */
 int fr__cfg_fail(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
                  const char *fmt, ...) FR_PRINTF(4, 5);

@@ -32,6 +32,63 @@ static void add_path(struct fr_buf *b, const char *path)
         fr_buf_addf(b, "%s: ", path);
 }
 
+/*
+ * Values shorter than this are left as they are: "8" or "on" written back as
+ * ${NAME} wherever they stand would garble messages, and hide nothing.
+ */
+#define ENV_VALUE_MIN 4
+
+/* Appends msg to b with the value of every expanded ${NAME} written back as ${NAME}. */
+static void add_unexpanded(const struct fr__cfg_loader *ld, struct fr_buf *b, const char *msg)
+{
+    const char *p = msg;
+    while (*p) {
+        const char *first = NULL, *name = NULL;
+        size_t flen = 0;
+        for (size_t i = 0; i < ld->nenv; i++) {
+            const char *value = getenv(ld->env_names[i]);
+            size_t vlen = value ? strlen(value) : 0;
+            if (vlen < ENV_VALUE_MIN)
+                continue;
+            const char *at = strstr(p, value);
+            if (at && (!first || at < first || (at == first && vlen > flen))) {
+                first = at;
+                flen = vlen;
+                name = ld->env_names[i];
+            }
+        }
+        if (!first) {
+            fr_buf_adds(b, p);
+            return;
+        }
+        fr_buf_add(b, p, (size_t)(first - p));
+        fr_buf_addf(b, "${%s}", name);
+        p = first + flen;
+    }
+}
+
+void fr__cfg_loader_release(struct fr__cfg_loader *ld)
+{
+    for (size_t i = 0; i < ld->nenv; i++)
+        free(ld->env_names[i]);
+    free(ld->env_names);
+    ld->env_names = NULL;
+    ld->nenv = 0;
+}
+
+/* Remembers that var (owned) was expanded. */
+static void remember_env(struct fr__cfg_loader *ld, char *var)
+{
+    for (size_t i = 0; i < ld->nenv; i++) {
+        if (strcmp(ld->env_names[i], var) == 0) {
+            free(var);
+            return;
+        }
+    }
+    ld->env_names = fr_reallocarray(ld->env_names, ld->nenv + 1, sizeof(*ld->env_names));
+    ld->env_names[ld->nenv++] = var;
+}
+
 static FR_PRINTF(4, 0) char *vformat(struct fr__cfg_loader *ld, const yaml_node_t *node,
                                      const char *path, const char *fmt, va_list ap)
 {
@@ -43,7 +100,7 @@ static FR_PRINTF(4, 0) char *vformat(struct fr__cfg_loader *ld, const yaml_node_
         fr_buf_addf(&b, "%s: ", ld->name);
     add_path(&b, path);
     char *msg = fr_vasprintf(fmt, ap);
-    fr_buf_adds(&b, msg);
+    add_unexpanded(ld, &b, msg);
     free(msg);
     return fr_buf_detach(&b, NULL);
 }
@@ -174,7 +231,7 @@ int fr__cfg_expand(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
             fr_buf_release(&b);
             return rc;
         }
-        free(var);
+        remember_env(ld, var);
         fr_buf_adds(&b, value);
         p = close + 1;
     }

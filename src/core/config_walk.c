@@ -75,9 +75,6 @@ static int bad_choice(struct fr__cfg_loader *ld, yaml_node_t *node, const char *
 static int conv_url(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, char *s,
                     void *field)
 {
-    /* a value built from ${ENV} is named as written: the variable may hold a secret */
-    const char *raw = node ? fr__cfg_text(node) : NULL;
-    const char *shown = raw && strstr(raw, "${") ? raw : s;
     const char *host = NULL;
     if (strncasecmp(s, "http://", 7) == 0)
         host = s + 7;
@@ -87,7 +84,7 @@ static int conv_url(struct fr__cfg_loader *ld, yaml_node_t *node, const char *pa
         int rc = fr__cfg_fail(ld, node, path,
                               "invalid URL \"%s\" (write http://HOST[:PORT][/PATH] "
                               "or https://...)",
-                              shown);
+                              s);
         free(s);
         return rc;
     }
@@ -112,9 +109,6 @@ static bool header_name_ok(const char *s)
 static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_node_t *node,
                    const char *path, char *s, void *field)
 {
-    /* a value built from ${ENV} is named as written: the variable may hold a secret */
-    const char *raw = node ? fr__cfg_text(node) : NULL;
-    const char *shown = raw && strstr(raw, "${") ? raw : s;
     const char *why = NULL;
     char buf[2][32];
     int rc = 0;
@@ -129,7 +123,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         while (len > 0 && b[len - 1] == '/')
             len--;
         if (len == 0 || memchr(b, ' ', len)) {
-            rc = fr__cfg_fail(ld, node, path, "invalid path prefix \"%s\" (write e.g. v2)", shown);
+            rc = fr__cfg_fail(ld, node, path, "invalid path prefix \"%s\" (write e.g. v2)", s);
             break;
         }
         set_str(field, fr_strndup(b, len));
@@ -137,7 +131,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
     }
     case FR__CFG_PATH:
         if (s[0] != '/') {
-            rc = fr__cfg_fail(ld, node, path, "invalid path \"%s\" (it must start with /)", shown);
+            rc = fr__cfg_fail(ld, node, path, "invalid path \"%s\" (it must start with /)", s);
             break;
         }
         set_str(field, s);
@@ -146,14 +140,14 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         if (s[0] != '\0' && s[0] != '/') {
             rc = fr__cfg_fail(ld, node, path,
                               "invalid JSON pointer \"%s\" (it must start with /, e.g. /success)",
-                              shown);
+                              s);
             break;
         }
         set_str(field, s);
         return 0;
     case FR__CFG_HEADER:
         if (!header_name_ok(s)) {
-            rc = fr__cfg_fail(ld, node, path, "invalid header name \"%s\"", shown);
+            rc = fr__cfg_fail(ld, node, path, "invalid header name \"%s\"", s);
             break;
         }
         set_str(field, s);
@@ -167,7 +161,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         return 0;
     case FR__CFG_METHOD:
         if (names_index(k->names, s) < 0) {
-            rc = bad_choice(ld, node, path, shown, k->names);
+            rc = bad_choice(ld, node, path, s, k->names);
             break;
         }
         set_str(field, s);
@@ -175,7 +169,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
     case FR__CFG_ENUM: {
         int i = names_index(k->names, s);
         if (i < 0)
-            rc = bad_choice(ld, node, path, shown, k->names);
+            rc = bad_choice(ld, node, path, s, k->names);
         else
             *(int *)field = i;
         break;
@@ -186,7 +180,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (!*s || *end || errno) {
-            rc = fr__cfg_fail(ld, node, path, "invalid integer \"%s\"", shown);
+            rc = fr__cfg_fail(ld, node, path, "invalid integer \"%s\"", s);
         } else if (v < k->min || v > k->max) {
             rc = fr__cfg_fail(ld, node, path, "%lld is out of range (%lld..%lld)", v,
                               (long long)k->min, (long long)k->max);
@@ -200,12 +194,12 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
     case FR__CFG_SIZE: {
         uint64_t bytes;
         if (fr_parse_size(s, &bytes, &why) != 0)
-            rc = fr__cfg_fail(ld, node, path, "invalid size \"%s\" (%s)", shown, why);
+            rc = fr__cfg_fail(ld, node, path, "invalid size \"%s\" (%s)", s, why);
         else if (bytes < (uint64_t)k->min)
-            rc = fr__cfg_fail(ld, node, path, "%s is too small (at least %lld bytes)", shown,
+            rc = fr__cfg_fail(ld, node, path, "%s is too small (at least %lld bytes)", s,
                               (long long)k->min);
         else if (k->max && bytes > (uint64_t)k->max)
-            rc = fr__cfg_fail(ld, node, path, "%s is too large (at most %lld bytes)", shown,
+            rc = fr__cfg_fail(ld, node, path, "%s is too large (at most %lld bytes)", s,
                               (long long)k->max);
         else
             *(uint64_t *)field = bytes;
@@ -214,12 +208,12 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
     case FR__CFG_DURATION: {
         int64_t ms;
         if (fr_parse_duration(s, &ms, &why) != 0)
-            rc = fr__cfg_fail(ld, node, path, "invalid duration \"%s\" (%s)", shown, why);
+            rc = fr__cfg_fail(ld, node, path, "invalid duration \"%s\" (%s)", s, why);
         else if (ms < k->min)
-            rc = fr__cfg_fail(ld, node, path, "%s is too short (at least %s)", shown,
+            rc = fr__cfg_fail(ld, node, path, "%s is too short (at least %s)", s,
                               fr__cfg_fmt_duration(k->min, buf[0], sizeof(buf[0])));
         else if (k->max && ms > k->max)
-            rc = fr__cfg_fail(ld, node, path, "%s is too long (at most %s)", shown,
+            rc = fr__cfg_fail(ld, node, path, "%s is too long (at most %s)", s,
                               fr__cfg_fmt_duration(k->max, buf[1], sizeof(buf[1])));
         else
             *(int64_t *)field = ms;
@@ -227,7 +221,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
     }
     case FR__CFG_PERCENT:
         if (fr_parse_percent(s, (double *)field, &why) != 0)
-            rc = fr__cfg_fail(ld, node, path, "invalid percentage \"%s\" (%s)", shown, why);
+            rc = fr__cfg_fail(ld, node, path, "invalid percentage \"%s\" (%s)", s, why);
         break;
     case FR__CFG_BOOL:
         if (strcmp(s, "true") == 0)
@@ -235,8 +229,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         else if (strcmp(s, "false") == 0)
             *(bool *)field = false;
         else
-            rc =
-                fr__cfg_fail(ld, node, path, "invalid boolean \"%s\" (write true or false)", shown);
+            rc = fr__cfg_fail(ld, node, path, "invalid boolean \"%s\" (write true or false)", s);
         break;
     case FR__CFG_RATE: {
         struct fr_rate_conf *rate = field;
@@ -245,7 +238,7 @@ static int convert(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, yaml_
         } else if (fr_parse_rate(s, &rate->rate, &why) == 0) {
             rate->mode = FR_RATE_FIXED;
         } else {
-            rc = fr__cfg_fail(ld, node, path, "invalid rate \"%s\" (%s, or adaptive)", shown, why);
+            rc = fr__cfg_fail(ld, node, path, "invalid rate \"%s\" (%s, or adaptive)", s, why);
         }
         break;
     }

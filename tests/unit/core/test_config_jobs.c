@@ -426,6 +426,18 @@ static void test_lookup_rollback(void **state)
                  "ferry.yaml:14:13: jobs.nightly.lookup: missing required key \"found\"", NULL);
     expect_error(MINIMAL "    rollback: { path: /credits }\n",
                  "jobs.nightly.rollback.path: \"/credits\" does not contain {{key}}", NULL);
+    /* a value built from ${ENV} is named as written in every message, not only the
+     * converters' (found by the config fuzzer) */
+    setenv("FERRY_TEST_HELD", "env-held-s3cret-kind", 1);
+    expect_error(MINIMAL "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n",
+                 "rollback.path: \"/credits/${FERRY_TEST_HELD}\" does not contain {{key}}", NULL);
+    struct fr_config *leak = NULL;
+    struct fr_err held_err;
+    assert_int_equal(
+        load(MINIMAL "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n", &leak, &held_err),
+        FR_ECONFIG);
+    assert_null(strstr(held_err.msg, "env-held-s3cret-kind"));
+    unsetenv("FERRY_TEST_HELD");
     expect_error(MINIMAL "    rollback: { path: \"/credits/{{key}}\", found: /x }\n",
                  "unknown key \"found\" under jobs.nightly.rollback", NULL);
     expect_error(MINIMAL "    rollback: { method: DELET, path: \"/credits/{{key}}\" }\n",
