@@ -6,12 +6,15 @@
  * so a latency goal can be checked against what the disk gives.
  * A benchmark tool, not a test (bench/README.md).
  *
- *   ferry-fsyncprobe [--seconds S] [--size BYTES] [--busy THREADS] DIR
+ *   ferry-fsyncprobe [--seconds S] [--size BYTES] [--busy THREADS]
+ *                    [--interval-us US] DIR
  *
  * Appends BYTES (default 16384) to a new file in DIR and fdatasyncs it, in a
  * loop for S seconds (default 4), wrapping at 64 MB, while THREADS threads
- * (default 0) spin. Prints one 'key value' line per figure: n, p50_ms,
- * p99_ms, p999_ms, max_ms, over_4ms (how many took longer than 4 ms), and
+ * (default 0) spin. With --interval-us, each write starts US microseconds
+ * after the previous one started (or at once if that one took longer), so
+ * the flush rate can be set as a group commit would set it. Prints one 'key value' line per figure:
+ * n, p50_ms, p99_ms, p999_ms, max_ms, over_4ms (how many took longer than 4 ms), and
  * over_4ms_phase: for those, the millisecond within the wall-clock 100 ms
  * period at which each ended (a stall that ends on a fixed phase comes from
  * something periodic outside the process). The file is removed at the end.
@@ -59,7 +62,7 @@ static long arg_long(const char *opt, const char *v, long lo, long hi)
 
 int main(int argc, char **argv)
 {
-    long seconds = 4, size = 16384, busy = 0;
+    long seconds = 4, size = 16384, busy = 0, interval_us = 0;
     const char *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0)
@@ -68,11 +71,13 @@ int main(int argc, char **argv)
             size = arg_long("--size", argv[++i], 1, 16L << 20);
         else if (strcmp(argv[i], "--busy") == 0)
             busy = arg_long("--busy", argv[++i], 0, 64);
+        else if (strcmp(argv[i], "--interval-us") == 0)
+            interval_us = arg_long("--interval-us", argv[++i], 0, 1000000);
         else if (argv[i][0] != '-' && !dir)
             dir = argv[i];
         else {
             fprintf(stderr, "usage: ferry-fsyncprobe [--seconds S] [--size BYTES] "
-                            "[--busy THREADS] DIR\n");
+                            "[--busy THREADS] [--interval-us US] DIR\n");
             return 2;
         }
     }
@@ -100,8 +105,14 @@ int main(int argc, char **argv)
     off_t off = 0;
     int rc = 0;
     int64_t end = fr_now_ms() + seconds * 1000;
+    int64_t next_us = fr_now_us();
     while (fr_now_ms() < end) {
         int64_t t0 = fr_now_us();
+        if (t0 < next_us) {
+            usleep((useconds_t)(next_us - t0));
+            t0 = fr_now_us();
+        }
+        next_us = t0 + interval_us;
         if (pwrite(fd, buf, (size_t)size, off) != size || fdatasync(fd) != 0) {
             fprintf(stderr, "ferry-fsyncprobe: write or fdatasync failed: %s\n", strerror(errno));
             rc = 1;

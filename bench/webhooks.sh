@@ -182,7 +182,7 @@ for i in $(seq "$RUNS"); do
     ferry_p50+=("$(get lat_p50_ms "$WORK/ferry-$i.txt")")
     ferry_p99+=("$(get lat_p99_ms "$WORK/ferry-$i.txt")")
 
-    start_serve --commit-batch 1
+    start_serve --commit-batch 1 --commit-interval 0
     load "$SERVE_URL" "$WORK/one-$i.txt" --acked "$SERVE_DIR/acked.txt"
     stop_serve
     check_stored "$SERVE_DIR/acked.txt"
@@ -190,23 +190,30 @@ for i in $(seq "$RUNS"); do
     one_p99+=("$(get lat_p99_ms "$WORK/one-$i.txt")")
     echo "  run $i: nginx $(get ok_per_s "$WORK/nginx-$i.txt")/s ($(others "$WORK/nginx-$i.txt"))" \
         " ferry $(get ok_per_s "$WORK/ferry-$i.txt")/s ($(others "$WORK/ferry-$i.txt"))" \
-        " ferry --commit-batch 1 $(get ok_per_s "$WORK/one-$i.txt")/s ($(others "$WORK/one-$i.txt"))"
+        " ferry --commit-batch 1 --commit-interval 0 $(get ok_per_s "$WORK/one-$i.txt")/s ($(others "$WORK/one-$i.txt"))"
 done
 stop_nginx
 
 peak=$(median "${ferry_rps[@]}")
 half=$(awk -v p="$peak" 'BEGIN { printf "%.0f", p / 2 }')
-half_p50=() half_p99=() half_ok=()
+half_p50=() half_p99=() half_ok=() unpaced_p50=() unpaced_p99=()
+# The same open loop with the default commit pacing and without it
+# (--commit-interval 0), interleaved.
 for i in $(seq "$RUNS"); do
-    start_serve
-    load "$SERVE_URL" "$WORK/half-$i.txt" --rate "$half" --acked "$SERVE_DIR/acked.txt"
-    stop_serve
-    check_stored "$SERVE_DIR/acked.txt"
+    for mode in half unpaced; do
+        if [ "$mode" = half ]; then start_serve; else start_serve --commit-interval 0; fi
+        load "$SERVE_URL" "$WORK/$mode-$i.txt" --rate "$half" --acked "$SERVE_DIR/acked.txt"
+        stop_serve
+        check_stored "$SERVE_DIR/acked.txt"
+        echo "  run $i: open loop at $half/s$([ "$mode" = unpaced ] && echo ", --commit-interval 0"):" \
+            "$(get ok_per_s "$WORK/$mode-$i.txt")/s, p50 $(get lat_p50_ms "$WORK/$mode-$i.txt") ms," \
+            "p99 $(get lat_p99_ms "$WORK/$mode-$i.txt") ms, max $(get lat_max_ms "$WORK/$mode-$i.txt") ms ($(others "$WORK/$mode-$i.txt"))"
+    done
     half_ok+=("$(get ok_per_s "$WORK/half-$i.txt")")
     half_p50+=("$(get lat_p50_ms "$WORK/half-$i.txt")")
     half_p99+=("$(get lat_p99_ms "$WORK/half-$i.txt")")
-    echo "  run $i: open loop at $half/s: $(get ok_per_s "$WORK/half-$i.txt")/s, p50 $(get lat_p50_ms "$WORK/half-$i.txt") ms," \
-        "p99 $(get lat_p99_ms "$WORK/half-$i.txt") ms, max $(get lat_max_ms "$WORK/half-$i.txt") ms ($(others "$WORK/half-$i.txt"))"
+    unpaced_p50+=("$(get lat_p50_ms "$WORK/unpaced-$i.txt")")
+    unpaced_p99+=("$(get lat_p99_ms "$WORK/unpaced-$i.txt")")
 done
 
 n=$(median "${nginx_rps[@]}")
@@ -216,9 +223,10 @@ echo "medians of $RUNS runs:"
 echo "  nginx-light fixed 200:      $n req/s (load generator CPU $(median "${lg_cpu[@]}")% of one core)"
 echo "  ferry serve, group commit:  $peak accepted/s = $(awk -v f="$peak" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * f / n }') of nginx (goal >= 40%)," \
     "closed-loop p50 $(median "${ferry_p50[@]}") ms p99 $(median "${ferry_p99[@]}") ms"
-echo "  ferry --commit-batch 1:     $o accepted/s ($(awk -v f="$peak" -v o="$o" 'BEGIN { printf "%.1fx", f / o }') less than group commit)," \
+echo "  ferry --commit-batch 1 --commit-interval 0: $o accepted/s ($(awk -v f="$peak" -v o="$o" 'BEGIN { printf "%.1fx", f / o }') less than group commit)," \
     "closed-loop p99 $(median "${one_p99[@]}") ms"
 echo "  open loop at $half/s (half of ferry's peak): $(median "${half_ok[@]}") accepted/s," \
     "p50 $(median "${half_p50[@]}") ms, p99 $p99 ms (goal < 10 ms)"
+echo "    the same with --commit-interval 0 (no pacing): p50 $(median "${unpaced_p50[@]}") ms, p99 $(median "${unpaced_p99[@]}") ms"
 echo "  stored vs accepted (all ferry runs): $TOTAL_STORED stored, $TOTAL_ACCEPTED answered 2xx, $TOTAL_MISSING 2xx-answered ids missing from the store"
 [ "$TOTAL_MISSING" -eq 0 ] && [ "$TOTAL_STORED" -eq "$TOTAL_ACCEPTED" ]

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "core/log.h"
+#include "core/units.h"
 #include "hooks/dispatch.h"
 #include "hooks/server.h"
 #include "job/sched.h"
@@ -17,7 +18,7 @@
 #include "store/store.h"
 
 static const char usage[] =
-    "usage: ferry serve [-c FILE] [--workers N] [--commit-batch N]\n"
+    "usage: ferry serve [-c FILE] [--workers N] [--commit-batch N] [--commit-interval D]\n"
     "\n"
     "Runs the webhook gateway of the config's webhooks section: verifies each\n"
     "delivery's signature, stores it durably before answering 200, and hands it\n"
@@ -44,7 +45,12 @@ static const char usage[] =
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
     "      --workers N       delivery workers (default 4, 1..64)\n"
     "      --commit-batch N  most events stored by one commit (default 512, 1..512);\n"
-    "                        1 disables group commit: one fsync per event\n" FR_CLI_COMMON_HELP "\n"
+    "                        1 disables group commit: one fsync per event\n"
+    "      --commit-interval D\n"
+    "                        least time from one commit's start to the next's\n"
+    "                        (default 1ms, 0 to 1s): the events arriving meanwhile\n"
+    "                        share one fsync; 0 commits as soon as the last is "
+    "done\n" FR_CLI_COMMON_HELP "\n"
     "Exit status: 0 after a clean stop, 2 usage or config error, 4 cannot listen,\n"
     "5 the store cannot be opened.\n";
 
@@ -52,6 +58,7 @@ struct serve_opts {
     const char *config;
     size_t workers;      /* 0: the default */
     size_t commit_batch; /* 0: the default */
+    int64_t commit_interval_ms;
     bool help;
 };
 
@@ -69,11 +76,12 @@ static int parse_count(const char *flag, const char *arg, long max, size_t *out)
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
-    enum { OPT_WORKERS = 0x4001, OPT_COMMIT_BATCH };
+    enum { OPT_WORKERS = 0x4001, OPT_COMMIT_BATCH, OPT_COMMIT_INTERVAL };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"commit-batch", required_argument, NULL, OPT_COMMIT_BATCH},
+        {"commit-interval", required_argument, NULL, OPT_COMMIT_INTERVAL},
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
@@ -94,6 +102,15 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             if ((rc = parse_count("--commit-batch", optarg, FR_HOOK_BATCH_MAX, &o->commit_batch)))
                 return rc;
             break;
+        case OPT_COMMIT_INTERVAL: {
+            const char *why = NULL;
+            if (fr_parse_duration(optarg, &o->commit_interval_ms, &why))
+                return fr_cli_usage_error("serve", "--commit-interval '%s': %s", optarg, why);
+            if (o->commit_interval_ms > 1000)
+                return fr_cli_usage_error("serve", "--commit-interval must be 0 to 1s, not '%s'",
+                                          optarg);
+            break;
+        }
         default:
             if ((rc = fr_cli_other_option("serve", opt, optarg, argv)))
                 return rc;
@@ -194,7 +211,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
     }
     struct fr_hook_server *s = NULL;
-    rc = fr_hook_server_start(cfg, st, o->commit_batch, fr_dispatch_wake, d, admin, &s, &err);
+    const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
+    rc = fr_hook_server_start(cfg, st, &commit, fr_dispatch_wake, d, admin, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_admin_free(admin);
@@ -208,7 +226,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
                 FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks.nsources),
                 FR_LI("workers", o->workers ? o->workers : FR_DISPATCH_DEFAULT_WORKERS),
-                FR_LI("commit_batch", o->commit_batch ? o->commit_batch : FR_HOOK_BATCH_MAX));
+                FR_LI("commit_batch", o->commit_batch ? o->commit_batch : FR_HOOK_BATCH_MAX),
+                FR_LI("commit_interval_ms", o->commit_interval_ms));
     int sig = fr_cli_wait_stop_signal(stop);
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
@@ -222,7 +241,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
 
 int fr_cli_serve(int argc, char **argv)
 {
-    struct serve_opts o = {0};
+    struct serve_opts o = {.commit_interval_ms = FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS};
     int status = parse_args(argc, argv, &o);
     if (status)
         return status;

@@ -55,7 +55,9 @@ struct fr_hook_server {
     bool closed;                 /* under lock: the committer has ended */
     size_t in_flight;            /* under lock: requests past their first call, not yet answered */
     pthread_t committer;
-    size_t commit_batch; /* most events per commit, 1..FR_HOOK_BATCH_MAX */
+    size_t commit_batch;        /* most events per commit, 1..FR_HOOK_BATCH_MAX */
+    int64_t commit_interval_us; /* from one commit's start to the next's, at least */
+    size_t queued;              /* under lock: events in head..tail */
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -136,6 +138,7 @@ static void *committer_main(void *arg)
 {
     struct fr_hook_server *s = arg;
     pthread_setname_np(pthread_self(), "ferry-commit"); /* for top -H, perf, gdb */
+    int64_t started_us = 0;
     pthread_mutex_lock(&s->lock);
     for (;;) {
         while (!s->head && !s->stopping)
@@ -144,6 +147,16 @@ static void *committer_main(void *arg)
             s->closed = true; /* stopping and nothing waits */
             break;
         }
+        /* Pacing: the events arriving meanwhile share this commit's flush.
+         * Nobody wakes a paced committer: a full batch or a stop waits at
+         * most the rest of the interval. */
+        int64_t wait_us = started_us + s->commit_interval_us - fr_now_us();
+        if (wait_us > 0 && s->queued < s->commit_batch && !s->stopping) {
+            pthread_mutex_unlock(&s->lock);
+            usleep((useconds_t)wait_us);
+            pthread_mutex_lock(&s->lock);
+        }
+        started_us = fr_now_us();
         /* Everything waiting, up to the batch cap, goes into one transaction. */
         struct pending *batch = s->head, *last = s->head;
         size_t n = 1;
@@ -152,6 +165,7 @@ static void *committer_main(void *arg)
             n++;
         }
         s->head = last->next;
+        s->queued -= n;
         if (!s->head)
             s->tail = NULL;
         last->next = NULL;
@@ -179,6 +193,7 @@ static void enqueue(struct fr_hook_server *s, struct pending *p)
         else
             s->head = p;
         s->tail = p;
+        s->queued++;
         pthread_cond_signal(&s->work);
     }
     pthread_mutex_unlock(&s->lock);
@@ -481,14 +496,17 @@ static void stop_committer(struct fr_hook_server *s)
     pthread_join(s->committer, NULL);
 }
 
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
-                         void (*on_stored)(void *ud), void *ud, struct fr_admin *admin,
-                         struct fr_hook_server **out, struct fr_err *err)
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+                         const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
+                         struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err)
 {
     *out = NULL;
-    if (commit_batch > FR_HOOK_BATCH_MAX)
-        return fr_err_set(err, FR_EINVAL, 0, "commit batch %zu is over %d", commit_batch,
+    if (commit->batch > FR_HOOK_BATCH_MAX)
+        return fr_err_set(err, FR_EINVAL, 0, "commit batch %zu is over %d", commit->batch,
                           FR_HOOK_BATCH_MAX);
+    if (commit->interval_ms < 0 || commit->interval_ms > 1000)
+        return fr_err_set(err, FR_EINVAL, 0, "commit interval %lld ms is not within 0..1000",
+                          (long long)commit->interval_ms);
     const struct fr_webhooks_conf *conf = &cfg->webhooks;
     const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
     char host[64];
@@ -504,7 +522,8 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, si
     s->on_stored = on_stored;
     s->ud = ud;
     s->port = port;
-    s->commit_batch = commit_batch ? commit_batch : FR_HOOK_BATCH_MAX;
+    s->commit_batch = commit->batch ? commit->batch : FR_HOOK_BATCH_MAX;
+    s->commit_interval_us = commit->interval_ms * 1000;
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
     else

@@ -49,22 +49,38 @@ struct fr_hook_server;
 void fr_hook_event_id(const char *scheme_id, const void *body, size_t len,
                       char out[FR_HOOK_ID_MAX]);
 
+/* A commit starts at least this long after the previous one started (see struct fr_hook_commit). */
+#define FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS 1
+
+/*
+ * How the committer groups verified events into transactions. batch caps the
+ * events of one commit: 0 means FR_HOOK_BATCH_MAX, 1 disables group commit
+ * (one transaction and one fsync per event). interval_ms paces commits: the
+ * next one starts interval_ms after the previous one started, or at once
+ * when batch events already wait, the previous commit took longer, or the
+ * server is stopping; 0 commits as soon as the previous commit is done.
+ * Pacing bounds the flushes per second whatever the request rate, which on
+ * a disk whose flushes stall under load buys a lower p99 (bench/README.md).
+ */
+struct fr_hook_commit {
+    size_t batch;
+    int64_t interval_ms; /* 0..1000 */
+};
+
 /*
  * Starts serving cfg->webhooks on its listen address. cfg and store are
- * borrowed until fr_hook_server_stop returns. commit_batch caps the events
- * stored by one commit: 0 means FR_HOOK_BATCH_MAX, 1 disables group commit
- * (one transaction and one fsync per event); over FR_HOOK_BATCH_MAX is
- * FR_EINVAL. admin (may be NULL) answers the paths that are no source's
- * and is borrowed until stop returns. on_stored (may be NULL) is
- * called from the committer thread after each commit that stored at least
- * one new event, with ud. Returns FR_EINVAL for a bad listen address
- * or commit_batch,
- * FR_EIO when it cannot be bound (err says why), FR_EINTERNAL when
- * libmicrohttpd refuses to start.
+ * borrowed until fr_hook_server_stop returns. commit says how events are
+ * grouped into commits; a batch over FR_HOOK_BATCH_MAX or an interval
+ * outside 0..1000 ms is FR_EINVAL. admin (may be NULL) answers the paths
+ * that are no source's and is borrowed until stop returns. on_stored (may
+ * be NULL) is called from the committer thread after each commit that
+ * stored at least one new event, with ud. Returns FR_EINVAL for a bad
+ * listen address or commit, FR_EIO when it cannot be bound (err says why),
+ * FR_EINTERNAL when libmicrohttpd refuses to start.
  */
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store, size_t commit_batch,
-                         void (*on_stored)(void *ud), void *ud, struct fr_admin *admin,
-                         struct fr_hook_server **out, struct fr_err *err);
+int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+                         const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
+                         struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err);
 
 /* "127.0.0.1" or "[::1]" as bound (a wildcard address gives the loopback one). Borrowed. */
 const char *fr_hook_server_host(const struct fr_hook_server *s);

@@ -1022,7 +1022,18 @@ static void *burst_main(void *arg)
 
 struct commits {
     long commits, stored, largest;
+    long min_gap_ms; /* least time between two commits' starts; -1 with fewer than two */
 };
+
+/* A log line's "ts" as milliseconds into its day (RFC 3339 with milliseconds, UTC). */
+static long line_day_ms(const char *line)
+{
+    const char *ts = strstr(line, "\"ts\":\"");
+    assert_non_null(ts);
+    int h = 0, m = 0, sec = 0, ms = 0;
+    assert_int_equal(sscanf(strchr(ts, 'T'), "T%d:%d:%d.%d", &h, &m, &sec, &ms), 4);
+    return ((h * 60L + m) * 60 + sec) * 1000 + ms;
+}
 
 /* BURST_THREADS senders of BURST_EVENTS events each against ferry serve with the options in
  * extra; every event is accepted and stored. Returns what the debug log says of the commits. */
@@ -1050,16 +1061,31 @@ static struct commits burst(struct env *e, const char *const *extra)
     assert_int_equal(stored_events(e), BURST_THREADS * BURST_EVENTS);
     assert_int_equal(stop_serve(e), 0);
     char *err = fr_test_proc_stderr(&e->serve);
-    struct commits c = {0};
+    struct commits c = {.min_gap_ms = -1};
+    long last_start_ms = -1;
     for (const char *p = err; (p = strstr(p, "\"msg\":\"webhook events committed\"")); p++) {
+        const char *line = p;
+        while (line > err && line[-1] != '\n')
+            line--;
         const char *ev = strstr(p, "\"events\":");
         const char *st = strstr(p, "\"stored\":");
+        const char *us = strstr(p, "\"us\":");
         assert_non_null(ev);
         assert_non_null(st);
+        assert_non_null(us);
         long k = strtol(ev + strlen("\"events\":"), NULL, 10);
         c.largest = FR_MAX(c.largest, k);
         c.stored += strtol(st + strlen("\"stored\":"), NULL, 10);
         c.commits++;
+        /* logged when the commit is done: its start is "us" before (ms rounding: +-1) */
+        long start_ms = line_day_ms(line) - strtol(us + strlen("\"us\":"), NULL, 10) / 1000;
+        if (last_start_ms >= 0) {
+            long gap = start_ms - last_start_ms;
+            if (gap < 0)
+                gap += 24L * 3600 * 1000; /* past midnight */
+            c.min_gap_ms = c.min_gap_ms < 0 ? gap : FR_MIN(c.min_gap_ms, gap);
+        }
+        last_start_ms = start_ms;
     }
     free(err);
     assert_int_equal(c.stored, BURST_THREADS * BURST_EVENTS);
@@ -1074,10 +1100,20 @@ static void test_concurrent_requests_share_commits(void **state)
     assert_true(c.commits < BURST_THREADS * BURST_EVENTS);
 }
 
+/* --commit-interval: commits start that far apart, and the senders waiting meanwhile share them. */
+static void test_commit_interval_paces_commits(void **state)
+{
+    const char *extra[] = {"--commit-interval", "200ms", NULL};
+    struct commits c = burst(*state, extra);
+    assert_true(c.commits >= 2);
+    assert_true(c.min_gap_ms >= 198); /* 200 less the log's millisecond rounding */
+    assert_true(c.largest >= 2);
+}
+
 /* --commit-batch 1: the same burst, one commit per event. */
 static void test_commit_batch_one_commits_each_event(void **state)
 {
-    const char *extra[] = {"--commit-batch", "1", NULL};
+    const char *extra[] = {"--commit-batch", "1", "--commit-interval", "0", NULL};
     struct commits c = burst(*state, extra);
     assert_int_equal(c.largest, 1);
     assert_int_equal(c.commits, BURST_THREADS * BURST_EVENTS);
@@ -1104,6 +1140,14 @@ static void test_command_line(void **state)
     const char *bad_batch[] = {"serve", "--commit-batch", "513", NULL};
     assert_int_equal(fr_test_run(bad_batch, e->dir, NULL, 10000, NULL, &err), 2);
     assert_non_null(strstr(err, "--commit-batch must be 1 to 512"));
+    free(err);
+    const char *long_interval[] = {"serve", "--commit-interval", "2s", NULL};
+    assert_int_equal(fr_test_run(long_interval, e->dir, NULL, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "--commit-interval must be 0 to 1s, not '2s'"));
+    free(err);
+    const char *no_unit[] = {"serve", "--commit-interval", "5", NULL};
+    assert_int_equal(fr_test_run(no_unit, e->dir, NULL, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "--commit-interval '5': missing unit"));
     free(err);
     const char *bad_sub[] = {"dlq", "frob", NULL};
     assert_int_equal(fr_test_run(bad_sub, e->dir, NULL, 10000, NULL, NULL), 2);
@@ -1143,6 +1187,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forwarded_header_cannot_inject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_under_load_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests_share_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_interval_paces_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_batch_one_commits_each_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
     };
