@@ -72,27 +72,39 @@ bool fr_redact_is_sensitive_name(const char *name, size_t len)
     return false;
 }
 
-/* Replaces every registered secret in text with the marker. */
+/*
+ * Replaces every registered secret in text with the marker: at each
+ * position the longest secret that starts there. Text between hits is
+ * copied in runs; only positions whose byte starts some secret are compared.
+ */
 static char *replace_secrets(const char *text, size_t len)
 {
     struct fr_buf out = FR_BUF_INIT;
     pthread_mutex_lock(&lock);
-    size_t i = 0;
+    bool first[256] = {false};
+    for (size_t k = 0; k < nsecrets; k++)
+        first[(unsigned char)secrets[k][0]] = true;
+    size_t i = 0, done = 0; /* text[0..done) is in out */
     while (i < len) {
         size_t hit = 0;
-        for (size_t k = 0; k < nsecrets; k++) {
-            size_t sl = strlen(secrets[k]);
-            if (sl <= len - i && sl > hit && memcmp(text + i, secrets[k], sl) == 0)
-                hit = sl;
+        if (first[(unsigned char)text[i]]) {
+            for (size_t k = 0; k < nsecrets; k++) {
+                size_t sl = strlen(secrets[k]);
+                if (sl <= len - i && sl > hit && memcmp(text + i, secrets[k], sl) == 0)
+                    hit = sl;
+            }
         }
         if (hit) {
+            fr_buf_add(&out, text + done, i - done);
             fr_buf_adds(&out, FR_REDACTED);
             i += hit;
+            done = i;
         } else {
-            fr_buf_addc(&out, text[i++]);
+            i++;
         }
     }
     pthread_mutex_unlock(&lock);
+    fr_buf_add(&out, text + done, len - done);
     return fr_buf_detach(&out, NULL);
 }
 
@@ -158,11 +170,11 @@ static size_t value_end(const char *text, size_t len, size_t i, const char *quot
     return i;
 }
 
-/* Masks values of sensitive names and Bearer/Basic credentials. */
+/* Masks values of sensitive names and Bearer/Basic credentials; the rest is copied in runs. */
 static char *mask_fields(const char *text, size_t len)
 {
     struct fr_buf out = FR_BUF_INIT;
-    size_t i = 0;
+    size_t i = 0, done = 0; /* text[0..done) is in out */
     while (i < len) {
         /* A name starts where the previous char is not a name char. */
         if (is_name_char(text[i]) && (i == 0 || !is_name_char(text[i - 1]))) {
@@ -181,9 +193,9 @@ static char *mask_fields(const char *text, size_t len)
                     while (v < len && !strchr(" \t\r\n\",;}", text[v]))
                         v++;
                     if (v - j != strlen(FR_REDACTED) || memcmp(text + j, FR_REDACTED, v - j)) {
-                        fr_buf_add(&out, text + start, j - start);
+                        fr_buf_add(&out, text + done, j - done);
                         fr_buf_adds(&out, FR_REDACTED);
-                        i = v;
+                        i = done = v;
                         continue;
                     }
                 }
@@ -204,19 +216,19 @@ static char *mask_fields(const char *text, size_t len)
                     if (quote)
                         j += strlen(quote);
                     size_t v = value_end(text, len, j, quote, header);
-                    fr_buf_add(&out, text + start, j - start);
+                    fr_buf_add(&out, text + done, j - done);
                     if (v > j)
                         fr_buf_adds(&out, FR_REDACTED);
-                    i = v;
+                    i = done = v;
                     continue;
                 }
             }
-            fr_buf_add(&out, text + start, nlen);
             i = end;
             continue;
         }
-        fr_buf_addc(&out, text[i++]);
+        i++;
     }
+    fr_buf_add(&out, text + done, len - done);
     return fr_buf_detach(&out, NULL);
 }
 
