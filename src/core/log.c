@@ -214,27 +214,87 @@ static char *format_text(const char *ts, enum fr_log_level level, const char *ms
     return fr_buf_detach(&b, NULL);
 }
 
-void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_field *fields,
-                 size_t n)
+/* The line for level, msg and fields, newline-terminated; NULL if it cannot be made. */
+static char *format_line(enum fr_log_level level, const char *msg,
+                         const struct fr_log_field *fields, size_t n, size_t *len)
 {
-    if (!fr_log_enabled(level))
-        return;
     char ts[40];
     fr_format_rfc3339(fr_wall_ms(), ts, sizeof(ts));
     char *line = log_format == FR_LOG_TEXT ? format_text(ts, level, msg, fields, n)
                                            : format_json(ts, level, msg, fields, n);
     if (!line)
-        return;
-    /* the newline in the same string: stderr is unbuffered, so one write(2) a line */
-    size_t len = strlen(line);
-    line = fr_realloc(line, len + 2);
-    memcpy(line + len, "\n", 2);
-    FILE *out = log_out ? log_out : stderr;
-    pthread_mutex_lock(&log_lock);
+        return NULL;
+    *len = strlen(line);
+    line = fr_realloc(line, *len + 2);
+    memcpy(line + *len, "\n", 2);
+    *len += 1;
+    return line;
+}
+
+/* Under log_lock: len bytes of whole lines, then flushed (stderr is unbuffered: one write(2)). */
+static void write_locked(FILE *out, const char *lines, size_t len)
+{
     if (clear_progress_line && out == stderr) /* the progress line is on stderr */
         fputs("\r\033[K", out);
-    fputs(line, out);
+    fwrite(lines, 1, len, out);
     fflush(out);
+}
+
+void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_field *fields,
+                 size_t n)
+{
+    if (!fr_log_enabled(level))
+        return;
+    size_t len = 0;
+    char *line = format_line(level, msg, fields, n, &len);
+    if (!line)
+        return;
+    FILE *out = log_out ? log_out : stderr;
+    pthread_mutex_lock(&log_lock);
+    write_locked(out, line, len);
     pthread_mutex_unlock(&log_lock);
     free(line);
+}
+
+/* PIPE_BUF: a write of at most this many bytes to a pipe is never split. */
+#define BATCH_WRITE_MAX 4096
+
+void fr_log_batch_add(struct fr_log_batch *b, enum fr_log_level level, const char *msg,
+                      const struct fr_log_field *fields, size_t n)
+{
+    if (!fr_log_enabled(level))
+        return;
+    size_t len = 0;
+    char *line = format_line(level, msg, fields, n, &len);
+    if (!line)
+        return;
+    fr_buf_add(&b->lines, line, len);
+    free(line);
+}
+
+void fr_log_batch_flush(struct fr_log_batch *b)
+{
+    if (!b->lines.len)
+        return;
+    FILE *out = log_out ? log_out : stderr;
+    const char *p = b->lines.data, *end = b->lines.data + b->lines.len;
+    pthread_mutex_lock(&log_lock);
+    while (p < end) {
+        /* as many whole lines as fit in one write; a longer line goes alone */
+        const char *cut = p, *nl;
+        while (cut < end && (nl = memchr(cut, '\n', (size_t)(end - cut))) &&
+               (cut == p || nl + 1 - p <= BATCH_WRITE_MAX))
+            cut = nl + 1;
+        if (cut == p) /* no newline left: cannot happen, format_line ends each line */
+            cut = end;
+        write_locked(out, p, (size_t)(cut - p));
+        p = cut;
+    }
+    pthread_mutex_unlock(&log_lock);
+    fr_buf_reset(&b->lines);
+}
+
+void fr_log_batch_release(struct fr_log_batch *b)
+{
+    fr_buf_release(&b->lines);
 }

@@ -16,6 +16,8 @@
 
 #include "core/common.h"
 
+#include "core/buf.h"
+
 enum fr_log_level { FR_LOG_DEBUG, FR_LOG_INFO, FR_LOG_WARN, FR_LOG_ERROR, FR_LOG_CRITICAL };
 enum fr_log_format { FR_LOG_JSON, FR_LOG_TEXT };
 
@@ -61,6 +63,22 @@ void fr_log_ctx_clear(void);
 /* Writes one line. fields may be NULL when n is 0. */
 void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_field *fields,
                  size_t n);
+
+/*
+ * Lines formatted now and written later, together, for a thread that logs
+ * many at once (the webhook committer: one line per event of a commit).
+ * fr_log_batch_flush writes them under the lock single lines take, one
+ * write per 4 KB at most (PIPE_BUF: on a pipe shared with other processes
+ * no line is split), and empties the batch; release frees it. A batch
+ * belongs to one thread; its lines carry that thread's context.
+ */
+struct fr_log_batch {
+    struct fr_buf lines;
+};
+void fr_log_batch_add(struct fr_log_batch *b, enum fr_log_level level, const char *msg,
+                      const struct fr_log_field *fields, size_t n);
+void fr_log_batch_flush(struct fr_log_batch *b);
+void fr_log_batch_release(struct fr_log_batch *b);
 
 #define FR__LOG(level, msg, ...)                                                                   \
     do {                                                                                           \

@@ -5,6 +5,8 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -228,6 +230,73 @@ static void test_parse_names(void **state)
     assert_int_equal(fr_log_parse_level("loud", &l), FR_EINVAL);
 }
 
+/*
+ * A batch's lines, written through a SOCK_SEQPACKET socket so that every
+ * write(2) arrives as one record: each record is whole lines and at most
+ * 4096 bytes (PIPE_BUF) unless it is one longer line; nothing is lost, the
+ * order is kept, lines below the level are not added, and the redactor
+ * applies as to single lines.
+ */
+static void test_batch_written_in_whole_lines(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    FILE *out = fdopen(sv[0], "w");
+    assert_non_null(out);
+    setvbuf(out, NULL, _IONBF, 0);
+    fr_log_setup(FR_LOG_JSON, FR_LOG_INFO, out);
+    fr_redact_add_secret("hunter2-batch-secret");
+
+    struct fr_log_batch b = {0};
+    char pad[200], big[6000];
+    memset(pad, 'x', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < 60; i++) {
+        const struct fr_log_field f[] = {FR_LI("i", i), FR_LS("pad", i == 30 ? big : pad),
+                                         FR_LS("note", "token hunter2-batch-secret")};
+        fr_log_batch_add(&b, FR_LOG_INFO, "batched", f, FR_ARRAY_LEN(f));
+        fr_log_batch_add(&b, FR_LOG_DEBUG, "below the level", NULL, 0);
+    }
+    fr_log_batch_flush(&b);
+    fr_log_batch_flush(&b); /* empty: writes nothing */
+    FR_LOG_INFO("after");
+    fclose(out);
+
+    int next = 0, records = 0;
+    bool after = false;
+    static char rec[16384];
+    ssize_t got;
+    while ((got = read(sv[1], rec, sizeof(rec))) > 0) {
+        records++;
+        assert_int_equal(rec[got - 1], '\n');
+        int lines = 0;
+        for (char *p = rec, *nl; p < rec + got; p = nl + 1) {
+            nl = memchr(p, '\n', (size_t)(rec + got - p));
+            json_error_t jerr;
+            json_t *o = json_loadb(p, (size_t)(nl - p), 0, &jerr);
+            assert_non_null(o);
+            if (strcmp(str_member(o, "msg"), "after") == 0) {
+                after = true;
+            } else {
+                assert_string_equal(str_member(o, "msg"), "batched");
+                assert_int_equal(json_integer_value(json_object_get(o, "i")), next++);
+                assert_null(strstr(str_member(o, "note"), "hunter2"));
+            }
+            json_decref(o);
+            lines++;
+        }
+        assert_true(got <= 4096 || lines == 1);
+    }
+    close(sv[1]);
+    fr_log_batch_release(&b);
+    assert_int_equal(next, 60);
+    assert_true(after);
+    assert_true(records >= 5); /* 60 lines of about 300 bytes and one of 6 KB */
+    assert_true(records < 61);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_level_filtering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_written_in_whole_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
