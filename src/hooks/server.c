@@ -58,6 +58,7 @@ struct fr_hook_server {
     size_t commit_batch;        /* most events per commit, 1..FR_HOOK_BATCH_MAX */
     int64_t commit_interval_us; /* from one commit's start to the next's, at least */
     size_t queued;              /* under lock: events in head..tail */
+    struct fr_log_batch log;    /* the committer's */
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -118,6 +119,14 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
         FR_LOG_DEBUG("webhook events committed", FR_LI("events", n), FR_LI("stored", stored),
                      FR_LI("us", fr_now_us() - t0));
 
+    /* What the log lines need, copied: a resumed request may be freed at once. */
+    char(*ids)[FR_HOOK_ID_MAX] = rc ? NULL : fr_calloc(n, sizeof(*ids));
+    for (i = 0; i < n && !rc; i++) {
+        fr_strlcpy(ids[i], ev[i].event_id, sizeof(ids[i]));
+        ev[i].event_id = ids[i];
+        ev[i].body = NULL;
+        ev[i].content_type = NULL;
+    }
     /* A resumed connection may answer, finish and free its request at once:
      * p is not touched after its MHD_resume_connection. */
     i = 0;
@@ -128,6 +137,18 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
         request_of(p)->committed = true;
         MHD_resume_connection(p->conn);
     }
+    /* One line per event, written together while the answers are on their way. */
+    for (i = 0; i < n && !rc; i++) {
+        bool dup = outcome[i] == FR_EVENT_ADD_DUPLICATE;
+        const struct fr_log_field f[] = {FR_LS("source", ev[i].source),
+                                         FR_LS("event_id", ev[i].event_id),
+                                         FR_LI("bytes", ev[i].body_len)};
+        fr_log_batch_add(&s->log, FR_LOG_INFO,
+                         dup ? "webhook duplicate: already stored" : "webhook accepted", f,
+                         FR_ARRAY_LEN(f));
+    }
+    fr_log_batch_flush(&s->log);
+    free(ids);
     free(ev);
     free(outcome);
     if (stored && s->on_stored)
@@ -346,10 +367,8 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
         return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                      json_pack("{s:s}", "error", "the event could not be stored; retry later"),
                      MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    /* the committer logged it */
     bool dup = rq->p.outcome == FR_EVENT_ADD_DUPLICATE;
-    FR_LOG_INFO(dup ? "webhook duplicate: already stored" : "webhook accepted",
-                FR_LS("source", rq->src->name), FR_LS("event_id", rq->id),
-                FR_LI("bytes", rq->body.len));
     return reply(conn, MHD_HTTP_OK,
                  json_pack("{s:s, s:s}", "status", dup ? "duplicate" : "accepted", "id", rq->id),
                  NULL, NULL);
@@ -478,9 +497,9 @@ static unsigned pool_size(void)
     return n < 1 ? 1u : n > 4 ? 4u : (unsigned)n;
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT" (the config loader checked the form) into ss. */
 static void server_free(struct fr_hook_server *s)
 {
+    fr_log_batch_release(&s->log);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->idle);

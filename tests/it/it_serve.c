@@ -1025,6 +1025,11 @@ struct commits {
     long min_gap_ms; /* least time between two commits' starts; -1 with fewer than two */
 };
 
+static bool line_has(const char *line, size_t len, const char *needle)
+{
+    return memmem(line, len, needle, strlen(needle)) != NULL;
+}
+
 /* A log line's "ts" as milliseconds into its day (RFC 3339 with milliseconds, UTC). */
 static long line_day_ms(const char *line)
 {
@@ -1087,8 +1092,21 @@ static struct commits burst(struct env *e, const char *const *extra)
         }
         last_start_ms = start_ms;
     }
+    /* and one "webhook accepted" line per event, each whole */
+    long lines = 0;
+    for (const char *p = err; (p = strstr(p, "{\"ts\":")); p++) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        size_t len = (size_t)(nl - p);
+        if (line_has(p, len, "\"msg\":\"webhook accepted\"")) {
+            assert_true(line_has(p, len, "\"source\":\"gh\""));
+            assert_true(line_has(p, len, "\"event_id\":\"burst-"));
+            lines++;
+        }
+    }
     free(err);
     assert_int_equal(c.stored, BURST_THREADS * BURST_EVENTS);
+    assert_int_equal(lines, BURST_THREADS * BURST_EVENTS);
     return c;
 }
 
