@@ -1,6 +1,7 @@
 #include "core/common.h"
 #include "core/log.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -120,54 +121,129 @@ static char *safe_value(const char *key, const char *value)
     return fr_redact_str(value);
 }
 
-static void add_json_field(json_t *obj, const struct fr_log_field *f)
+/* A field's value as JSON; NULL when a string is not UTF-8 (the caller marks it). */
+static json_t *json_value(const struct fr_log_field *f)
 {
-    json_t *v;
     switch (f->type) {
-    case FR_LT_STR:
-        if (f->v.s) {
-            char *s = safe_value(f->key, f->v.s);
-            v = json_string(s);
-            if (!v) /* not UTF-8: keep the line, mark the value */
-                v = json_string("(invalid UTF-8)");
-            free(s);
-        } else {
-            v = json_null();
-        }
-        break;
+    case FR_LT_STR: {
+        if (!f->v.s)
+            return json_null();
+        char *s = safe_value(f->key, f->v.s);
+        json_t *v = json_string(s);
+        free(s);
+        return v;
+    }
     case FR_LT_INT:
-        v = json_integer(f->v.i);
-        break;
+        return json_integer(f->v.i);
     case FR_LT_DOUBLE:
-        v = isfinite(f->v.d) ? json_real(f->v.d) : json_null();
-        break;
+        return isfinite(f->v.d) ? json_real(f->v.d) : json_null();
     case FR_LT_BOOL:
     default:
-        v = json_boolean(f->v.b);
-        break;
+        return json_boolean(f->v.b);
     }
-    json_object_set_new(obj, f->key, v);
 }
 
-static char *format_json(const char *ts, enum fr_log_level level, const char *msg,
-                         const struct fr_log_field *fields, size_t n)
+/* Appends v as jansson encodes it (strings escaped) and releases v. */
+static void add_encoded(struct fr_buf *b, json_t *v)
 {
-    json_t *obj = json_object();
-    json_object_set_new(obj, "ts", json_string(ts));
-    json_object_set_new(obj, "level", json_string(level_names[level]));
-    char *m = fr_redact_str(msg);
-    json_t *jm = json_string(m);
-    json_object_set_new(obj, "msg", jm ? jm : json_string("(invalid UTF-8)"));
-    free(m);
+    char tmp[512];
+    size_t need = json_dumpb(v, tmp, sizeof(tmp), JSON_ENCODE_ANY | JSON_COMPACT);
+    if (need <= sizeof(tmp)) {
+        fr_buf_add(b, tmp, need);
+    } else {
+        char *big = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (big)
+            fr_buf_adds(b, big);
+        free(big);
+    }
+    json_decref(v);
+}
+
+/* Appends a member name: as it is when it needs no escaping (names are ferry's own), else encoded.
+ */
+static void add_key(struct fr_buf *b, const char *key)
+{
+    const char *p = key;
+    while (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')
+        p++;
+    if (*p) {
+        json_t *k = json_string(key);
+        add_encoded(b, k ? k : json_string("(invalid UTF-8)"));
+    } else {
+        fr_buf_addc(b, '"');
+        fr_buf_adds(b, key);
+        fr_buf_addc(b, '"');
+    }
+    fr_buf_addc(b, ':');
+}
+
+/*
+ * {"ts","level","msg",context...,fields...} on one line. A name given twice
+ * keeps its first place and its last value, as in a JSON object built
+ * member by member. Values are encoded by jansson; the braces, names,
+ * integers and the plain-ASCII ts and level are written here.
+ */
+static void format_json(struct fr_buf *b, const char *ts, enum fr_log_level level, const char *msg,
+                        const struct fr_log_field *fields, size_t n)
+{
+    struct member {
+        const char *key;
+        const struct fr_log_field *f; /* NULL for ts, level and msg */
+        const char *fixed;            /* ts or level, written as is */
+    };
+    struct member small[3 + CTX_MAX + 8];
+    struct member *m = n <= 8 ? small : fr_calloc(3 + CTX_MAX + n, sizeof(*m));
+    struct fr_log_field ctx_fields[CTX_MAX];
+    size_t nm = 0;
+    m[nm++] = (struct member){"ts", NULL, ts};
+    m[nm++] = (struct member){"level", NULL, level_names[level]};
+    m[nm++] = (struct member){"msg", NULL, NULL};
     for (size_t i = 0; i < CTX_MAX; i++) {
-        if (ctx[i].key)
-            add_json_field(obj, &FR_LS(ctx[i].key, ctx[i].value));
+        if (ctx[i].key) {
+            ctx_fields[i] = FR_LS(ctx[i].key, ctx[i].value);
+            m[nm++] = (struct member){ctx[i].key, &ctx_fields[i], NULL};
+        }
     }
     for (size_t i = 0; i < n; i++)
-        add_json_field(obj, &fields[i]);
-    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    return line;
+        m[nm++] = (struct member){fields[i].key, &fields[i], NULL};
+
+    fr_buf_addc(b, '{');
+    for (size_t i = 0; i < nm; i++) {
+        if (!m[i].key)
+            continue; /* its name came earlier */
+        struct member v = m[i];
+        for (size_t j = i + 1; j < nm; j++) {
+            if (m[j].key && strcmp(m[j].key, m[i].key) == 0) {
+                v = m[j];
+                m[j].key = NULL;
+            }
+        }
+        if (i > 0)
+            fr_buf_addc(b, ',');
+        add_key(b, m[i].key);
+        if (v.fixed) {
+            fr_buf_addc(b, '"');
+            fr_buf_adds(b, v.fixed);
+            fr_buf_addc(b, '"');
+        } else if (v.f && v.f->type == FR_LT_INT) {
+            char num[24];
+            int len = snprintf(num, sizeof(num), "%lld", (long long)v.f->v.i);
+            fr_buf_add(b, num, (size_t)len);
+        } else {
+            json_t *j;
+            if (v.f) {
+                j = json_value(v.f);
+            } else {
+                char *red = fr_redact_str(msg);
+                j = json_string(red);
+                free(red);
+            }
+            add_encoded(b, j ? j : json_string("(invalid UTF-8)"));
+        }
+    }
+    fr_buf_addc(b, '}');
+    if (m != small)
+        free(m);
 }
 
 static void add_text_field(struct fr_buf *b, const struct fr_log_field *f)
@@ -198,37 +274,31 @@ static void add_text_field(struct fr_buf *b, const struct fr_log_field *f)
     }
 }
 
-static char *format_text(const char *ts, enum fr_log_level level, const char *msg,
-                         const struct fr_log_field *fields, size_t n)
+static void format_text(struct fr_buf *b, const char *ts, enum fr_log_level level, const char *msg,
+                        const struct fr_log_field *fields, size_t n)
 {
-    struct fr_buf b = FR_BUF_INIT;
     char *m = fr_redact_str(msg);
-    fr_buf_addf(&b, "%s %-5s %s", ts, level_names[level], m);
+    fr_buf_addf(b, "%s %-5s %s", ts, level_names[level], m);
     free(m);
     for (size_t i = 0; i < CTX_MAX; i++) {
         if (ctx[i].key)
-            add_text_field(&b, &FR_LS(ctx[i].key, ctx[i].value));
+            add_text_field(b, &FR_LS(ctx[i].key, ctx[i].value));
     }
     for (size_t i = 0; i < n; i++)
-        add_text_field(&b, &fields[i]);
-    return fr_buf_detach(&b, NULL);
+        add_text_field(b, &fields[i]);
 }
 
-/* The line for level, msg and fields, newline-terminated; NULL if it cannot be made. */
-static char *format_line(enum fr_log_level level, const char *msg,
-                         const struct fr_log_field *fields, size_t n, size_t *len)
+/* Appends the line for level, msg and fields to b, newline included. */
+static void format_line(struct fr_buf *b, enum fr_log_level level, const char *msg,
+                        const struct fr_log_field *fields, size_t n)
 {
     char ts[40];
     fr_format_rfc3339(fr_wall_ms(), ts, sizeof(ts));
-    char *line = log_format == FR_LOG_TEXT ? format_text(ts, level, msg, fields, n)
-                                           : format_json(ts, level, msg, fields, n);
-    if (!line)
-        return NULL;
-    *len = strlen(line);
-    line = fr_realloc(line, *len + 2);
-    memcpy(line + *len, "\n", 2);
-    *len += 1;
-    return line;
+    if (log_format == FR_LOG_TEXT)
+        format_text(b, ts, level, msg, fields, n);
+    else
+        format_json(b, ts, level, msg, fields, n);
+    fr_buf_addc(b, '\n');
 }
 
 /* Under log_lock: len bytes of whole lines, then flushed (stderr is unbuffered: one write(2)). */
@@ -245,15 +315,13 @@ void fr_log_emit(enum fr_log_level level, const char *msg, const struct fr_log_f
 {
     if (!fr_log_enabled(level))
         return;
-    size_t len = 0;
-    char *line = format_line(level, msg, fields, n, &len);
-    if (!line)
-        return;
+    struct fr_buf line = FR_BUF_INIT;
+    format_line(&line, level, msg, fields, n);
     FILE *out = log_out ? log_out : stderr;
     pthread_mutex_lock(&log_lock);
-    write_locked(out, line, len);
+    write_locked(out, line.data, line.len);
     pthread_mutex_unlock(&log_lock);
-    free(line);
+    fr_buf_release(&line);
 }
 
 /* PIPE_BUF: a write of at most this many bytes to a pipe is never split. */
@@ -264,12 +332,7 @@ void fr_log_batch_add(struct fr_log_batch *b, enum fr_log_level level, const cha
 {
     if (!fr_log_enabled(level))
         return;
-    size_t len = 0;
-    char *line = format_line(level, msg, fields, n, &len);
-    if (!line)
-        return;
-    fr_buf_add(&b->lines, line, len);
-    free(line);
+    format_line(&b->lines, level, msg, fields, n);
 }
 
 void fr_log_batch_flush(struct fr_log_batch *b)
