@@ -48,9 +48,9 @@ static const char usage[] =
     "                        1 disables group commit: one fsync per event\n"
     "      --commit-interval D\n"
     "                        least time from one commit's start to the next's\n"
-    "                        (default 1ms, 0 to 1s): the events arriving meanwhile\n"
-    "                        share one fsync; 0 commits as soon as the last is "
-    "done\n" FR_CLI_COMMON_HELP "\n"
+    "                        unless 24 events wait (default 1ms, 0 to 1s): the\n"
+    "                        events arriving meanwhile share one fsync; 0 commits\n"
+    "                        as soon as the last is done\n" FR_CLI_COMMON_HELP "\n"
     "Exit status: 0 after a clean stop, 2 usage or config error, 4 cannot listen,\n"
     "5 the store cannot be opened.\n";
 

@@ -169,10 +169,11 @@ static void *committer_main(void *arg)
             break;
         }
         /* Pacing: the events arriving meanwhile share this commit's flush.
-         * Nobody wakes a paced committer: a full batch or a stop waits at
+         * Nobody wakes a paced committer: a stop, or events enough, wait at
          * most the rest of the interval. */
         int64_t wait_us = started_us + s->commit_interval_us - fr_now_us();
-        if (wait_us > 0 && s->queued < s->commit_batch && !s->stopping) {
+        if (wait_us > 0 && s->queued < FR_MIN(s->commit_batch, FR_HOOK_COMMIT_ENOUGH) &&
+            !s->stopping) {
             pthread_mutex_unlock(&s->lock);
             usleep((useconds_t)wait_us);
             pthread_mutex_lock(&s->lock);

@@ -995,8 +995,9 @@ static void test_sigkill_under_load_loses_nothing(void **state)
 
 /* ---- group commit --------------------------------------------------------------------- */
 
-#define BURST_THREADS 8
-#define BURST_EVENTS  15
+#define BURST_THREADS     8
+#define BURST_THREADS_MAX 32
+#define BURST_EVENTS      15
 
 struct burster {
     pthread_t thread;
@@ -1040,9 +1041,9 @@ static long line_day_ms(const char *line)
     return ((h * 60L + m) * 60 + sec) * 1000 + ms;
 }
 
-/* BURST_THREADS senders of BURST_EVENTS events each against ferry serve with the options in
+/* threads senders of BURST_EVENTS events each against ferry serve with the options in
  * extra; every event is accepted and stored. Returns what the debug log says of the commits. */
-static struct commits burst(struct env *e, const char *const *extra)
+static struct commits burst(struct env *e, const char *const *extra, int threads)
 {
     write_gh_config(e, "64KB", 3);
     const char *env[FR_ARRAY_LEN(secret_env) + 1];
@@ -1052,18 +1053,19 @@ static struct commits burst(struct env *e, const char *const *extra)
     env[n++] = "FERRY_LOG_LEVEL=debug";
     env[n] = NULL;
     start_serve_args(e, env, extra);
-    struct burster b[BURST_THREADS];
-    for (int i = 0; i < BURST_THREADS; i++) {
+    struct burster b[BURST_THREADS_MAX];
+    assert_true(threads <= BURST_THREADS_MAX);
+    for (int i = 0; i < threads; i++) {
         b[i] = (struct burster){.index = i, .port = e->port};
         assert_int_equal(pthread_create(&b[i].thread, NULL, burst_main, &b[i]), 0);
     }
     int accepted = 0;
-    for (int i = 0; i < BURST_THREADS; i++) {
+    for (int i = 0; i < threads; i++) {
         pthread_join(b[i].thread, NULL);
         accepted += b[i].accepted;
     }
-    assert_int_equal(accepted, BURST_THREADS * BURST_EVENTS);
-    assert_int_equal(stored_events(e), BURST_THREADS * BURST_EVENTS);
+    assert_int_equal(accepted, threads * BURST_EVENTS);
+    assert_int_equal(stored_events(e), threads * BURST_EVENTS);
     assert_int_equal(stop_serve(e), 0);
     char *err = fr_test_proc_stderr(&e->serve);
     struct commits c = {.min_gap_ms = -1};
@@ -1105,15 +1107,15 @@ static struct commits burst(struct env *e, const char *const *extra)
         }
     }
     free(err);
-    assert_int_equal(c.stored, BURST_THREADS * BURST_EVENTS);
-    assert_int_equal(lines, BURST_THREADS * BURST_EVENTS);
+    assert_int_equal(c.stored, threads * BURST_EVENTS);
+    assert_int_equal(lines, threads * BURST_EVENTS);
     return c;
 }
 
 /* Concurrent senders share commits: some commit stores more than one event. */
 static void test_concurrent_requests_share_commits(void **state)
 {
-    struct commits c = burst(*state, NULL);
+    struct commits c = burst(*state, NULL, BURST_THREADS);
     assert_true(c.largest >= 2);
     assert_true(c.commits < BURST_THREADS * BURST_EVENTS);
 }
@@ -1122,17 +1124,28 @@ static void test_concurrent_requests_share_commits(void **state)
 static void test_commit_interval_paces_commits(void **state)
 {
     const char *extra[] = {"--commit-interval", "200ms", NULL};
-    struct commits c = burst(*state, extra);
+    struct commits c = burst(*state, extra, BURST_THREADS);
     assert_true(c.commits >= 2);
     assert_true(c.min_gap_ms >= 198); /* 200 less the log's millisecond rounding */
     assert_true(c.largest >= 2);
+}
+
+/* Pacing waits only for small batches: with 32 senders, 24 waiting events
+ * start a commit long before a 500 ms interval has passed. */
+static void test_commit_interval_not_for_enough_events(void **state)
+{
+    const char *extra[] = {"--commit-interval", "500ms", NULL};
+    struct commits c = burst(*state, extra, BURST_THREADS_MAX);
+    assert_true(c.largest >= 24);
+    assert_true(c.min_gap_ms >= 0);
+    assert_true(c.min_gap_ms < 400);
 }
 
 /* --commit-batch 1: the same burst, one commit per event. */
 static void test_commit_batch_one_commits_each_event(void **state)
 {
     const char *extra[] = {"--commit-batch", "1", "--commit-interval", "0", NULL};
-    struct commits c = burst(*state, extra);
+    struct commits c = burst(*state, extra, BURST_THREADS);
     assert_int_equal(c.largest, 1);
     assert_int_equal(c.commits, BURST_THREADS * BURST_EVENTS);
 }
@@ -1206,6 +1219,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_under_load_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_requests_share_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_interval_paces_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_interval_not_for_enough_events, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_commit_batch_one_commits_each_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_line, setup, teardown),
     };
