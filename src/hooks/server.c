@@ -58,6 +58,7 @@ struct fr_hook_server {
     size_t commit_batch;        /* most events per commit, 1..FR_HOOK_BATCH_MAX */
     int64_t commit_interval_us; /* from one commit's start to the next's, at least */
     size_t queued;              /* under lock: events in head..tail */
+    bool pacing;                /* under lock: the committer waits for its interval */
     struct fr_log_batch log;    /* the committer's */
 };
 
@@ -169,14 +170,16 @@ static void *committer_main(void *arg)
             break;
         }
         /* Pacing: the events arriving meanwhile share this commit's flush.
-         * Nobody wakes a paced committer: a stop, or events enough, wait at
-         * most the rest of the interval. */
-        int64_t wait_us = started_us + s->commit_interval_us - fr_now_us();
-        if (wait_us > 0 && s->queued < FR_MIN(s->commit_batch, FR_HOOK_COMMIT_ENOUGH) &&
-            !s->stopping) {
-            pthread_mutex_unlock(&s->lock);
-            usleep((useconds_t)wait_us);
-            pthread_mutex_lock(&s->lock);
+         * While it waits, enqueue wakes the committer only once enough
+         * events wait, or to stop. */
+        size_t enough = FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH);
+        int64_t due_us = started_us + s->commit_interval_us;
+        while (s->queued < enough && !s->stopping && fr_now_us() < due_us) {
+            struct timespec at = {.tv_sec = (time_t)(due_us / 1000000),
+                                  .tv_nsec = (long)(due_us % 1000000) * 1000};
+            s->pacing = true;
+            pthread_cond_timedwait(&s->work, &s->lock, &at);
+            s->pacing = false;
         }
         started_us = fr_now_us();
         /* Everything waiting, up to the batch cap, goes into one transaction. */
@@ -216,7 +219,8 @@ static void enqueue(struct fr_hook_server *s, struct pending *p)
             s->head = p;
         s->tail = p;
         s->queued++;
-        pthread_cond_signal(&s->work);
+        if (!s->pacing || s->queued >= FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH))
+            pthread_cond_signal(&s->work);
     }
     pthread_mutex_unlock(&s->lock);
     if (!open) {
@@ -549,7 +553,11 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     else
         snprintf(s->host, sizeof(s->host), v6 ? "[%s]" : "%s", host);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->work, NULL);
+    pthread_condattr_t mono; /* the committer's timed waits are on fr_now_us's clock */
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->work, &mono);
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&s->idle, NULL);
     int e = pthread_create(&s->committer, NULL, committer_main, s);
     if (e) {
