@@ -57,6 +57,7 @@ struct fr_hook_server {
     pthread_t committer;
     size_t commit_batch;        /* most events per commit, 1..FR_HOOK_BATCH_MAX */
     int64_t commit_interval_us; /* from one commit's start to the next's, at least */
+    size_t commit_enough;       /* ... unless this many events wait */
     size_t queued;              /* under lock: events in head..tail */
     bool pacing;                /* under lock: the committer waits for its interval */
     struct fr_log_batch log;    /* the committer's */
@@ -121,8 +122,9 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
                      FR_LI("us", fr_now_us() - t0));
 
     /* What the log lines need, copied: a resumed request may be freed at once. */
-    char(*ids)[FR_HOOK_ID_MAX] = rc ? NULL : fr_calloc(n, sizeof(*ids));
-    for (i = 0; i < n && !rc; i++) {
+    bool log = !rc && fr_log_enabled(FR_LOG_INFO);
+    char(*ids)[FR_HOOK_ID_MAX] = log ? fr_calloc(n, sizeof(*ids)) : NULL;
+    for (i = 0; i < n && log; i++) {
         fr_strlcpy(ids[i], ev[i].event_id, sizeof(ids[i]));
         ev[i].event_id = ids[i];
         ev[i].body = NULL;
@@ -139,7 +141,7 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
         MHD_resume_connection(p->conn);
     }
     /* One line per event, written together while the answers are on their way. */
-    for (i = 0; i < n && !rc; i++) {
+    for (i = 0; i < n && log; i++) {
         bool dup = outcome[i] == FR_EVENT_ADD_DUPLICATE;
         const struct fr_log_field f[] = {FR_LS("source", ev[i].source),
                                          FR_LS("event_id", ev[i].event_id),
@@ -172,9 +174,8 @@ static void *committer_main(void *arg)
         /* Pacing: the events arriving meanwhile share this commit's flush.
          * While it waits, enqueue wakes the committer only once enough
          * events wait, or to stop. */
-        size_t enough = FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH);
         int64_t due_us = started_us + s->commit_interval_us;
-        while (s->queued < enough && !s->stopping && fr_now_us() < due_us) {
+        while (s->queued < s->commit_enough && !s->stopping && fr_now_us() < due_us) {
             struct timespec at = {.tv_sec = (time_t)(due_us / 1000000),
                                   .tv_nsec = (long)(due_us % 1000000) * 1000};
             s->pacing = true;
@@ -219,7 +220,7 @@ static void enqueue(struct fr_hook_server *s, struct pending *p)
             s->head = p;
         s->tail = p;
         s->queued++;
-        if (!s->pacing || s->queued >= FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH))
+        if (!s->pacing || s->queued >= s->commit_enough)
             pthread_cond_signal(&s->work);
     }
     pthread_mutex_unlock(&s->lock);
@@ -548,6 +549,7 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     s->port = port;
     s->commit_batch = commit->batch ? commit->batch : FR_HOOK_BATCH_MAX;
     s->commit_interval_us = commit->interval_ms * 1000;
+    s->commit_enough = FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH);
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
     else

@@ -1175,6 +1175,17 @@ static void test_commit_batch_one_commits_each_event(void **state)
 
 /* ---- the command line ----------------------------------------------------------------- */
 
+/* ferry ARGS exits 2 and says want on stderr. */
+static void usage_error(struct env *e, const char *const *args, const char *want)
+{
+    char *err = NULL;
+    assert_int_equal(fr_test_run(args, e->dir, NULL, 10000, NULL, &err), 2);
+    if (!strstr(err, want))
+        print_error("stderr lacks \"%s\":\n%s\n", want, err);
+    assert_non_null(strstr(err, want));
+    free(err);
+}
+
 static void test_command_line(void **state)
 {
     struct env *e = *state;
@@ -1188,21 +1199,13 @@ static void test_command_line(void **state)
     assert_non_null(strstr(out, "usage: ferry dlq list"));
     free(out);
     const char *bad_flag[] = {"serve", "--frobnicate", NULL};
-    assert_int_equal(fr_test_run(bad_flag, e->dir, NULL, 10000, NULL, &err), 2);
-    assert_non_null(strstr(err, "ferry serve: unknown option"));
-    free(err);
+    usage_error(e, bad_flag, "ferry serve: unknown option");
     const char *bad_batch[] = {"serve", "--commit-batch", "513", NULL};
-    assert_int_equal(fr_test_run(bad_batch, e->dir, NULL, 10000, NULL, &err), 2);
-    assert_non_null(strstr(err, "--commit-batch must be 1 to 512"));
-    free(err);
+    usage_error(e, bad_batch, "--commit-batch must be 1 to 512");
     const char *long_interval[] = {"serve", "--commit-interval", "2s", NULL};
-    assert_int_equal(fr_test_run(long_interval, e->dir, NULL, 10000, NULL, &err), 2);
-    assert_non_null(strstr(err, "--commit-interval must be 0 to 1s, not '2s'"));
-    free(err);
+    usage_error(e, long_interval, "--commit-interval must be 0 to 1s, not '2s'");
     const char *no_unit[] = {"serve", "--commit-interval", "5", NULL};
-    assert_int_equal(fr_test_run(no_unit, e->dir, NULL, 10000, NULL, &err), 2);
-    assert_non_null(strstr(err, "--commit-interval '5': missing unit"));
-    free(err);
+    usage_error(e, no_unit, "--commit-interval '5': missing unit");
     const char *bad_sub[] = {"dlq", "frob", NULL};
     assert_int_equal(fr_test_run(bad_sub, e->dir, NULL, 10000, NULL, NULL), 2);
     const char *bad_dlq_flag[] = {"dlq", "list", "--frobnicate", NULL};
