@@ -159,8 +159,7 @@ static void add_encoded(struct fr_buf *b, json_t *v)
     json_decref(v);
 }
 
-/* Appends a member name: as it is when it needs no escaping (names are ferry's own), else encoded.
- */
+/* Appends a member name: as is when it needs no escaping (ferry's own names), else encoded. */
 static void add_key(struct fr_buf *b, const char *key)
 {
     const char *p = key;
