@@ -33,19 +33,44 @@ static struct fr_mock *mock;
 static char token[128];
 static unsigned long inputs;
 
-/* Sends req (len bytes) and reads the answer to EOF into ans; false on timeout or error. */
-static bool exchange(const char *req, size_t len, struct fr_buf *ans)
+/* Why the last exchange failed, for the report ("" after one that did not). */
+static char exchange_error[128];
+
+/* A socket connected to the mock. A loopback connect fails at once only when
+ * this machine is out of local ports (connections of earlier tests waiting
+ * out TIME_WAIT): that is retried for up to 5 s, as it is not the mock's. */
+static int connect_mock(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FUZZ_CHECK(fd >= 0);
-    struct timeval tv = {.tv_sec = TIMEOUT_SECS};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)fr_mock_port(mock))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    for (size_t off = 0; ok && off < len;) {
+    for (int attempt = 0;; attempt++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        FUZZ_CHECK(fd >= 0);
+        struct timeval tv = {.tv_sec = TIMEOUT_SECS};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        if (e != EADDRNOTAVAIL || attempt == 500) {
+            snprintf(exchange_error, sizeof(exchange_error), "connect: %s", strerror(e));
+            return -1;
+        }
+        usleep(10000);
+    }
+}
+
+/* Sends req (len bytes) and reads the answer to EOF into ans; false on timeout or error. */
+static bool exchange(const char *req, size_t len, struct fr_buf *ans)
+{
+    exchange_error[0] = '\0';
+    int fd = connect_mock();
+    if (fd < 0)
+        return false;
+    bool ok = true;
+    for (size_t off = 0; off < len;) {
         ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
@@ -59,12 +84,16 @@ static bool exchange(const char *req, size_t len, struct fr_buf *ans)
         ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            snprintf(exchange_error, sizeof(exchange_error), "no answer within %d s", TIMEOUT_SECS);
             ok = false;
+        }
         if (n <= 0)
             break;
-        if (fr_buf_add(ans, chunk, (size_t)n) != 0)
+        if (fr_buf_add(ans, chunk, (size_t)n) != 0) {
+            snprintf(exchange_error, sizeof(exchange_error), "answer over %u bytes", ANSWER_MAX);
             ok = false;
+        }
     }
     close(fd);
     return ok;
@@ -215,8 +244,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool answered = exchange(req.data, req.len, &ans);
     int status = status_of(fr_buf_str(&ans));
     if (!answered || status < 100 || status >= 500)
-        fprintf(stderr, "fuzz_mock: request:\n%s\nanswer (%zu bytes):\n%.2000s\n", fr_buf_str(&req),
-                ans.len, fr_buf_str(&ans));
+        fprintf(stderr, "fuzz_mock: request:\n%s\nanswer (%zu bytes%s%s):\n%.2000s\n",
+                fr_buf_str(&req), ans.len, exchange_error[0] ? ", " : "", exchange_error,
+                fr_buf_str(&ans));
     FUZZ_CHECK(answered);
     FUZZ_CHECK(status >= 100 && status < 500);
     fr_buf_release(&req);
