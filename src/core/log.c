@@ -187,16 +187,16 @@ static void format_json(struct fr_buf *b, const char *ts, enum fr_log_level leve
 {
     struct member {
         const char *key;
-        const struct fr_log_field *f; /* NULL for ts, level and msg */
+        const struct fr_log_field *f; /* NULL for ts and level */
         const char *fixed;            /* ts or level, written as is */
     };
     struct member small[3 + CTX_MAX + 8];
     struct member *m = n <= 8 ? small : fr_calloc(3 + CTX_MAX + n, sizeof(*m));
-    struct fr_log_field ctx_fields[CTX_MAX];
+    struct fr_log_field msg_field = FR_LS("msg", msg), ctx_fields[CTX_MAX];
     size_t nm = 0;
     m[nm++] = (struct member){"ts", NULL, ts};
     m[nm++] = (struct member){"level", NULL, level_names[level]};
-    m[nm++] = (struct member){"msg", NULL, NULL};
+    m[nm++] = (struct member){"msg", &msg_field, NULL};
     for (size_t i = 0; i < CTX_MAX; i++) {
         if (ctx[i].key) {
             ctx_fields[i] = FR_LS(ctx[i].key, ctx[i].value);
@@ -224,19 +224,12 @@ static void format_json(struct fr_buf *b, const char *ts, enum fr_log_level leve
             fr_buf_addc(b, '"');
             fr_buf_adds(b, v.fixed);
             fr_buf_addc(b, '"');
-        } else if (v.f && v.f->type == FR_LT_INT) {
+        } else if (v.f->type == FR_LT_INT) {
             char num[24];
             int len = snprintf(num, sizeof(num), "%lld", (long long)v.f->v.i);
             fr_buf_add(b, num, (size_t)len);
         } else {
-            json_t *j;
-            if (v.f) {
-                j = json_value(v.f);
-            } else {
-                char *red = fr_redact_str(msg);
-                j = json_string(red);
-                free(red);
-            }
+            json_t *j = json_value(v.f);
             add_encoded(b, j ? j : json_string("(invalid UTF-8)"));
         }
     }
