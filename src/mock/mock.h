@@ -105,6 +105,12 @@ struct fr_mock_totals {
 };
 void fr_mock_totals(struct fr_mock *m, struct fr_mock_totals *out);
 
+/*
+ * Replaces the faults in force from the next request on, as POST /mock/faults
+ * does: the rate window restarts. f is copied.
+ */
+void fr_mock_set_faults(struct fr_mock *m, const struct fr_mock_faults *f);
+
 /* Stops serving (waits for in-flight requests) and frees m. NULL is a no-op. */
 void fr_mock_stop(struct fr_mock *m);
 

@@ -248,6 +248,15 @@ void fr__mock_ratelog_release(struct fr__mock_ratelog *log)
     memset(log, 0, sizeof(*log));
 }
 
+void fr_mock_set_faults(struct fr_mock *m, const struct fr_mock_faults *f)
+{
+    pthread_mutex_lock(&m->lock);
+    /* The rate window restarts with a new spec: requests before it do not count. */
+    fr__mock_ratelog_release(&m->ratelog);
+    m->faults = *f;
+    pthread_mutex_unlock(&m->lock);
+}
+
 /*
  * POST /mock/faults: the body is a fault spec (as --faults takes it) that
  * replaces the faults in force from the next request on; an empty body
@@ -263,11 +272,7 @@ void fr__mock_handle_faults(struct fr_mock *m, struct fr__mock_req *rq, struct f
         free(spec);
         return;
     }
-    pthread_mutex_lock(&m->lock);
-    /* The rate window restarts with a new spec: requests before it do not count. */
-    fr__mock_ratelog_release(&m->ratelog);
-    m->faults = f;
-    pthread_mutex_unlock(&m->lock);
+    fr_mock_set_faults(m, &f);
     FR_LOG_INFO("faults changed", FR_LS("faults", spec));
     out->status = 200;
     out->body = json_pack("{s:s}", "faults", spec);
