@@ -320,12 +320,13 @@ struct fr_webhook_source_conf {
 };
 
 struct fr_webhooks_conf {
-    bool configured;    /* the file has a webhooks section (then nsources >= 1) */
-    char *listen;       /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
-    uint64_t max_body;  /* bytes; default 1MB, at least 1KB */
-    int64_t timeout_ms; /* per connection; default 10s */
-    char *admin_token;  /* secret: Bearer token for admin actions (replay, run now); NULL: none */
-    bool protect_reads; /* reads of the API need admin_token on a loopback listener too */
+    bool configured;      /* the file has a webhooks section (then nsources >= 1) */
+    char *listen;         /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
+    uint64_t max_body;    /* bytes; default 1MB, at least 1KB */
+    int64_t timeout_ms;   /* per connection; default 10s */
+    int64_t retention_ms; /* delivered events are deleted this long after delivery; default 7d */
+    char *admin_token;    /* secret: Bearer token for admin actions (replay, run now); NULL: none */
+    bool protect_reads;   /* reads of the API need admin_token on a loopback listener too */
     struct fr_webhook_source_conf *sources;
     size_t nsources;
 };

@@ -21,6 +21,8 @@ struct worker {
     struct fr_deliverer *deliverer;
     char owner[160];
     struct fr_rng rng;
+    bool purges;           /* this worker deletes delivered events past their retention */
+    int64_t next_purge_ms; /* monotonic */
 };
 
 struct fr_dispatch {
@@ -143,6 +145,35 @@ static void handle(struct worker *w, struct fr_event *e)
     record(w, e, rc, &err);
 }
 
+/* One round of deleting delivered events past webhooks.retention (see dispatch.h). */
+static void purge_round(struct worker *w)
+{
+    struct fr_dispatch *d = w->d;
+    int64_t retention = d->cfg->webhooks.retention_ms;
+    uint64_t total = 0, n = 0;
+    struct fr_err err = {0};
+    int rc = 0;
+    bool more = false;
+    int64_t before = fr_wall_ms() - retention;
+    for (int i = 0; i < FR_DISPATCH_PURGE_BATCHES && !atomic_load(&d->stop); i++) {
+        rc = fr_store_events_purge_delivered(w->store, before, FR_DISPATCH_PURGE_BATCH, &n, &err);
+        if (rc)
+            break;
+        total += n;
+        more = n == FR_DISPATCH_PURGE_BATCH;
+        if (!more)
+            break;
+    }
+    if (total)
+        FR_LOG_INFO("delivered events past their retention deleted", FR_LI("count", total),
+                    FR_LI("retention_ms", retention));
+    if (rc)
+        FR_LOG_WARN("cannot delete delivered events past their retention; trying again later",
+                    FR_LS("error", err.msg));
+    w->next_purge_ms =
+        fr_now_ms() + (more && !rc ? 1000 : FR_MIN(retention, FR_DISPATCH_PURGE_EVERY_MS));
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -150,6 +181,8 @@ static void *worker_main(void *arg)
     atomic_fetch_add(&d->running, 1);
     int64_t store_failed_at = 0;
     while (!atomic_load(&d->stop)) {
+        if (w->purges && fr_now_ms() >= w->next_purge_ms)
+            purge_round(w);
         pthread_mutex_lock(&d->lock);
         uint64_t seen = d->generation;
         pthread_mutex_unlock(&d->lock);
@@ -228,6 +261,7 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
         w->deliverer = fr_deliverer_new(&d->stop);
         snprintf(w->owner, sizeof(w->owner), "%s:%ld:w%zu", host, (long)getpid(), i);
         fr_rng_seed_random(&w->rng);
+        w->purges = i == 0 && cfg->webhooks.retention_ms > 0;
     }
     for (size_t i = 0; i < d->nworkers; i++) {
         if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {

@@ -16,6 +16,13 @@
  *
  * Idle workers wake when fr_dispatch_wake is called (new events stored) or
  * every FR_DISPATCH_IDLE_POLL_MS (retries coming due).
+ *
+ * The first worker also deletes the delivered events past
+ * webhooks.retention, once a minute (or once per retention, if shorter):
+ * FR_DISPATCH_PURGE_BATCH at a time, each batch its own transaction, so a
+ * receiver's commit waits for one batch at most; FR_DISPATCH_PURGE_BATCHES
+ * batches at most per round, then a delivery, and the next round a second
+ * later when there is more.
  */
 #ifndef FR_HOOKS_DISPATCH_H
 #define FR_HOOKS_DISPATCH_H
@@ -28,6 +35,9 @@
 #define FR_DISPATCH_DEFAULT_WORKERS 4
 #define FR_DISPATCH_LEASE_MARGIN_MS 10000
 #define FR_DISPATCH_IDLE_POLL_MS    500
+#define FR_DISPATCH_PURGE_EVERY_MS  60000
+#define FR_DISPATCH_PURGE_BATCH     500
+#define FR_DISPATCH_PURGE_BATCHES   40
 
 /*
  * The delay before the next attempt after attempts_made failed ones

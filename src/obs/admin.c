@@ -140,7 +140,7 @@ static void get_metrics(struct fr_admin *a, struct fr_admin_response *out)
     }
     struct fr_err err = {0};
     pthread_mutex_lock(&a->lock);
-    int rc = fr_store_queue_stats(a->store, queue_gauges, &g, &err);
+    int rc = fr_store_queue_stats(a->store, false, queue_gauges, &g, &err);
     pthread_mutex_unlock(&a->lock);
     if (rc)
         FR_LOG_WARN("metrics: queue figures not read", FR_LS("error", err.msg));

@@ -172,7 +172,7 @@ int fr_status_build(const struct fr_config *cfg, struct fr_store *st, int64_t no
             qs.by_name, cfg->webhooks.sources[i].name,
             source_json(cfg->webhooks.sources[i].name, cfg->webhooks.sources[i].path));
     if (!rc)
-        rc = fr_store_queue_stats(st, collect_queue, &qs, err);
+        rc = fr_store_queue_stats(st, true, collect_queue, &qs, err);
     if (rc) {
         json_decref(problems);
         json_decref(jobs);

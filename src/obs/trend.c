@@ -140,7 +140,7 @@ static void take_snapshot(struct fr_trends *t, int64_t now_ms)
     if (t->cfg->trends.dead_letters.enabled && t->store) {
         struct dead_ctx d = {t->cfg, s->f + t->cfg->ntargets};
         struct fr_err err = {0};
-        if (fr_store_queue_stats(t->store, on_queue, &d, &err))
+        if (fr_store_queue_stats(t->store, false, on_queue, &d, &err))
             FR_LOG_WARN("trend alerts: dead letters not read", FR_LS("error", err.msg));
     }
     t->len++;

@@ -460,12 +460,23 @@ int fr_store_dlq_purge(struct fr_store *st, int64_t seq, int64_t older_than_ms, 
     return st->ops->dlq_purge(st, seq, older_than_ms, count, err);
 }
 
-int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
-                         void *ud, struct fr_err *err)
+int fr_store_events_purge_delivered(struct fr_store *st, int64_t before_ms, size_t limit,
+                                    uint64_t *count, struct fr_err *err)
+{
+    if (count)
+        *count = 0;
+    if (!st || limit == 0 || limit > INT32_MAX)
+        return fr_err_set(err, FR_EINVAL, 0, "purge delivered: no store, or a limit out of range");
+    return st->ops->events_purge_delivered(st, before_ms, limit, count, err);
+}
+
+int fr_store_queue_stats(struct fr_store *st, bool with_delivered,
+                         int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
+                         struct fr_err *err)
 {
     if (!st || !fn)
         return fr_err_set(err, FR_EINVAL, 0, "queue stats: no store or callback");
-    return st->ops->queue_stats(st, fn, ud, err);
+    return st->ops->queue_stats(st, with_delivered, fn, ud, err);
 }
 
 int fr_store_run_last(struct fr_store *st, const char *job, const char *status, struct fr_run *out,

@@ -378,20 +378,33 @@ int fr_store_dlq_replay(struct fr_store *st, int64_t seq, const char *source, in
 int fr_store_dlq_purge(struct fr_store *st, int64_t seq, int64_t older_than_ms, uint64_t *count,
                        struct fr_err *err);
 
+/*
+ * Deletes up to limit delivered events delivered (updated_ms) before
+ * before_ms: source by source in source order, each source's delivered
+ * first, each source's share in a statement (a transaction) of its own, so
+ * a caller deleting many keeps the store's writers waiting for one batch at
+ * most. *count (may be NULL) says how many. A deleted event is forgotten:
+ * a sender's retry of it would be stored and delivered again.
+ */
+int fr_store_events_purge_delivered(struct fr_store *st, int64_t before_ms, size_t limit,
+                                    uint64_t *count, struct fr_err *err);
+
 /* One source's queue figures, for status and metrics. */
 struct fr_queue_stats {
-    const char *source; /* borrowed for the callback */
-    uint64_t pending, delivered, dead;
-    int64_t oldest_pending_ms; /* received_ms of the oldest pending event; 0 if none */
+    const char *source;                /* borrowed for the callback */
+    uint64_t pending, delivered, dead; /* delivered: 0 unless asked for */
+    int64_t oldest_pending_ms;         /* received_ms of the oldest pending event; 0 if none */
 };
 
 /*
  * Calls fn once per source that has events, in source order; fn
- * returning non-zero stops. Reads every event row: meant for a status
- * command or a metrics scrape, not for each request.
+ * returning non-zero stops. Reads the pending and the dead events, and
+ * with_delivered the index of the delivered ones kept (webhooks.retention):
+ * the cost grows with the backlog, not with the history.
  */
-int fr_store_queue_stats(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
-                         void *ud, struct fr_err *err);
+int fr_store_queue_stats(struct fr_store *st, bool with_delivered,
+                         int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
+                         struct fr_err *err);
 
 /* ---- schedules ----------------------------------------------------------------------- */
 

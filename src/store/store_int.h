@@ -72,8 +72,11 @@ struct fr_store_ops {
                       uint64_t *count, struct fr_err *err);
     int (*dlq_purge)(struct fr_store *st, int64_t seq, int64_t older_than_ms, uint64_t *count,
                      struct fr_err *err);
-    int (*queue_stats)(struct fr_store *st, int (*fn)(const struct fr_queue_stats *q, void *ud),
-                       void *ud, struct fr_err *err);
+    int (*events_purge_delivered)(struct fr_store *st, int64_t before_ms, size_t limit,
+                                  uint64_t *count, struct fr_err *err);
+    int (*queue_stats)(struct fr_store *st, bool with_delivered,
+                       int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
+                       struct fr_err *err);
     int (*run_last)(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
                     struct fr_err *err);
     int (*ping)(struct fr_store *st, struct fr_err *err);

@@ -116,6 +116,8 @@ static const char *const migrations[] = {
     " owner TEXT NOT NULL,"
     " claimed_ms BIGINT NOT NULL,"
     " PRIMARY KEY (job, slot_ms));",
+    /* 7: delivered events by source and delivery time: deleted past webhooks.retention, counted */
+    "CREATE INDEX events_delivered ON events(source, updated_ms, state) WHERE state = 'delivered';",
 };
 
 #define COUNT_NAME(f)   ", " #f
@@ -1134,20 +1136,68 @@ static int pg_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_m
                       &p, seq, count, err, op);
 }
 
-static int pg_queue_stats(struct fr_store *base,
+static int pg_events_purge_delivered(struct fr_store *base, int64_t before_ms, size_t limit,
+                                     uint64_t *count, struct fr_err *err)
+{
+    const char *op = "purge delivered";
+    char source[FR_EVENT_SOURCE_MAX] = "";
+    uint64_t total = 0;
+    int rc = FR_OK;
+    while (total < limit && rc == FR_OK) {
+        /* The next source with delivered events: one probe of events_delivered. */
+        struct params p = {0};
+        p_text(&p, source);
+        struct pg_store *s;
+        PGresult *res = NULL;
+        rc = enter_exec(base, &s,
+                        "SELECT source FROM events WHERE state = 'delivered' AND source > $1"
+                        " ORDER BY source LIMIT 1",
+                        &p, &res, err, op);
+        bool found = rc == FR_OK && PQntuples(res) == 1;
+        if (found)
+            fr_strlcpy(source, PQgetvalue(res, 0, 0), sizeof(source));
+        PQclear(res);
+        if (!found)
+            break;
+        p = (struct params){0};
+        p_text(&p, source);
+        p_int(&p, before_ms);
+        p_int(&p, (int64_t)(limit - total));
+        res = NULL;
+        rc = enter_exec(base, &s,
+                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                        " WHERE state = 'delivered' AND source = $1 AND updated_ms < $2::bigint"
+                        " ORDER BY updated_ms LIMIT $3::bigint)",
+                        &p, &res, err, op);
+        if (rc == FR_OK)
+            total += changed(res);
+        PQclear(res);
+    }
+    if (count)
+        *count = total;
+    return rc;
+}
+
+static int pg_queue_stats(struct fr_store *base, bool with_delivered,
                           int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
                           struct fr_err *err)
 {
     const char *op = "queue stats";
+    struct params p = {0};
+    p_text(&p, with_delivered ? "true" : "false");
     struct pg_store *s;
     PGresult *res = NULL;
+    /* Each state through its own index; $1 false skips the delivered ones. */
     int rc = enter_exec(base, &s,
-                        "SELECT source, count(*) FILTER (WHERE state = 'pending'),"
-                        " count(*) FILTER (WHERE state = 'delivered'),"
-                        " count(*) FILTER (WHERE state = 'dead'),"
-                        " coalesce(min(received_ms) FILTER (WHERE state = 'pending'), 0)"
-                        " FROM events GROUP BY source ORDER BY source" C_ORDER,
-                        NULL, &res, err, op);
+                        "SELECT source, sum(p), sum(d), sum(x), coalesce(min(o), 0) FROM ("
+                        "SELECT source, count(*) AS p, 0 AS d, 0 AS x, min(received_ms) AS o"
+                        " FROM events WHERE state = 'pending' GROUP BY source"
+                        " UNION ALL SELECT source, 0, count(*), 0, NULL"
+                        " FROM events WHERE state = 'delivered' AND $1::boolean GROUP BY source"
+                        " UNION ALL SELECT source, 0, 0, count(*), NULL"
+                        " FROM events WHERE state = 'dead' GROUP BY source) AS q"
+                        " GROUP BY source ORDER BY source" C_ORDER,
+                        &p, &res, err, op);
     for (int i = 0; !rc && i < PQntuples(res); i++) {
         struct fr_queue_stats q = {
             .source = PQgetvalue(res, i, 0),
@@ -1397,6 +1447,7 @@ static const struct fr_store_ops pg_ops = {
     .event_get = pg_event_get,
     .dlq_replay = pg_dlq_replay,
     .dlq_purge = pg_dlq_purge,
+    .events_purge_delivered = pg_events_purge_delivered,
     .queue_stats = pg_queue_stats,
     .run_last = pg_run_last,
     .ping = pg_ping,

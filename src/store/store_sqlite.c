@@ -134,6 +134,13 @@ static const char *const migrations[] = {
     " owner TEXT NOT NULL,"
     " claimed_ms INTEGER NOT NULL,"
     " PRIMARY KEY (job, slot_ms)) WITHOUT ROWID;",
+    /*
+     * 7: delivered events by source and delivery time: each source's past
+     * webhooks.retention are deleted in order, and counted in source order without
+     * reading the events (state too is in the index, or SQLite 3.40 would read each
+     * event to test it).
+     */
+    "CREATE INDEX events_delivered ON events(source, updated_ms, state) WHERE state = 'delivered';",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -189,6 +196,8 @@ enum stmt_id {
     ST_DLQ_REPLAY_SOURCE,
     ST_DLQ_PURGE_ONE,
     ST_DLQ_PURGE_OLDER,
+    ST_DELIVERED_NEXT_SOURCE,
+    ST_PURGE_DELIVERED,
     ST_QUEUE_STATS,
     ST_WATERMARK_GET,
     ST_WATERMARK_SET,
@@ -276,10 +285,26 @@ static const char *const stmt_sql[ST__COUNT] = {
                              " lease_until_ms = 0 WHERE state = 'dead' AND source = ?2",
     [ST_DLQ_PURGE_ONE] = "DELETE FROM events WHERE state = 'dead' AND seq = ?1",
     [ST_DLQ_PURGE_OLDER] = "DELETE FROM events WHERE state = 'dead' AND updated_ms < ?1",
-    [ST_QUEUE_STATS] = "SELECT source, sum(state = 'pending'), sum(state = 'delivered'),"
-                       " sum(state = 'dead'),"
-                       " coalesce(min(CASE WHEN state = 'pending' THEN received_ms END), 0)"
-                       " FROM events GROUP BY source ORDER BY source",
+    [ST_DELIVERED_NEXT_SOURCE] = "SELECT source FROM events INDEXED BY events_delivered"
+                                 " WHERE state = 'delivered' AND source > ?1"
+                                 " ORDER BY source LIMIT 1",
+    [ST_PURGE_DELIVERED] = "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                           " INDEXED BY events_delivered WHERE state = 'delivered'"
+                           " AND source = ?1 AND updated_ms < ?2 ORDER BY updated_ms LIMIT ?3)",
+    /*
+     * Each state through its own index (named: without statistics SQLite would take
+     * events_due for all three); ?1 false skips the delivered ones.
+     */
+    [ST_QUEUE_STATS] = "SELECT source, sum(p), sum(d), sum(x), coalesce(min(o), 0) FROM ("
+                       "SELECT source, count(*) AS p, 0 AS d, 0 AS x, min(received_ms) AS o"
+                       " FROM events WHERE state = 'pending' GROUP BY source"
+                       " UNION ALL SELECT source, 0, count(*), 0, NULL"
+                       " FROM events INDEXED BY events_delivered"
+                       " WHERE state = 'delivered' AND ?1 GROUP BY source"
+                       " UNION ALL SELECT source, 0, 0, count(*), NULL"
+                       " FROM events INDEXED BY events_dead_source"
+                       " WHERE state = 'dead' GROUP BY source)"
+                       " GROUP BY source ORDER BY source",
     [ST_WATERMARK_GET] = "SELECT value, run_id, updated_ms FROM watermarks WHERE job = ?1",
     [ST_WATERMARK_SET] = "INSERT INTO watermarks (job, value, run_id, updated_ms)"
                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job) DO UPDATE SET"
@@ -1172,7 +1197,49 @@ static int sq_dlq_purge(struct fr_store *base, int64_t seq, int64_t older_than_m
     return dlq_change(s, st, seq, count, err, op);
 }
 
-static int sq_queue_stats(struct fr_store *base,
+/* The first source after source (replaced in place) with delivered events; FR_ENOTFOUND if none. */
+static int next_delivered_source(struct sqlite_store *s, char source[FR_EVENT_SOURCE_MAX],
+                                 struct fr_err *err, const char *op)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = stmt(s, ST_DELIVERED_NEXT_SOURCE, &st, err, op);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        fr_strlcpy(source, column_str(st, 0), FR_EVENT_SOURCE_MAX);
+    else
+        rc = step == SQLITE_DONE ? FR_ENOTFOUND : fail(s, err, op);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_events_purge_delivered(struct fr_store *base, int64_t before_ms, size_t limit,
+                                     uint64_t *count, struct fr_err *err)
+{
+    struct sqlite_store *s = enter(base);
+    const char *op = "purge delivered";
+    char source[FR_EVENT_SOURCE_MAX] = "";
+    uint64_t total = 0;
+    int rc = FR_OK;
+    while (total < limit && (rc = next_delivered_source(s, source, err, op)) == FR_OK) {
+        sqlite3_stmt *st = NULL;
+        if ((rc = stmt(s, ST_PURGE_DELIVERED, &st, err, op)) != FR_OK)
+            break;
+        sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, before_ms);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)(limit - total));
+        if ((rc = run_stmt(s, st, err, op)) != FR_OK)
+            break;
+        total += (uint64_t)sqlite3_changes64(s->db);
+    }
+    if (count)
+        *count = total;
+    return rc == FR_ENOTFOUND ? FR_OK : rc;
+}
+
+static int sq_queue_stats(struct fr_store *base, bool with_delivered,
                           int (*fn)(const struct fr_queue_stats *q, void *ud), void *ud,
                           struct fr_err *err)
 {
@@ -1184,6 +1251,7 @@ static int sq_queue_stats(struct fr_store *base,
         rc = check_not_busy(st, err, op);
     if (rc)
         return rc;
+    sqlite3_bind_int(st, 1, with_delivered);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct fr_queue_stats q = {
@@ -1676,6 +1744,7 @@ static const struct fr_store_ops sqlite_ops = {
     .event_get = sq_event_get,
     .dlq_replay = sq_dlq_replay,
     .dlq_purge = sq_dlq_purge,
+    .events_purge_delivered = sq_events_purge_delivered,
     .queue_stats = sq_queue_stats,
     .run_last = sq_run_last,
     .ping = sq_ping,

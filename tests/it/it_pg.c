@@ -320,7 +320,7 @@ static void check_stored_once(struct env *e)
     int64_t deadline = fr_now_ms() + 40000;
     do {
         memset(t, 0, sizeof(t));
-        assert_int_equal(fr_store_queue_stats(st, add_stats, t, &err), 0);
+        assert_int_equal(fr_store_queue_stats(st, true, add_stats, t, &err), 0);
     } while (t[0] && fr_now_ms() < deadline && (fr_sleep_ms(100), 1));
     fr_store_close(st);
     assert_int_equal(t[0], 0);

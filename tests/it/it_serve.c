@@ -77,8 +77,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* ferry.yaml with these sources ({URL} in them becomes the receiver's URL). */
-static void write_config(struct env *e, const char *max_body, const char *sources)
+/*
+ * ferry.yaml with these sources ({URL} in them becomes the receiver's URL) and
+ * more webhooks keys (lines indented by two spaces, or "").
+ */
+static void write_config_with(struct env *e, const char *max_body, const char *more,
+                              const char *sources)
 {
     struct fr_buf b = FR_BUF_INIT;
     fr_buf_addf(&b,
@@ -87,8 +91,9 @@ static void write_config(struct env *e, const char *max_body, const char *source
                 "  listen: 127.0.0.1:0\n"
                 "  max_body: %s\n"
                 "  timeout: 5s\n"
+                "%s"
                 "  sources:\n",
-                max_body);
+                max_body, more);
     for (const char *p = sources; *p;) {
         const char *at = strstr(p, "{URL}");
         if (!at) {
@@ -102,6 +107,11 @@ static void write_config(struct env *e, const char *max_body, const char *source
     free(e->config);
     e->config = fr_test_write_file(e->dir, "ferry.yaml", fr_buf_str(&b));
     fr_buf_release(&b);
+}
+
+static void write_config(struct env *e, const char *max_body, const char *sources)
+{
+    write_config_with(e, max_body, "", sources);
 }
 
 /* Starts ferry serve on e->config with env and the options in extra (NULL-terminated, may be
@@ -199,7 +209,7 @@ static uint64_t stored_events(struct env *e)
     struct fr_store *st = open_store(e);
     uint64_t n = 0;
     struct fr_err err = {0};
-    assert_int_equal(fr_store_queue_stats(st, add_counts, &n, &err), 0);
+    assert_int_equal(fr_store_queue_stats(st, true, add_counts, &n, &err), 0);
     fr_store_close(st);
     return n;
 }
@@ -459,6 +469,60 @@ static void test_duplicate_stored_once_delivered_once(void **state)
     fr_sleep_ms(1500); /* more than two idle polls of the workers */
     assert_int_equal(fr_test_receiver_count(e->recv), 1);
     assert_int_equal(stored_events(e), 1);
+    assert_int_equal(stop_serve(e), 0);
+}
+
+/* The sum of the counts of the serve log's "deleted past retention" lines. */
+static long purged_in_log(struct env *e)
+{
+    char *err = fr_test_proc_stderr(&e->serve);
+    long total = 0;
+    for (const char *p = err; (p = strstr(p, "delivered events past their retention deleted"));) {
+        const char *count = strstr(p, "\"count\":");
+        const char *eol = strchr(p, '\n');
+        assert_non_null(count);
+        assert_true(!eol || count < eol);
+        total += strtol(count + 8, NULL, 10);
+        p = count;
+    }
+    free(err);
+    return total;
+}
+
+static void test_delivered_events_deleted_after_retention(void **state)
+{
+    struct env *e = *state;
+    char *src = fr_asprintf(gh_source, 1);
+    write_config_with(e, "64KB", "  retention: 1s\n", src);
+    free(src);
+    /* One dead event, which retention leaves alone. */
+    fr_test_receiver_fail_next(e->recv, 1, 500);
+    start_serve(e);
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "dead-1", "{}", NULL), 200);
+    struct fr_event ev;
+    wait_state(e, 1, FR_EVENT_DEAD, 10000, &ev);
+    fr_event_release(&ev);
+    const char *ids[] = {"kept-1", "kept-2", "kept-3"};
+    for (size_t i = 0; i < FR_ARRAY_LEN(ids); i++)
+        assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, ids[i], "{}", NULL), 200);
+    wait_count(e->recv, 4, 10000);
+    /* Deleted about a second after delivery; the dead one stays. */
+    int64_t deadline = fr_now_ms() + 10000;
+    while (stored_events(e) > 1 && fr_now_ms() < deadline)
+        fr_sleep_ms(100);
+    assert_int_equal(stored_events(e), 1);
+    struct fr_store *st = open_store(e);
+    assert_int_equal(fr_store_event_get(st, 1, &ev, NULL), FR_OK);
+    assert_int_equal(ev.state, FR_EVENT_DEAD);
+    fr_event_release(&ev);
+    fr_store_close(st);
+    assert_int_equal(purged_in_log(e), 3);
+    /* Forgotten: the sender's retry of one is stored and delivered again. */
+    char *resp = NULL;
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "kept-2", "{}", &resp), 200);
+    assert_non_null(strstr(resp, "\"status\":\"accepted\""));
+    free(resp);
+    wait_count(e->recv, 5, 10000);
     assert_int_equal(stop_serve(e), 0);
 }
 
@@ -964,7 +1028,7 @@ static void test_sigkill_under_load_loses_nothing(void **state)
     struct fr_store *st = open_store(e);
     uint64_t total = 0;
     struct fr_err err = {0};
-    assert_int_equal(fr_store_queue_stats(st, add_counts, &total, &err), 0);
+    assert_int_equal(fr_store_queue_stats(st, true, add_counts, &total, &err), 0);
     assert_true(total >= acked.n);
     struct id_set stored = {0};
     for (int64_t seq = 1; seq <= (int64_t)total; seq++) {
@@ -1235,6 +1299,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_each_scheme_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_stored_once_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_events_deleted_after_retention, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_limits_413_405_404, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_until_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_and_replay, setup, teardown),

@@ -92,6 +92,7 @@ static void test_full(void **state)
     assert_string_equal(w->listen, "127.0.0.1:8080");
     assert_int_equal(w->max_body, 1024 * 1024);
     assert_int_equal(w->timeout_ms, 10000);
+    assert_int_equal(w->retention_ms, 7 * 86400000LL);
     assert_int_equal(w->nsources, 2);
 
     const struct fr_webhook_source_conf *s = &w->sources[0];
@@ -163,7 +164,7 @@ static void test_defaults(void **state)
 
     /* Explicit values, svix as an alias of standard, two secrets (rotation). */
     assert_int_equal(load("webhooks:\n  listen: \"[::1]:0\"\n  max_body: 1KB\n  timeout: 250ms\n"
-                          "  sources:\n    crm:\n      path: /hooks/crm\n"
+                          "  retention: 36h\n  sources:\n    crm:\n      path: /hooks/crm\n"
                           "      verify: { scheme: svix, secrets: [\"${CRM_WEBHOOK_SECRET}\", "
                           "\"${GITHUB_WEBHOOK_SECRET}\"], tolerance: 30s }\n"
                           "      deliver: { url: \"https://x.example/e/\", timeout: 2s, "
@@ -174,6 +175,7 @@ static void test_defaults(void **state)
     assert_string_equal(w->listen, "[::1]:0");
     assert_int_equal(w->max_body, 1024);
     assert_int_equal(w->timeout_ms, 250);
+    assert_int_equal(w->retention_ms, 36 * 3600000LL);
     s = &w->sources[0];
     assert_int_equal(s->scheme, FR_VERIFY_STANDARD);
     assert_int_equal(s->nsecrets, 2);
@@ -272,6 +274,10 @@ static void test_errors(void **state)
                  "ferry.yaml:6:45: unknown key \"max_attempt\" under webhooks.sources.crm.deliver "
                  "(did you mean \"max_attempts\"?)",
                  NULL);
+    expect_error(
+        "webhooks:\n  retention: 500ms\n  sources:\n    crm:\n      path: /hooks/crm\n" VERIFY
+            DELIVER,
+        "ferry.yaml:2:14: webhooks.retention: 500ms is too short (at least 1s)", NULL);
     expect_error("webhook:\n  listen: x\n",
                  "ferry.yaml:1:1: unknown key \"webhook\" at the top level (did you mean "
                  "\"webhooks\"?)",

@@ -1105,7 +1105,7 @@ static int collect_stats(const struct fr_queue_stats *q, void *ud)
 static void c_events_queue_stats(struct fr_store *st)
 {
     struct collected_stats c = {0};
-    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(fr_store_queue_stats(st, true, collect_stats, &c, NULL), FR_OK);
     assert_int_equal(c.n, 0);
     struct fr_event_in ev[] = {
         event_in("gh", "1", "", 10), event_in("gh", "2", "", 20), event_in("gh", "3", "", 30),
@@ -1119,11 +1119,94 @@ static void c_events_queue_stats(struct fr_store *st)
     assert_int_equal(fr_store_event_dead(st, seqs[1], "w", "no", 100, NULL), FR_OK);
     assert_int_equal(claim_ids(st, "w", 200, 10, 10, ids, sizeof(ids), seqs), 3);
     assert_int_equal(fr_store_event_delivered(st, seq_of(st, "st", "1"), "w", 200, NULL), FR_OK);
-    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(fr_store_queue_stats(st, true, collect_stats, &c, NULL), FR_OK);
     assert_int_equal(c.n, 2);
     /* leased events are still pending */
     assert_string_equal(c.items[0], "gh p2 d1 x1 o30");
     assert_string_equal(c.items[1], "st p0 d1 x0 o0");
+    /* without the delivered count: a source with only delivered events is not listed */
+    c = (struct collected_stats){0};
+    assert_int_equal(fr_store_queue_stats(st, false, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.items[0], "gh p2 d0 x1 o30");
+}
+
+/* Delivers the pending event source/id at now_ms. */
+static int64_t deliver_at(struct fr_store *st, const char *source, const char *id, int64_t now_ms)
+{
+    int64_t seq = seq_of(st, source, id);
+    char ids[64];
+    /* claim everything due, deliver the one asked for, release the rest */
+    int64_t seqs[10];
+    size_t n = claim_ids(st, "w", now_ms, 1000, 10, ids, sizeof(ids), seqs);
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found |= seqs[i] == seq;
+    assert_true(found);
+    assert_int_equal(fr_store_event_delivered(st, seq, "w", now_ms, NULL), FR_OK);
+    assert_int_equal(fr_store_events_release(st, "w", NULL), FR_OK);
+    return seq;
+}
+
+static bool event_exists(struct fr_store *st, int64_t seq)
+{
+    struct fr_event e;
+    int rc = fr_store_event_get(st, seq, &e, NULL);
+    if (rc == FR_OK)
+        fr_event_release(&e);
+    else
+        assert_int_equal(rc, FR_ENOTFOUND);
+    return rc == FR_OK;
+}
+
+static void c_events_purge_delivered(struct fr_store *st)
+{
+    struct fr_event_in ev[] = {
+        event_in("gh", "a", "", 10), event_in("gh", "b", "", 20), event_in("st", "c", "", 30),
+        event_in("gh", "d", "", 40), event_in("gh", "e", "", 50),
+    };
+    add_ok(st, ev, 5, NULL);
+    /* delivered out of order: c first, then a, then b */
+    int64_t c = deliver_at(st, "st", "c", 100);
+    int64_t a = deliver_at(st, "gh", "a", 200);
+    int64_t b = deliver_at(st, "gh", "b", 300);
+    int64_t d = seq_of(st, "gh", "d");
+    char ids[64];
+    int64_t seqs[10];
+    assert_int_equal(claim_ids(st, "w", 400, 1000, 10, ids, sizeof(ids), seqs), 2);
+    assert_int_equal(fr_store_event_dead(st, d, "w", "no", 150, NULL), FR_OK);
+    assert_int_equal(fr_store_events_release(st, "w", NULL), FR_OK);
+
+    uint64_t count = 99;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events_purge_delivered(st, 100, 10, &count, &err), FR_OK);
+    assert_int_equal(count, 0); /* c was delivered at 100: not before 100 */
+    /* the limit takes source by source, each source's delivered first: gh's a */
+    assert_int_equal(fr_store_events_purge_delivered(st, 1000, 1, &count, &err), FR_OK);
+    assert_int_equal(count, 1);
+    assert_false(event_exists(st, a));
+    assert_true(event_exists(st, b));
+    assert_true(event_exists(st, c));
+    /* before 250: not gh's b (300), but st's c (100) */
+    assert_int_equal(fr_store_events_purge_delivered(st, 250, 10, &count, &err), FR_OK);
+    assert_int_equal(count, 1);
+    assert_false(event_exists(st, c));
+    assert_true(event_exists(st, b));
+    assert_int_equal(fr_store_events_purge_delivered(st, 1000, 10, &count, NULL), FR_OK);
+    assert_int_equal(count, 1);
+    assert_false(event_exists(st, b));
+    /* dead and pending events stay, however old */
+    assert_true(event_exists(st, d));
+    struct collected_stats cs = {0};
+    assert_int_equal(fr_store_queue_stats(st, true, collect_stats, &cs, NULL), FR_OK);
+    assert_int_equal(cs.n, 1);
+    assert_string_equal(cs.items[0], "gh p1 d0 x1 o50");
+    /* a deleted event is forgotten: the sender's retry is stored anew */
+    int outcome[1];
+    struct fr_event_in again[] = {event_in("gh", "a", "", 500)};
+    add_ok(st, again, 1, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_STORED);
+    assert_int_equal(fr_store_events_purge_delivered(st, 1000, 0, &count, &err), FR_EINVAL);
 }
 
 /* ---- contract: watermarks ------------------------------------------------------------- */
@@ -1527,7 +1610,7 @@ static void d_events_claim_processes(const char *url)
     }
     st = open_ok(url);
     struct collected_stats c = {0};
-    assert_int_equal(fr_store_queue_stats(st, collect_stats, &c, NULL), FR_OK);
+    assert_int_equal(fr_store_queue_stats(st, true, collect_stats, &c, NULL), FR_OK);
     assert_int_equal(c.n, 1);
     assert_string_equal(c.items[0], "s p0 d200 x0 o0");
     for (int i = 0; i < EVENTS; i += 37) {
@@ -1601,6 +1684,7 @@ static const struct {
     {"events_dlq", c_events_dlq},
     {"events_release", c_events_release},
     {"events_queue_stats", c_events_queue_stats},
+    {"events_purge_delivered", c_events_purge_delivered},
     {"watermarks", c_watermarks},
     {"schedule_claim", c_schedule_claim},
     {"job_lock_one_per_handle", c_job_lock_one_per_handle},
@@ -1806,7 +1890,7 @@ static void test_sqlite_migration_4_upgrades(void **state)
                                   "DROP TABLE watermarks; ALTER TABLE runs DROP COLUMN pages;"
                                   " ALTER TABLE runs DROP COLUMN written;"
                                   " DROP INDEX runs_job_status_started;"
-                                  " DROP TABLE schedule_claims;"
+                                  " DROP TABLE schedule_claims; DROP INDEX events_delivered;"
                                   " DELETE FROM schema_migrations WHERE version >= 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
