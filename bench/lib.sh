@@ -11,6 +11,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# wait_listening FILE: the URL of the "listening on URL" line a ferry mock or
+# serve writes to FILE (its stdout), waiting up to 10 s; empty if none came.
+wait_listening() {
+    for _ in $(seq 1 200); do
+        grep -q '^listening on ' "$1" && break
+        sleep 0.05
+    done
+    sed -n 's/^listening on //p' "$1"
+}
+
 # start_mock [FAULTS]: sets MOCK_PID and MOCK_URL.
 start_mock() {
     local faults=${1:-}
@@ -22,11 +32,7 @@ start_mock() {
         "$FERRY" mock --listen 127.0.0.1:0 >"$WORK/mock.out" 2>"$WORK/mock.log" &
     fi
     MOCK_PID=$!
-    for _ in $(seq 1 200); do
-        grep -q '^listening on ' "$WORK/mock.out" && break
-        sleep 0.05
-    done
-    MOCK_URL=$(sed -n 's/^listening on //p' "$WORK/mock.out")
+    MOCK_URL=$(wait_listening "$WORK/mock.out")
     [ -n "$MOCK_URL" ] || { echo "bench: mock did not start" >&2; cat "$WORK/mock.log" >&2; exit 1; }
 }
 

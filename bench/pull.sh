@@ -13,11 +13,7 @@ start_participants() {
     : >"$WORK/mock.out"
     "$FERRY" mock --listen 127.0.0.1:0 --participants "$1" >"$WORK/mock.out" 2>"$WORK/mock.log" &
     MOCK_PID=$!
-    for _ in $(seq 1 200); do
-        grep -q '^listening on ' "$WORK/mock.out" && break
-        sleep 0.05
-    done
-    MOCK_URL=$(sed -n 's/^listening on //p' "$WORK/mock.out")
+    MOCK_URL=$(wait_listening "$WORK/mock.out")
     [ -n "$MOCK_URL" ] || { echo "bench: mock did not start" >&2; cat "$WORK/mock.log" >&2; exit 1; }
 }
 

@@ -53,11 +53,7 @@ echo "store: $EVENTS delivered, 100 dead, 1000 pending events;" \
 
 (cd "$WORK" && exec "$FERRY" serve -c ferry.yaml >serve.out 2>serve.log) &
 SERVE_PID=$!
-for _ in $(seq 1 200); do
-    grep -q '^listening on ' "$WORK/serve.out" && break
-    sleep 0.05
-done
-URL=$(sed -n 's/^listening on //p' "$WORK/serve.out")
+URL=$(wait_listening "$WORK/serve.out")
 [ -n "$URL" ] || { echo "bench: ferry serve did not start" >&2; cat "$WORK/serve.log" >&2; exit 1; }
 
 for path in /metrics /api/status; do

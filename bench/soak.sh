@@ -85,11 +85,7 @@ YAML
     "$FERRY" serve -c "$WORK/serve/ferry.yaml" --log-level warn \
         >"$WORK/serve/serve.out" 2>"$WORK/serve/serve.log" &
     SERVE_PID=$!
-    for _ in $(seq 1 200); do
-        grep -q '^listening on ' "$WORK/serve/serve.out" && break
-        sleep 0.05
-    done
-    SERVE_URL=$(sed -n 's/^listening on //p' "$WORK/serve/serve.out")
+    SERVE_URL=$(wait_listening "$WORK/serve/serve.out")
     [ -n "$SERVE_URL" ] || { echo "soak: ferry serve did not start" >&2; tail -5 "$WORK/serve/serve.log" >&2; exit 1; }
     track serve "$SERVE_PID"
 }

@@ -67,11 +67,7 @@ YAML
     "$FERRY" serve -c "$SERVE_DIR/ferry.yaml" --workers 1 --log-level "$LOG_LEVEL" "$@" \
         >"$SERVE_DIR/serve.out" 2>"$SERVE_DIR/serve.log" &
     SERVE_PID=$!
-    for _ in $(seq 1 200); do
-        grep -q '^listening on ' "$SERVE_DIR/serve.out" && break
-        sleep 0.05
-    done
-    SERVE_URL=$(sed -n 's/^listening on //p' "$SERVE_DIR/serve.out")
+    SERVE_URL=$(wait_listening "$SERVE_DIR/serve.out")
     [ -n "$SERVE_URL" ] || { echo "bench: ferry serve did not start" >&2; tail -5 "$SERVE_DIR/serve.log" >&2; exit 1; }
     SERVE_URL="$SERVE_URL/hooks/bench"
 }
