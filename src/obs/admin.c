@@ -112,25 +112,38 @@ static void answer_error(struct fr_admin_response *out, unsigned status, const c
 struct gauges {
     struct fr_metrics *m;
     int64_t now_ms;
+    json_t *unlisted; /* sources with gauges the store has not listed yet (a set) */
 };
+
+static void note_source(const struct fr_metric_sample *s, void *ud)
+{
+    json_object_set_new(ud, s->labels[0], json_true());
+}
+
+static void set_queue_gauges(struct fr_metrics *m, const char *source, double depth, double dead,
+                             double oldest_s)
+{
+    const char *src[] = {source};
+    fr_metric_set(m, FR_M_WEBHOOK_QUEUE_DEPTH, src, depth);
+    fr_metric_set(m, FR_M_WEBHOOK_DEAD_LETTERS, src, dead);
+    fr_metric_set(m, FR_M_WEBHOOK_OLDEST_PENDING, src, oldest_s);
+}
 
 static int queue_gauges(const struct fr_queue_stats *q, void *ud)
 {
     struct gauges *g = ud;
-    const char *src[] = {q->source};
-    fr_metric_set(g->m, FR_M_WEBHOOK_QUEUE_DEPTH, src, (double)q->pending);
-    fr_metric_set(g->m, FR_M_WEBHOOK_DEAD_LETTERS, src, (double)q->dead);
-    fr_metric_set(g->m, FR_M_WEBHOOK_OLDEST_PENDING, src,
-                  q->pending && q->oldest_pending_ms
-                      ? (double)(g->now_ms - q->oldest_pending_ms) / 1000.0
-                      : 0);
+    json_object_del(g->unlisted, q->source);
+    set_queue_gauges(g->m, q->source, (double)q->pending, (double)q->dead,
+                     q->pending && q->oldest_pending_ms
+                         ? (double)(g->now_ms - q->oldest_pending_ms) / 1000.0
+                         : 0);
     return 0;
 }
 
 static void get_metrics(struct fr_admin *a, struct fr_admin_response *out)
 {
     struct fr_metrics *m = fr_metrics_global();
-    struct gauges g = {m, fr_wall_ms()};
+    struct gauges g = {m, fr_wall_ms(), json_object()};
     /* Configured sources show zeros before their first event. */
     for (size_t i = 0; i < a->cfg->webhooks.nsources; i++) {
         const char *src[] = {a->cfg->webhooks.sources[i].name};
@@ -138,10 +151,23 @@ static void get_metrics(struct fr_admin *a, struct fr_admin_response *out)
         fr_metric_add(m, FR_M_WEBHOOK_DEAD_LETTERS, src, 0);
         fr_metric_add(m, FR_M_WEBHOOK_OLDEST_PENDING, src, 0);
     }
+    /*
+     * The store lists only the sources with pending or dead events: any other
+     * source's gauges are zero now, whatever an earlier scrape set them to.
+     */
+    fr_metrics_each(m, FR_M_WEBHOOK_QUEUE_DEPTH, note_source, g.unlisted);
     struct fr_err err = {0};
     pthread_mutex_lock(&a->lock);
     int rc = fr_store_queue_stats(a->store, false, queue_gauges, &g, &err);
+    const char *source;
+    json_t *v;
+    if (!rc)
+        json_object_foreach(g.unlisted, source, v)
+        {
+            set_queue_gauges(m, source, 0, 0, 0);
+        }
     pthread_mutex_unlock(&a->lock);
+    json_decref(g.unlisted);
     if (rc)
         FR_LOG_WARN("metrics: queue figures not read", FR_LS("error", err.msg));
     out->status = 200;

@@ -243,15 +243,20 @@ static void test_metrics_after_push_and_webhooks(void **state)
     free(text);
     free(path);
 
+    fr_test_receiver_delay(e->recv, 1500);
     start_serve(e);
     assert_int_equal(post_github(e, GH_SECRET, "d-1", "{\"n\":1}"), 200);
     assert_int_equal(post_github(e, GH_SECRET, "d-1", "{\"n\":1}"), 200); /* duplicate */
     assert_int_equal(post_github(e, GH_SECRET, "d-2", "{\"n\":2}"), 200);
     assert_int_equal(post_github(e, "wrong-secret", "d-3", "{\"n\":3}"), 401);
     assert_int_equal(http(e, "GET", "/hooks/gh", NULL, NULL, NULL), 405);
+    /* While the receiver takes 1.5 s to answer, both events are pending... */
+    char *scrape = NULL;
+    assert_int_equal(http(e, "GET", "/metrics", NULL, NULL, &scrape), 200);
+    assert_true(sample(scrape, "ferry_webhook_queue_depth{source=\"gh\"}") == 2);
+    /* ...and once delivered, none: the gauge does not keep the earlier scrape's value. */
     wait_count(e->recv, 2, 10000);
     /* The delivered outcome is recorded after the receiver answered: wait for the metric. */
-    char *scrape = NULL;
     for (int i = 0; i < 100; i++) {
         free(scrape);
         scrape = NULL;
