@@ -19,10 +19,10 @@
  *
  * The first worker also deletes the delivered events past
  * webhooks.retention, once a minute (or once per retention, if shorter):
- * FR_DISPATCH_PURGE_BATCH at a time, each batch its own transaction, so a
- * receiver's commit waits for one batch at most; FR_DISPATCH_PURGE_BATCHES
- * batches at most per round, then a delivery, and the next round a second
- * later when there is more.
+ * FR_DISPATCH_PURGE_BATCH per call of fr_store_events_purge_delivered, at
+ * most that many per transaction, so a receiver's commit waits for one
+ * batch at most; FR_DISPATCH_PURGE_BATCHES calls at most per round, then a
+ * delivery, and the next round a second later when there is more.
  */
 #ifndef FR_HOOKS_DISPATCH_H
 #define FR_HOOKS_DISPATCH_H
