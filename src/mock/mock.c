@@ -119,6 +119,7 @@ static void draw_faults(struct fr_mock *m, struct fr__mock_req *rq)
     rq->body_error = f->body_error > 0 && fr_rng_double(&m->rng) < f->body_error;
     rq->truncate = f->truncate > 0 && fr_rng_double(&m->rng) < f->truncate;
     rq->slow = f->slow > 0 && fr_rng_double(&m->rng) < f->slow;
+    rq->slow_ms = rq->slow ? f->slow_ms : 0;
     if (rq->error5xx) {
         static const unsigned statuses[] = {503, 503, 500, 502};
         rq->error_status = statuses[fr_rng_next(&m->rng) % FR_ARRAY_LEN(statuses)];
@@ -269,7 +270,7 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
     if (out->header_name)
         MHD_add_response_header(resp, out->header_name, out->header_value);
     if (rq->slow)
-        slow_sleep(m, m->faults.slow_ms);
+        slow_sleep(m, rq->slow_ms);
 
     char status[16];
     snprintf(status, sizeof(status), "%u", out->status);

@@ -114,6 +114,7 @@ struct fr__mock_req {
     int64_t retry_after_s; /* > 0: rate limited */
     bool reset, error5xx, body_error, truncate, slow;
     unsigned error_status;
+    int64_t slow_ms; /* the slow fault's delay, copied under the lock with the draw */
 };
 
 /* What a handler answers; sent by mock.c. */
