@@ -6,12 +6,16 @@
 /*
  * Fixed spacing is W/N stretched by a relative margin and an absolute
  * allowance, so that timer and arrival jitter cannot squeeze N+1 sends into
- * one sliding window at the server: N+1 sends spaced (1.01 W + 10 ms) / N
- * apart span 1.01 W + 10 ms. Jitter is absolute, so the allowance matters
- * for short windows (20/s) and vanishes in long ones (600/min).
+ * one sliding window at the server: N+1 sends spaced (1.01 W + 50 ms) / N
+ * apart span 1.01 W + 50 ms, so the requests of a window may arrive up to
+ * 0.01 W + 50 ms unevenly late. Jitter is absolute, so the allowance matters
+ * for short windows (20/s: 60 ms of slack for 6% of the pace) and vanishes
+ * in long ones (600/min: 650 ms for 1.1%). 10 ms was too little: a loaded
+ * server delays some arrivals by more than that, and each 429 costs a
+ * Retry-After (a second or more), far more than the 4% it saved.
  */
 #define FIXED_MARGIN       0.01
-#define FIXED_ALLOWANCE_US 10000.0
+#define FIXED_ALLOWANCE_US 50000.0
 
 #define US_PER_S           1000000
 #define ADAPTIVE_MIN_RATE  0.1 /* one request per 10 s */

@@ -193,7 +193,7 @@ static void test_rate_limit_yields_zero_429(void **state)
     assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "429"), 0);
     assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "200"), 70);
     assert_int_equal(fault_count(stats, "rate"), 0);
-    /* Paced, not bursted: 70 requests at 20/s need about 3.5 s. */
+    /* Paced, not bursted: 70 requests 53 ms apart (docs/http.md) take about 3.7 s. */
     assert_true(elapsed >= 3300);
     json_decref(stats);
 }
