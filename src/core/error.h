@@ -24,7 +24,9 @@
     X(HTTP, "HTTP transfer failed")                                                                \
     X(STORE, "store failed")                                                                       \
     X(INTERNAL, "internal error")                                                                  \
-    X(BUSY, "in use elsewhere")
+    X(BUSY, "in use elsewhere")                                                                    \
+    X(INDOUBT, "sent but no complete answer: the target may have acted")                           \
+    X(CANCELED, "canceled before it was final")
 
 enum fr_errcode {
     FR_OK = 0,

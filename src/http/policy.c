@@ -13,6 +13,7 @@ enum cond {
     COND_BODY_RETRY,    /* body_rule == FR_BODY_RULE_RETRY */
     COND_BODY_NO_RETRY, /* body_rule == FR_BODY_RULE_NO_RETRY */
     COND_AUTH_RETRIED,  /* auth_retried */
+    COND_SENT,          /* sent: the request went out before the transfer failed */
 };
 
 struct row {
@@ -21,42 +22,59 @@ struct row {
     enum cond cond;
     enum fr_class cls;
     enum fr_action action;
+    bool in_doubt; /* sent, no complete answer: the target may have acted */
     const char *reason;
 };
 
+enum { SURE = false, DOUBT = true };
+
 /*
  * The failure contract (DESIGN.md). First match wins: specific rows come
- * before the ranges that contain them.
+ * before the ranges that contain them. The DOUBT column is the in-doubt
+ * row of the contract: what may have been acted on is never resent blindly.
  */
 static const struct row table[] = {
     /* transport failures: no status to read */
-    {FR_TR_TIMEOUT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "timeout"},
-    {FR_TR_CONNECT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "connect failed"},
-    {FR_TR_RESET, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "connection reset"},
-    {FR_TR_TRUNCATED, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "truncated response"},
-    {FR_TR_OTHER, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "transfer failed"},
+    {FR_TR_TIMEOUT, 0, 0, COND_SENT, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "timeout after sending"},
+    {FR_TR_TIMEOUT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, SURE, "timeout"},
+    {FR_TR_CONNECT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, SURE, "connect failed"},
+    {FR_TR_RESET, 0, 0, COND_SENT, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "connection closed after sending"},
+    {FR_TR_RESET, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, SURE, "connection reset"},
+    {FR_TR_TRUNCATED, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "truncated response"},
+    {FR_TR_RESEND, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "connection died after sending (re-send refused)"},
+    {FR_TR_OTHER, 0, 0, COND_SENT, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "transfer failed after sending"},
+    {FR_TR_OTHER, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, SURE, "transfer failed"},
     /* a certificate problem never heals by retrying */
-    {FR_TR_TLS, 0, 0, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, "TLS failure"},
+    {FR_TR_TLS, 0, 0, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "TLS failure"},
 
     /* complete responses */
-    {FR_TR_OK, 200, 299, COND_UNPARSABLE, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "unparsable body"},
-    {FR_TR_OK, 200, 299, COND_BODY_NO_RETRY, FR_CLASS_BODY_ERROR, FR_ACT_FAIL, "body error"},
-    {FR_TR_OK, 200, 299, COND_BODY_RETRY, FR_CLASS_BODY_ERROR, FR_ACT_RETRY, "body error"},
-    {FR_TR_OK, 200, 299, COND_ANY, FR_CLASS_SUCCESS, FR_ACT_DONE, "accepted"},
-    {FR_TR_OK, 401, 401, COND_AUTH_RETRIED, FR_CLASS_AUTH, FR_ACT_FAIL,
+    {FR_TR_OK, 200, 299, COND_UNPARSABLE, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT,
+     "unparsable body"},
+    {FR_TR_OK, 200, 299, COND_BODY_NO_RETRY, FR_CLASS_BODY_ERROR, FR_ACT_FAIL, SURE, "body error"},
+    {FR_TR_OK, 200, 299, COND_BODY_RETRY, FR_CLASS_BODY_ERROR, FR_ACT_RETRY, SURE, "body error"},
+    {FR_TR_OK, 200, 299, COND_ANY, FR_CLASS_SUCCESS, FR_ACT_DONE, SURE, "accepted"},
+    {FR_TR_OK, 401, 401, COND_AUTH_RETRIED, FR_CLASS_AUTH, FR_ACT_FAIL, SURE,
      "unauthorized after token refresh"},
-    {FR_TR_OK, 401, 401, COND_ANY, FR_CLASS_AUTH, FR_ACT_REFRESH_RETRY, "unauthorized"},
-    {FR_TR_OK, 409, 409, COND_ANY, FR_CLASS_DUPLICATE, FR_ACT_DONE, "duplicate"},
-    {FR_TR_OK, 429, 429, COND_ANY, FR_CLASS_RATE_LIMITED, FR_ACT_RETRY, "rate limited"},
-    {FR_TR_OK, 500, 599, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, "server error"},
-    {FR_TR_OK, 400, 499, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, "request rejected"},
+    {FR_TR_OK, 401, 401, COND_ANY, FR_CLASS_AUTH, FR_ACT_REFRESH_RETRY, SURE, "unauthorized"},
+    {FR_TR_OK, 409, 409, COND_ANY, FR_CLASS_DUPLICATE, FR_ACT_DONE, SURE, "duplicate"},
+    {FR_TR_OK, 429, 429, COND_ANY, FR_CLASS_RATE_LIMITED, FR_ACT_RETRY, SURE, "rate limited"},
+    /* a gateway that lost the upstream's answer: the upstream may have acted */
+    {FR_TR_OK, 502, 502, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT, "bad gateway"},
+    {FR_TR_OK, 504, 504, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, DOUBT, "gateway timeout"},
+    {FR_TR_OK, 500, 599, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_RETRY, SURE, "server error"},
+    {FR_TR_OK, 400, 499, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "request rejected"},
     /* the client follows no redirects: 1xx and 3xx are unexpected */
-    {FR_TR_OK, 100, 199, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, "unexpected status"},
-    {FR_TR_OK, 300, 399, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, "unexpected redirect"},
+    {FR_TR_OK, 100, 199, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "unexpected status"},
+    {FR_TR_OK, 300, 399, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "unexpected redirect"},
 };
 
 /* Anything the table does not name (a status outside 100..599). */
-static const struct fr_verdict fallback = {FR_CLASS_REJECTED, FR_ACT_FAIL, "invalid status"};
+static const struct fr_verdict fallback = {FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "invalid status"};
 
 static bool cond_holds(enum cond cond, const struct fr_classify_in *in)
 {
@@ -71,6 +89,8 @@ static bool cond_holds(enum cond cond, const struct fr_classify_in *in)
         return in->body_rule == FR_BODY_RULE_NO_RETRY;
     case COND_AUTH_RETRIED:
         return in->auth_retried;
+    case COND_SENT:
+        return in->sent;
     }
     return false;
 }
@@ -85,7 +105,7 @@ struct fr_verdict fr_classify(const struct fr_classify_in *in)
             continue;
         if (!cond_holds(r->cond, in))
             continue;
-        return (struct fr_verdict){r->cls, r->action, r->reason};
+        return (struct fr_verdict){r->cls, r->action, r->in_doubt, r->reason};
     }
     return fallback;
 }

@@ -11,6 +11,12 @@
  *   429               rate limited: wait Retry-After or back off, retry
  *   5xx, timeout, reset, truncated or unparsable body: transient, retry
  *   other 4xx         rejected: never retried
+ *
+ * A verdict is also *in doubt* when the request was sent but no complete
+ * answer came back (reset or close after the request was written, a
+ * timeout after sending, a truncated or unparsable body, 502, 504, or a
+ * re-send libcurl wanted to make on its own): the API may have acted, so
+ * the request must not be resent blindly (docs/http.md).
  */
 #ifndef FR_HTTP_POLICY_H
 #define FR_HTTP_POLICY_H
@@ -29,6 +35,8 @@ enum fr_transport {
     FR_TR_RESET,     /* connection closed or reset without a full response */
     FR_TR_TRUNCATED, /* body shorter than announced */
     FR_TR_TLS,       /* certificate or handshake failure: not transient */
+    FR_TR_RESEND,    /* the connection died after the request was written and libcurl
+                        wanted to send it again on a new one; refused, so it was not */
     FR_TR_OTHER,     /* any other transfer failure: treated as transient */
 };
 
@@ -61,11 +69,13 @@ struct fr_classify_in {
     bool body_unparsable; /* a 2xx that should be JSON and is not */
     enum fr_body_rule_hit body_rule;
     bool auth_retried; /* a 401 was already answered by a refresh */
+    bool sent;         /* request bytes went out (transport failures: after or before) */
 };
 
 struct fr_verdict {
     enum fr_class cls;
     enum fr_action action;
+    bool in_doubt;      /* sent, no complete answer: the target may have acted */
     const char *reason; /* static text for logs: "server error", "rate limited", ... */
 };
 

@@ -90,6 +90,56 @@ static void test_classify_rows(void **state)
     }
 }
 
+/* The in-doubt row of the contract: what was sent and got no complete answer. */
+struct doubt_row {
+    enum fr_transport transport;
+    int status;
+    bool sent, unparsable;
+    bool in_doubt;
+};
+
+static const struct doubt_row doubt_cases[] = {
+    /* sent, no complete answer: the API may have acted */
+    {FR_TR_TIMEOUT, 0, true, false, true},
+    {FR_TR_RESET, 0, true, false, true},
+    {FR_TR_TRUNCATED, 0, true, false, true},
+    {FR_TR_RESEND, 0, true, false, true},
+    {FR_TR_OTHER, 0, true, false, true},
+    {FR_TR_OK, 200, true, true, true}, /* an HTML maintenance page on a 2xx */
+    {FR_TR_OK, 502, true, false, true},
+    {FR_TR_OK, 504, true, false, true},
+    /* refused before acting, or nothing went out */
+    {FR_TR_TIMEOUT, 0, false, false, false}, /* connect timeout */
+    {FR_TR_RESET, 0, false, false, false},
+    {FR_TR_CONNECT, 0, false, false, false},
+    {FR_TR_CONNECT, 0, true, false, false},
+    {FR_TR_OTHER, 0, false, false, false},
+    {FR_TR_TLS, 0, true, false, false},
+    {FR_TR_OK, 429, true, false, false},
+    {FR_TR_OK, 503, true, false, false},
+    {FR_TR_OK, 500, true, false, false},
+    {FR_TR_OK, 401, true, false, false},
+    {FR_TR_OK, 200, true, false, false},
+    {FR_TR_OK, 409, true, false, false},
+    {FR_TR_OK, 422, true, false, false},
+};
+
+static void test_classify_in_doubt(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < FR_ARRAY_LEN(doubt_cases); i++) {
+        const struct doubt_row *c = &doubt_cases[i];
+        struct fr_classify_in in = {.transport = c->transport,
+                                    .status = c->status,
+                                    .sent = c->sent,
+                                    .body_unparsable = c->unparsable};
+        struct fr_verdict v = fr_classify(&in);
+        if (v.in_doubt != c->in_doubt)
+            fail_msg("row %zu (transport %d, status %d, sent %d): in_doubt %d, want %d", i,
+                     c->transport, c->status, c->sent, v.in_doubt, c->in_doubt);
+    }
+}
+
 static void test_classify_reasons(void **state)
 {
     (void)state;
@@ -382,7 +432,8 @@ static void test_retry_after_robust(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_rows),      cmocka_unit_test(test_classify_reasons),
+        cmocka_unit_test(test_classify_rows),
+        cmocka_unit_test(test_classify_in_doubt),      cmocka_unit_test(test_classify_reasons),
         cmocka_unit_test(test_class_names),        cmocka_unit_test(test_body_rules),
         cmocka_unit_test(test_backoff_bounds),     cmocka_unit_test(test_backoff_spread),
         cmocka_unit_test(test_retry_allowed),      cmocka_unit_test(test_retry_after_seconds),
