@@ -34,6 +34,9 @@ struct xfer {
     size_t nrules;
     fr_http_done_fn done;
     void *ud;
+    bool safe;          /* GET or HEAD: acting twice changes nothing, so never in doubt */
+    bool resolve_doubt; /* the caller resolves in-doubt outcomes: never resend them */
+    bool maybe_acted;   /* some attempt may have been acted on */
 
     int attempts;          /* attempts sent so far */
     int64_t first_sent_ms; /* 0 until the first send */
@@ -52,6 +55,9 @@ struct xfer {
     char request_id[128];
     char resp_type[128];
     struct fr_buf link; /* Link header fields, joined by ", " */
+    size_t upload_off;  /* body bytes libcurl has read for this attempt */
+    bool resend_refused; /* libcurl wanted to send the body again; we said no */
+    long request_size;   /* request bytes written by this attempt */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -72,6 +78,7 @@ struct fr_http_target {
     bool token_settled;      /* the last forced fetch finished (either way) */
     struct fr_rng rng;
     struct fr_http_stats stats;
+    bool warned_blind_resend;
 };
 
 struct fr_http_client {
@@ -316,6 +323,8 @@ int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
     }
     x->rules = req->body_rules;
     x->nrules = req->nbody_rules;
+    x->safe = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    x->resolve_doubt = req->resolve_doubt && !x->safe;
     x->done = done;
     x->ud = ud;
     fr_buf_init(&x->resp, FR_HTTP_MAX_BODY);
@@ -399,6 +408,50 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/*
+ * The body goes through a read callback, not CURLOPT_POSTFIELDS, so that
+ * libcurl must ask before it sends it a second time: it does when a reused
+ * connection dies after the request was written and it retries on a new
+ * one by itself (lib/transfer.c, Curl_retry_request, then a rewind). A
+ * request that may have acted is not resent behind our back: for a caller
+ * that resolves doubt the rewind is refused (the attempt ends in doubt);
+ * otherwise it is allowed and counted as a retry sent in doubt.
+ */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = FR_MIN(size * nitems, x->body_len - x->upload_off);
+    memcpy(buf, x->body + x->upload_off, n);
+    x->upload_off += n;
+    return n;
+}
+
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct xfer *x = ud;
+    if (origin != SEEK_SET || offset != 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (x->upload_off == 0)
+        return CURL_SEEKFUNC_OK; /* nothing of the body went out yet */
+    if (x->kind == XFER_REQUEST) {
+        struct fr_http_target *t = x->t;
+        if (x->resolve_doubt) {
+            x->resend_refused = true;
+            return CURL_SEEKFUNC_FAIL;
+        }
+        x->maybe_acted = true;
+        t->stats.retries++;
+        t->stats.in_doubt++;
+        t->stats.in_doubt_resent++;
+        FR_LOG_WARN("libcurl re-sends a request whose connection died after it was written; "
+                    "counted as a retry in doubt",
+                    FR_LS("target", t->conf.name), FR_LS("method", x->method),
+                    FR_LS("path", x->log_path));
+    }
+    x->upload_off = 0;
+    return CURL_SEEKFUNC_OK;
+}
+
 /* ---- sending -------------------------------------------------------------------------- */
 
 static void add_header(struct xfer *x, const char *line)
@@ -423,6 +476,9 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     fr_buf_reset(&x->link);
     x->too_big = false;
     x->status = 0;
+    x->upload_off = 0;
+    x->resend_refused = false;
+    x->request_size = 0;
     x->retry_after[0] = x->request_id[0] = x->resp_type[0] = x->errbuf[0] = '\0';
 
     CURL *e = curl_easy_init();
@@ -450,12 +506,16 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     } else if (strcmp(x->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
         if (x->body || strcmp(x->method, "POST") == 0 || strcmp(x->method, "PUT") == 0 ||
             strcmp(x->method, "PATCH") == 0) {
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
+            curl_easy_setopt(e, CURLOPT_POST, 1L);
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
+            curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(e, CURLOPT_READDATA, x);
+            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
         }
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
     }
     add_header(x, "Accept: application/json");
     add_header(x, "Expect:"); /* no 100-continue round trip */
@@ -510,6 +570,8 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
 
 static enum fr_transport transport_of(CURLcode rc, const struct xfer *x)
 {
+    if (x->resend_refused)
+        return FR_TR_RESEND;
     switch (rc) {
     case CURLE_OK:
         return FR_TR_OK;
@@ -602,6 +664,7 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     res.json = json;
     res.body_error = body_error;
     res.attempts = x->attempts;
+    res.maybe_acted = x->maybe_acted;
     res.elapsed_ms = x->first_sent_ms ? now_ms - x->first_sent_ms : 0;
     fr_strlcpy(res.request_id, x->request_id, sizeof(res.request_id));
     if (x->link.len)
@@ -668,7 +731,8 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     const struct fr_target_conf *conf = &t->conf;
     struct fr_classify_in in = {.transport = transport_of(rc, x),
                                 .status = (int)x->status,
-                                .auth_retried = x->auth_retried};
+                                .auth_retried = x->auth_retried,
+                                .sent = x->request_size > 0 || x->upload_off > 0};
     json_t *json = NULL;
     const char *body_error = NULL;
     if (in.transport == FR_TR_OK && x->resp.len && looks_like_json(x)) {
@@ -686,9 +750,15 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     }
     struct fr_verdict v = fr_classify(&in);
     if (x->too_big)
-        v = (struct fr_verdict){FR_CLASS_REJECTED, FR_ACT_FAIL, "response too large"};
+        v = (struct fr_verdict){FR_CLASS_REJECTED, FR_ACT_FAIL, false, "response too large"};
+    if (x->safe)
+        v.in_doubt = false;
     log_request(x, rc, &v, now_ms);
     count_request(x);
+    if (v.in_doubt || v.action == FR_ACT_DONE)
+        x->maybe_acted = true;
+    if (v.in_doubt)
+        t->stats.in_doubt++;
 
     note_breaker(t, v.cls == FR_CLASS_TRANSIENT, now_ms);
     if (v.cls == FR_CLASS_TRANSIENT)
@@ -728,9 +798,26 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         enqueue(t, x);
         return;
     case FR_ACT_RETRY: {
+        if (v.in_doubt && x->resolve_doubt) {
+            fr_err_set(&err, FR_EINDOUBT, x->status ? x->status : rc,
+                       "%s %s: no complete answer after sending (%s: %s); the target may have "
+                       "acted",
+                       x->method, x->log_path, v.reason, what);
+            finish(x, FR_EINDOUBT, v.cls, json, NULL, &err, now_ms);
+            return;
+        }
         int64_t delay = retry_delay(x, &v, now_ms);
         if (fr_retry_allowed(&conf->retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
             x->ready_at_ms = now_ms + delay;
+            if (v.in_doubt) {
+                t->stats.in_doubt_resent++;
+                if (!t->warned_blind_resend)
+                    FR_LOG_WARN("resending a request whose answer was lost after it was sent: "
+                                "only the target's duplicate check keeps it from acting twice",
+                                FR_LS("target", conf->name), FR_LS("method", x->method),
+                                FR_LS("path", x->log_path));
+                t->warned_blind_resend = true;
+            }
             FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
                          FR_LI("delay_ms", delay), FR_LI("attempt", x->attempts));
             json_decref(json);
@@ -856,7 +943,8 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
             return;
         }
         /* A 200 without a token: a broken or cut response, worth another try. */
-        v = (struct fr_verdict){FR_CLASS_TRANSIENT, FR_ACT_RETRY, "token response without a token"};
+        v = (struct fr_verdict){FR_CLASS_TRANSIENT, FR_ACT_RETRY, false,
+                                "token response without a token"};
     }
     log_request(x, rc, &v, now_ms);
     if (v.action == FR_ACT_RETRY) {
@@ -889,6 +977,7 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     CURLcode result = msg->data.result;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->status);
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &x->request_size);
     struct fr_http_client *c = x->t->client;
     if (x->prev)
         x->prev->next = x->next;
@@ -1032,6 +1121,39 @@ int fr_http_run(struct fr_http_client *c, int64_t max_wait_ms)
         fr_http_step(c, deadline - now);
     }
     return 0;
+}
+
+void fr_http_cancel(struct fr_http_client *c, bool on_the_wire)
+{
+    int64_t now_ms = fr_now_ms();
+    struct fr_err err = {0};
+    fr_err_set(&err, FR_ECANCELED, 0, "canceled: the run is stopping");
+    for (struct fr_http_target *t = c->targets; t; t = t->next) {
+        struct xfer *x = t->pending_head;
+        t->pending_head = t->pending_tail = NULL;
+        while (x) {
+            struct xfer *n = x->next;
+            finish(x, FR_ECANCELED, FR_CLASS_TRANSIENT, NULL, NULL, &err, now_ms);
+            x = n;
+        }
+    }
+    if (!on_the_wire)
+        return;
+    for (struct xfer *x = c->active_head, *n; x; x = n) {
+        n = x->next;
+        if (x->kind != XFER_REQUEST)
+            continue;
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            c->active_head = x->next;
+        if (x->next)
+            x->next->prev = x->prev;
+        x->next = x->prev = NULL;
+        x->t->active--;
+        x->maybe_acted = true; /* on the wire: an answer may have been on its way */
+        finish(x, FR_ECANCELED, FR_CLASS_TRANSIENT, NULL, NULL, &err, now_ms);
+    }
 }
 
 struct perform_ctx {

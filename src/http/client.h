@@ -47,17 +47,34 @@ struct fr_http_request {
     /* Extra body-error rules, checked after the target's; borrowed until done. */
     const struct fr_body_rule *body_rules;
     size_t nbody_rules;
+    /*
+     * The caller resolves in-doubt outcomes (it can ask the target whether
+     * the request acted, as a push job's lookup does): an attempt whose
+     * verdict is in doubt (policy.h) finishes the request with FR_EINDOUBT
+     * instead of sending it again. Without it, an in-doubt attempt is
+     * retried like any transient failure, and counted in in_doubt_resent.
+     * Either way libcurl never re-sends the body on its own: a connection
+     * that dies after the body was written ends the attempt (in doubt).
+     * GET and HEAD are never in doubt: acting on them twice changes nothing.
+     */
+    bool resolve_doubt;
 };
 
 struct fr_http_result {
-    int code;          /* FR_OK when the outcome is success or duplicate */
+    /*
+     * FR_OK when the outcome is success or duplicate; FR_EINDOUBT when the
+     * request asked to resolve doubt itself and an attempt may have acted;
+     * FR_ECANCELED when fr_http_cancel ended it.
+     */
+    int code;
     enum fr_class cls; /* the final classification */
     int status;        /* the final HTTP status; 0 when none arrived */
     char *body;        /* the final response body, NUL-terminated; owned */
     size_t body_len;
     json_t *json;           /* the body parsed, when it is JSON; owned reference */
     const char *body_error; /* a matched body-error rule's message; borrowed from json */
-    int attempts;
+    int attempts;      /* attempts put on the wire (0: none ever went out) */
+    bool maybe_acted;  /* some attempt may have been acted on: success, or in doubt */
     int64_t elapsed_ms;
     char request_id[128];
     /*
@@ -83,7 +100,9 @@ typedef void (*fr_http_done_fn)(struct fr_http_result *res, void *ud);
 /* Counters of one target, for summaries and metrics. */
 struct fr_http_stats {
     uint64_t sent;           /* attempts put on the wire */
-    uint64_t retries;        /* attempts after the first */
+    uint64_t retries;        /* attempts after the first, and re-sends libcurl made itself */
+    uint64_t in_doubt;       /* attempts sent that got no complete answer (policy.h) */
+    uint64_t in_doubt_resent; /* of those, sent again without asking the target first */
     uint64_t rate_limited;   /* 429 responses */
     uint64_t transient;      /* 5xx and transport failures */
     uint64_t token_fetches;  /* token requests that returned a token */
@@ -131,6 +150,15 @@ int fr_http_run(struct fr_http_client *c, int64_t max_wait_ms);
  * progress (less when a timer is due), and calls done callbacks.
  */
 void fr_http_step(struct fr_http_client *c, int64_t max_wait_ms);
+
+/*
+ * Ends requests before they are final: every one not on the wire (queued,
+ * or waiting for a retry, a token or the rate limiter) with FR_ECANCELED,
+ * and with on_the_wire also those on the wire (their result says
+ * maybe_acted: an answer may have been on its way). Calls their done
+ * callbacks before returning.
+ */
+void fr_http_cancel(struct fr_http_client *c, bool on_the_wire);
 
 /* Submits and runs until this one request is final; *res must be released. */
 int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
