@@ -124,6 +124,13 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
         (unsigned long long)c->requests, (unsigned long long)c->retries,
         (unsigned long long)c->rate_limited, (unsigned long long)c->token_refreshes,
         100.0 * fr_push_success_rate(c));
+    if (r->in_doubt || r->lookups)
+        printf("  in doubt %llu batches (answer lost after sending)  lookups %llu\n",
+               (unsigned long long)r->in_doubt, (unsigned long long)r->lookups);
+    if (r->in_doubt_resent)
+        printf("  resent in doubt %llu requests: the job has no lookup, so only the target's "
+               "duplicate check kept them from being stored twice\n",
+               (unsigned long long)r->in_doubt_resent);
     size_t i;
     json_t *f;
     json_array_foreach(r->failures, i, f)

@@ -30,6 +30,14 @@ struct rec {
     size_t dead;      /* 1 + the index in push.dead of the batch that left it in doubt; 0 none */
 };
 
+struct batch;
+
+/* One key of a batch in doubt, being looked up. */
+struct probe {
+    struct batch *b;
+    size_t i;
+};
+
 struct batch {
     struct push *p;
     struct rec *recs;
@@ -39,6 +47,13 @@ struct batch {
     uint64_t seq;  /* its in-flight row in the journal; 0 until marked */
     bool held;     /* records of it wait for the retry pass: the row stays until then */
     bool keep_row; /* outcome still unknown for some record: the row stays for the next run */
+    size_t counted_sent; /* records counted in `sent` when it was handed to the client */
+    /* In doubt (sent, answer lost): each key is looked up before anything is resent. */
+    int doubt_rounds;    /* times a send of these records ended in doubt */
+    struct probe *probes;
+    signed char *found;  /* per record: 1 on the target, 0 not, -1 could not tell */
+    char **why;          /* per record: why the lookup could not tell */
+    size_t probes_left;
 };
 
 /* An in-flight batch of a run that stopped before it settled every key. */
@@ -80,7 +95,8 @@ struct push {
     json_t *dead_keys; /* key -> index in dead (the newest batch holding it) */
     struct rec *again; /* records for the retry pass */
     size_t nagain, capagain;
-    bool stop; /* something fatal happened: read no more */
+    bool stop;         /* something fatal happened: read no more */
+    bool store_broken; /* the journal cannot be written: nothing more is committed */
     size_t gave_up_batches;
     bool warned_no_lookup;
     int64_t started_ms, last_progress_ms;
@@ -117,6 +133,7 @@ static void store_failed(struct push *p, const struct fr_err *err)
 {
     FR_LOG_ERROR("store failed", FR_LS("error", err->msg));
     fatal(p, FR_ESTORE, err->msg);
+    p->store_broken = true;
 }
 
 /* Reports one record that did not make it: counted, logged, kept in the store and the summary. */
@@ -183,12 +200,12 @@ static void defer_outcome(struct push *p, const struct rec *r, enum fr_journal_s
 static void commit(struct push *p, const struct fr_journal_batch *sent)
 {
     struct fr_err err = {0};
-    if (!p->opts->dry_run && !p->stop &&
+    if (!p->opts->dry_run && !p->store_broken &&
         fr_store_journal_commit(p->st, p->job->name, p->out->run.id, p->settled, p->nsettled,
                                 p->done.v, p->done.n, sent, fr_wall_ms(), &err))
         store_failed(p, &err);
     for (size_t i = 0; i < p->nsettled; i++) {
-        if (!p->stop)
+        if (!p->store_broken)
             json_object_del(p->unsettled, p->settled[i].key);
         free((char *)p->settled[i].key);
         free((char *)p->settled[i].payload_hash);
@@ -245,9 +262,15 @@ static void batch_free(struct batch *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->n; i++)
+    for (size_t i = 0; i < b->n; i++) {
         rec_release(&b->recs[i]);
+        if (b->why)
+            free(b->why[i]);
+    }
     free(b->recs);
+    free(b->probes);
+    free(b->found);
+    free(b->why);
     free(b);
 }
 
@@ -385,54 +408,215 @@ static void settle_from_answer(struct push *p, struct batch *b, struct fr_http_r
     free(keys);
 }
 
+static void send_batch(struct push *p, struct batch *b);
+static void look_up_batch(struct push *p, struct batch *b, const char *why);
+
+/* A batch that gave up on transient errors: its outcome is known only if nothing acted. */
+static void gave_up(struct push *p, struct batch *b, struct fr_http_result *res)
+{
+    FR_LOG_WARN("batch gave up on transient errors", FR_LS("error", res->err.msg),
+                FR_LI("records", b->n), FR_LB("retry_pass", b->retry_pass),
+                FR_LB("may_have_acted", res->maybe_acted));
+    if (!b->retry_pass && ++p->gave_up_batches >= GIVE_UP_BATCHES)
+        fatal(p, FR_EUNREACHABLE, res->err.msg);
+    if (!b->retry_pass) {
+        for (size_t i = 0; i < b->n; i++)
+            keep_for_retry(p, &b->recs[i]);
+        b->held = true;
+    } else if (!res->maybe_acted) {
+        /* Every attempt was refused before the target acted: not stored, known. */
+        char *msg = fr_asprintf("not stored: %s", res->err.msg);
+        settle_all(p, b, FR_OUTCOME_FAILED, msg);
+        free(msg);
+        if (!p->out->code)
+            fatal(p, FR_EUNREACHABLE, res->err.msg);
+    } else {
+        b->keep_row = true;
+        for (size_t i = 0; i < b->n; i++)
+            report(p, b->recs[i].key, b->recs[i].line, "failed",
+                   "outcome unknown: the target stayed unreachable; the next run checks it "
+                   "with the lookup request");
+        if (!p->out->code)
+            fatal(p, FR_EUNREACHABLE, res->err.msg);
+    }
+}
+
+/* The batch's row is done with, held for the retry pass, or kept; then it goes. */
+static void batch_release(struct push *p, struct batch *b)
+{
+    if (b->seq && !b->keep_row)
+        seqs_add(b->held ? &p->held : &p->done, b->seq);
+    batch_free(b);
+}
+
 static void batch_done(struct fr_http_result *res, void *ud)
 {
     struct batch *b = ud;
     struct push *p = b->p;
     p->in_flight--;
+    if (res->attempts == 0) {
+        /* Never on the wire (the token step failed, or the run stopped): not sent. */
+        p->counts->sent -= b->counted_sent;
+        b->counted_sent = 0;
+    }
     if (res->code == FR_OK) {
         settle_from_answer(p, b, res);
+    } else if (res->code == FR_EINDOUBT) {
+        look_up_batch(p, b, res->err.msg);
+        return; /* b lives on until its lookups are answered */
     } else if (res->code == FR_EAUTH) {
         settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
         fatal(p, FR_EAUTH, res->err.msg);
     } else if (res->code == FR_EREJECTED || res->code == FR_ETOOBIG) {
         /* The API refused the request: every record in it failed with that reason. */
         settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
+    } else if (res->code == FR_ECANCELED && !res->maybe_acted) {
+        settle_all(p, b, FR_OUTCOME_FAILED,
+                   "not sent: the run stopped before this record's batch went out");
+    } else if (res->code == FR_ECANCELED) {
+        /* Cut off on the wire: in doubt; the row stays so the next run looks the keys up. */
+        b->keep_row = true;
+        for (size_t i = 0; i < b->n; i++)
+            report(p, b->recs[i].key, b->recs[i].line, "failed",
+                   "outcome unknown: the run stopped while this record's batch was on the wire; "
+                   "the next run checks it with the lookup request");
     } else {
-        /* Retries ran out on transient errors: outcome unknown, one more pass later. */
-        FR_LOG_WARN("batch gave up on transient errors", FR_LS("error", res->err.msg),
-                    FR_LI("records", b->n), FR_LB("retry_pass", b->retry_pass));
-        if (!b->retry_pass && ++p->gave_up_batches >= GIVE_UP_BATCHES)
-            fatal(p, FR_EUNREACHABLE, res->err.msg);
-        if (!b->retry_pass) {
-            for (size_t i = 0; i < b->n; i++)
-                keep_for_retry(p, &b->recs[i]);
-            b->held = true;
-        } else {
-            b->keep_row = true;
-            for (size_t i = 0; i < b->n; i++)
-                report(p, b->recs[i].key, b->recs[i].line, "failed",
-                       "outcome unknown: the target stayed unreachable; the next run checks it "
-                       "with the lookup request");
-            if (!p->out->code)
-                fatal(p, FR_EUNREACHABLE, res->err.msg);
-        }
+        gave_up(p, b, res);
     }
-    if (b->seq && !b->keep_row)
-        seqs_add(b->held ? &p->held : &p->done, b->seq);
-    batch_free(b);
+    batch_release(p, b);
 }
 
-/* Waits until fewer than `below` batches are on the wire. */
+/* ---- in doubt: look the keys up, resend only what the target does not have ------------- */
+
+/*
+ * What a lookup's answer res says of its key: 1 on the target, 0 not, -1
+ * could not tell (*why set, caller frees; a target that is unreachable or
+ * refuses the credentials stops the run).
+ */
+static int lookup_verdict(struct push *p, const struct fr_http_result *res, char **why)
+{
+    const struct fr_key_request_conf *lk = &p->job->lookup;
+    p->out->lookups++;
+    if (res->code == FR_OK) {
+        json_t *hit = res->json ? fr_json_pointer(res->json, lk->found) : NULL;
+        return hit && !json_is_null(hit) ? 1 : 0;
+    }
+    if (res->status == 404)
+        return 0;
+    *why = fr_asprintf("in-doubt key could not be checked with the lookup request: %s",
+                       res->err.msg);
+    if (res->code == FR_EAUTH || res->code == FR_EUNREACHABLE)
+        fatal(p, res->code, res->err.msg);
+    return -1;
+}
+
+/* Every key of b is answered: settle what the target has, resend what it has not. */
+static void doubt_resolved(struct push *p, struct batch *b)
+{
+    int max_rounds = fr_http_target_conf(p->target)->retry.max_attempts;
+    struct batch *again = NULL;
+    size_t unknown = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct rec *r = &b->recs[i];
+        if (b->found[i] == 1) {
+            /* The lost answer was a success: this run created it. */
+            p->counts->created++;
+            defer_outcome(p, r, FR_JOURNAL_CREATED, NULL);
+        } else if (b->found[i] == 0 && !p->stop && b->doubt_rounds < max_rounds) {
+            if (!again) {
+                again = batch_new(p, b->retry_pass);
+                again->doubt_rounds = b->doubt_rounds;
+            }
+            r->sent_before = true;
+            batch_add(again, r);
+        } else if (b->found[i] == 0) {
+            defer_outcome(p, r, FR_JOURNAL_FAILED, "not stored: answers kept getting lost");
+            report(p, r->key, r->line, "failed",
+                   p->stop ? "not stored (the lookup says so); not resent: the run is stopping"
+                           : "not stored: the target lost the answer to every send of it");
+        } else {
+            unknown++;
+            report(p, r->key, r->line, "failed", b->why[i]);
+        }
+    }
+    FR_LOG_INFO("in-doubt batch checked", FR_LI("records", b->n), FR_LI("resend",
+                again ? again->n : 0), FR_LI("unknown", unknown));
+    if (unknown)
+        b->keep_row = true; /* the next run looks those up again */
+    else if (b->seq)
+        seqs_add(&p->done, b->seq); /* goes with the resend's mark, in one commit */
+    b->seq = unknown ? b->seq : 0;
+    if (again)
+        send_batch(p, again);
+    batch_release(p, b);
+}
+
+static void probe_done(struct fr_http_result *res, void *ud)
+{
+    struct probe *pr = ud;
+    struct batch *b = pr->b;
+    struct push *p = b->p;
+    p->in_flight--;
+    b->found[pr->i] = (signed char)lookup_verdict(p, res, &b->why[pr->i]);
+    if (--b->probes_left == 0)
+        doubt_resolved(p, b);
+}
+
+/*
+ * b was sent and its answer lost: the target may have stored its records.
+ * Each key is looked up (concurrently, within max_in_flight and the rate
+ * limiter); doubt_resolved takes it from there.
+ */
+static void look_up_batch(struct push *p, struct batch *b, const char *why)
+{
+    b->doubt_rounds++;
+    p->out->in_doubt++;
+    FR_LOG_WARN("batch answer lost after sending; looking its keys up before resending any",
+                FR_LS("error", why), FR_LI("records", b->n), FR_LI("round", b->doubt_rounds));
+    if (!b->found) {
+        b->found = fr_calloc(b->n, sizeof(*b->found));
+        b->why = fr_calloc(b->n, sizeof(*b->why));
+        b->probes = fr_calloc(b->n, sizeof(*b->probes));
+    }
+    b->probes_left = b->n;
+    const struct fr_key_request_conf *lk = &p->job->lookup;
+    for (size_t i = 0; i < b->n; i++) {
+        b->found[i] = -1;
+        free(b->why[i]);
+        b->why[i] = NULL;
+        b->probes[i] = (struct probe){.b = b, .i = i};
+        char *path = fr_push_expand_key(lk->path, b->recs[i].key);
+        struct fr_http_request req = {.method = lk->method, .path = path};
+        if (fr_http_submit(p->target, &req, probe_done, &b->probes[i])) {
+            b->why[i] = fr_strdup("the job's lookup request is malformed (method or path)");
+            b->probes_left--;
+        } else {
+            p->in_flight++;
+        }
+        free(path);
+    }
+    if (b->probes_left == 0)
+        doubt_resolved(p, b);
+}
+
+/*
+ * Waits until fewer than `below` requests of the run are with the client.
+ * Once the run stops, what has not gone out yet (queued, or waiting for a
+ * retry, a token, the rate limiter or the circuit breaker) is canceled:
+ * only what is on the wire is waited for.
+ */
 static void drain(struct push *p, size_t below)
 {
     while (p->in_flight >= below && p->in_flight > 0) {
+        if (p->stop)
+            fr_http_cancel(p->client, false);
+        if (p->in_flight < below || !p->in_flight)
+            break;
         fr_http_step(p->client, 250);
         progress(p, false);
     }
 }
 
-/* Journals b's keys as inflight, then sends it. Takes b. */
 /* Records of a batch that will not be sent because the run stopped. */
 static void abandon(struct push *p, struct batch *b)
 {
@@ -442,7 +626,11 @@ static void abandon(struct push *p, struct batch *b)
     batch_free(b);
 }
 
-static void dispatch(struct push *p, struct batch *b)
+/*
+ * Journals b's keys as in flight (with the outcomes settled so far), then
+ * hands b to the client. Takes b. Safe inside the client's callbacks.
+ */
+static void send_batch(struct push *p, struct batch *b)
 {
     if (b->n == 0 || p->stop) {
         abandon(p, b);
@@ -460,14 +648,16 @@ static void dispatch(struct push *p, struct batch *b)
     struct fr_journal_batch sent = {.seq = b->seq, .keys = keys, .n = b->n};
     commit(p, &sent);
     free(keys);
-    if (p->stop) { /* the journal failed: sending now could post twice later */
+    if (p->store_broken) { /* the journal failed: sending now could post twice later */
         abandon(p, b);
         return;
     }
     for (size_t i = 0; i < b->n; i++) {
         struct rec *r = &b->recs[i];
-        if (!r->sent_before)
+        if (!r->sent_before) {
             p->counts->sent++;
+            b->counted_sent++;
+        }
         json_object_set_nocheck(p->unsettled, r->key, json_true());
         if (r->dead) { /* marked in flight again: the earlier batch's doubt is covered */
             p->dead[r->dead - 1].resolved++;
@@ -482,7 +672,8 @@ static void dispatch(struct push *p, struct batch *b)
                                   .body = body,
                                   .body_len = len,
                                   .body_rules = job->body_errors,
-                                  .nbody_rules = job->nbody_errors};
+                                  .nbody_rules = job->nbody_errors,
+                                  .resolve_doubt = job->lookup.configured};
     if (fr_http_submit(p->target, &req, batch_done, b)) {
         fatal(p, FR_EINVAL, "the job's request is malformed (method or path)");
         batch_free(b);
@@ -490,6 +681,12 @@ static void dispatch(struct push *p, struct batch *b)
         p->in_flight++;
     }
     free(body);
+}
+
+/* Sends b, then waits while max_in_flight requests are on the wire. Takes b. */
+static void dispatch(struct push *p, struct batch *b)
+{
+    send_batch(p, b);
     int max = fr_http_target_conf(p->target)->max_in_flight;
     drain(p, (size_t)(max > 0 ? max : 1));
 }
@@ -549,18 +746,7 @@ static int lookup(struct push *p, const char *key, char **why)
     struct fr_http_request req = {.method = lk->method, .path = path};
     struct fr_http_result res;
     fr_http_perform(p->target, &req, &res);
-    int found = -1;
-    if (res.code == FR_OK) {
-        json_t *hit = res.json ? fr_json_pointer(res.json, lk->found) : NULL;
-        found = hit && !json_is_null(hit) ? 1 : 0;
-    } else if (res.status == 404) {
-        found = 0;
-    } else {
-        *why = fr_asprintf("in-flight key could not be checked with the lookup request: %s",
-                           res.err.msg);
-        if (res.code == FR_EAUTH)
-            fatal(p, FR_EAUTH, res.err.msg);
-    }
+    int found = lookup_verdict(p, &res, why);
     fr_http_result_release(&res);
     free(path);
     return found;
@@ -989,7 +1175,8 @@ static void log_summary(const struct push *p)
         FR_LI("rejected", c->rejected), FR_LI("failed", c->failed), FR_LI("changed", c->changed),
         FR_LI("skipped", c->skipped), FR_LI("requests", c->requests), FR_LI("retries", c->retries),
         FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
-        FR_LD("success_rate", fr_push_success_rate(c)),
+        FR_LI("in_doubt", r->in_doubt), FR_LI("lookups", r->lookups),
+        FR_LI("in_doubt_resent", r->in_doubt_resent), FR_LD("success_rate", fr_push_success_rate(c)),
         FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
         FR_LS("error", r->code ? r->err.msg : NULL));
     fr_buf_release(&keys);
@@ -1050,6 +1237,12 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         run->counts.retries = hs->retries;
         run->counts.rate_limited = hs->rate_limited;
         run->counts.token_refreshes = hs->token_fetches;
+        out->in_doubt_resent = hs->in_doubt_resent;
+        if (hs->in_doubt_resent)
+            FR_LOG_WARN("requests whose answers were lost after sending were sent again: the job "
+                        "has no lookup request, so only the target's duplicate check kept them "
+                        "from being stored twice",
+                        FR_LI("requests", hs->in_doubt_resent));
     }
     run->ended_ms = fr_wall_ms();
     out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
@@ -1113,6 +1306,13 @@ json_t *fr_push_summary_json(const struct fr_push_result *r)
         (json_int_t)c->rate_limited, "token_refreshes", (json_int_t)c->token_refreshes,
         "success_rate", fr_push_success_rate(c), "failures", fails, "failures_total",
         (json_int_t)r->failures_total, "over_threshold", r->over_threshold);
+    if (j) {
+        json_t *counts = json_object_get(j, "counts");
+        json_object_set_new(counts, "in_doubt", json_integer((json_int_t)r->in_doubt));
+        json_object_set_new(counts, "lookups", json_integer((json_int_t)r->lookups));
+        json_object_set_new(counts, "in_doubt_resent",
+                            json_integer((json_int_t)r->in_doubt_resent));
+    }
     if (r->code && j)
         json_object_set_new(j, "error", json_string(r->err.msg));
     return j;

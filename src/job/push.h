@@ -48,6 +48,9 @@ struct fr_push_result {
     json_t
         *failures; /* array of {key, line, kind, reason}, at most FR_PUSH_SUMMARY_FAILURES; owned */
     uint64_t failures_total;
+    uint64_t in_doubt;        /* batches whose answer was lost after sending (with a lookup) */
+    uint64_t lookups;         /* lookup requests answered (in-doubt keys checked) */
+    uint64_t in_doubt_resent; /* requests resent in doubt without a lookup (no lookup) */
 };
 
 /*
