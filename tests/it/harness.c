@@ -469,6 +469,33 @@ char *fr_test_read_file(const char *path)
     return fr_buf_detach(&b, NULL);
 }
 
+void fr_test_write_orders(const char *dir, int n, int bad_every)
+{
+    char *path = fr_asprintf("%s/orders.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("order_id,participant_id,order_date,amount\n", f);
+    for (int i = 1; i <= n; i++) {
+        if (bad_every && i % bad_every == 0)
+            fprintf(f, "SO-%d,P%06d,2026-11-02,\"12,5\"\n", i, 1 + i % 1000);
+        else
+            fprintf(f, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
+    }
+    fclose(f);
+    free(path);
+}
+
+long fr_test_summary_count(const char *err, const char *name)
+{
+    const char *line = strstr(err, "\"msg\":\"run summary\"");
+    assert_non_null(line);
+    char *pat = fr_asprintf("\"%s\":", name);
+    const char *at = strstr(line, pat);
+    free(pat);
+    assert_non_null(at);
+    return strtol(strchr(at, ':') + 1, NULL, 10);
+}
+
 struct fr_test_receiver {
     struct MHD_Daemon *daemon;
     pthread_mutex_t lock;

@@ -121,4 +121,12 @@ char *fr_test_write_file(const char *dir, const char *name, const char *content)
 /* Reads a whole file; caller frees; NULL when absent. */
 char *fr_test_read_file(const char *path);
 
+/*
+ * Writes DIR/orders.csv with n orders SO-1..SO-n (order_id, participant_id,
+ * order_date, amount); every bad_every-th has a malformed amount (0: none).
+ */
+void fr_test_write_orders(const char *dir, int n, int bad_every);
+/* A count from the "run summary" log line in a run's stderr (fails the test without one). */
+long fr_test_summary_count(const char *err, const char *name);
+
 #endif

@@ -21,21 +21,9 @@ struct env {
 
 static const char *const fault_free[] = {NULL};
 
-/* Writes orders.csv with n orders; every `bad_every`th has a malformed amount (0: none). */
 static void write_orders(struct env *e, int n, int bad_every)
 {
-    char *path = fr_asprintf("%s/orders.csv", e->dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("order_id,participant_id,order_date,amount\n", f);
-    for (int i = 1; i <= n; i++) {
-        if (bad_every && i % bad_every == 0)
-            fprintf(f, "SO-%d,P%06d,2026-11-02,\"12,5\"\n", i, 1 + i % 1000);
-        else
-            fprintf(f, "SO-%d,P%06d,2026-11-02,%d.25\n", i, 1 + i % 1000, i);
-    }
-    fclose(f);
-    free(path);
+    fr_test_write_orders(e->dir, n, bad_every);
 }
 
 /* Writes ferry.yaml for the mock: a batch job (shape "batch") or single-record job. */
@@ -136,16 +124,9 @@ static long route_total(json_t *stats, const char *route)
     return total;
 }
 
-/* A count from the "run summary" log line in stderr. */
 static long summary_count(const char *err, const char *name)
 {
-    const char *line = strstr(err, "\"msg\":\"run summary\"");
-    assert_non_null(line);
-    char *pat = fr_asprintf("\"%s\":", name);
-    const char *at = strstr(line, pat);
-    free(pat);
-    assert_non_null(at);
-    return strtol(strchr(at, ':') + 1, NULL, 10);
+    return fr_test_summary_count(err, name);
 }
 
 static void assert_counts_add_up(const char *err)

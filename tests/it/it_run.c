@@ -1,0 +1,246 @@
+/*
+ * End-to-end: the run-level failure contract of `ferry run` (issue 15).
+ * A request whose answer was lost after the API acted is never resent
+ * blindly; two runs of a job never overlap; every failed run tells the
+ * alert sinks why; SIGINT/SIGTERM stop cleanly with true counts; a run that
+ * failed before sending leaves nothing in doubt. The mock's /mock/stats
+ * (with no_dedupe: a record posted twice is stored twice) is the witness.
+ */
+#include "core/common.h"
+#include "harness.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+
+struct env {
+    struct fr_test_mock mock;
+    char *dir;
+    char *config;
+};
+
+static const char *const secret_env[] = {"IT_SECRET=demo-secret", NULL};
+
+/*
+ * Writes ferry.yaml for a batch push job against base_url (NULL: the mock;
+ * tokens always come from the mock) with retry settings `retry`, the target's `timeout` block, and extra
+ * lines for the job and the top level.
+ */
+static void write_config(struct env *e, const char *base_url, const char *retry,
+                         const char *timeout, bool with_lookup, const char *extra_job,
+                         const char *extra_top)
+{
+    const char *url = base_url ? base_url : e->mock.base_url;
+    char *yaml = fr_asprintf(
+        "store: sqlite:ferry.db\n"
+        "targets:\n"
+        "  im:\n"
+        "    base_url: %s\n"
+        "    auth:\n"
+        "      type: oauth2_client_credentials\n"
+        "      token_url: %s/oauth/token\n"
+        "      client_id: demo\n"
+        "      client_secret: ${IT_SECRET}\n"
+        "    retry: %s\n"
+        "    timeout: %s\n"
+        "    max_in_flight: 4\n"
+        "jobs:\n"
+        "  credits:\n"
+        "    kind: push\n"
+        "    target: im\n"
+        "    source: { type: csv, path: orders.csv }\n"
+        "    request: { method: POST, path: /credits/batch, batch_size: 50 }\n"
+        "    key: sourceRef\n"
+        "    map:\n"
+        "      participantId: participant_id\n"
+        "      transactionDate: { from: order_date, type: date }\n"
+        "      amount: { from: amount, type: number, required: true }\n"
+        "      currencyCode: { value: USD }\n"
+        "      periodId: { value: \"2026-11\" }\n"
+        "      sourceRef: { from: order_id, required: true }\n"
+        "    results: { path: /results, key: sourceRef }\n"
+        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
+        "%s"
+        "%s%s",
+        url, e->mock.base_url, retry ? retry : "{ max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100% }",
+        timeout ? timeout : "{ connect: 2s, total: 10s }",
+        with_lookup ? "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq "
+                      "'{{key}}'\", found: /value/0 }\n"
+                    : "",
+        extra_job ? extra_job : "", extra_top ? extra_top : "");
+    free(e->config);
+    e->config = fr_test_write_file(e->dir, "ferry.yaml", yaml);
+    free(yaml);
+}
+
+static struct env *env_new(const char *const *mock_args)
+{
+    struct env *e = fr_calloc(1, sizeof(*e));
+    assert_int_equal(fr_test_mock_start(&e->mock, mock_args), 0);
+    e->dir = fr_test_tmpdir();
+    return e;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    if (e) {
+        fr_test_mock_stop(&e->mock);
+        fr_test_rmtree(e->dir);
+        free(e->dir);
+        free(e->config);
+        free(e);
+    }
+    *state = NULL;
+    return 0;
+}
+
+/* Runs `ferry ARGS... -c config` to completion; returns the exit status. */
+static int ferry(struct env *e, const char *const *args, char **out, char **err)
+{
+    const char *argv[16];
+    size_t n = 0;
+    for (; args[n]; n++)
+        argv[n] = args[n];
+    argv[n++] = "-c";
+    argv[n++] = e->config;
+    argv[n] = NULL;
+    return fr_test_run(argv, e->dir, secret_env, 240000, out, err);
+}
+
+static long credits(json_t *stats, const char *name)
+{
+    return (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), name));
+}
+
+static long route_total(json_t *stats, const char *route)
+{
+    long total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(stats, "requests"), route), k, v) total +=
+        (long)json_integer_value(v);
+    return total;
+}
+
+static void assert_counts_add_up(const char *err)
+{
+    long read = fr_test_summary_count(err, "read");
+    long sum = fr_test_summary_count(err, "created") + fr_test_summary_count(err, "duplicate") +
+               fr_test_summary_count(err, "skipped") + fr_test_summary_count(err, "rejected") +
+               fr_test_summary_count(err, "failed") + fr_test_summary_count(err, "changed");
+    assert_int_equal(read, sum);
+}
+
+/*
+ * 10,000 records against an API without duplicate detection that loses
+ * answers after acting (faults): every record stored exactly once, the
+ * lost answers resolved by lookups, the counts add up.
+ */
+static void in_doubt_case(void **state, const char *faults, const char *timeout)
+{
+    const char *args[] = {"--faults", faults, "--seed", "3", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 10000, 0);
+    write_config(e, NULL, NULL, timeout, true, NULL, NULL);
+    const char *run[] = {"run", "credits", "--no-progress", NULL};
+    char *out, *err;
+    int status = ferry(e, run, &out, &err);
+    if (status != 0)
+        fprintf(stderr, "%s\n", out);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "max_store_count"), 1);
+    assert_int_equal(credits(stats, "stored"), 10000);
+    assert_int_equal(status, 0);
+    assert_counts_add_up(err);
+    assert_int_equal(fr_test_summary_count(err, "created"), 10000);
+    assert_true(fr_test_summary_count(err, "in_doubt") > 0);
+    long lookups = fr_test_summary_count(err, "lookups");
+    assert_true(lookups > 0);
+    /* every lookup answered reached the mock (some were asked again after a lost answer) */
+    assert_true(route_total(stats, "GET /credits") >= lookups);
+    assert_int_equal(fr_test_summary_count(err, "in_doubt_resent"), 0);
+    assert_non_null(strstr(out, "lookups"));
+    json_decref(stats);
+    free(out);
+    free(err);
+}
+
+static void test_in_doubt_truncate(void **state)
+{
+    in_doubt_case(state, "no_dedupe,truncate=0.1", NULL);
+}
+
+static void test_in_doubt_with_refusals(void **state)
+{
+    /* Answers lost after acting, among refusals that never act (429, 503, resets). */
+    in_doubt_case(state, "no_dedupe,truncate=0.05,error5xx=0.05,reset=0.02,rate=400/s", NULL);
+}
+
+/* Without a lookup the resend is blind: the summary and the log say so. */
+static void test_in_doubt_without_lookup_says_so(void **state)
+{
+    const char *args[] = {"--faults", "truncate=0.2", "--seed", "4", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 500, 0);
+    write_config(e, NULL, NULL, NULL, false, NULL, NULL);
+    const char *run[] = {"run", "credits", "--no-progress", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    assert_true(fr_test_summary_count(err, "in_doubt_resent") > 0);
+    assert_non_null(strstr(out, "the job has no lookup"));
+    assert_non_null(strstr(err, "only the target's duplicate check"));
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "max_store_count"), 1); /* the mock dedupes: 200 + DUPLICATE */
+    json_decref(stats);
+    free(out);
+    free(err);
+}
+
+/*
+ * A run that failed at the token step sent nothing: the next run, against
+ * an API that is down (its port closed), makes no lookup and ends with
+ * exit 4 within about one max_elapsed. (Before: every key was in flight,
+ * and each was looked up in turn, max_elapsed apiece.)
+ */
+static void test_no_poison_after_token_failure(void **state)
+{
+    const char *args[] = {"--faults", "no_dedupe", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 400, 0);
+    write_config(e, NULL, NULL, NULL, true, NULL, NULL);
+    const char *argv[] = {"run", "credits", "--no-progress", "-c", e->config, NULL};
+    const char *bad_env[] = {"IT_SECRET=not-the-secret", NULL};
+    char *out, *err;
+    assert_int_equal(fr_test_run(argv, e->dir, bad_env, 60000, &out, &err), 3);
+    assert_int_equal(fr_test_summary_count(err, "sent"), 0);
+    assert_int_equal(fr_test_summary_count(err, "requests"), 0);
+    free(out);
+    free(err);
+    /* The API is down now (port 1 on loopback refuses at once); tokens still come. */
+    write_config(e, "http://127.0.0.1:1",
+                 "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 2s, budget: 100% }",
+                 NULL, true, NULL, NULL);
+    int64_t t0 = fr_now_ms();
+    const char *run[] = {"run", "credits", "--no-progress", NULL};
+    assert_int_equal(ferry(e, run, &out, &err), 4);
+    int64_t took = fr_now_ms() - t0;
+    assert_true(took < 2 * 2000 + 3000); /* 2 x max_elapsed, and the process's own start and stop */
+    assert_int_equal(fr_test_summary_count(err, "lookups"), 0);
+    assert_null(strstr(err, "keys were in flight when earlier runs stopped"));
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_in_doubt_truncate, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_with_refusals, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_without_lookup_says_so, teardown),
+        cmocka_unit_test_teardown(test_no_poison_after_token_failure, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
