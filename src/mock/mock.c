@@ -269,8 +269,6 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
     MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
     if (out->header_name)
         MHD_add_response_header(resp, out->header_name, out->header_value);
-    if (rq->slow)
-        slow_sleep(m, rq->slow_ms);
 
     char status[16];
     snprintf(status, sizeof(status), "%u", out->status);
@@ -278,8 +276,6 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
     fr__mock_count_request(m, key, status);
     if (truncated)
         fr__mock_count_fault(m, "truncate");
-    if (rq->slow)
-        fr__mock_count_fault(m, "slow");
     pthread_mutex_unlock(&m->lock);
 
     FR_LOG_DEBUG("request", FR_LS("request_id", rq->request_id), FR_LS("route", key),
@@ -341,12 +337,19 @@ static enum MHD_Result finish(struct fr_mock *m, struct fr__mock_req *rq)
     else
         snprintf(key, sizeof(key), "%s (unmatched)", stats_method(rq->method));
     if (rq->reset) {
+        /* Before the handler: nothing is stored. MHD_NO closes without a byte of answer. */
         count_and_note(m, key, "reset", "reset");
         return MHD_NO;
     }
     struct fr__mock_reply out = {0};
     if (!preempt(m, rq, &out))
         rq->route->fn(m, rq, &out);
+    /* The handler has acted (stored, deleted); the faults below only spoil the answer,
+     * so a client that gives up or gets nothing cannot tell whether it was acted on. */
+    if (rq->slow) {
+        count_and_note(m, NULL, NULL, "slow");
+        slow_sleep(m, rq->slow_ms);
+    }
     return send_reply(m, rq, key, &out);
 }
 
