@@ -935,13 +935,21 @@ static void test_fault_drop_after_stores_then_closes(void **state)
     assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "200"), 0);
     json_decref(stats);
 
+    /* POST /mock/faults parses the new faults too: a bad one is 400, with the reason. */
+    r = request(m, "POST", "/mock/faults", NULL, "drop_nth=1");
+    assert_int_equal(r.status, 400);
+    json_t *j = parse(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "message")),
+                        "drop_nth=1: must be at least 2 (request 1 never reuses a connection)");
+    json_decref(j);
+    reply_release(&r);
     /* With the fault off, a lookup finds what the unanswered requests stored. */
     r = request(m, "POST", "/mock/faults", NULL, "");
     assert_int_equal(r.status, 200);
     reply_release(&r);
     r = request(m, "GET", "/credits?$filter=sourceRef%20eq%20'DA-2'", tok, NULL);
     assert_int_equal(r.status, 200);
-    json_t *j = parse(&r);
+    j = parse(&r);
     assert_int_equal(json_array_size(json_object_get(j, "value")), 1);
     json_decref(j);
     reply_release(&r);
