@@ -27,7 +27,9 @@ static const char usage_head[] =
 
 static const char usage_tail[] =
     "  P is a probability from 0 to 1; DURATION is like 1500ms, 30s, 5m. Each request\n"
-    "  draws its faults once, in the order rate, reset, error5xx, body_error, truncate, slow.\n"
+    "  draws its faults once, in the order rate, reset, error5xx, body_error, truncate, slow,\n"
+    "  drop_after. truncate, slow, drop_after and drop_nth act first (store), then spoil\n"
+    "  the answer: the outcome is in doubt. The others store nothing.\n"
     "  Example: --faults rate=600/min,error5xx=0.05,slow=0.02:1500ms,token_ttl=30s\n\n"
     "Exit status: 0 after a clean stop, 2 usage error, 4 cannot listen.\n";
 

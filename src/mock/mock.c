@@ -120,16 +120,22 @@ static void draw_faults(struct fr_mock *m, struct fr__mock_req *rq)
     rq->truncate = f->truncate > 0 && fr_rng_double(&m->rng) < f->truncate;
     rq->slow = f->slow > 0 && fr_rng_double(&m->rng) < f->slow;
     rq->slow_ms = rq->slow ? f->slow_ms : 0;
+    rq->drop_after = f->drop_after > 0 && fr_rng_double(&m->rng) < f->drop_after;
+    /* Not drawn. ">=": when request N was not faulted (a token, /mock/stats, a 429),
+     * the next faulted one on the connection is dropped instead. */
+    rq->drop_nth = f->drop_nth >= 2 && rq->conn_seq >= f->drop_nth;
     if (rq->error5xx) {
         static const unsigned statuses[] = {503, 503, 500, 502};
         rq->error_status = statuses[fr_rng_next(&m->rng) % FR_ARRAY_LEN(statuses)];
     }
 }
 
-/* What a connection keeps from one request to the next, so its buffers grow once. */
+/* What a connection keeps from one request to the next: its buffers, so they grow
+ * once, and how many requests it carried, for drop_nth. */
 struct conn_bufs {
     struct fr_buf body;
     struct fr_buf answer;
+    uint64_t requests;
 };
 
 /* A buffer grown above this is freed rather than kept for the next request. */
@@ -141,6 +147,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     struct conn_bufs *c = *socket_context;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         c = fr_malloc(sizeof(*c));
+        c->requests = 0;
         fr_buf_init(&c->body, FR__MOCK_BODY_MAX);
         fr_buf_init(&c->answer, 0);
         *socket_context = c;
@@ -175,6 +182,7 @@ static struct fr__mock_req *req_new(struct fr_mock *m, struct MHD_Connection *co
     FR_ASSERT(c);
     rq->body = &c->body;
     rq->answer = &c->answer;
+    rq->conn_seq = ++c->requests;
     recycle(rq->body);
     recycle(rq->answer);
     rq->route = match_route(method, rq->path, &rq->method_ok, &rq->param);
@@ -269,8 +277,6 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
     MHD_add_response_header(resp, "X-Request-Id", rq->request_id);
     if (out->header_name)
         MHD_add_response_header(resp, out->header_name, out->header_value);
-    if (rq->slow)
-        slow_sleep(m, rq->slow_ms);
 
     char status[16];
     snprintf(status, sizeof(status), "%u", out->status);
@@ -278,8 +284,6 @@ static enum MHD_Result send_reply(struct fr_mock *m, struct fr__mock_req *rq, co
     fr__mock_count_request(m, key, status);
     if (truncated)
         fr__mock_count_fault(m, "truncate");
-    if (rq->slow)
-        fr__mock_count_fault(m, "slow");
     pthread_mutex_unlock(&m->lock);
 
     FR_LOG_DEBUG("request", FR_LS("request_id", rq->request_id), FR_LS("route", key),
@@ -341,12 +345,27 @@ static enum MHD_Result finish(struct fr_mock *m, struct fr__mock_req *rq)
     else
         snprintf(key, sizeof(key), "%s (unmatched)", stats_method(rq->method));
     if (rq->reset) {
+        /* Before the handler: nothing is stored. MHD_NO closes without a byte of answer. */
         count_and_note(m, key, "reset", "reset");
         return MHD_NO;
     }
     struct fr__mock_reply out = {0};
     if (!preempt(m, rq, &out))
         rq->route->fn(m, rq, &out);
+    /* The handler has acted (stored, deleted); the faults below only spoil the answer,
+     * so a client that gives up or gets nothing cannot tell whether it was acted on. */
+    if (rq->slow) {
+        count_and_note(m, NULL, NULL, "slow");
+        slow_sleep(m, rq->slow_ms);
+    }
+    if (rq->drop_after || rq->drop_nth) {
+        const char *fault = rq->drop_after ? "drop_after" : "drop_nth";
+        json_decref(out.body);
+        count_and_note(m, key, fault, fault);
+        FR_LOG_DEBUG("request", FR_LS("request_id", rq->request_id), FR_LS("route", key),
+                     FR_LS("status", fault), FR_LI("ms", fr_now_ms() - rq->arrival_ms));
+        return MHD_NO;
+    }
     return send_reply(m, rq, key, &out);
 }
 

@@ -24,12 +24,14 @@
 struct fr_mock_faults {
     bool rate_limited;   /* rate=N/WINDOW given */
     struct fr_rate rate; /* admitted arrivals per sliding window */
-    double reset;        /* probability: close without answering */
+    double reset;        /* probability: close without acting or answering */
     double error5xx;     /* probability: 500/502/503 */
     double body_error;   /* probability: 200 {"success":false} */
-    double truncate;     /* probability: body cut short */
-    double slow;         /* probability: answer delayed by slow_ms */
+    double truncate;     /* probability: acted, body cut short */
+    double slow;         /* probability: acted, answer delayed by slow_ms */
     int64_t slow_ms;
+    double drop_after;       /* probability: acted, then closed without answering */
+    uint32_t drop_nth;       /* 0 = off; else >= 2: request N of a connection acted, then closed */
     double record_error;     /* per batch record: status ERROR, not stored */
     int64_t token_ttl_ms;    /* lifetime of issued tokens; default 3600 s */
     int64_t revoke_every_ms; /* 0 = never; else all tokens revoked every period */

@@ -13,6 +13,7 @@ enum fault_kind {
     FK_PROB_DUR, /* name=P:DURATION */
     FK_RATE,     /* name=N/WINDOW */
     FK_DURATION, /* name=DURATION, > 0 */
+    FK_NTH,      /* name=N, a whole number from 2 to NTH_MAX (uint32_t) */
     FK_FLAG,     /* name */
 };
 
@@ -31,15 +32,24 @@ static const struct fault_def faults[] = {
      "rate=N/WINDOW       at most N requests in any sliding WINDOW (s, min, h);\n"
      "                      beyond it 429 with Retry-After"},
     {"reset", FK_PROB, F(reset), 0,
-     "reset=P             with probability P, close the connection without answering"},
+     "reset=P             with probability P, close the connection before acting, without\n"
+     "                      answering"},
     {"error5xx", FK_PROB, F(error5xx), 0,
      "error5xx=P          with probability P, answer 500, 502 or 503 with a JSON error"},
     {"body_error", FK_PROB, F(body_error), 0,
      "body_error=P        with probability P, answer 200 {\"success\":false,...}, store nothing"},
     {"truncate", FK_PROB, F(truncate), 0,
-     "truncate=P          with probability P, announce the full Content-Length, send half"},
+     "truncate=P          with probability P, act, then announce the full Content-Length\n"
+     "                      and send half the body"},
     {"slow", FK_PROB_DUR, F(slow), F(slow_ms),
-     "slow=P:DURATION     with probability P, delay the answer by DURATION (e.g. 0.02:1500ms)"},
+     "slow=P:DURATION     with probability P, act, then delay the answer by DURATION\n"
+     "                      (e.g. 0.02:1500ms)"},
+    {"drop_after", FK_PROB, F(drop_after), 0,
+     "drop_after=P        with probability P, act on the request (store), then close\n"
+     "                      the connection without answering"},
+    {"drop_nth", FK_NTH, F(drop_nth), 0,
+     "drop_nth=N          act on the Nth request of each connection (N >= 2), then close\n"
+     "                      the connection without answering (a reused connection dying)"},
     {"record_error", FK_PROB, F(record_error), 0,
      "record_error=P      each batch record independently fails with probability P"},
     {"token_ttl", FK_DURATION, F(token_ttl_ms), 0,
@@ -51,6 +61,8 @@ static const struct fault_def faults[] = {
 };
 
 #undef F
+
+#define NTH_MAX 1000000
 
 static _Thread_local char why_buf[256];
 
@@ -107,6 +119,23 @@ static bool parse_prob(const char *s, size_t len, double *out)
     return true;
 }
 
+/* Strict decimal whole number in [0, NTH_MAX]: digits only. */
+static bool parse_nth(const char *s, size_t len, uint32_t *out)
+{
+    if (len == 0 || len > 7)
+        return false;
+    uint32_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        n = n * 10 + (uint32_t)(s[i] - '0');
+    }
+    if (n > NTH_MAX)
+        return false;
+    *out = n;
+    return true;
+}
+
 /* Copies value[0..len) into a NUL-terminated buffer for the units parsers. */
 static bool copy_value(const char *value, size_t len, char *tmp, size_t cap)
 {
@@ -152,6 +181,15 @@ static int parse_value(const struct fault_def *d, const char *item, size_t name_
         if (r->count > 10000000)
             return fail(why, "%.*s: at most 10000000 requests per window", n, item);
         out->rate_limited = true;
+        return 0;
+    }
+    case FK_NTH: {
+        uint32_t *nth = (uint32_t *)(base + d->field);
+        if (!parse_nth(value, vlen, nth))
+            return fail(why, "%.*s: must be a whole number from 2 to %d", n, item, NTH_MAX);
+        if (*nth < 2)
+            return fail(why, "%.*s: must be at least 2 (request 1 never reuses a connection)", n,
+                        item);
         return 0;
     }
     case FK_DURATION: {

@@ -110,9 +110,10 @@ struct fr__mock_req {
     struct fr_buf *answer; /* where a handler may write its answer (see reply.text); no cap:
                               bounded by the body, or by the 100 credits GET /credits lists */
     bool too_big;
+    uint64_t conn_seq; /* this request's number on its connection, from 1 (keep-alive) */
     /* decided at arrival */
     int64_t retry_after_s; /* > 0: rate limited */
-    bool reset, error5xx, body_error, truncate, slow;
+    bool reset, error5xx, body_error, truncate, slow, drop_after, drop_nth;
     unsigned error_status;
     int64_t slow_ms; /* the slow fault's delay, copied under the lock with the draw */
 };

@@ -4,10 +4,16 @@
 #include "core/common.h"
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -19,7 +25,9 @@ static const char *const group_args[] = {
     "--client-secret", CLIENT_SECRET, NULL};
 
 struct reply {
-    int rc; /* 0 when a response arrived */
+    int rc;        /* 0 when a response arrived */
+    CURLcode code; /* what libcurl said: CURLE_GOT_NOTHING is a close without a byte */
+    long ms;       /* how long it took */
     long status;
     char *body;
     char *headers;
@@ -31,12 +39,14 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
-/* One request, with the response headers kept; body of body_len bytes (binary allowed). */
-static struct reply http(const char *method, const char *url, const char *const *headers,
-                         const char *body, size_t body_len)
+/* One request on handle c (a new one when NULL: a new connection), with the response
+ * headers kept; body of body_len bytes (binary allowed); gives up after timeout_ms. */
+static struct reply http_on(CURL *handle, const char *method, const char *url,
+                            const char *const *headers, const char *body, size_t body_len,
+                            long timeout_ms)
 {
     struct reply r = {0};
-    CURL *c = curl_easy_init();
+    CURL *c = handle ? handle : curl_easy_init();
     struct curl_slist *hl = NULL;
     struct fr_buf out = FR_BUF_INIT, hdr = FR_BUF_INIT;
     for (size_t i = 0; headers && headers[i]; i++)
@@ -44,7 +54,7 @@ static struct reply http(const char *method, const char *url, const char *const 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
@@ -54,14 +64,26 @@ static struct reply http(const char *method, const char *url, const char *const 
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    r.rc = curl_easy_perform(c) == CURLE_OK ? 0 : -1;
+    int64_t t0 = fr_now_ms();
+    r.code = curl_easy_perform(c);
+    r.ms = (long)(fr_now_ms() - t0);
+    r.rc = r.code == CURLE_OK ? 0 : -1;
     if (r.rc == 0)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(c);
+    if (handle) /* the handle outlives this call: unhook what it borrowed */
+        curl_easy_reset(handle);
+    else
+        curl_easy_cleanup(c);
     r.body = fr_buf_detach(&out, NULL);
     r.headers = fr_buf_detach(&hdr, NULL);
     return r;
+}
+
+static struct reply http(const char *method, const char *url, const char *const *headers,
+                         const char *body, size_t body_len)
+{
+    return http_on(NULL, method, url, headers, body, body_len, 30000);
 }
 
 static void reply_release(struct reply *r)
@@ -96,16 +118,24 @@ static char *url(const struct fr_test_mock *m, const char *path)
     return fr_asprintf("%s%s", m->base_url, path);
 }
 
-static struct reply request(const struct fr_test_mock *m, const char *method, const char *path,
-                            const char *token, const char *body)
+/* request, on handle (NULL: a new connection), giving up after timeout_ms. */
+static struct reply request_on(CURL *handle, const struct fr_test_mock *m, const char *method,
+                               const char *path, const char *token, const char *body,
+                               long timeout_ms)
 {
     char *u = url(m, path);
     char auth[160];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token ? token : "");
     const char *headers[] = {"Content-Type: application/json", token ? auth : NULL, NULL};
-    struct reply r = http(method, u, headers, body, body ? strlen(body) : 0);
+    struct reply r = http_on(handle, method, u, headers, body, body ? strlen(body) : 0, timeout_ms);
     free(u);
     return r;
+}
+
+static struct reply request(const struct fr_test_mock *m, const char *method, const char *path,
+                            const char *token, const char *body)
+{
+    return request_on(NULL, m, method, path, token, body, 30000);
 }
 
 static json_t *parse(const struct reply *r)
@@ -850,6 +880,260 @@ static void test_fault_slow_does_not_block_others(void **state)
     free(tok);
 }
 
+/* stats[group][name] as an integer (0 when absent). */
+static long stat_of(json_t *stats, const char *group, const char *name)
+{
+    return (long)json_integer_value(json_object_get(json_object_get(stats, group), name));
+}
+
+/* A batch body of credits with the given sourceRefs (NULL-terminated); caller frees. */
+static char *batch_of(const char *const *refs)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "{\"value\":[");
+    for (size_t i = 0; refs[i]; i++) {
+        char *c = credit(refs[i], "P000001");
+        fr_buf_addf(&b, "%s%s", i ? "," : "", c);
+        free(c);
+    }
+    fr_buf_adds(&b, "]}");
+    return fr_buf_detach(&b, NULL);
+}
+
+/* The mock acts (stores) and then closes the connection: not a byte of answer. */
+static const char *const drop_after_args[] = {"--faults", "drop_after=1", "--client-secret",
+                                              CLIENT_SECRET, NULL};
+static void test_fault_drop_after_stores_then_closes(void **state)
+{
+    struct fr_test_mock *m = *state;
+    char *tok = get_token(m); /* the token route is never faulted */
+    static const char *const refs[] = {"DA-1", "DA-2", NULL};
+    char *body = batch_of(refs);
+    struct reply r = request(m, "POST", "/credits/batch", tok, body);
+    /* libcurl's "Empty reply from server": closed before a status line. */
+    assert_int_equal(r.code, CURLE_GOT_NOTHING);
+    assert_string_equal(r.headers, "");
+    reply_release(&r);
+    /* The single-credit route and the lookup route are dropped the same way. */
+    char *c = credit("DA-3", "P000002");
+    r = request(m, "POST", "/credits", tok, c);
+    assert_int_equal(r.code, CURLE_GOT_NOTHING);
+    reply_release(&r);
+    r = request(m, "GET", "/credits?$filter=sourceRef%20eq%20'DA-3'", tok, NULL);
+    assert_int_equal(r.code, CURLE_GOT_NOTHING);
+    reply_release(&r);
+
+    /* Counted before the close, so the stats are final once the client saw it. */
+    json_t *stats = fr_test_mock_stats(m);
+    assert_non_null(stats);
+    assert_int_equal(stat_of(stats, "credits", "stored"), 3);
+    assert_int_equal(stat_of(stats, "faults", "drop_after"), 3);
+    assert_int_equal(stat_of(stats, "faults", "reset"), 0);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "drop_after"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits", "drop_after"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "GET /credits", "drop_after"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "200"), 0);
+    json_decref(stats);
+
+    /* POST /mock/faults parses the new faults too: a bad one is 400, with the reason. */
+    r = request(m, "POST", "/mock/faults", NULL, "drop_nth=1");
+    assert_int_equal(r.status, 400);
+    json_t *j = parse(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "message")),
+                        "drop_nth=1: must be at least 2 (request 1 never reuses a connection)");
+    json_decref(j);
+    reply_release(&r);
+    /* With the fault off, a lookup finds what the unanswered requests stored. */
+    r = request(m, "POST", "/mock/faults", NULL, "");
+    assert_int_equal(r.status, 200);
+    reply_release(&r);
+    r = request(m, "GET", "/credits?$filter=sourceRef%20eq%20'DA-2'", tok, NULL);
+    assert_int_equal(r.status, 200);
+    j = parse(&r);
+    assert_int_equal(json_array_size(json_object_get(j, "value")), 1);
+    json_decref(j);
+    reply_release(&r);
+    free(c);
+    free(body);
+    free(tok);
+}
+
+/*
+ * A client whose timeout is shorter than the slow fault's delay gives up;
+ * the mock has stored the credits by then: they must show in the stats
+ * before the delayed answer was due (a mock that delays first stores only
+ * after it).
+ */
+static const char *const slow_acts_args[] = {"--faults", "slow=1:2s", "--client-secret",
+                                             CLIENT_SECRET, NULL};
+static void test_fault_slow_stores_before_the_delay(void **state)
+{
+    struct fr_test_mock *m = *state;
+    char *tok = get_token(m);
+    static const char *const refs[] = {"SL-1", "SL-2", NULL};
+    char *body = batch_of(refs);
+    int64_t sent = fr_now_ms();
+    struct reply r = request_on(NULL, m, "POST", "/credits/batch", tok, body, 300);
+    assert_int_equal(r.code, CURLE_OPERATION_TIMEDOUT);
+    assert_true(r.ms < 2000);
+    reply_release(&r);
+    /* Wait for the store, at most until the answer was due (2 s after sending). */
+    long stored = 0, slow = 0;
+    int64_t seen_at = 0;
+    while (fr_now_ms() < sent + 2000) {
+        json_t *stats = fr_test_mock_stats(m);
+        assert_non_null(stats);
+        stored = stat_of(stats, "credits", "stored");
+        slow = stat_of(stats, "faults", "slow");
+        json_decref(stats);
+        seen_at = fr_now_ms();
+        if (stored == 2)
+            break;
+        fr_sleep_ms(20);
+    }
+    if (stored != 2)
+        fprintf(stderr, "credits stored %ld ms after sending: %ld (want 2 before 2000 ms)\n",
+                (long)(seen_at - sent), stored);
+    assert_int_equal(stored, 2);
+    assert_true(seen_at < sent + 2000);
+    assert_int_equal(slow, 1); /* counted when the delay starts */
+    free(body);
+    free(tok);
+}
+
+/* A TCP connection to the mock, with 10 s send and receive timeouts. */
+static int raw_connect(const struct fr_test_mock *m)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)m->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Sends one HTTP/1.1 (keep-alive) POST of body to path with a bearer token. */
+static void raw_post(int fd, const char *path, const char *token, const char *body)
+{
+    char *req = fr_asprintf("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                            path, token, strlen(body), body);
+    size_t len = strlen(req);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    free(req);
+}
+
+/*
+ * Reads one answer (head, then a Content-Length body) into out and returns
+ * its status; 0 when the mock closed the connection (EOF or reset) before
+ * sending a byte; -1 on a timeout or a close in the middle of an answer.
+ */
+static int raw_answer(int fd, struct fr_buf *out)
+{
+    size_t want = 0; /* the whole answer's length, once the head is in */
+    while (!want || out->len < want) {
+        char chunk[4096];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (out->len == 0 && (n == 0 || (n < 0 && errno == ECONNRESET)))
+            return 0;
+        if (n <= 0)
+            return -1;
+        fr_buf_add(out, chunk, (size_t)n);
+        const char *blank = want ? NULL : strstr(fr_buf_str(out), "\r\n\r\n");
+        if (blank) {
+            const char *cl = strcasestr(fr_buf_str(out), "\r\nContent-Length:");
+            assert_non_null(cl);
+            want = (size_t)(blank + 4 - fr_buf_str(out)) + strtoul(cl + 17, NULL, 10);
+        }
+    }
+    if (strncmp(fr_buf_str(out), "HTTP/1.1 ", 9) != 0)
+        return -1;
+    return (int)strtol(fr_buf_str(out) + 9, NULL, 10);
+}
+
+/* Two requests on one keep-alive connection: the first answered, the second
+ * stored and then the connection closed without a byte. */
+static const char *const drop_nth_args[] = {"--faults", "drop_nth=2", "--client-secret",
+                                            CLIENT_SECRET, NULL};
+static void test_fault_drop_nth_closes_the_reused_connection(void **state)
+{
+    struct fr_test_mock *m = *state;
+    char *tok = get_token(m); /* on a connection of its own */
+    static const char *const first[] = {"DN-1", NULL}, *const second[] = {"DN-2", NULL};
+    char *b1 = batch_of(first), *b2 = batch_of(second);
+    int fd = raw_connect(m);
+    struct fr_buf ans = FR_BUF_INIT;
+    raw_post(fd, "/credits/batch", tok, b1);
+    assert_int_equal(raw_answer(fd, &ans), 200);
+    assert_non_null(strstr(fr_buf_str(&ans), "\"CREATED\""));
+    assert_null(strcasestr(fr_buf_str(&ans), "Connection: close"));
+    fr_buf_reset(&ans);
+    raw_post(fd, "/credits/batch", tok, b2);
+    assert_int_equal(raw_answer(fd, &ans), 0);
+    assert_int_equal(ans.len, 0);
+    close(fd);
+    fr_buf_release(&ans);
+
+    json_t *stats = fr_test_mock_stats(m);
+    assert_non_null(stats);
+    assert_int_equal(stat_of(stats, "credits", "stored"), 2);
+    assert_int_equal(stat_of(stats, "faults", "drop_nth"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "200"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "drop_nth"), 1);
+    json_decref(stats);
+    free(b1);
+    free(b2);
+    free(tok);
+}
+
+/*
+ * What drop_nth is for: libcurl re-sends a request whose reused connection
+ * closed before a byte of answer, on a new connection, without telling its
+ * caller. The mock had stored the credit: the silent re-send is a duplicate.
+ */
+static void test_fault_drop_nth_libcurl_resends_silently(void **state)
+{
+    struct fr_test_mock *m = *state;
+    char *tok = get_token(m);
+    static const char *const first[] = {"RS-1", NULL}, *const second[] = {"RS-2", NULL};
+    char *b1 = batch_of(first), *b2 = batch_of(second);
+    CURL *h = curl_easy_init();
+    struct reply r = request_on(h, m, "POST", "/credits/batch", tok, b1, 30000);
+    assert_int_equal(r.status, 200);
+    json_t *j = parse(&r);
+    assert_statuses(j, "CREATED", 1);
+    json_decref(j);
+    reply_release(&r);
+    r = request_on(h, m, "POST", "/credits/batch", tok, b2, 30000); /* reuses the connection */
+    assert_int_equal(r.status, 200);
+    j = parse(&r);
+    assert_statuses(j, "DUPLICATE", 1);
+    json_decref(j);
+    reply_release(&r);
+    curl_easy_cleanup(h);
+
+    json_t *stats = fr_test_mock_stats(m);
+    assert_int_equal(stat_of(stats, "credits", "stored"), 2);
+    assert_int_equal(stat_of(stats, "credits", "duplicate_attempts"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "drop_nth"), 1);
+    assert_int_equal(fr_test_stat_requests(stats, "POST /credits/batch", "200"), 2);
+    json_decref(stats);
+    free(b1);
+    free(b2);
+    free(tok);
+}
+
 static const char *const revoke_args[] = {"--faults", "revoke_every=1s", "--client-secret",
                                           CLIENT_SECRET, NULL};
 static void test_fault_revoke_every(void **state)
@@ -913,6 +1197,30 @@ static void test_seed_replays_faults(void **state)
     assert_int_equal(ok + failed, (int)FR_ARRAY_LEN(a));
 }
 
+/* drop_after draws from the seed like the other faults: the same answers and the same
+ * dropped requests, in the same places. */
+static void test_seed_replays_drop_after(void **state)
+{
+    static const char *const args[] = {
+        "--faults", "error5xx=0.3,drop_after=0.4", "--seed", "11", "--client-secret", CLIENT_SECRET,
+        NULL};
+    long a[24], b[24];
+    status_sequence(args, a, FR_ARRAY_LEN(a));
+    status_sequence(args, b, FR_ARRAY_LEN(b));
+    int ok = 0, failed = 0, dropped = 0;
+    for (size_t i = 0; i < FR_ARRAY_LEN(a); i++) {
+        assert_int_equal(a[i], b[i]);
+        if (a[i] == 200)
+            ok++;
+        else if (a[i] >= 500)
+            failed++;
+        else if (a[i] == 0) /* no answer */
+            dropped++;
+    }
+    assert_true(ok > 0 && failed > 0 && dropped > 0);
+    assert_int_equal(ok + failed + dropped, (int)FR_ARRAY_LEN(a));
+}
+
 /* ---- the command line ---- */
 
 static void test_cli_bad_option(void **state)
@@ -952,8 +1260,8 @@ static void test_cli_help(void **state)
     const char *args[] = {"mock", "--help", NULL};
     assert_int_equal(fr_test_run(args, NULL, NULL, 10000, &out, NULL), 0);
     static const char *const words[] = {
-        "--listen",       "--faults", "--seed",    "--client-id", "--client-secret",
-        "--participants", "rate=",    "error5xx=", "no_dedupe",   "revoke_every="};
+        "--listen", "--faults",  "--seed",    "--client-id",   "--client-secret", "--participants",
+        "rate=",    "error5xx=", "no_dedupe", "revoke_every=", "drop_after=",     "drop_nth="};
     for (size_t i = 0; i < FR_ARRAY_LEN(words); i++)
         assert_non_null(strstr(out, words[i]));
     free(out);
@@ -1011,8 +1319,13 @@ int main(void)
         FAULT_TEST(test_fault_token_ttl_and_body_error, ttl_args),
         FAULT_TEST(test_fault_record_error, record_args),
         FAULT_TEST(test_fault_slow_does_not_block_others, slow_args),
+        FAULT_TEST(test_fault_drop_after_stores_then_closes, drop_after_args),
+        FAULT_TEST(test_fault_slow_stores_before_the_delay, slow_acts_args),
+        FAULT_TEST(test_fault_drop_nth_closes_the_reused_connection, drop_nth_args),
+        FAULT_TEST(test_fault_drop_nth_libcurl_resends_silently, drop_nth_args),
         FAULT_TEST(test_fault_revoke_every, revoke_args),
         cmocka_unit_test(test_seed_replays_faults),
+        cmocka_unit_test(test_seed_replays_drop_after),
     };
     const struct CMUnitTest cli[] = {
         cmocka_unit_test(test_cli_bad_option),

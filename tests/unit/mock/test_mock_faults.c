@@ -16,6 +16,8 @@ static void test_empty_spec_means_no_faults(void **state)
     assert_int_equal(f.token_ttl_ms, 3600 * 1000);
     assert_int_equal(f.revoke_every_ms, 0);
     assert_false(f.no_dedupe);
+    assert_true(f.drop_after == 0);
+    assert_int_equal(f.drop_nth, 0);
     assert_int_equal(fr_mock_parse_faults(NULL, &f, &why), 0);
 }
 
@@ -25,7 +27,8 @@ static void test_full_spec(void **state)
     const char *why = NULL;
     assert_int_equal(fr_mock_parse_faults("rate=600/min,error5xx=0.05,reset=0.01,truncate=0.01,"
                                           "slow=0.02:1500ms,body_error=0.01,record_error=0.02,"
-                                          "token_ttl=30s,revoke_every=10s,no_dedupe",
+                                          "token_ttl=30s,revoke_every=10s,no_dedupe,"
+                                          "drop_after=0.03,drop_nth=5",
                                           &f, &why),
                      0);
     assert_true(f.rate_limited);
@@ -41,6 +44,55 @@ static void test_full_spec(void **state)
     assert_int_equal(f.token_ttl_ms, 30000);
     assert_int_equal(f.revoke_every_ms, 10000);
     assert_true(f.no_dedupe);
+    assert_true(f.drop_after == 0.03);
+    assert_int_equal(f.drop_nth, 5);
+}
+
+static void test_drop_faults(void **state)
+{
+    struct fr_mock_faults f;
+    const char *why = NULL;
+    assert_int_equal(fr_mock_parse_faults("drop_after=1", &f, &why), 0);
+    assert_true(f.drop_after == 1.0);
+    assert_int_equal(f.drop_nth, 0);
+    assert_int_equal(fr_mock_parse_faults("drop_nth=2", &f, &why), 0);
+    assert_int_equal(f.drop_nth, 2);
+    assert_true(f.drop_after == 0);
+    assert_int_equal(fr_mock_parse_faults("drop_nth=1000000", &f, &why), 0);
+    assert_int_equal(f.drop_nth, 1000000);
+    /* POST /mock/faults parses with the same function: a good spec replaces, a bad one says why. */
+    static const struct {
+        const char *spec, *why;
+    } bad[] = {
+        {"drop_after=1.5", "drop_after=1.5: probability must be between 0 and 1"},
+        {"drop_after=-1", "drop_after=-1: probability must be between 0 and 1"},
+        {"drop_after=", "drop_after=: probability must be between 0 and 1"},
+        {"drop_after", "drop_after needs a value (drop_after=...)"},
+        {"drop_nth", "drop_nth needs a value (drop_nth=...)"},
+        {"drop_nth=1", "drop_nth=1: must be at least 2 (request 1 never reuses a connection)"},
+        {"drop_nth=0", "drop_nth=0: must be at least 2 (request 1 never reuses a connection)"},
+        {"drop_nth=", "drop_nth=: must be a whole number from 2 to 1000000"},
+        {"drop_nth=-2", "drop_nth=-2: must be a whole number from 2 to 1000000"},
+        {"drop_nth=2.5", "drop_nth=2.5: must be a whole number from 2 to 1000000"},
+        {"drop_nth=0.5", "drop_nth=0.5: must be a whole number from 2 to 1000000"},
+        {"drop_nth=3x", "drop_nth=3x: must be a whole number from 2 to 1000000"},
+        {"drop_nth= 3", "drop_nth= 3: must be a whole number from 2 to 1000000"},
+        {"drop_nth=1000001", "drop_nth=1000001: must be a whole number from 2 to 1000000"},
+        {"drop_nth=99999999999999999999",
+         "drop_nth=99999999999999999999: must be a whole number from 2 to 1000000"},
+        {"drop_nth=2,drop_nth=3", "drop_nth given twice"},
+        {"drop_after=0.1,drop_after=0.2", "drop_after given twice"},
+        {"drop_nth=2,drop_after=2", "drop_after=2: probability must be between 0 and 1"},
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(bad); i++) {
+        why = NULL;
+        assert_int_equal(fr_mock_parse_faults(bad[i].spec, &f, &why), FR_EINVAL);
+        assert_non_null(why);
+        assert_string_equal(why, bad[i].why);
+        /* A bad spec leaves no fault behind. */
+        assert_int_equal(f.drop_nth, 0);
+        assert_true(f.drop_after == 0);
+    }
 }
 
 static void test_probability_bounds(void **state)
@@ -105,8 +157,8 @@ static void test_help_lists_every_fault(void **state)
 {
     const char *help = fr_mock_faults_help();
     static const char *const names[] = {
-        "rate=", "reset=",        "error5xx=",  "body_error=",   "truncate=",
-        "slow=", "record_error=", "token_ttl=", "revoke_every=", "no_dedupe"};
+        "rate=",         "reset=",     "error5xx=",     "body_error=", "truncate=",   "slow=",
+        "record_error=", "token_ttl=", "revoke_every=", "no_dedupe",   "drop_after=", "drop_nth="};
     for (size_t i = 0; i < FR_ARRAY_LEN(names); i++)
         assert_non_null(strstr(help, names[i]));
 }
@@ -181,6 +233,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_spec_means_no_faults),
         cmocka_unit_test(test_full_spec),
+        cmocka_unit_test(test_drop_faults),
         cmocka_unit_test(test_probability_bounds),
         cmocka_unit_test(test_bad_specs_name_the_item),
         cmocka_unit_test(test_bad_units_are_explained),
