@@ -30,6 +30,15 @@
 #include "core/units.h"
 #include "hooks/verify.h"
 
+/*
+ * Where a value stands in the config file: the 1-based line and column of
+ * the value's node as libyaml saw it; {0, 0} when the key was not written
+ * (or the struct was built by hand).
+ */
+struct fr_conf_pos {
+    int line, col;
+};
+
 enum fr_auth_type {
     FR_AUTH_NONE,
     FR_AUTH_OAUTH2_CC, /* oauth2_client_credentials */
@@ -109,6 +118,7 @@ struct fr_source_conf {
     enum fr_source_type type;
     char *path;  /* resolved against the config file's directory */
     char *query; /* sqlite only: the SELECT whose columns are the record's fields */
+    struct fr_conf_pos path_pos, query_pos;
 };
 
 enum fr_field_type {
@@ -206,6 +216,7 @@ struct fr_sink_conf {
     char **columns; /* csv (required), sqlite (optional): field names or JSON pointers */
     size_t ncolumns;
     char *table; /* sqlite only: the table records are upserted into by key */
+    struct fr_conf_pos path_pos;
 };
 
 struct fr_pull_conf {
@@ -216,6 +227,7 @@ struct fr_pull_conf {
     char *schema; /* path of a JSON Schema file (resolved), or NULL */
     struct fr_sink_conf sink;
     char *rejects; /* path of the rejects file (resolved), or NULL: rejects are only counted */
+    struct fr_conf_pos schema_pos, rejects_pos;
 };
 
 struct fr_job_alert_conf {

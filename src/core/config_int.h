@@ -216,6 +216,14 @@ extern const struct fr__cfg_table fr__cfg_webhooks_table;
 /* Free every webhook source of cfg (secrets wiped first), the array and listen. */
 void fr__cfg_free_webhooks(struct fr_config *cfg);
 
+/* Where node starts, 1-based; {0, 0} for NULL. */
+static inline struct fr_conf_pos fr__cfg_pos(const yaml_node_t *node)
+{
+    if (!node)
+        return (struct fr_conf_pos){0, 0};
+    return (struct fr_conf_pos){(int)node->start_mark.line + 1, (int)node->start_mark.column + 1};
+}
+
 /* The scalar text of a node (NUL-terminated by libyaml). Borrowed from the document. */
 static inline const char *fr__cfg_text(const yaml_node_t *node)
 {
