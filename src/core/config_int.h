@@ -65,7 +65,9 @@ int fr__cfg_expand(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
 /*
  * Resolves a secret field: ${ENV}, file:/path (relative to ld->dir), or a
  * literal (a warning). The value is registered with the redactor. *out is
- * a new string the caller frees (wipe it before freeing).
+ * a new string the caller frees (wipe it before freeing). A well-formed
+ * ${NAME} whose variable is unset is not an error: it is appended to
+ * ld->cfg->missing_secrets (with path and node's position) and *out is NULL.
  */
 int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
                    char **out);
