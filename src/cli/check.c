@@ -1,6 +1,6 @@
 /*
- * ferry check TARGET|JOB: validate the config, fetch a token, call the
- * probe, and print a verdict a person can act on.
+ * ferry check TARGET|JOB: validate the config, check a job's local files,
+ * fetch a token, call the probe, and print a verdict a person can act on.
  */
 #include "core/common.h"
 #include "cli/cli.h"
@@ -9,20 +9,28 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "http/client.h"
+#include "job/preflight.h"
 
 static const char usage[] =
     "usage: ferry check [options] TARGET|JOB\n"
     "\n"
     "Validates the configuration, fetches a token from the target's token\n"
     "endpoint (credential validation), calls the target's probe request, and\n"
-    "prints a verdict. Given a job, it checks the job's target.\n"
+    "prints a verdict. Only the secrets of that target need to be set.\n"
+    "\n"
+    "Given a job, it first checks what the job needs on this machine, then the\n"
+    "job's target: a push job's source opens (a csv or jsonl file is readable,\n"
+    "a sqlite database opens and its query prepares); a pull job's schema file\n"
+    "is read and compiled, and the directories of its sink and rejects file\n"
+    "exist and are writable. A failure names the key and where it is written\n"
+    "(ferry.yaml:LINE:COL: jobs.JOB.source.path: cannot open ...).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
     "      --timeout DUR     give up after this long, retries included (default "
     "30s)\n" FR_CLI_COMMON_HELP "\n"
-    "exit status: 0 ready, 2 configuration error, 3 authentication failed,\n"
-    "4 target unreachable.\n";
+    "exit status: 0 ready, 2 configuration error (a job's file or directory\n"
+    "included), 3 authentication failed, 4 target unreachable.\n";
 
 /* Prints one line of the verdict table. */
 static void line(const char *what, const char *state, const char *fmt, ...) FR_PRINTF(3, 4);
@@ -49,6 +57,25 @@ static int probe_exit_status(const struct fr_http_result *res)
     return FR_EXIT_UNREACHABLE;
 }
 
+/* The job's local files (fr_preflight_job): a verdict line, and on failure the error. */
+static int check_files(const struct fr_config *cfg, const struct fr_job_conf *job)
+{
+    struct fr_err err = {0};
+    int rc = fr_preflight_job(job, cfg->path, cfg->dir, &err);
+    if (!rc) {
+        line("files", "ok", "%s",
+             job->kind == FR_JOB_PUSH ? "the source opens"
+             : job->pull.schema       ? "the schema compiles, the sink's directory is writable"
+                                      : "the sink's directory is writable");
+        return 0;
+    }
+    line("files", "FAILED", "(the error follows)");
+    fprintf(stderr, "ferry check: %s\n", err.msg);
+    printf("not ready: job \"%s\" cannot use a file or directory it needs\n", job->name);
+    fflush(stdout);
+    return rc;
+}
+
 static int run_check(const struct fr_config *cfg, const char *name, int64_t timeout_ms)
 {
     const struct fr_target_conf *conf = fr_config_find_target(cfg, name);
@@ -66,6 +93,15 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
         fputc('\n', stderr);
         return FR_EXIT_USAGE;
     }
+    /* Only the secrets this check uses need to be set. */
+    struct fr_err err = {0};
+    char *scope = fr_asprintf("targets.%s", conf->name);
+    bool missing = fr_config_require_secrets(cfg, scope, &err) != 0;
+    free(scope);
+    if (missing) {
+        fprintf(stderr, "ferry check: %s\n", err.msg);
+        return FR_EXIT_USAGE;
+    }
     /* The check obeys the target's retry policy, but within --timeout. */
     struct fr_target_conf probe_conf = *conf;
     probe_conf.retry.max_elapsed_ms = FR_MIN(probe_conf.retry.max_elapsed_ms, timeout_ms);
@@ -77,8 +113,9 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     else
         printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
     line("config", "ok", "%s", cfg->path);
+    if (job && check_files(cfg, job))
+        return FR_EXIT_USAGE;
 
-    struct fr_err err = {0};
     struct fr_http_client *client = NULL;
     struct fr_http_target *target = NULL;
     int status = FR_EXIT_OK;

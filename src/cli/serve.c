@@ -38,6 +38,8 @@ static const char usage[] =
     "progress to finish.\n"
     "A config with scheduled jobs needs no webhooks section (it then listens on\n"
     "127.0.0.1:8080).\n"
+    "The ${VAR}s of the webhook sources' secrets, of webhooks.admin_token and of\n"
+    "the scheduled jobs' targets must be set; a missing one is named at start.\n"
     "SIGINT or SIGTERM stops it: no new connections, answers in flight finish,\n"
     "deliveries in progress are abandoned and their events left due, exit 0.\n"
     "\n"
@@ -146,6 +148,25 @@ static int check_sources(const struct fr_config *cfg)
     return FR_EXIT_OK;
 }
 
+/*
+ * The secrets serve uses: every webhook source's and the admin token, and
+ * the targets of the jobs it runs on schedule. (A job run on demand from
+ * the dashboard needs its target's too; without them that run fails and
+ * says which variable is unset.)
+ */
+static int require_secrets(const struct fr_config *cfg)
+{
+    struct fr_err err = {0};
+    int rc = fr_config_require_secrets(cfg, "webhooks", &err);
+    for (size_t i = 0; i < cfg->njobs && !rc; i++)
+        if (cfg->jobs[i].schedule)
+            rc = fr_config_require_job_secrets(cfg, &cfg->jobs[i], &err);
+    if (!rc)
+        return FR_EXIT_OK;
+    fprintf(stderr, "ferry serve: %s\n", err.msg);
+    return FR_EXIT_USAGE;
+}
+
 /* What the admin endpoints borrow from the rest of serve. */
 struct parts {
     struct fr_dispatch *dispatch;
@@ -252,7 +273,7 @@ int fr_cli_serve(int argc, char **argv)
     struct fr_config *cfg = NULL;
     if ((status = fr_cli_load_config("serve", o.config, &cfg)))
         return status;
-    if ((status = check_sources(cfg))) {
+    if ((status = check_sources(cfg)) || (status = require_secrets(cfg))) {
         fr_config_free(cfg);
         return status;
     }

@@ -420,7 +420,11 @@ static int parse_target(struct fr__cfg_loader *ld, void *entry, const char *name
     t->name = fr_strdup(name);
     t->line = (int)key->start_mark.line + 1;
     t->col = (int)key->start_mark.column + 1;
-    return fr__cfg_parse_mapping(ld, value, path, &target_table, t);
+    size_t missing = ld->cfg->nmissing_secrets;
+    int rc = fr__cfg_parse_mapping(ld, value, path, &target_table, t);
+    if (!rc && ld->cfg->nmissing_secrets > missing)
+        t->missing_secret = fr_strdup(ld->cfg->missing_secrets[missing].msg);
+    return rc;
 }
 
 static int parse_targets(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
@@ -547,6 +551,7 @@ void fr_target_conf_release(struct fr_target_conf *t)
     free(t->probe_method);
     free(t->probe_path);
     fr__cfg_free_body_rules(t->body_errors, t->nbody_errors);
+    free(t->missing_secret);
     memset(t, 0, sizeof(*t));
 }
 
@@ -563,6 +568,12 @@ void fr_config_free(struct fr_config *cfg)
     for (size_t i = 0; i < cfg->nwarnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);
+    for (size_t i = 0; i < cfg->nmissing_secrets; i++) {
+        free(cfg->missing_secrets[i].key);
+        free(cfg->missing_secrets[i].var);
+        free(cfg->missing_secrets[i].msg);
+    }
+    free(cfg->missing_secrets);
     free(cfg->path);
     free(cfg->dir);
     free(cfg->store);
@@ -585,6 +596,32 @@ const struct fr_target_conf *fr_config_find_target(const struct fr_config *cfg, 
         if (strcmp(cfg->targets[i].name, name) == 0)
             return &cfg->targets[i];
     return NULL;
+}
+
+/* key is scope or under it: "targets.im" holds "targets.im.auth.token", not "targets.imx.x". */
+static bool key_under(const char *key, const char *scope)
+{
+    size_t n = strlen(scope);
+    return strncmp(key, scope, n) == 0 && (key[n] == '\0' || key[n] == '.' || key[n] == '[');
+}
+
+int fr_config_require_secrets(const struct fr_config *cfg, const char *scope, struct fr_err *err)
+{
+    for (size_t i = 0; i < cfg->nmissing_secrets; i++) {
+        const struct fr_missing_secret *m = &cfg->missing_secrets[i];
+        if (!scope || key_under(m->key, scope))
+            return fr_err_set(err, FR_ECONFIG, 0, "%s", m->msg);
+    }
+    return 0;
+}
+
+int fr_config_require_job_secrets(const struct fr_config *cfg, const struct fr_job_conf *job,
+                                  struct fr_err *err)
+{
+    char *scope = fr_asprintf("targets.%s", job->target);
+    int rc = fr_config_require_secrets(cfg, scope, err);
+    free(scope);
+    return rc;
 }
 
 static char *dir_of(const char *path)

@@ -12,9 +12,18 @@
  * bearer token) also accept file:/path (read, trailing whitespace trimmed;
  * a file readable by group or others is a warning); a literal secret in the
  * file is a warning. Webhook verification secrets (webhooks.sources.*.verify
- * .secrets) are secret fields too. Every resolved secret is registered with
- * the redactor, and so is every alert webhook URL (Slack-style URLs carry a
- * token).
+ * .secrets) and webhooks.admin_token are secret fields too. Every resolved
+ * secret is registered with the redactor, and so is every alert webhook URL
+ * (Slack-style URLs carry a token).
+ *
+ * Secrets are needed only where they are used: an unset ${NAME} in a secret
+ * field does not fail the load. The field is left NULL and the reference is
+ * kept in cfg->missing_secrets; a command that uses the secret calls
+ * fr_config_require_secrets (or fr_config_require_job_secrets) for its part
+ * of the file and fails then, with the message the load would have given.
+ * A target with a missing secret also carries it (missing_secret), and
+ * fr_http_target_new refuses such a target, so no request goes out without
+ * its credential.
  *
  * All strings in these structs are owned by the struct fr_config.
  */
@@ -29,6 +38,15 @@
 #include "core/error.h"
 #include "core/units.h"
 #include "hooks/verify.h"
+
+/*
+ * Where a value stands in the config file: the 1-based line and column of
+ * the value's node as libyaml saw it; {0, 0} when the key was not written
+ * (or the struct was built by hand).
+ */
+struct fr_conf_pos {
+    int line, col;
+};
 
 enum fr_auth_type {
     FR_AUTH_NONE,
@@ -97,6 +115,13 @@ struct fr_target_conf {
     struct fr_body_rule *body_errors;
     size_t nbody_errors;
     int line, col; /* where the target is defined */
+    /*
+     * NULL, or the message of the first secret of auth whose ${NAME} was unset
+     * at load ("ferry.yaml:8:22: targets.im.auth.client_secret (secret):
+     * environment variable ICM_CLIENT_SECRET is not set"); the secret's field is
+     * then NULL and fr_http_target_new refuses the target with this message.
+     */
+    char *missing_secret;
 };
 
 /* ---- jobs ----------------------------------------------------------------------------- */
@@ -109,6 +134,7 @@ struct fr_source_conf {
     enum fr_source_type type;
     char *path;  /* resolved against the config file's directory */
     char *query; /* sqlite only: the SELECT whose columns are the record's fields */
+    struct fr_conf_pos path_pos, query_pos;
 };
 
 enum fr_field_type {
@@ -206,6 +232,7 @@ struct fr_sink_conf {
     char **columns; /* csv (required), sqlite (optional): field names or JSON pointers */
     size_t ncolumns;
     char *table; /* sqlite only: the table records are upserted into by key */
+    struct fr_conf_pos path_pos;
 };
 
 struct fr_pull_conf {
@@ -216,6 +243,7 @@ struct fr_pull_conf {
     char *schema; /* path of a JSON Schema file (resolved), or NULL */
     struct fr_sink_conf sink;
     char *rejects; /* path of the rejects file (resolved), or NULL: rejects are only counted */
+    struct fr_conf_pos schema_pos, rejects_pos;
 };
 
 struct fr_job_alert_conf {
@@ -331,6 +359,18 @@ struct fr_webhooks_conf {
     size_t nsources;
 };
 
+/*
+ * A secret field whose ${NAME} was unset when the file was loaded (see the
+ * top of this file). Names only: it never holds a value.
+ */
+struct fr_missing_secret {
+    char *key; /* key path: "targets.im.auth.client_secret", "webhooks.sources.crm.verify
+                  .secrets[0]", "webhooks.admin_token" */
+    char *var; /* the unset variable, e.g. "ICM_CLIENT_SECRET" */
+    struct fr_conf_pos pos;
+    char *msg; /* "ferry.yaml:8:22: KEY (secret): environment variable VAR is not set" */
+};
+
 struct fr_config {
     char *path;  /* as given */
     char *dir;   /* directory of the file, for relative paths */
@@ -346,6 +386,8 @@ struct fr_config {
     struct fr_webhooks_conf webhooks;
     char **warnings; /* "file:line:col: ..." sentences, for the CLI to log */
     size_t nwarnings;
+    struct fr_missing_secret *missing_secrets; /* in file order */
+    size_t nmissing_secrets;
 };
 
 /*
@@ -376,6 +418,19 @@ const struct fr_job_conf *fr_config_find_job(const struct fr_config *cfg, const 
 /* The webhook source of that name, or NULL. Borrowed from cfg. */
 const struct fr_webhook_source_conf *fr_config_find_source(const struct fr_config *cfg,
                                                            const char *name);
+
+/*
+ * Fails for the first secret under scope whose ${NAME} was unset at load:
+ * FR_ECONFIG, err->msg the load's message for it (file:line:col, the key,
+ * the variable's name; never a value). scope is a key path: "targets.im"
+ * (target im's secrets), "webhooks" (every webhook source's secrets and the
+ * admin token), "webhooks.sources.crm"; NULL means every secret of the
+ * file. Returns 0 when every secret under scope resolved.
+ */
+int fr_config_require_secrets(const struct fr_config *cfg, const char *scope, struct fr_err *err);
+/* The secrets a run of job uses (its target's): fr_config_require_secrets for them. */
+int fr_config_require_job_secrets(const struct fr_config *cfg, const struct fr_job_conf *job,
+                                  struct fr_err *err);
 
 /*
  * Defaults for a target (used by the loader and by tests building one by hand).

@@ -65,7 +65,9 @@ int fr__cfg_expand(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
 /*
  * Resolves a secret field: ${ENV}, file:/path (relative to ld->dir), or a
  * literal (a warning). The value is registered with the redactor. *out is
- * a new string the caller frees (wipe it before freeing).
+ * a new string the caller frees (wipe it before freeing). A well-formed
+ * ${NAME} whose variable is unset is not an error: it is appended to
+ * ld->cfg->missing_secrets (with path and node's position) and *out is NULL.
  */
 int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
                    char **out);
@@ -215,6 +217,14 @@ void fr__cfg_free_alerts(struct fr_config *cfg);
 extern const struct fr__cfg_table fr__cfg_webhooks_table;
 /* Free every webhook source of cfg (secrets wiped first), the array and listen. */
 void fr__cfg_free_webhooks(struct fr_config *cfg);
+
+/* Where node starts, 1-based; {0, 0} for NULL. */
+static inline struct fr_conf_pos fr__cfg_pos(const yaml_node_t *node)
+{
+    if (!node)
+        return (struct fr_conf_pos){0, 0};
+    return (struct fr_conf_pos){(int)node->start_mark.line + 1, (int)node->start_mark.column + 1};
+}
 
 /* The scalar text of a node (NUL-terminated by libyaml). Borrowed from the document. */
 static inline const char *fr__cfg_text(const yaml_node_t *node)

@@ -171,11 +171,15 @@ static const struct fr__cfg_key source_keys[] = {
      .help = "the SELECT whose columns are the record's fields"},
 };
 
+static const struct fr__cfg_table source_table;
+
 /* A relative path is relative to the config file's directory, not the working directory. */
 static int check_source(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                         yaml_node_t **found)
 {
     struct fr_source_conf *s = base;
+    s->path_pos = fr__cfg_pos(fr__cfg_found(&source_table, found, "path"));
+    s->query_pos = fr__cfg_pos(fr__cfg_found(&source_table, found, "query"));
     if (s->path[0] != '/') {
         char *joined = fr_asprintf("%s/%s", ld->dir, s->path);
         free(s->path);
@@ -694,6 +698,7 @@ static int check_pull_sink(struct fr__cfg_loader *ld, yaml_node_t *map, const ch
 {
     struct fr_sink_conf *k = base;
     k->path = resolve_path(ld, k->path);
+    k->path_pos = fr__cfg_pos(fr__cfg_found(&pull_sink_table, found, "path"));
     if (k->table && !identifier_ok(k->table)) {
         char *cp = fr__cfg_child_path(path, "table");
         int rc = fr__cfg_fail(ld, fr__cfg_found(&pull_sink_table, found, "table"), cp,
@@ -770,6 +775,8 @@ static int check_pull(struct fr__cfg_loader *ld, yaml_node_t *map, const char *p
         pl->schema = resolve_path(ld, pl->schema);
     if (pl->rejects)
         pl->rejects = resolve_path(ld, pl->rejects);
+    pl->schema_pos = fr__cfg_pos(fr__cfg_found(&job_table, found, "schema"));
+    pl->rejects_pos = fr__cfg_pos(fr__cfg_found(&job_table, found, "rejects"));
     bool uses_watermark = false;
     for (size_t i = 0; i < pl->request.nparams; i++)
         uses_watermark =

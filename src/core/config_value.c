@@ -105,6 +105,16 @@ static FR_PRINTF(4, 0) char *vformat(struct fr__cfg_loader *ld, const yaml_node_
     return fr_buf_detach(&b, NULL);
 }
 
+static FR_PRINTF(4, 5) char *format(struct fr__cfg_loader *ld, const yaml_node_t *node,
+                                    const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(ld, node, path, fmt, ap);
+    va_end(ap);
+    return msg;
+}
+
 int fr__cfg_fail(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
                  const char *fmt, ...)
 {
@@ -297,11 +307,58 @@ static int read_secret_file(struct fr__cfg_loader *ld, const yaml_node_t *node, 
     return 0;
 }
 
+/*
+ * The name of the first ${NAME} in text whose variable is unset (the caller
+ * frees), or NULL when all are set or one is malformed (fr__cfg_expand then
+ * says how).
+ */
+static char *first_unset(const char *text)
+{
+    char *unset = NULL;
+    for (const char *p = strstr(text, "${"); p; p = strstr(p, "${")) {
+        const char *name = p + 2;
+        const char *close = strchr(name, '}');
+        if (!close || !env_name_ok(name, (size_t)(close - name))) {
+            free(unset);
+            return NULL;
+        }
+        if (!unset) {
+            char *var = fr_strndup(name, (size_t)(close - name));
+            if (getenv(var))
+                free(var);
+            else
+                unset = var;
+        }
+        p = close + 1;
+    }
+    return unset;
+}
+
+/* Keeps the secret at path, whose variable var (owned) is unset, for a command that needs it. */
+static void defer_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
+                         char *var)
+{
+    struct fr_config *cfg = ld->cfg;
+    cfg->missing_secrets = fr_reallocarray(cfg->missing_secrets, cfg->nmissing_secrets + 1,
+                                           sizeof(*cfg->missing_secrets));
+    struct fr_missing_secret *m = &cfg->missing_secrets[cfg->nmissing_secrets++];
+    m->key = fr_strdup(path);
+    m->var = var;
+    m->pos = fr__cfg_pos(node);
+    m->msg = format(ld, node, path, "environment variable %s is not set", var);
+}
+
 int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path, char **out)
 {
     const char *raw = fr__cfg_text(node);
     char *value = NULL;
     int rc;
+    char *unset = first_unset(raw);
+    if (unset) {
+        defer_secret(ld, node, path, unset);
+        *out = NULL;
+        return 0;
+    }
     if (strncmp(raw, "file:", 5) == 0) {
         char *file;
         rc = fr__cfg_expand(ld, node, path, raw + 5, &file);

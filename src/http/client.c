@@ -177,6 +177,8 @@ int fr_http_target_new(struct fr_http_client *c, const struct fr_target_conf *co
     if (!conf->base_url || strncmp(conf->base_url, "http", 4) != 0)
         return fr_err_set(err, FR_EINVAL, 0, "target %s: base_url must be an http(s) URL",
                           conf->name ? conf->name : "?");
+    if (conf->missing_secret) /* the config message: the variable's name and where, no value */
+        return fr_err_set(err, FR_ECONFIG, 0, "%s", conf->missing_secret);
     struct fr_http_target *t = fr_calloc(1, sizeof(*t));
     t->client = c;
     t->conf = *conf;

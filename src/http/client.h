@@ -124,7 +124,9 @@ void fr_http_client_free(struct fr_http_client *c);
 /*
  * Adds a target. conf is copied where needed but its strings and rules are
  * borrowed: keep the config alive as long as the client. The target is
- * owned by the client.
+ * owned by the client. FR_EINVAL for a base_url that is not http(s);
+ * FR_ECONFIG, with conf->missing_secret as the message, for a target whose
+ * secret was unset at load (no request goes out without its credential).
  */
 int fr_http_target_new(struct fr_http_client *c, const struct fr_target_conf *conf,
                        struct fr_http_target **out, struct fr_err *err);

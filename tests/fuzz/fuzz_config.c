@@ -2,7 +2,7 @@
  * The config loader (src/core/config*.c) from a YAML buffer, as
  * fr_config_load reads a file. Properties: a failure always says why; the
  * value of a secret given through ${FERRY_FUZZ_SECRET} never shows in an
- * error or warning, whatever the file does with it.
+ * error, warning or missing-secret message, whatever the file does with it.
  */
 #include "core/common.h"
 
@@ -33,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(cfg != NULL);
         for (size_t i = 0; i < cfg->nwarnings; i++)
             FUZZ_CHECK(literal || strstr(cfg->warnings[i], SECRET) == NULL);
+        /* Secrets left unset are kept with the message a command prints when it needs them. */
+        for (size_t i = 0; i < cfg->nmissing_secrets; i++)
+            FUZZ_CHECK(literal || strstr(cfg->missing_secrets[i].msg, SECRET) == NULL);
         fr_config_free(cfg);
     } else {
         FUZZ_CHECK(cfg == NULL);

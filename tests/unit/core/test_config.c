@@ -540,6 +540,102 @@ static void assert_secret_absent(const struct fr_config *cfg, const struct fr_er
         assert_null(strstr(cfg->warnings[i], secret));
 }
 
+/*
+ * A secret whose variable is unset does not fail the load: it is kept by
+ * name, key and position, and fails only the commands that require it.
+ */
+static void test_missing_secrets(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    const char *yaml = "targets:\n"
+                       "  im:\n"
+                       "    base_url: http://127.0.0.1:8089\n"
+                       "    auth:\n"
+                       "      type: oauth2_client_credentials\n"
+                       "      token_url: http://127.0.0.1:8089/oauth/token\n"
+                       "      client_id: ${ICM_CLIENT_ID}\n"
+                       "      client_secret: ${FERRY_TEST_UNSET}\n"
+                       "  crm:\n"
+                       "    base_url: http://127.0.0.1:8090\n"
+                       "    auth: { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
+                       "  imx:\n"
+                       "    base_url: http://127.0.0.1:8091\n"
+                       "    auth: { type: api_key, value: \"file:${FERRY_TEST_UNSET_DIR}/k\" }\n";
+    int rc = load(yaml, &cfg, &err);
+    if (rc)
+        print_error("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->nwarnings, 0);
+    assert_int_equal(cfg->nmissing_secrets, 2);
+    const struct fr_missing_secret *m = &cfg->missing_secrets[0];
+    assert_string_equal(m->key, "targets.im.auth.client_secret");
+    assert_string_equal(m->var, "FERRY_TEST_UNSET");
+    assert_int_equal(m->pos.line, 8);
+    assert_int_equal(m->pos.col, 22);
+    assert_string_equal(m->msg, "ferry.yaml:8:22: targets.im.auth.client_secret (secret): "
+                                "environment variable FERRY_TEST_UNSET is not set");
+    /* file:${NAME} with NAME unset is deferred the same way, named as written. */
+    assert_string_equal(cfg->missing_secrets[1].key, "targets.imx.auth.value");
+    assert_string_equal(cfg->missing_secrets[1].var, "FERRY_TEST_UNSET_DIR");
+
+    const struct fr_target_conf *im = fr_config_find_target(cfg, "im");
+    const struct fr_target_conf *crm = fr_config_find_target(cfg, "crm");
+    const struct fr_target_conf *imx = fr_config_find_target(cfg, "imx");
+    assert_null(im->auth.client_secret);
+    assert_string_equal(im->missing_secret, m->msg);
+    assert_string_equal(crm->auth.token, "s3cr3t-from-env-0042");
+    assert_null(crm->missing_secret);
+    assert_null(imx->auth.value);
+    assert_non_null(strstr(imx->missing_secret, "FERRY_TEST_UNSET_DIR"));
+
+    /* Required by scope: a key path and what is under it, not a longer name. */
+    fr_err_clear(&err);
+    assert_int_equal(fr_config_require_secrets(cfg, "targets.crm", &err), 0);
+    assert_int_equal(fr_config_require_secrets(cfg, "webhooks", &err), 0);
+    assert_int_equal(fr_config_require_secrets(cfg, "targets.i", &err), 0);
+    assert_int_equal(err.code, 0);
+    assert_int_equal(fr_config_require_secrets(cfg, "targets.imx", &err), FR_ECONFIG);
+    assert_non_null(strstr(err.msg, "ferry.yaml:14:"));
+    assert_non_null(strstr(err.msg, "targets.imx.auth.value"));
+    assert_non_null(strstr(err.msg, "environment variable FERRY_TEST_UNSET_DIR is not set"));
+    fr_err_clear(&err);
+    assert_int_equal(fr_config_require_secrets(cfg, "targets.im", &err), FR_ECONFIG);
+    assert_string_equal(err.msg, m->msg);
+    fr_err_clear(&err);
+    assert_int_equal(fr_config_require_secrets(cfg, NULL, &err), FR_ECONFIG);
+    assert_string_equal(err.msg, m->msg);
+
+    /* A job's secrets are its target's. */
+    struct fr_job_conf job = {.name = "nightly", .target = "crm"};
+    fr_err_clear(&err);
+    assert_int_equal(fr_config_require_job_secrets(cfg, &job, &err), 0);
+    job.target = "im";
+    assert_int_equal(fr_config_require_job_secrets(cfg, &job, &err), FR_ECONFIG);
+    assert_string_equal(err.msg, m->msg);
+    assert_secret_absent(cfg, &err, "s3cr3t-from-env-0042");
+    fr_config_free(cfg);
+
+    /* A malformed reference is still an error at load, unset or not. */
+    assert_int_equal(load("targets:\n"
+                          "  im:\n"
+                          "    base_url: http://x\n"
+                          "    auth: { type: bearer, token: \"${FERRY_TEST_UNSET}${BAD\" }\n",
+                          &cfg, &err),
+                     FR_ECONFIG);
+    assert_non_null(strstr(err.msg, "ferry.yaml:4:34: targets.im.auth.token"));
+    /* And an unset variable outside a secret field is an error at load, as before. */
+    assert_int_equal(
+        load("targets:\n"
+             "  im:\n"
+             "    base_url: http://x\n"
+             "    auth: { type: oauth2_client_credentials, token_url: http://x/t, "
+             "client_id: \"${FERRY_TEST_UNSET}\", client_secret: \"${ICM_CLIENT_SECRET}\" }\n",
+             &cfg, &err),
+        FR_ECONFIG);
+    assert_non_null(strstr(err.msg, "client_id: environment variable FERRY_TEST_UNSET is not set"));
+}
+
 static void test_file_secrets(void **state)
 {
     struct fr_config *cfg;
@@ -654,11 +750,13 @@ static void test_env_and_literal_secrets(void **state)
     fr_config_free(cfg);
     free(yaml);
 
-    /* Unset variable in a secret: the error names the variable, not a value. */
+    /* Unset variable in a secret: the load defers it (see test_missing_secrets). */
     yaml = oauth_yaml("${FERRY_TEST_UNSET}");
-    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_config_require_secrets(cfg, NULL, &err), FR_ECONFIG);
     assert_string_equal(err.msg, "ferry.yaml:8:22: targets.im.auth.client_secret (secret): "
                                  "environment variable FERRY_TEST_UNSET is not set");
+    fr_config_free(cfg);
     free(yaml);
 
     /* A later error after secrets resolved never carries their values. */
@@ -767,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_expansion, setup),
         cmocka_unit_test_setup(test_file_secrets, setup),
         cmocka_unit_test_setup(test_env_and_literal_secrets, setup),
+        cmocka_unit_test_setup(test_missing_secrets, setup),
         cmocka_unit_test_setup(test_warnings, setup),
         cmocka_unit_test_setup(test_default_path, setup),
     };

@@ -296,6 +296,11 @@ static void test_sources(void **state)
     assert_int_equal(j->source.type, FR_SOURCE_SQLITE);
     assert_string_equal(j->source.path, "conf/crm.db");
     assert_string_equal(j->source.query, "SELECT id FROM orders");
+    /* Where the values are written, for messages about the files (preflight). */
+    assert_int_equal(j->source.path_pos.line, 10);
+    assert_int_equal(j->source.path_pos.col, 35);
+    assert_int_equal(j->source.query_pos.line, 10);
+    assert_int_equal(j->source.query_pos.col, 50);
     fr_config_free(cfg);
 }
 
@@ -675,6 +680,13 @@ static void test_pull_full(void **state)
     assert_string_equal(p->sink.columns[1], "/name");
     assert_string_equal(p->rejects, "conf/out/p.rejects.jsonl");
     assert_int_equal(j->alert.max_errors, 5);
+    /* Where the file keys' values are written, for messages about the files (preflight). */
+    assert_int_equal(p->schema_pos.line, 15);
+    assert_int_equal(p->schema_pos.col, 13);
+    assert_int_equal(p->sink.path_pos.line, 16);
+    assert_int_equal(p->sink.path_pos.col, 30);
+    assert_int_equal(p->rejects_pos.line, 17);
+    assert_int_equal(p->rejects_pos.col, 14);
     fr_config_free(cfg);
 
     /* The smallest pull job: odata paging and /value by default, no watermark, no key. */
@@ -691,6 +703,8 @@ static void test_pull_full(void **state)
     assert_false(j->pull.watermark.configured);
     assert_null(j->key);
     assert_null(j->pull.rejects);
+    assert_int_equal(j->pull.rejects_pos.line, 0);
+    assert_int_equal(j->pull.schema_pos.line, 0);
     assert_string_equal(j->pull.sink.path, "./out/p.jsonl");
     fr_config_free(cfg);
 }
