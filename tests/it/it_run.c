@@ -179,6 +179,57 @@ static void test_in_doubt_with_refusals(void **state)
     in_doubt_case(state, "no_dedupe,truncate=0.05,error5xx=0.05,reset=0.02,rate=400/s", NULL);
 }
 
+static void test_in_doubt_drop_after(void **state)
+{
+    in_doubt_case(state, "no_dedupe,drop_after=0.1", NULL);
+}
+
+static void test_in_doubt_slow_past_the_timeout(void **state)
+{
+    /* The mock stores, then answers after 3 s; the client gave up after 1 s. */
+    in_doubt_case(state, "no_dedupe,slow=0.03:3s", "{ connect: 2s, total: 1s }");
+}
+
+static void test_in_doubt_reused_connection_dropped(void **state)
+{
+    /* The 4th request of every connection is stored and its connection closed unanswered. */
+    in_doubt_case(state, "no_dedupe,drop_nth=4", NULL);
+}
+
+static void test_in_doubt_every_fault(void **state)
+{
+    in_doubt_case(state,
+                  "no_dedupe,truncate=0.03,drop_after=0.03,drop_nth=7,slow=0.01:3s,error5xx=0.05,"
+                  "reset=0.02,rate=400/s",
+                  "{ connect: 2s, total: 1s }");
+}
+
+/*
+ * Without a lookup, libcurl's own re-send on a reused connection that died
+ * after the batch was written is allowed, but counted: a retry, in doubt.
+ */
+static void test_reused_connection_resend_counted(void **state)
+{
+    const char *args[] = {"--faults", "drop_nth=3", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 500, 0);
+    write_config(e, NULL, NULL, NULL, false, NULL, NULL);
+    const char *run[] = {"run", "credits", "--no-progress", NULL};
+    char *out, *err;
+    assert_int_equal(ferry(e, run, &out, &err), 0);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    long dropped = fr_test_stat_requests(stats, "POST /credits/batch", "drop_nth");
+    assert_true(dropped > 0);
+    /* every batch the mock dropped was sent again, and each such re-send is counted */
+    assert_true(fr_test_summary_count(err, "retries") >= dropped);
+    assert_true(fr_test_summary_count(err, "in_doubt_resent") >= dropped);
+    assert_int_equal(credits(stats, "max_store_count"), 1);
+    assert_int_equal(credits(stats, "stored"), 500);
+    json_decref(stats);
+    free(out);
+    free(err);
+}
+
 /* Without a lookup the resend is blind: the summary and the log say so. */
 static void test_in_doubt_without_lookup_says_so(void **state)
 {
@@ -239,6 +290,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_in_doubt_truncate, teardown),
         cmocka_unit_test_teardown(test_in_doubt_with_refusals, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_drop_after, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_slow_past_the_timeout, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_reused_connection_dropped, teardown),
+        cmocka_unit_test_teardown(test_in_doubt_every_fault, teardown),
+        cmocka_unit_test_teardown(test_reused_connection_resend_counted, teardown),
         cmocka_unit_test_teardown(test_in_doubt_without_lookup_says_so, teardown),
         cmocka_unit_test_teardown(test_no_poison_after_token_failure, teardown),
     };
