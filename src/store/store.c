@@ -164,18 +164,31 @@ void fr_run_new_id(char out[FR_RUN_ID_MAX], int64_t wall_ms)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
 }
 
+/* s, NUL-terminated within n bytes, with every control character (a newline) made a space. */
+static void one_line(char *s, size_t n)
+{
+    s[n - 1] = '\0';
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
 int fr_store_run_begin(struct fr_store *st, const struct fr_run *run, struct fr_err *err)
 {
     if (!st || !run || !run->id[0] || !run->job[0])
         return fr_err_set(err, FR_EINVAL, 0, "run begin: no store, run id or job");
-    return st->ops->run_begin(st, run, err);
+    struct fr_run r = *run;
+    one_line(r.host, sizeof(r.host));
+    return st->ops->run_begin(st, &r, err);
 }
 
 int fr_store_run_finish(struct fr_store *st, const struct fr_run *run, struct fr_err *err)
 {
     if (!st || !run || !run->id[0])
         return fr_err_set(err, FR_EINVAL, 0, "run finish: no store or run id");
-    return st->ops->run_finish(st, run, err);
+    struct fr_run r = *run;
+    one_line(r.reason, sizeof(r.reason));
+    return st->ops->run_finish(st, &r, err);
 }
 
 int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err)

@@ -79,20 +79,34 @@ struct fr_run {
     int64_t started_ms; /* wall clock */
     int64_t ended_ms;   /* 0 while running */
     struct fr_run_counts counts;
+    /* one line a person needs: why the run failed or was interrupted; "" when none */
+    char reason[512];
+    char host[64]; /* host name of the process that ran it ("" unknown) */
+    int64_t pid;   /* its process id (0 unknown) */
 };
 
 /* A new run id: "YYYYMMDDTHHMMSSZ-" and 6 random hex digits. */
 void fr_run_new_id(char out[FR_RUN_ID_MAX], int64_t wall_ms);
 
 /*
- * Records a run as started (status "running"). Runs of the same job still
- * "running" from an earlier process are marked "interrupted", in the same
- * transaction; their ended_ms stays 0 and exit_code -1 (nobody knows when
- * that process died). A run id already stored is FR_ESTORE.
+ * Records a run as started (status "running"), with its id, job,
+ * started_ms, counts, host and pid; its reason starts "". Runs of the
+ * same job still "running" from an earlier process are marked
+ * "interrupted", in the same transaction; their ended_ms stays 0 and
+ * exit_code -1 (nobody knows when that process died), and their reason,
+ * when they have none, says that run's process stopped without a result
+ * and which run found it. A run id already stored is FR_ESTORE.
  */
 int fr_store_run_begin(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
-/* Stores a run's final status, exit code, end time and counts; FR_ENOTFOUND for an unknown id. */
+/*
+ * Stores a run's final status, exit code, end time, counts and reason
+ * (host and pid stay as begun); any status, "interrupted" with a real exit
+ * code, end time and counts included. The reason is kept as one line:
+ * control characters (a newline) become spaces. FR_ENOTFOUND for an
+ * unknown id.
+ */
 int fr_store_run_finish(struct fr_store *st, const struct fr_run *run, struct fr_err *err);
+/* Every field of the run, reason, host and pid included; FR_ENOTFOUND for an unknown id. */
 int fr_store_run_get(struct fr_store *st, const char *id, struct fr_run *out, struct fr_err *err);
 /*
  * Newest first (by started_ms, then id); job NULL for all jobs; limit 0
@@ -108,8 +122,9 @@ int fr_store_runs_list(struct fr_store *st, const char *job, size_t limit,
 
 /*
  * The newest run of job (by started_ms, then id) whose status is status
- * ("ok" for the last success). FR_ENOTFOUND when there is none; that is an
- * answer, not a failure, so err is left untouched.
+ * ("ok" for the last success; "running" for the run that holds the job's
+ * run lock, to name its id, host, pid and start). FR_ENOTFOUND when there
+ * is none; that is an answer, not a failure, so err is left untouched.
  */
 int fr_store_run_last(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
                       struct fr_err *err);

@@ -118,10 +118,16 @@ static const char *const migrations[] = {
     " PRIMARY KEY (job, slot_ms));",
     /* 7: delivered events by source and delivery time: deleted past webhooks.retention, counted */
     "CREATE INDEX events_delivered ON events(source, updated_ms, state) WHERE state = 'delivered';",
+    /* 8: why a run failed or was interrupted ('' when nothing went wrong), its host and pid */
+    "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN pid BIGINT NOT NULL DEFAULT 0;",
 };
 
-#define COUNT_NAME(f)   ", " #f
-#define RUN_COLUMNS     "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(COUNT_NAME)
+#define COUNT_NAME(f) ", " #f
+#define RUN_COLUMNS                                                                                \
+    "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(                             \
+        COUNT_NAME) ", reason, host, pid"
 #define JOURNAL_COLUMNS "state, payload_hash, run_id, attempts, last_error, first_ms, updated_ms"
 #define EVENT_COLUMNS                                                                              \
     "seq, source, event_id, content_type, state, attempts, received_ms, next_attempt_ms,"          \
@@ -384,6 +390,9 @@ static void read_run(const PGresult *res, int row, struct fr_run *r)
 #define READ_COUNT(f) r->counts.f = (uint64_t)col_i64(res, row, i++);
     FR__RUN_COUNTS(READ_COUNT)
 #undef READ_COUNT
+    fr_strlcpy(r->reason, PQgetvalue(res, row, i), sizeof(r->reason));
+    fr_strlcpy(r->host, PQgetvalue(res, row, i + 1), sizeof(r->host));
+    r->pid = col_i64(res, row, i + 2);
 }
 
 static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
@@ -397,7 +406,9 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
     p_text(&p, run->job);
     p_text(&p, run->id);
     rc = exec_p(s,
-                "UPDATE runs SET status = 'interrupted'"
+                "UPDATE runs SET status = 'interrupted', reason = CASE WHEN reason = '' THEN"
+                " 'its process stopped without recording how the run ended; found when run '"
+                " || $2::text || ' began' ELSE reason END"
                 " WHERE job = $1 AND status = 'running' AND id <> $2",
                 &p, NULL, err, op);
     if (!rc) {
@@ -406,9 +417,12 @@ static int pg_run_begin(struct fr_store *base, const struct fr_run *run, struct 
         p_text(&p, run->job);
         p_int(&p, run->started_ms);
         bind_counts(&p, &run->counts);
+        p_text(&p, run->host);
+        p_int(&p, run->pid);
         rc = exec_p(s,
                     "INSERT INTO runs (" RUN_COLUMNS ") VALUES ($1, $2, 'running', -1, $3, 0,"
-                    " $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                    " $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, '', $18,"
+                    " $19)",
                     &p, NULL, err, op);
     }
     return tx_end(s, rc, err, op);
@@ -423,14 +437,15 @@ static int pg_run_finish(struct fr_store *base, const struct fr_run *run, struct
     p_int(&p, run->exit_code);
     p_int(&p, run->ended_ms);
     bind_counts(&p, &run->counts);
+    p_text(&p, run->reason);
     struct pg_store *s;
     PGresult *res = NULL;
     int rc = enter_exec(base, &s,
                         "UPDATE runs SET status = $2, exit_code = $3, ended_ms = $4, read = $5,"
                         " sent = $6, created = $7, duplicate = $8, rejected = $9, failed = $10,"
                         " changed = $11, skipped = $12, requests = $13, retries = $14,"
-                        " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18"
-                        " WHERE id = $1",
+                        " rate_limited = $15, token_refreshes = $16, pages = $17, written = $18,"
+                        " reason = $19 WHERE id = $1",
                         &p, &res, err, op);
     if (!rc && changed(res) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0, "run finish: no run \"%s\"", run->id);

@@ -141,13 +141,22 @@ static const char *const migrations[] = {
      * event to test it).
      */
     "CREATE INDEX events_delivered ON events(source, updated_ms, state) WHERE state = 'delivered';",
+    /*
+     * 8: why a run failed or was interrupted, in one line ('' when nothing went wrong), and
+     * the host and process that ran it (the holder a second run names).
+     */
+    "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
 
-#define COUNT_NAME(f)   ", " #f
-#define COUNT_PARAM(f)  ", ?"
-#define RUN_COLUMNS     "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(COUNT_NAME)
+#define COUNT_NAME(f)  ", " #f
+#define COUNT_PARAM(f) ", ?"
+#define RUN_COLUMNS                                                                                \
+    "id, job, status, exit_code, started_ms, ended_ms" FR__RUN_COUNTS(                             \
+        COUNT_NAME) ", reason, host, pid"
 #define JOURNAL_COLUMNS "state, payload_hash, run_id, attempts, last_error, first_ms, updated_ms"
 /* read_event's order; EVENT_BODY_COL is the body where a query selects it */
 #define EVENT_COLUMNS                                                                              \
@@ -208,6 +217,9 @@ enum stmt_id {
 };
 
 #define COUNT_SET(f) ", " #f " = ?"
+/* the reason of a run found "running" when a later run of its job begins (?2) */
+#define RUN_DIED_REASON                                                                            \
+    "'its process stopped without recording how the run ended; found when run ' || ?2 || ' began'"
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -225,12 +237,13 @@ static const char *const stmt_sql[ST__COUNT] = {
         "DELETE FROM journal_inflight WHERE job = ?1 AND run_id = ?2 AND seq = ?3",
     [ST_INFLIGHT_LIST] = "SELECT run_id, seq, sent_ms, keys FROM journal_inflight"
                          " WHERE job = ?1 AND run_id IS NOT ?2 ORDER BY sent_ms, run_id, seq",
-    [ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted'"
+    [ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted', reason = CASE WHEN reason = ''"
+                         " THEN " RUN_DIED_REASON " ELSE reason END"
                          " WHERE job = ?1 AND status = 'running' AND id <> ?2",
     [ST_RUN_INSERT] = "INSERT INTO runs (" RUN_COLUMNS
-                      ") VALUES (?, ?, ?, ?, ?, ?" FR__RUN_COUNTS(COUNT_PARAM) ")",
+                      ") VALUES (?, ?, ?, ?, ?, ?" FR__RUN_COUNTS(COUNT_PARAM) ", ?, ?, ?)",
     [ST_RUN_FINISH] = "UPDATE runs SET status = ?, exit_code = ?, ended_ms = ?" FR__RUN_COUNTS(
-        COUNT_SET) " WHERE id = ?",
+        COUNT_SET) ", reason = ? WHERE id = ?",
     [ST_RUN_GET] = "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1",
     [ST_RUNS_ALL] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?1",
     [ST_RUNS_JOB] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?2"
@@ -519,6 +532,9 @@ static void read_run(sqlite3_stmt *st, struct fr_run *r)
 #define READ_COUNT(f) r->counts.f = (uint64_t)sqlite3_column_int64(st, i++);
     FR__RUN_COUNTS(READ_COUNT)
 #undef READ_COUNT
+    fr_strlcpy(r->reason, column_str(st, i), sizeof(r->reason));
+    fr_strlcpy(r->host, column_str(st, i + 1), sizeof(r->host));
+    r->pid = sqlite3_column_int64(st, i + 2);
 }
 
 static int sq_run_begin(struct fr_store *base, const struct fr_run *run, struct fr_err *err)
@@ -544,7 +560,10 @@ static int sq_run_begin(struct fr_store *base, const struct fr_run *run, struct 
         sqlite3_bind_int(insert, 4, -1);
         sqlite3_bind_int64(insert, 5, run->started_ms);
         sqlite3_bind_int64(insert, 6, 0);
-        bind_counts(insert, 7, &run->counts);
+        int next = bind_counts(insert, 7, &run->counts);
+        sqlite3_bind_text(insert, next, "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert, next + 1, run->host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(insert, next + 2, run->pid);
         rc = run_stmt(s, insert, err, op);
     }
     return tx_end(s, rc, err, op);
@@ -561,7 +580,8 @@ static int sq_run_finish(struct fr_store *base, const struct fr_run *run, struct
     sqlite3_bind_int(st, 2, run->exit_code);
     sqlite3_bind_int64(st, 3, run->ended_ms);
     int next = bind_counts(st, 4, &run->counts);
-    sqlite3_bind_text(st, next, run->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, next, run->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, next + 1, run->id, -1, SQLITE_STATIC);
     rc = run_stmt(s, st, err, "run finish");
     if (!rc && sqlite3_changes(s->db) == 0)
         rc = fr_err_set(err, FR_ENOTFOUND, 0, "run finish: no run \"%s\"", run->id);

@@ -275,12 +275,16 @@ static void c_run_begin_interrupts_earlier(struct fr_store *st)
     assert_string_equal(got.status, "interrupted");
     assert_int_equal(got.ended_ms, 0); /* nobody knows when it died */
     assert_int_equal(got.exit_code, -1);
+    /* a person reading it learns what happened and which run found it */
+    assert_string_equal(got.reason, "its process stopped without recording how the run ended;"
+                                    " found when run rerun began");
     assert_int_equal(fr_store_run_get(st, "rerun", &got, NULL), FR_OK);
     assert_string_equal(got.status, "running");
     assert_int_equal(fr_store_run_get(st, "other-job", &got, NULL), FR_OK);
     assert_string_equal(got.status, "running");
     assert_int_equal(fr_store_run_get(st, "done", &got, NULL), FR_OK);
     assert_string_equal(got.status, "ok");
+    assert_string_equal(got.reason, "");
 }
 
 static void finish_ok(struct fr_store *st, const char *id, const char *job, int64_t started_ms,
@@ -315,6 +319,168 @@ static void c_run_last(struct fr_store *st)
     assert_int_equal(fr_store_run_last(st, "b", "failed", &got, &err), FR_ENOTFOUND);
     assert_int_equal(fr_store_run_last(st, "zzz", "ok", &got, &err), FR_ENOTFOUND);
     assert_int_equal(fr_store_ping(st, &err), FR_OK);
+}
+
+/* What a listing callback saw of each run: "id|status|exit|reason|host|pid", space-joined. */
+struct collected_who {
+    char text[2048];
+    size_t n;
+};
+
+static int collect_run_who(const struct fr_run *run, void *ud)
+{
+    struct collected_who *c = ud;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof(c->text) - used, "%s%s|%s|%d|%s|%s|%lld", c->n ? " " : "",
+             run->id, run->status, run->exit_code, run->reason, run->host, (long long)run->pid);
+    c->n++;
+    return 0;
+}
+
+static void begin_on(struct fr_store *st, const char *id, const char *job, int64_t started_ms,
+                     const char *host, int64_t pid)
+{
+    struct fr_run r = make_run(id, job, started_ms);
+    fr_strlcpy(r.host, host, sizeof(r.host));
+    r.pid = pid;
+    fr_strlcpy(r.reason, "ignored by begin", sizeof(r.reason));
+    struct fr_err err = {0};
+    if (fr_store_run_begin(st, &r, &err))
+        fail_msg("run begin %s: %s", id, err.msg);
+}
+
+/* begin stores host and pid; finish stores the reason; get, list and last read all three. */
+static void c_run_reason_host_pid(struct fr_store *st)
+{
+    begin_on(st, "r1", "nightly", 1000, "batch-7.example.com", 4242);
+    struct fr_run got;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_run_get(st, "r1", &got, &err), FR_OK);
+    assert_string_equal(got.host, "batch-7.example.com");
+    assert_int_equal(got.pid, 4242);
+    assert_string_equal(got.reason, "");
+
+    /* finish sets the reason; host and pid stay as begun */
+    struct fr_run fin = make_run("r1", "nightly", 1000);
+    fr_strlcpy(fin.status, "failed", sizeof(fin.status));
+    fin.exit_code = 4;
+    fin.ended_ms = 601000;
+    fin.counts.read = 30;
+    fr_strlcpy(fin.reason, "target unreachable: 3 batches gave up after 10m", sizeof(fin.reason));
+    assert_int_equal(fr_store_run_finish(st, &fin, &err), FR_OK);
+    assert_int_equal(fr_store_run_get(st, "r1", &got, &err), FR_OK);
+    assert_string_equal(got.status, "failed");
+    assert_int_equal(got.exit_code, 4);
+    assert_string_equal(got.reason, "target unreachable: 3 batches gave up after 10m");
+    assert_string_equal(got.host, "batch-7.example.com");
+    assert_int_equal(got.pid, 4242);
+
+    begin_on(st, "r2", "nightly", 2000, "batch-8", 77);
+    struct fr_run ok = make_run("r2", "nightly", 2000);
+    fr_strlcpy(ok.status, "ok", sizeof(ok.status));
+    ok.exit_code = 0;
+    ok.ended_ms = 3000;
+    assert_int_equal(fr_store_run_finish(st, &ok, &err), FR_OK);
+
+    static const char want[] = "r2|ok|0||batch-8|77 "
+                               "r1|failed|4|target unreachable: 3 batches gave up after 10m|"
+                               "batch-7.example.com|4242";
+    struct collected_who c = {0};
+    assert_int_equal(fr_store_runs_list(st, "nightly", 0, collect_run_who, &c, &err), FR_OK);
+    assert_string_equal(c.text, want);
+    c = (struct collected_who){0};
+    assert_int_equal(fr_store_runs_list(st, NULL, 0, collect_run_who, &c, &err), FR_OK);
+    assert_string_equal(c.text, want);
+
+    assert_int_equal(fr_store_run_last(st, "nightly", "failed", &got, &err), FR_OK);
+    assert_string_equal(got.id, "r1");
+    assert_string_equal(got.reason, "target unreachable: 3 batches gave up after 10m");
+    assert_string_equal(got.host, "batch-7.example.com");
+    assert_int_equal(got.pid, 4242);
+    assert_int_equal(fr_store_run_last(st, "nightly", "ok", &got, &err), FR_OK);
+    assert_string_equal(got.reason, "");
+    assert_string_equal(got.host, "batch-8");
+
+    /* a second finish replaces the reason, also with none */
+    fr_strlcpy(fin.reason, "", sizeof(fin.reason));
+    assert_int_equal(fr_store_run_finish(st, &fin, &err), FR_OK);
+    assert_int_equal(fr_store_run_get(st, "r1", &got, &err), FR_OK);
+    assert_string_equal(got.reason, "");
+}
+
+/* The reason is one line whatever it was given, and a full one comes back whole. */
+static void c_run_reason_one_line(struct fr_store *st)
+{
+    begin_on(st, "r1", "a", 1, "h", 1);
+    struct fr_run fin = make_run("r1", "a", 1);
+    fr_strlcpy(fin.status, "failed", sizeof(fin.status));
+    fin.exit_code = 5;
+    fin.ended_ms = 2;
+    fr_strlcpy(fin.reason, "store failed:\ndisk full\r\tretry", sizeof(fin.reason));
+    assert_int_equal(fr_store_run_finish(st, &fin, NULL), FR_OK);
+    struct fr_run got;
+    assert_int_equal(fr_store_run_get(st, "r1", &got, NULL), FR_OK);
+    assert_string_equal(got.reason, "store failed: disk full  retry");
+
+    memset(fin.reason, 'x', sizeof(fin.reason)); /* no NUL: the store ends it */
+    memcpy(fin.reason, "\xc3\xa9", 2);           /* UTF-8 passes through */
+    assert_int_equal(fr_store_run_finish(st, &fin, NULL), FR_OK);
+    assert_int_equal(fr_store_run_get(st, "r1", &got, NULL), FR_OK);
+    assert_int_equal(strlen(got.reason), sizeof(got.reason) - 1);
+    assert_memory_equal(got.reason, "\xc3\xa9xxx", 5);
+}
+
+/* An interrupted run keeps its true exit code, end time and counts. */
+static void c_run_interrupted_finish(struct fr_store *st)
+{
+    begin_on(st, "r1", "a", 1000, "h", 99);
+    struct fr_run fin = make_run("r1", "a", 1000);
+    fr_strlcpy(fin.status, "interrupted", sizeof(fin.status));
+    fin.exit_code = 143;
+    fin.ended_ms = 4000;
+    fin.counts.read = 12;
+    fin.counts.sent = 8;
+    fin.counts.created = 8;
+    fr_strlcpy(fin.reason, "SIGTERM: stopped after the batches on the wire settled",
+               sizeof(fin.reason));
+    assert_int_equal(fr_store_run_finish(st, &fin, NULL), FR_OK);
+    struct fr_run got;
+    assert_int_equal(fr_store_run_last(st, "a", "interrupted", &got, NULL), FR_OK);
+    assert_string_equal(got.id, "r1");
+    assert_int_equal(got.exit_code, 143);
+    assert_int_equal(got.ended_ms, 4000);
+    assert_memory_equal(&got.counts, &fin.counts, sizeof(got.counts));
+    assert_string_equal(got.reason, "SIGTERM: stopped after the batches on the wire settled");
+    /* a later run of the job leaves a finished interrupted run as it is */
+    begin_on(st, "r2", "a", 5000, "h", 100);
+    assert_int_equal(fr_store_run_get(st, "r1", &got, NULL), FR_OK);
+    assert_int_equal(got.exit_code, 143);
+    assert_int_equal(got.ended_ms, 4000);
+    assert_string_equal(got.reason, "SIGTERM: stopped after the batches on the wire settled");
+}
+
+/* The holder of a job's run lock: its newest "running" run, with id, host, pid and start. */
+static void c_run_last_running(struct fr_store *st)
+{
+    struct fr_run got;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_run_last(st, "a", "running", &got, &err), FR_ENOTFOUND);
+    assert_int_equal(err.code, FR_OK);
+    begin_on(st, "a-100", "a", 100, "old-host", 1);
+    finish_ok(st, "a-100", "a", 100, "ok");
+    begin_on(st, "a-200", "a", 200, "worker-2", 31337);
+    begin_on(st, "b-300", "b", 300, "worker-3", 5); /* another job's run */
+    assert_int_equal(fr_store_run_last(st, "a", "running", &got, &err), FR_OK);
+    assert_string_equal(got.id, "a-200");
+    assert_string_equal(got.host, "worker-2");
+    assert_int_equal(got.pid, 31337);
+    assert_int_equal(got.started_ms, 200);
+    assert_int_equal(got.exit_code, -1);
+    assert_int_equal(got.ended_ms, 0);
+    assert_int_equal(fr_store_run_last(st, "b", "running", &got, &err), FR_OK);
+    assert_string_equal(got.id, "b-300");
+    finish_ok(st, "a-200", "a", 200, "failed");
+    assert_int_equal(fr_store_run_last(st, "a", "running", &got, &err), FR_ENOTFOUND);
 }
 
 static void c_run_failures_in_order(struct fr_store *st)
@@ -1669,6 +1835,10 @@ static const struct {
     {"run_begin_interrupts_earlier", c_run_begin_interrupts_earlier},
     {"run_failures_in_order", c_run_failures_in_order},
     {"run_last", c_run_last},
+    {"run_reason_host_pid", c_run_reason_host_pid},
+    {"run_reason_one_line", c_run_reason_one_line},
+    {"run_interrupted_finish", c_run_interrupted_finish},
+    {"run_last_running", c_run_last_running},
     {"journal_get_notfound", c_journal_get_notfound},
     {"journal_upsert", c_journal_upsert},
     {"journal_update_all_or_none", c_journal_update_all_or_none},
@@ -1891,6 +2061,9 @@ static void test_sqlite_migration_4_upgrades(void **state)
                                   " ALTER TABLE runs DROP COLUMN written;"
                                   " DROP INDEX runs_job_status_started;"
                                   " DROP TABLE schedule_claims; DROP INDEX events_delivered;"
+                                  " ALTER TABLE runs DROP COLUMN reason;"
+                                  " ALTER TABLE runs DROP COLUMN host;"
+                                  " ALTER TABLE runs DROP COLUMN pid;"
                                   " DELETE FROM schema_migrations WHERE version >= 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1911,6 +2084,56 @@ static void test_sqlite_migration_4_upgrades(void **state)
     assert_string_equal(run.job, "push-a");
     assert_int_equal(run.counts.pages, 0);
     assert_int_equal(fr_store_watermark_set(st, "pull-a", "1", "r1", 1, NULL), FR_OK);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
+/*
+ * A store written by the release before migration 8 (schema version 7, runs
+ * without reason, host and pid) upgrades on open: its runs read with none,
+ * and a run finished after takes a reason.
+ */
+static void test_sqlite_migration_8_upgrades(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    begin_ok(st, "r-old", "push-a", 1000);
+    fr_store_close(st);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE runs DROP COLUMN reason;"
+                                  " ALTER TABLE runs DROP COLUMN host;"
+                                  " ALTER TABLE runs DROP COLUMN pid;"
+                                  " DELETE FROM schema_migrations WHERE version >= 8",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    int64_t m[3];
+    read_migrations(path, m);
+    assert_int_equal(m[2], 7);
+
+    st = open_ok(url);
+    read_migrations(path, m);
+    assert_true(m[2] >= 8);
+    struct fr_run run;
+    assert_int_equal(fr_store_run_get(st, "r-old", &run, NULL), FR_OK);
+    assert_string_equal(run.status, "running");
+    assert_string_equal(run.reason, "");
+    assert_string_equal(run.host, "");
+    assert_int_equal(run.pid, 0);
+    fr_strlcpy(run.status, "failed", sizeof(run.status));
+    run.exit_code = 4;
+    run.ended_ms = 2000;
+    fr_strlcpy(run.reason, "target unreachable", sizeof(run.reason));
+    assert_int_equal(fr_store_run_finish(st, &run, NULL), FR_OK);
+    assert_int_equal(fr_store_run_get(st, "r-old", &run, NULL), FR_OK);
+    assert_string_equal(run.reason, "target unreachable");
     fr_store_close(st);
     free(path);
     free(url);
@@ -2243,6 +2466,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_migrations_once),
         cmocka_unit_test(test_sqlite_concurrent_open),
         cmocka_unit_test(test_sqlite_migration_4_upgrades),
+        cmocka_unit_test(test_sqlite_migration_8_upgrades),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
         cmocka_unit_test(test_sqlite_wal_checkpoints),
