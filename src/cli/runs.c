@@ -15,9 +15,10 @@ static const char usage[] =
     "       ferry runs show RUN [--failed] [--json] [-c FILE]\n"
     "\n"
     "Lists the runs recorded in the store (newest first), or shows one run: its\n"
-    "counts and, with --failed, every record it could not push (or, for a pull\n"
-    "job, every record the schema rejected) and why. Pull runs also count the\n"
-    "pages fetched and the records written to the sink (PAGES, WRITTEN).\n"
+    "counts, the host and process that ran it and, with --failed, every record it\n"
+    "could not push (or, for a pull job, every record the schema rejected) and\n"
+    "why. Pull runs also count the pages fetched and the records written to the\n"
+    "sink (PAGES, WRITTEN). A run that failed or was interrupted says why (REASON).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
@@ -33,10 +34,12 @@ static json_t *run_json(const struct fr_run *r)
     if (r->ended_ms)
         fr_format_rfc3339(r->ended_ms, ended, sizeof(ended));
     const struct fr_run_counts *c = &r->counts;
-    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:I, s:I, s:I}}",
+    return json_pack("{s:s, s:s, s:s, s:i, s:s?, s:s?, s:o, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
                      "run_id", r->id, "job", r->job, "status", r->status, "exit_code", r->exit_code,
-                     "started", started, "ended", r->ended_ms ? ended : NULL, "counts", "read",
+                     "reason", r->reason[0] ? r->reason : NULL, "host", r->host[0] ? r->host : NULL,
+                     "pid", r->pid > 0 ? json_integer((json_int_t)r->pid) : json_null(), "started",
+                     started, "ended", r->ended_ms ? ended : NULL, "counts", "read",
                      (json_int_t)c->read, "sent", (json_int_t)c->sent, "created",
                      (json_int_t)c->created, "duplicate", (json_int_t)c->duplicate, "rejected",
                      (json_int_t)c->rejected, "failed", (json_int_t)c->failed, "changed",
@@ -67,11 +70,12 @@ static int list_one(const struct fr_run *r, void *ud)
     if (r->ended_ms)
         snprintf(took, sizeof(took), "%.1fs", (double)(r->ended_ms - r->started_ms) / 1000.0);
     const struct fr_run_counts *c = &r->counts;
-    printf("%-24s %-20s %-11s %4d %-19s %8s %8llu %8llu %8llu %8llu %8llu %8llu %8llu\n", r->id,
+    printf("%-24s %-20s %-11s %4d %-19s %8s %8llu %8llu %8llu %8llu %8llu %8llu %8llu%s%s\n", r->id,
            r->job, r->status, r->exit_code, started, took, (unsigned long long)c->read,
            (unsigned long long)c->created, (unsigned long long)c->duplicate,
            (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected),
-           (unsigned long long)c->pages, (unsigned long long)c->written);
+           (unsigned long long)c->pages, (unsigned long long)c->written, r->reason[0] ? "  " : "",
+           r->reason);
     return 0;
 }
 
@@ -119,8 +123,17 @@ static int show(struct fr_store *st, const char *id, bool failed, bool json)
         fr_format_rfc3339(r.started_ms, started, sizeof(started));
         if (r.ended_ms)
             fr_format_rfc3339(r.ended_ms, ended, sizeof(ended));
-        printf("run      %s\njob      %s\nstatus   %s (exit %d)\nstarted  %s\nended    %s\n", r.id,
-               r.job, r.status, r.exit_code, started, ended);
+        printf("run      %s\njob      %s\nstatus   %s (exit %d)\n", r.id, r.job, r.status,
+               r.exit_code);
+        if (r.reason[0])
+            printf("reason   %s\n", r.reason);
+        printf("started  %s\nended    %s\n", started, ended);
+        if (r.host[0] || r.pid > 0) {
+            char pid[32] = "pid unknown";
+            if (r.pid > 0)
+                snprintf(pid, sizeof(pid), "pid %lld", (long long)r.pid);
+            printf("process  %s, %s\n", r.host[0] ? r.host : "host unknown", pid);
+        }
         printf("records  read %llu, sent %llu, created %llu, duplicate %llu, skipped %llu, "
                "rejected %llu, failed %llu, changed %llu\n",
                (unsigned long long)c->read, (unsigned long long)c->sent,
@@ -220,9 +233,9 @@ int fr_cli_runs(int argc, char **argv)
     } else {
         struct list_ctx ctx = {.json = json, .array = json ? json_array() : NULL};
         if (!json)
-            printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s %8s %8s\n", "RUN", "JOB",
-                   "STATUS", "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL", "SKIPPED",
-                   "ERRORS", "PAGES", "WRITTEN");
+            printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "RUN",
+                   "JOB", "STATUS", "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL",
+                   "SKIPPED", "ERRORS", "PAGES", "WRITTEN", "REASON");
         if (fr_store_runs_list(st, job, (size_t)limit, list_one, &ctx, &err)) {
             fprintf(stderr, "ferry runs: %s\n", err.msg);
             status = FR_EXIT_STORE;

@@ -14,18 +14,20 @@
 static const char usage[] =
     "usage: ferry status [--json] [--check] [-c FILE]\n"
     "\n"
-    "Shows per job its last run, its last success and that success's age against\n"
-    "the job's max_age (stale or not), and the success rate of its recent runs;\n"
-    "per webhook source the queue depth, the oldest pending event and the dead\n"
-    "letters. The same data as GET /api/status on ferry serve.\n"
+    "Shows per job its last run (and why it failed or was interrupted), its last\n"
+    "success and that success's age against the job's max_age (stale or not), and\n"
+    "the success rate of its recent runs; per webhook source the queue depth, the\n"
+    "oldest pending event and the dead letters. The same data as GET /api/status\n"
+    "on ferry serve.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
     "      --json            the status as JSON\n"
-    "      --check           exit 1 when a job is stale or failing, or a source has\n"
-    "                        dead letters or old pending events beyond the status:\n"
-    "                        thresholds (docs/operations.md); the problems go to "
-    "stderr\n" FR_CLI_COMMON_HELP "\n"
+    "      --check           exit 1 when a job's last run failed or was interrupted,\n"
+    "                        a job is stale or failing, or a source has dead letters\n"
+    "                        or old pending events beyond the status: thresholds\n"
+    "                        (docs/operations.md); the problems go to stderr\n" FR_CLI_COMMON_HELP
+    "\n"
     "Exit status: 0 ok (or without --check), 1 --check found problems, 2 usage or\n"
     "config error, 5 the store failed.\n";
 

@@ -4,7 +4,8 @@
  * (with the admin token when the server asks for it) and replays a dead
  * letter with the admin token the user types (kept in
  * the tab's sessionStorage only). Text from the server is set with
- * textContent, never as HTML.
+ * textContent, never as HTML: a run's reason, which quotes what an API
+ * answered, stays text.
  */
 #include "core/common.h"
 #include "obs/admin.h"
@@ -37,6 +38,7 @@ const char fr_dashboard_html[] =
     ".bar .c { background: #2e7d32; } .bar .f { background: #c62828; }\n"
     "button { cursor: pointer; }\n"
     "#err { color: #b3261e; }\n"
+    ".reason { color: #b3261e; font-size: 12px; max-width: 40em; overflow-wrap: anywhere; }\n"
     "</style>\n"
     "</head>\n"
     "<body>\n"
@@ -77,6 +79,16 @@ const char fr_dashboard_html[] =
     "  var body = document.getElementById(id);\n"
     "  while (body.firstChild) body.removeChild(body.firstChild);\n"
     "  rows.forEach(function (r) { body.appendChild(r); });\n"
+    "}\n"
+    "function lastRun(r) {\n"
+    "  var box = el(\"div\");\n"
+    "  if (!r) { box.textContent = \"never\"; return box; }\n"
+    "  var gone = r.status === \"failed\" || r.status === \"interrupted\";\n"
+    "  var exit = gone && r.exit_code >= 0 ? \" (exit \" + r.exit_code + \")\" : \"\";\n"
+    "  box.appendChild(el(\"span\", r.status + exit + \" \" + r.started_at, r.status !== \"ok\" ? "
+    "\"bad\" : \"\"));\n"
+    "  if (gone && r.reason) box.appendChild(el(\"div\", r.reason, \"reason\"));\n"
+    "  return box;\n"
     "}\n"
     "function chart(recent) {\n"
     "  var box = el(\"div\", null, \"chart\");\n"
@@ -122,11 +134,9 @@ const char fr_dashboard_html[] =
     "  alerts.forEach(function (x) { a.appendChild(el(\"div\", x.alert + \" since \" + x.since + "
     "\": \" + x.message)); });\n"
     "  fill(\"jobs\", (status.jobs || []).map(function (j) {\n"
-    "    var last = j.last_run ? j.last_run.status + \" \" + j.last_run.started_at : \"never\";\n"
     "    var rate = j.success_rate === null || j.success_rate === undefined ? \"-\" : "
     "Math.round(j.success_rate * 100) + \"%\";\n"
-    "    return row([j.name, j.kind, el(\"span\", last, j.last_run && j.last_run.status !== \"ok\" "
-    "? \"bad\" : \"\"),\n"
+    "    return row([j.name, j.kind, lastRun(j.last_run),\n"
     "                j.last_success ? j.last_success.ended_at : \"never\",\n"
     "                el(\"span\", j.stale ? \"STALE\" : \"no\", j.stale ? \"bad\" : \"ok\"), "
     "rate,\n"

@@ -37,9 +37,10 @@ static json_t *counts_json(const struct fr_run_counts *c)
 
 static json_t *run_json(const struct fr_run *r)
 {
-    return json_pack("{s:s, s:s, s:i, s:o, s:o, s:o}", "id", r->id, "status", r->status,
-                     "exit_code", r->exit_code, "started_at", time_json(r->started_ms), "ended_at",
-                     time_json(r->ended_ms), "counts", counts_json(&r->counts));
+    return json_pack("{s:s, s:s, s:i, s:s?, s:o, s:o, s:o}", "id", r->id, "status", r->status,
+                     "exit_code", r->exit_code, "reason", r->reason[0] ? r->reason : NULL,
+                     "started_at", time_json(r->started_ms), "ended_at", time_json(r->ended_ms),
+                     "counts", counts_json(&r->counts));
 }
 
 struct recent {
@@ -106,6 +107,15 @@ static int job_status(const struct fr_config *cfg, const struct fr_job_conf *j, 
     if (stale)
         problem(problems, "job %s is stale: last success %s, max_age %llds", j->name, age_text,
                 (long long)(j->max_age_ms / 1000));
+    /* a run still going is no problem; one that ended without success tells why */
+    if (rc.have_last &&
+        (strcmp(rc.last.status, "failed") == 0 || strcmp(rc.last.status, "interrupted") == 0)) {
+        char exit_text[24] = "";
+        if (rc.last.exit_code >= 0)
+            snprintf(exit_text, sizeof(exit_text), " (exit %d)", rc.last.exit_code);
+        problem(problems, "job %s: last run %s %s%s%s%s", j->name, rc.last.id, rc.last.status,
+                exit_text, rc.last.reason[0] ? ": " : "", rc.last.reason);
+    }
     double rate = rc.finished ? (double)rc.ok / (double)rc.finished : -1;
     if (rate >= 0 && rate < cfg->status.min_success_rate)
         problem(problems, "job %s is failing: %.0f%% of its last %zu runs succeeded (min %.0f%%)",

@@ -29,9 +29,11 @@ struct fr_store;
  *              "recent": [{"id", "status", "started_at", "created", "failed"}]}],
  *    "sources": [{"name", "path", "pending", "delivered", "dead",
  *                 "oldest_pending_age_s": N|null}]}
- * where RUN is {"id", "status", "exit_code", "started_at", "ended_at",
- * "counts": {...}}. *out is a new reference (caller decrefs). FR_ESTORE
- * (err says why) when the store cannot be read.
+ * where RUN is {"id", "status", "exit_code", "reason", "started_at",
+ * "ended_at", "counts": {...}}, reason null when the run has none. A job
+ * whose last run ended "failed" or "interrupted" is a problem naming the
+ * run, its exit code and its reason. *out is a new reference (caller
+ * decrefs). FR_ESTORE (err says why) when the store cannot be read.
  */
 int fr_status_build(const struct fr_config *cfg, struct fr_store *st, int64_t now_ms, json_t **out,
                     struct fr_err *err);

@@ -3,7 +3,8 @@
  * driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
  * JSON messages ended by NUL on fds 3 and 4). The page loads with no
  * console error or exception, shows a job's run and a dead letter, and
- * its replay button replays the dead letter with the admin token.
+ * its replay button replays the dead letter with the admin token; a job
+ * whose last run failed shows the run's reason, as text.
  * Chromium missing fails the test (scripts/install-deps installs it).
  */
 #include "core/common.h"
@@ -262,11 +263,9 @@ static void start_serve(struct env *e)
     assert_true(e->port > 0);
 }
 
-static void test_dashboard_in_chromium(void **state)
+/* Starts the browser on the dashboard of the server e runs. */
+static struct browser *open_dashboard(struct env *e)
 {
-    struct env *e = *state;
-    seed_store(e);
-    start_serve(e);
     browser_start(e);
     struct browser *b = &e->b;
     json_t *r = cdp(b, "Target.createTarget", json_pack("{s:s}", "url", "about:blank"));
@@ -282,6 +281,26 @@ static void test_dashboard_in_chromium(void **state)
     char url[96];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", e->port);
     json_decref(cdp(b, "Page.navigate", json_pack("{s:s}", "url", url)));
+    return b;
+}
+
+/* No console error or exception in the page; then closes the browser. */
+static void close_dashboard(struct browser *b)
+{
+    if (json_array_size(b->errors)) {
+        char *t = json_dumps(b->errors, JSON_INDENT(2));
+        fail_msg("console errors or exceptions in the page:\n%s", t);
+    }
+    b->session[0] = '\0'; /* Browser.* is the browser's, not the page's */
+    json_decref(cdp(b, "Browser.close", NULL));
+}
+
+static void test_dashboard_in_chromium(void **state)
+{
+    struct env *e = *state;
+    seed_store(e);
+    start_serve(e);
+    struct browser *b = open_dashboard(e);
 
     /* The job's run and the dead letter show once the page has fetched the status. */
     wait_true(b, "document.getElementById('jobs').textContent.indexOf('credits') >= 0");
@@ -301,19 +320,59 @@ static void test_dashboard_in_chromium(void **state)
     free(body);
     /* The list refreshes: the dead letter is gone. */
     wait_true(b, "document.getElementById('dlq').textContent.indexOf('evt-dead-77') < 0");
+    /* a run that succeeded has no reason to show */
+    wait_true(b, "document.querySelectorAll('#jobs .reason').length === 0");
+    close_dashboard(b);
+}
 
-    if (json_array_size(b->errors)) {
-        char *t = json_dumps(b->errors, JSON_INDENT(2));
-        fail_msg("console errors or exceptions in the page:\n%s", t);
-    }
-    b->session[0] = '\0'; /* Browser.* is the browser's, not the page's */
-    json_decref(cdp(b, "Browser.close", NULL));
+/* A reason that quotes an API's answer, markup included: shown as text, never as HTML. */
+#define HOSTILE_REASON                                                                             \
+    "target unreachable: HTTP 503 <img src=x onerror=\"window.pwned=1\"><b>down</b> & out"
+
+/* Records a failed run of credits, the job's last, with HOSTILE_REASON. */
+static void seed_failed_run(struct env *e)
+{
+    struct fr_store *st = NULL;
+    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
+    struct fr_run r = {.exit_code = -1, .started_ms = fr_wall_ms() - 30000, .pid = 4242};
+    fr_strlcpy(r.id, "20261122T030000Z-def456", sizeof(r.id));
+    fr_strlcpy(r.job, "credits", sizeof(r.job));
+    fr_strlcpy(r.host, "batch-7", sizeof(r.host));
+    assert_int_equal(fr_store_run_begin(st, &r, NULL), 0);
+    fr_strlcpy(r.status, "failed", sizeof(r.status));
+    r.exit_code = 4;
+    r.ended_ms = r.started_ms + 20000;
+    fr_strlcpy(r.reason, HOSTILE_REASON, sizeof(r.reason));
+    assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
+    fr_store_close(st);
+}
+
+/* The job's row shows why its last run failed, with the exit code, as plain text. */
+static void test_dashboard_failed_run_reason(void **state)
+{
+    struct env *e = *state;
+    seed_store(e);
+    seed_failed_run(e);
+    start_serve(e);
+    struct browser *b = open_dashboard(e);
+    wait_true(b, "document.getElementById('jobs').textContent.indexOf('failed (exit 4) 20') >= 0");
+    /* the reason, character for character, in its own element of the job's row */
+    json_t *v = eval(b, "(function () { var r = document.querySelectorAll('#jobs .reason');"
+                        " return r.length === 1 ? r[0].textContent : null; })()");
+    assert_true(json_is_string(v));
+    assert_string_equal(json_string_value(v), HOSTILE_REASON);
+    json_decref(v);
+    /* its markup made no element and ran nothing */
+    wait_true(b, "document.querySelectorAll('#jobs img, #jobs b').length === 0");
+    wait_true(b, "window.pwned === undefined");
+    close_dashboard(b);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dashboard_in_chromium, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_failed_run_reason, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,9 @@
  * End-to-end: operations. The metrics a push run writes to its
  * metrics_file and ferry serve's /metrics (checked by promtool, counters
  * asserted by value), /healthz, /readyz, /api/status, the dashboard page,
- * `ferry status --check` for healthy, stale and dead-lettered states, and
- * the admin token on the replay action.
+ * `ferry status --check` for healthy, stale, dead-lettered and failed
+ * states, a stored run's reason wherever a person reads runs, and the
+ * admin token on the replay action.
  */
 #include "core/common.h"
 #include "harness.h"
@@ -419,6 +420,130 @@ static void test_status_check_exit_codes(void **state)
     assert_int_equal(ferry(e, (const char *[]){"status", NULL}, NULL, NULL), 0);
 }
 
+/*
+ * A run of credits recorded as the run envelope records one: begun on host
+ * and pid, then (status not NULL) finished with status, exit code and reason.
+ */
+static void add_run(struct env *e, const char *id, int64_t started_ms, const char *host,
+                    int64_t pid, const char *status, int exit_code, const char *reason)
+{
+    struct fr_store *st = NULL;
+    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
+    struct fr_run r = {.exit_code = -1, .started_ms = started_ms, .pid = pid};
+    fr_strlcpy(r.id, id, sizeof(r.id));
+    fr_strlcpy(r.job, "credits", sizeof(r.job));
+    fr_strlcpy(r.host, host, sizeof(r.host));
+    assert_int_equal(fr_store_run_begin(st, &r, NULL), 0);
+    if (status) {
+        fr_strlcpy(r.status, status, sizeof(r.status));
+        r.exit_code = exit_code;
+        r.ended_ms = started_ms + 600000;
+        r.counts.read = 30;
+        r.counts.created = 12;
+        fr_strlcpy(r.reason, reason, sizeof(r.reason));
+        assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
+    }
+    fr_store_close(st);
+}
+
+#define FAILED_ID     "20261207T020000Z-ab12cd"
+#define FAILED_REASON "target unreachable: 3 batches gave up after 10m"
+
+/*
+ * A run stored failed with a reason: `runs list`, `runs show` (text and
+ * JSON), `status --json` and /api/status show it, and `status --check`
+ * names it; a run still going is no problem, an interrupted one is.
+ */
+static void test_failed_run_reason_shown(void **state)
+{
+    struct env *e = *state;
+    write_config(e, 2, "    max_age: 2h\n", NULL);
+    int64_t now = fr_wall_ms();
+    add_old_success(e, 3600 * 1000); /* within max_age: not stale */
+    add_run(e, FAILED_ID, now - 20 * 60 * 1000, "batch-7.example.com", 4242, "failed", 4,
+            FAILED_REASON);
+
+    char *out = NULL, *err = NULL;
+    assert_int_equal(ferry(e, (const char *[]){"runs", "list", NULL}, &out, NULL), 0);
+    const char *line = strstr(out, FAILED_ID);
+    assert_non_null(line);
+    const char *eol = strchr(line, '\n');
+    const char *why = strstr(line, FAILED_REASON);
+    assert_true(why && (!eol || why < eol)); /* on the run's own line */
+    free(out);
+
+    assert_int_equal(ferry(e, (const char *[]){"runs", "list", "--json", NULL}, &out, NULL), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    json_t *run = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(run, "run_id")), FAILED_ID);
+    assert_string_equal(json_string_value(json_object_get(run, "reason")), FAILED_REASON);
+    assert_true(json_is_null(json_object_get(json_array_get(j, 1), "reason")));
+    json_decref(j);
+
+    assert_int_equal(
+        ferry(e, (const char *[]){"runs", "show", FAILED_ID, "--json", NULL}, &out, NULL), 0);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "failed");
+    assert_int_equal(json_integer_value(json_object_get(j, "exit_code")), 4);
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), FAILED_REASON);
+    assert_string_equal(json_string_value(json_object_get(j, "host")), "batch-7.example.com");
+    assert_int_equal(json_integer_value(json_object_get(j, "pid")), 4242);
+    json_decref(j);
+
+    assert_int_equal(ferry(e, (const char *[]){"runs", "show", FAILED_ID, NULL}, &out, NULL), 0);
+    assert_non_null(strstr(out, "status   failed (exit 4)\nreason   " FAILED_REASON "\n"));
+    assert_non_null(strstr(out, "process  batch-7.example.com, pid 4242\n"));
+    free(out);
+
+    /* status --check names the run, its exit code and its reason */
+    assert_int_equal(status_check(e, &err), 1);
+    assert_non_null(strstr(err, "ferry status: job credits: last run " FAILED_ID
+                                " failed (exit 4): " FAILED_REASON "\n"));
+    free(err);
+
+    /* status --json and GET /api/status: the last run's status, exit code and reason */
+    assert_int_equal(ferry(e, (const char *[]){"status", "--json", NULL}, &out, NULL), 0);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    json_t *last = json_object_get(json_array_get(json_object_get(j, "jobs"), 0), "last_run");
+    assert_string_equal(json_string_value(json_object_get(last, "id")), FAILED_ID);
+    assert_string_equal(json_string_value(json_object_get(last, "status")), "failed");
+    assert_int_equal(json_integer_value(json_object_get(last, "exit_code")), 4);
+    assert_string_equal(json_string_value(json_object_get(last, "reason")), FAILED_REASON);
+    assert_false(json_is_true(json_object_get(j, "ok")));
+    json_decref(j);
+    start_serve(e);
+    char *body = NULL;
+    assert_int_equal(http(e, "GET", "/api/status", NULL, NULL, &body), 200);
+    j = json_loads(body, 0, NULL);
+    free(body);
+    last = json_object_get(json_array_get(json_object_get(j, "jobs"), 0), "last_run");
+    assert_string_equal(json_string_value(json_object_get(last, "status")), "failed");
+    assert_int_equal(json_integer_value(json_object_get(last, "exit_code")), 4);
+    assert_string_equal(json_string_value(json_object_get(last, "reason")), FAILED_REASON);
+    json_t *problems = json_object_get(j, "problems");
+    assert_int_equal(json_array_size(problems), 1);
+    assert_string_equal(json_string_value(json_array_get(problems, 0)),
+                        "job credits: last run " FAILED_ID " failed (exit 4): " FAILED_REASON);
+    json_decref(j);
+
+    /* a run still going is not a problem */
+    add_run(e, "20261207T030000Z-cd34ef", now - 60 * 1000, "batch-7.example.com", 4300, NULL, 0,
+            NULL);
+    assert_int_equal(status_check(e, &err), 0);
+    free(err);
+    /* one that was interrupted is, with its true exit code */
+    add_run(e, "20261207T040000Z-ef56ab", now - 30 * 1000, "batch-7.example.com", 4400,
+            "interrupted", 130, "SIGINT: stopped reading; 2 batches settled");
+    assert_int_equal(status_check(e, &err), 1);
+    assert_non_null(strstr(err, "job credits: last run 20261207T040000Z-ef56ab interrupted "
+                                "(exit 130): SIGINT: stopped reading; 2 batches settled\n"));
+    assert_null(strstr(err, FAILED_ID)); /* only the last run counts */
+    free(err);
+}
+
 /* The replay action needs the admin token; with it the dead letter is delivered. */
 static void test_replay_needs_admin_token(void **state)
 {
@@ -740,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_after_push_and_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_status_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_check_exit_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_run_reason_shown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_needs_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protected_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trend_alerts_fire_and_clear_once, setup, teardown),
