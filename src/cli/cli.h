@@ -21,6 +21,7 @@ enum fr_exit {
     FR_EXIT_AUTH = 3,        /* authentication failed */
     FR_EXIT_UNREACHABLE = 4, /* target stayed unreachable */
     FR_EXIT_STORE = 5,       /* the store failed */
+    FR_EXIT_BUSY = 6,        /* another run of this job is in progress */
 };
 
 /* The exit status for an error code from the library. */

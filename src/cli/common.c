@@ -143,8 +143,8 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
     if (r->failures_total > json_array_size(r->failures))
         printf("  ... %llu in all: ferry runs show %s --failed\n",
                (unsigned long long)r->failures_total, run->id);
-    if (r->code)
-        printf("  stopped: %s\n", r->err.msg);
+    if (r->run.reason[0])
+        printf("  reason: %s\n", r->run.reason);
     fflush(stdout);
 }
 

@@ -10,7 +10,9 @@
 
 #include "core/log.h"
 #include "job/pull.h"
+#include "job/preflight.h"
 #include "job/push.h"
+#include "job/run.h"
 #include "obs/alert.h"
 #include "obs/metrics.h"
 #include "store/store.h"
@@ -19,7 +21,16 @@ static const char usage[] =
     "usage: ferry run [options] JOB\n"
     "\n"
     "Runs a job once, prints a summary, records the run in the store (ferry runs),\n"
-    "and alerts when failures cross the job's threshold.\n"
+    "and tells every alert sink when the run fails, with the reason.\n"
+    "\n"
+    "One run of a job at a time: a run holds the job's run lock (in the store, so\n"
+    "over every machine sharing it); another run of the same job exits 6 naming\n"
+    "the one in progress, or waits for it with --wait.\n"
+    "\n"
+    "SIGINT or SIGTERM: reading stops, the batches on the wire settle within the\n"
+    "grace period and are journaled, the run is stored `interrupted` with its\n"
+    "counts, the summary is printed, and ferry exits 130 or 143. A second signal\n"
+    "stops at once; what was on the wire is looked up by the next run.\n"
     "\n"
     "A push job (kind: push) reads its source, maps every record, skips what the\n"
     "journal says is done, posts the rest in batches and journals every outcome.\n"
@@ -37,7 +48,8 @@ static const char usage[] =
     "options:\n"
     "  -c, --config FILE     config file (default $FERRY_CONFIG, else ./ferry.yaml)\n"
     "  -n, --dry-run         push: map and validate, send nothing; pull: fetch and\n"
-    "                        validate, write no sink, watermark or run\n"
+    "                        validate, write no sink, watermark or run; both first\n"
+    "                        check the job's files as ferry check JOB does\n"
     "      --limit N         push: stop after N records\n"
     "      --only KEY        push: push only the record with this key\n"
     "      --fresh           push: ignore the journal, send every record again\n"
@@ -45,44 +57,48 @@ static const char usage[] =
     "                        (from watermark.initial)\n"
     "      --since VALUE     pull: fetch what changed after VALUE instead of the saved\n"
     "                        watermark\n"
-    "      --no-progress     no progress line, even on a terminal\n" FR_CLI_COMMON_HELP "\n"
+    "      --no-progress     no progress line, even on a terminal\n"
+    "      --wait[=DURATION] when another run of the job is in progress, wait for it\n"
+    "                        (at most DURATION, e.g. 30m; without one: as long as it\n"
+    "                        takes) instead of exiting 6\n"
+    "      --grace DURATION  after SIGINT/SIGTERM, how long the batches on the wire\n"
+    "                        may take to settle (default 10s)\n"
+    FR_CLI_COMMON_HELP "\n"
     "exit status: 0 every record accepted (push: created or duplicate; pull: valid\n"
     "and written), 1 failures or rejects crossed the alert threshold, or a pull\n"
     "stopped on a bad page or an unwritable sink, 2 usage or configuration error,\n"
-    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed.\n"
+    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed,\n"
+    "6 another run of this job is in progress, 130/143 interrupted by SIGINT/SIGTERM.\n"
     "\n"
     "A job with metrics_file: PATH gets the run's metrics written there atomically\n"
     "(Prometheus text format, for node_exporter's textfile collector).\n";
 
-static void send_alerts(const struct fr_config *cfg, const struct fr_push_result *r)
+/* The run envelope's alert hook: every alert sink of the config hears about a failed run. */
+static void alert_sinks(void *ud, json_t *summary, const char *text)
 {
-    if (!cfg->nalerts)
-        return;
-    const struct fr_run_counts *c = &r->run.counts;
-    char *text = fr_asprintf(
-        "ferry: job %s run %s crossed its alert threshold: %llu failed and %llu rejected of %llu "
-        "records read (exit %d)",
-        r->run.job, r->run.id, (unsigned long long)c->failed, (unsigned long long)c->rejected,
-        (unsigned long long)c->read, r->run.exit_code);
-    json_t *summary = fr_push_summary_json(r);
-    fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-    json_decref(summary);
-    free(text);
+    const struct fr_config *cfg = ud;
+    if (cfg->nalerts)
+        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
 }
 
-static void send_pull_alerts(const struct fr_config *cfg, const struct fr_pull_result *r)
+/* SIGINT/SIGTERM during a run: noted for the engines (job/run.h), which stop cleanly. */
+static struct fr_run_stop stop;
+
+static void on_stop_signal(int signo)
 {
-    if (!cfg->nalerts)
-        return;
-    const struct fr_run_counts *c = &r->run.counts;
-    char *text = fr_asprintf("ferry: job %s run %s crossed its alert threshold: %llu rejected of "
-                             "%llu records read (exit %d)",
-                             r->run.job, r->run.id, (unsigned long long)c->rejected,
-                             (unsigned long long)c->read, r->run.exit_code);
-    json_t *summary = fr_pull_summary_json(r);
-    fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-    json_decref(summary);
-    free(text);
+    if (!stop.signo)
+        stop.signo = signo;
+    stop.count++;
+}
+
+static void watch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* A pull run's summary for people on stdout. */
@@ -115,22 +131,9 @@ static void print_pull_summary(const struct fr_pull_result *r, bool dry_run)
     if (r->failures_total > json_array_size(r->failures))
         printf("  ... %llu in all: ferry runs show %s --failed\n",
                (unsigned long long)r->failures_total, run->id);
-    if (r->code)
-        printf("  stopped: %s\n", r->err.msg);
+    if (run->reason[0])
+        printf("  reason: %s\n", run->reason);
     fflush(stdout);
-}
-
-static int run_pull(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                    const struct fr_pull_opts *opts)
-{
-    struct fr_pull_result res;
-    fr_pull_run(cfg, job, st, opts, &res);
-    print_pull_summary(&res, opts->dry_run);
-    if (res.over_threshold && !opts->dry_run)
-        send_pull_alerts(cfg, &res);
-    int status = res.run.exit_code;
-    fr_pull_result_release(&res);
-    return status;
 }
 
 /* The run's metrics to the job's metrics_file, if it has one (not for a dry run). */
@@ -156,7 +159,16 @@ static int parse_limit(const char *s, int64_t *out)
 
 int fr_cli_run(int argc, char **argv)
 {
-    enum { OPT_LIMIT = 0x2001, OPT_ONLY, OPT_FRESH, OPT_NO_PROGRESS, OPT_FULL, OPT_SINCE };
+    enum {
+        OPT_LIMIT = 0x2001,
+        OPT_ONLY,
+        OPT_FRESH,
+        OPT_NO_PROGRESS,
+        OPT_FULL,
+        OPT_SINCE,
+        OPT_WAIT,
+        OPT_GRACE
+    };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dry-run", no_argument, NULL, 'n'},
@@ -166,11 +178,18 @@ int fr_cli_run(int argc, char **argv)
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"full", no_argument, NULL, OPT_FULL},
         {"since", required_argument, NULL, OPT_SINCE},
+        {"wait", optional_argument, NULL, OPT_WAIT},
+        {"grace", required_argument, NULL, OPT_GRACE},
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
     const char *config_path = NULL;
-    struct fr_push_opts opts = {.limit = -1, .progress = isatty(STDERR_FILENO)};
+    struct fr_push_opts opts = {.limit = -1,
+                                .progress = isatty(STDERR_FILENO),
+                                .stop = &stop,
+                                .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
+    int64_t lock_wait_ms = 0;
+    const char *why = NULL;
     struct fr_pull_opts pull = {0};
     const char *push_only = NULL, *pull_only = NULL; /* an option given that only one kind takes */
     int opt;
@@ -212,6 +231,15 @@ int fr_cli_run(int argc, char **argv)
         case OPT_NO_PROGRESS:
             opts.progress = false;
             break;
+        case OPT_WAIT:
+            lock_wait_ms = -1;
+            if (optarg && fr_parse_duration(optarg, &lock_wait_ms, &why))
+                return fr_cli_usage_error("run", "--wait=%s: %s", optarg, why);
+            break;
+        case OPT_GRACE:
+            if (fr_parse_duration(optarg, &opts.grace_ms, &why))
+                return fr_cli_usage_error("run", "--grace %s: %s", optarg, why);
+            break;
         default: {
             int rc = fr_cli_other_option("run", opt, optarg, argv);
             if (rc)
@@ -250,28 +278,38 @@ int fr_cli_run(int argc, char **argv)
     if (job->kind == FR_JOB_PULL && (pull.full || pull.since) && !job->pull.watermark.configured)
         FR_LOG_WARN("job has no watermark: --full and --since change nothing",
                     FR_LS("job", job->name));
+    struct fr_err err = {0};
+    if (fr_config_require_job_secrets(cfg, job, &err) ||
+        (opts.dry_run && fr_preflight_job(job, cfg->path, cfg->dir, &err))) {
+        fprintf(stderr, "ferry run: %s\n", err.msg);
+        fr_config_free(cfg);
+        return FR_EXIT_USAGE;
+    }
     struct fr_store *st = NULL;
     if ((status = fr_cli_open_store("run", cfg, &st))) {
         fr_config_free(cfg);
         return status;
     }
-    if (job->kind == FR_JOB_PULL) {
-        pull.dry_run = opts.dry_run;
-        pull.progress = opts.progress;
-        status = run_pull(cfg, job, st, &pull);
-        write_metrics(job, pull.dry_run);
-        fr_store_close(st);
-        fr_config_free(cfg);
-        return status;
+    watch_stop_signals();
+    struct fr_run_opts ropts = {.push = opts,
+                                .pull = pull,
+                                .lock_wait_ms = lock_wait_ms,
+                                .alert = alert_sinks,
+                                .alert_ud = cfg};
+    struct fr_run_result res;
+    int rc = fr_run_job(cfg, job, st, &ropts, &res);
+    if (rc) {
+        fprintf(stderr, "ferry run: %s\n", res.busy);
+        status = res.exit_status;
+    } else {
+        if (job->kind == FR_JOB_PULL)
+            print_pull_summary(&res.pull, opts.dry_run);
+        else
+            fr_cli_print_run_summary(&res.push, opts.dry_run);
+        status = res.exit_status;
+        fr_run_result_release(&res);
+        write_metrics(job, opts.dry_run);
     }
-    struct fr_push_result res;
-    fr_push_run(cfg, job, st, &opts, &res);
-    fr_cli_print_run_summary(&res, opts.dry_run);
-    if (res.over_threshold && !opts.dry_run)
-        send_alerts(cfg, &res);
-    status = res.run.exit_code;
-    fr_push_result_release(&res);
-    write_metrics(job, opts.dry_run);
     fr_store_close(st);
     fr_config_free(cfg);
     return status;

@@ -13,6 +13,7 @@
 #include "http/url.h"
 #include "job/map.h"
 #include "job/push.h"
+#include "job/run.h"
 #include "job/schema.h"
 #include "job/sink.h"
 #include "obs/metrics.h"
@@ -677,6 +678,8 @@ static void commit(struct pull *p)
 
 int fr_pull_exit_status(const struct fr_pull_result *r)
 {
+    if (r->signo)
+        return fr_run_exit_status(r->code, r->over_threshold, r->signo);
     switch (r->code) {
     case FR_OK:
         return r->over_threshold ? 1 : 0;
@@ -696,6 +699,16 @@ int fr_pull_exit_status(const struct fr_pull_result *r)
     }
 }
 
+/* The run's exit code, status and reason from its code, threshold and signal. */
+static void settle_status(struct fr_pull_result *r)
+{
+    struct fr_run *run = &r->run;
+    run->exit_code = fr_pull_exit_status(r);
+    fr_strlcpy(run->status, fr_run_status_name(run->exit_code, r->signo), sizeof(run->status));
+    fr_run_reason(run->reason, sizeof(run->reason), r->code, &r->err, &run->counts,
+                  r->over_threshold, r->signo);
+}
+
 static void log_summary(const struct pull *p)
 {
     const struct fr_pull_result *r = p->out;
@@ -707,7 +720,10 @@ static void log_summary(const struct pull *p)
     fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));
     int64_t ms = r->run.ended_ms - r->run.started_ms;
     double secs = ms > 0 ? (double)ms / 1000.0 : 0.001;
-    FR__LOG(r->over_threshold ? FR_LOG_CRITICAL : FR_LOG_INFO, "run summary",
+    enum fr_log_level level = r->run.exit_code == 0   ? FR_LOG_INFO
+                              : r->run.exit_code == 1 ? FR_LOG_CRITICAL
+                                                      : FR_LOG_ERROR;
+    FR__LOG(level, "run summary",
             FR_LS("job", r->run.job), FR_LS("kind", "pull"), FR_LS("status", r->run.status),
             FR_LS("started", started), FR_LS("ended", ended), FR_LI("exit_code", r->run.exit_code),
             FR_LB("dry_run", p->opts->dry_run), FR_LI("duration_ms", ms), FR_LI("pages", c->pages),
@@ -718,7 +734,8 @@ static void log_summary(const struct pull *p)
             FR_LD("pages_per_s", (double)c->pages / secs),
             FR_LS("watermark_from", r->watermark_from), FR_LS("watermark_to", r->watermark_to),
             FR_LS("rejected_keys", keys.len ? fr_buf_str(&keys) : NULL),
-            FR_LS("error", r->code ? r->err.msg : NULL));
+            FR_LS("error", r->code ? r->err.msg : NULL),
+            FR_LS("reason", r->run.reason[0] ? r->run.reason : NULL));
     fr_buf_release(&keys);
 }
 
@@ -733,6 +750,7 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     fr_strlcpy(run->status, "running", sizeof(run->status));
     run->exit_code = -1;
     run->started_ms = fr_wall_ms();
+    fr_run_identify(run);
     struct pull p = {.cfg = cfg,
                      .job = job,
                      .conf = &job->pull,
@@ -766,6 +784,11 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     } else {
         char *url = fr_strdup(p.first_url);
         while (url && !p.stop) {
+            if (opts->stop && opts->stop->signo) {
+                out->signo = opts->stop->signo;
+                fatal(&p, FR_ECANCELED, "interrupted before fetching the next page");
+                break;
+            }
             char *next = fetch(&p, url);
             free(url);
             url = next;
@@ -786,14 +809,13 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     }
     run->ended_ms = fr_wall_ms();
     out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
-    run->exit_code = fr_pull_exit_status(out);
-    fr_strlcpy(run->status, run->exit_code == 0 ? "ok" : "failed", sizeof(run->status));
+    settle_status(out);
     if (begun) {
         struct fr_err ferr = {0};
         if (fr_store_run_finish(st, run, &ferr)) {
             out->code = FR_ESTORE;
             out->err = ferr;
-            run->exit_code = fr_pull_exit_status(out);
+            settle_status(out);
         }
         fr_metrics_note_run(fr_metrics_global(), run);
     }

@@ -11,6 +11,7 @@
 #include "http/client.h"
 #include "job/map.h"
 #include "job/results.h"
+#include "job/run.h"
 #include "job/source.h"
 #include "obs/metrics.h"
 
@@ -95,7 +96,10 @@ struct push {
     json_t *dead_keys; /* key -> index in dead (the newest batch holding it) */
     struct rec *again; /* records for the retry pass */
     size_t nagain, capagain;
-    bool stop;         /* something fatal happened: read no more */
+    bool stop;         /* something fatal happened, or a stop signal: read no more */
+    int signo;         /* the stop signal the run noticed; 0 none */
+    int64_t grace_until_ms; /* after a stop signal: when what is on the wire is left in flight */
+    bool cut_off;           /* the wire was cut (second signal, or the grace ran out) */
     bool store_broken; /* the journal cannot be written: nothing more is committed */
     size_t gave_up_batches;
     bool warned_no_lookup;
@@ -118,6 +122,25 @@ static bool single_shape(const struct push *p)
 }
 
 /* ---- failures and counts ---------------------------------------------------------------- */
+
+static void fatal(struct push *p, int code, const char *msg);
+
+/* Notices a stop signal: read no more, cancel what is not on the wire, start the grace. */
+static void stop_requested(struct push *p)
+{
+    const struct fr_run_stop *stop = p->opts->stop;
+    if (!stop || !stop->signo || p->signo)
+        return;
+    p->signo = stop->signo;
+    int64_t grace = p->opts->grace_ms > 0 ? p->opts->grace_ms : 0;
+    p->grace_until_ms = fr_now_ms() + grace;
+    char reason[64];
+    fr_run_reason(reason, sizeof(reason), FR_OK, NULL, NULL, false, p->signo);
+    FR_LOG_WARN("stop signal: reading no more; batches on the wire settle within the grace "
+                "period",
+                FR_LS("signal", reason), FR_LI("grace_ms", grace), FR_LI("requests", p->in_flight));
+    fatal(p, FR_ECANCELED, reason);
+}
 
 /* Stops the run with code (the first reason wins). */
 static void fatal(struct push *p, int code, const char *msg)
@@ -608,6 +631,18 @@ static void look_up_batch(struct push *p, struct batch *b, const char *why)
 static void drain(struct push *p, size_t below)
 {
     while (p->in_flight >= below && p->in_flight > 0) {
+        stop_requested(p);
+        if (p->signo && !p->cut_off &&
+            (p->opts->stop->count > 1 || fr_now_ms() >= p->grace_until_ms)) {
+            FR_LOG_WARN(p->opts->stop->count > 1
+                            ? "second stop signal: batches still on the wire stay in flight; "
+                              "the next run looks them up"
+                            : "grace period over: batches still on the wire stay in flight; "
+                              "the next run looks them up",
+                        FR_LI("requests", p->in_flight));
+            p->cut_off = true;
+            fr_http_cancel(p->client, true);
+        }
         if (p->stop)
             fr_http_cancel(p->client, false);
         if (p->in_flight < below || !p->in_flight)
@@ -1071,6 +1106,7 @@ static int setup(struct push *p, struct fr_err *err)
 static void read_all(struct push *p)
 {
     for (;;) {
+        stop_requested(p);
         if (p->stop)
             return;
         if (p->opts->limit >= 0 && (int64_t)p->counts->read >= p->opts->limit)
@@ -1110,25 +1146,16 @@ bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct 
 
 int fr_push_exit_status(const struct fr_push_result *r)
 {
-    switch (r->code) {
-    case FR_OK:
-        return r->over_threshold ? 1 : 0;
-    case FR_EAUTH:
-        return 3;
-    case FR_EUNREACHABLE:
-    case FR_ETIMEOUT:
-    case FR_EHTTP:
-        return 4;
-    case FR_ESTORE:
-        return 5;
-    case FR_ECONFIG:
-    case FR_EINVAL:
-    case FR_EIO:
-    case FR_EPARSE:
-        return 2;
-    default:
-        return 1;
-    }
+    return fr_run_exit_status(r->code, r->over_threshold, r->signo);
+}
+
+void fr_push_settle_status(struct fr_push_result *r)
+{
+    struct fr_run *run = &r->run;
+    run->exit_code = fr_push_exit_status(r);
+    fr_strlcpy(run->status, fr_run_status_name(run->exit_code, r->signo), sizeof(run->status));
+    fr_run_reason(run->reason, sizeof(run->reason), r->code, &r->err, &run->counts,
+                  r->over_threshold, r->signo);
 }
 
 double fr_push_success_rate(const struct fr_run_counts *c)
@@ -1166,8 +1193,11 @@ static void log_summary(const struct push *p)
     char started[40], ended[40];
     fr_format_rfc3339(r->run.started_ms, started, sizeof(started));
     fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));
+    enum fr_log_level level = r->run.exit_code == 0   ? FR_LOG_INFO
+                              : r->run.exit_code == 1 ? FR_LOG_CRITICAL
+                                                      : FR_LOG_ERROR;
     FR__LOG(
-        r->over_threshold ? FR_LOG_CRITICAL : FR_LOG_INFO, "run summary", FR_LS("job", r->run.job),
+        level, "run summary", FR_LS("job", r->run.job),
         FR_LS("status", r->run.status), FR_LS("started", started), FR_LS("ended", ended),
         FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
         FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
@@ -1178,7 +1208,8 @@ static void log_summary(const struct push *p)
         FR_LI("in_doubt", r->in_doubt), FR_LI("lookups", r->lookups),
         FR_LI("in_doubt_resent", r->in_doubt_resent), FR_LD("success_rate", fr_push_success_rate(c)),
         FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
-        FR_LS("error", r->code ? r->err.msg : NULL));
+        FR_LS("error", r->code ? r->err.msg : NULL),
+        FR_LS("reason", r->run.reason[0] ? r->run.reason : NULL));
     fr_buf_release(&keys);
 }
 
@@ -1193,6 +1224,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     fr_strlcpy(run->status, "running", sizeof(run->status));
     run->exit_code = -1;
     run->started_ms = fr_wall_ms();
+    fr_run_identify(run);
 
     struct push p = {.cfg = cfg,
                      .job = job,
@@ -1227,6 +1259,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         retry_pass(&p);
         drain(&p, 1);
     }
+    stop_requested(&p);
     finish_journal(&p);
     progress(&p, true);
     fr_log_set_progress_line(false);
@@ -1245,15 +1278,15 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
                         FR_LI("requests", hs->in_doubt_resent));
     }
     run->ended_ms = fr_wall_ms();
+    out->signo = p.signo;
     out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
-    run->exit_code = fr_push_exit_status(out);
-    fr_strlcpy(run->status, run->exit_code == 0 ? "ok" : "failed", sizeof(run->status));
+    fr_push_settle_status(out);
     if (!opts->dry_run && out->code != FR_ESTORE) {
         struct fr_err ferr = {0};
         if (fr_store_run_finish(st, run, &ferr)) {
             out->code = FR_ESTORE;
             out->err = ferr;
-            run->exit_code = fr_push_exit_status(out);
+            fr_push_settle_status(out);
         }
     }
     if (!opts->dry_run)
@@ -1315,5 +1348,7 @@ json_t *fr_push_summary_json(const struct fr_push_result *r)
     }
     if (r->code && j)
         json_object_set_new(j, "error", json_string(r->err.msg));
+    if (j && run->reason[0])
+        json_object_set_new(j, "reason", json_string(run->reason));
     return j;
 }

@@ -29,12 +29,22 @@
 #include "core/error.h"
 #include "store/store.h"
 
+struct fr_run_stop;
+
 struct fr_push_opts {
     bool dry_run;         /* map and validate, send nothing, write nothing */
     int64_t limit;        /* stop after this many records read; < 0: all */
     const char *only_key; /* push only the record with this key; NULL: all */
     bool fresh;           /* ignore the journal when deciding what to send */
     bool progress;        /* draw a progress line on stderr (a terminal) */
+    /*
+     * Stop signals (job/run.h; NULL: none watched): after the first the run
+     * reads no more, cancels what is not on the wire, lets the batches on
+     * the wire settle for grace_ms, and ends `interrupted`; after a second,
+     * or past the grace, what is still on the wire is left in flight.
+     */
+    const struct fr_run_stop *stop;
+    int64_t grace_ms;
 };
 
 /* Failed keys kept in memory for the summary; all of them go to the store. */
@@ -51,6 +61,7 @@ struct fr_push_result {
     uint64_t in_doubt;        /* batches whose answer was lost after sending (with a lookup) */
     uint64_t lookups;         /* lookup requests answered (in-doubt keys checked) */
     uint64_t in_doubt_resent; /* requests resent in doubt without a lookup (no lookup) */
+    int signo;                /* the stop signal that interrupted the run; 0 none */
 };
 
 /*
@@ -89,8 +100,10 @@ char *fr_push_expand_key(const char *tmpl, const char *key);
  */
 double fr_push_success_rate(const struct fr_run_counts *c);
 
-/* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage. */
+/* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage, 128+N signal N. */
 int fr_push_exit_status(const struct fr_push_result *r);
+/* Sets r->run's exit code, status and reason from r's code, threshold and signal. */
+void fr_push_settle_status(struct fr_push_result *r);
 
 /*
  * The run summary as JSON (job, run_id, times, counts, success_rate,

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "job/pull.h"
 #include "job/push.h"
+#include "job/run.h"
 #include "obs/alert.h"
 #include "store/store.h"
 
@@ -39,48 +40,27 @@ struct fr_sched {
     size_t n;
 };
 
-static void run_push(const struct fr_config *cfg, const struct fr_job_conf *job,
-                     struct fr_store *st)
+static void alert_sinks(void *ud, json_t *summary, const char *text)
 {
-    struct fr_push_opts opts = {.limit = -1};
-    struct fr_push_result res;
-    fr_push_run(cfg, job, st, &opts, &res);
-    if (res.over_threshold && cfg->nalerts) {
-        char *text = fr_asprintf("ferry: job %s run %s crossed its alert threshold: %llu failed "
-                                 "and %llu rejected of %llu records read (exit %d)",
-                                 res.run.job, res.run.id, (unsigned long long)res.run.counts.failed,
-                                 (unsigned long long)res.run.counts.rejected,
-                                 (unsigned long long)res.run.counts.read, res.run.exit_code);
-        json_t *summary = fr_push_summary_json(&res);
+    const struct fr_config *cfg = ud;
+    if (cfg->nalerts)
         fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-        json_decref(summary);
-        free(text);
-    }
-    FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", res.run.id),
-                FR_LS("status", res.run.status), FR_LI("exit_code", res.run.exit_code));
-    fr_push_result_release(&res);
 }
 
-static void run_pull(const struct fr_config *cfg, const struct fr_job_conf *job,
-                     struct fr_store *st)
+/* One run of job through the run envelope; st holds the job's run lock. */
+static void run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st)
 {
-    struct fr_pull_opts opts = {0};
-    struct fr_pull_result res;
-    fr_pull_run(cfg, job, st, &opts, &res);
-    if (res.over_threshold && cfg->nalerts) {
-        char *text =
-            fr_asprintf("ferry: job %s run %s crossed its alert threshold: %llu "
-                        "rejected of %llu records read (exit %d)",
-                        res.run.job, res.run.id, (unsigned long long)res.run.counts.rejected,
-                        (unsigned long long)res.run.counts.read, res.run.exit_code);
-        json_t *summary = fr_pull_summary_json(&res);
-        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-        json_decref(summary);
-        free(text);
-    }
-    FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", res.run.id),
-                FR_LS("status", res.run.status), FR_LI("exit_code", res.run.exit_code));
-    fr_pull_result_release(&res);
+    struct fr_run_opts opts = {.push = {.limit = -1, .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
+                               .lock_held = true,
+                               .alert = alert_sinks,
+                               .alert_ud = (void *)cfg};
+    struct fr_run_result res;
+    fr_run_job(cfg, job, st, &opts, &res);
+    const struct fr_run *run = job->kind == FR_JOB_PULL ? &res.pull.run : &res.push.run;
+    FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", run->id),
+                FR_LS("status", run->status), FR_LI("exit_code", run->exit_code),
+                FR_LS("reason", run->reason[0] ? run->reason : NULL));
+    fr_run_result_release(&res);
 }
 
 /*
@@ -137,10 +117,8 @@ static void *run_main(void *arg)
                      FR_LS("job", sl->job->name), FR_LS("error", err.msg));
     else if (sl->slot_ms && !take_slot(st, sl))
         ; /* logged */
-    else if (sl->job->kind == FR_JOB_PULL)
-        run_pull(cfg, sl->job, st);
     else
-        run_push(cfg, sl->job, st);
+        run_job(cfg, sl->job, st);
     fr_store_close(st); /* releases the run lock */
     pthread_mutex_lock(&sl->s->lock);
     sl->running = false;

@@ -406,7 +406,7 @@ static void test_secrets_only_where_used(void **state)
     const char *run[] = {"run", "-c", path, "nightly", NULL};
     char *out;
     assert_int_equal(fr_test_run(run, NULL, NULL, 30000, &out, &err), 2);
-    assert_non_null(strstr(out, "secrets.yaml:8:22: targets.im.auth.client_secret (secret): "
+    assert_non_null(strstr(err, "secrets.yaml:8:22: targets.im.auth.client_secret (secret): "
                                 "environment variable IT_UNSET_TARGET_SECRET is not set"));
     free(out);
     free(err);

@@ -349,7 +349,7 @@ static void test_broken_pages(void **state)
     char *out = NULL;
     const char *run[] = {"run", "people", "--full", NULL};
     assert_int_equal(ferry(e, run, &out, &err), 1);
-    assert_non_null(strstr(out, "stopped: page 2: the records at /value are not an array (found "
+    assert_non_null(strstr(out, "reason: page 2: the records at /value are not an array (found "
                                 "an object)"));
     free(out);
     free(err);

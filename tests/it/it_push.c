@@ -334,7 +334,7 @@ static void test_alert_sinks(void **state)
     assert_int_equal(fr_test_receiver_count(hook), 1);
     char *posted = fr_test_receiver_body(hook, 0);
     json_t *w = json_loads(posted, 0, NULL);
-    assert_non_null(strstr(json_string_value(json_object_get(w, "text")), "crossed its alert"));
+    assert_non_null(strstr(json_string_value(json_object_get(w, "text")), "over the job's alert threshold"));
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(w, "summary"), "counts"), "rejected")),
                      10);
@@ -630,7 +630,7 @@ static void test_unreachable_exit_4(void **state)
     const char *run[] = {"run", "credits", NULL};
     char *out, *err;
     assert_int_equal(ferry(e, run, &out, &err), 4);
-    assert_non_null(strstr(out, "stopped:"));
+    assert_non_null(strstr(out, "reason: target unreachable:"));
     assert_counts_add_up(err);
     assert_int_equal(summary_count(err, "created"), 0);
     free(out);

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -285,6 +286,269 @@ static void test_no_poison_after_token_failure(void **state)
     free(err);
 }
 
+/* Everything left on fd until EOF (a child's stdout after it exited). Caller frees. */
+static char *drain_fd(int fd)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        fr_buf_add(&b, chunk, (size_t)n);
+    return fr_buf_detach(&b, NULL);
+}
+
+/* Waits (bounded) until the mock has stored at least n credits. */
+static void wait_stored(struct env *e, long n)
+{
+    for (int i = 0; i < 600; i++) {
+        json_t *stats = fr_test_mock_stats(&e->mock);
+        long stored = credits(stats, "stored");
+        json_decref(stats);
+        if (stored >= n)
+            return;
+        fr_sleep_ms(50);
+    }
+    fail_msg("the mock never stored %ld credits", n);
+}
+
+/* The run id on the first line of a summary ("run ID  job ..."). Caller frees. */
+static char *summary_run_id(const char *out)
+{
+    const char *at = strstr(out, "run ");
+    assert_non_null(at);
+    at += 4;
+    return fr_strndup(at, strcspn(at, " "));
+}
+
+/*
+ * Two `ferry run` of one job, the second started while the first posts to
+ * a slow API: the second exits 6 naming the first's run; nothing is posted
+ * twice.
+ */
+static void test_overlapping_runs_exit_6(void **state)
+{
+    const char *args[] = {"--faults", "no_dedupe,slow=1:100ms", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 1000, 0);
+    write_config(e, NULL, NULL, NULL, true, NULL, NULL);
+    const char *argv[] = {"run", "credits", "--no-progress", "-c", e->config, NULL};
+    struct fr_proc first;
+    assert_int_equal(fr_test_spawn(&first, argv, e->dir, secret_env), 0);
+    char *pid = fr_asprintf("pid %d", (int)first.pid);
+    wait_stored(e, 50); /* the first run is posting */
+    char *out, *err;
+    int status = ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err);
+    assert_int_equal(status, 6);
+    assert_non_null(strstr(err, "another run of job credits is in progress: run "));
+    free(out);
+    assert_int_equal(fr_test_wait(&first, 120000), 0);
+    char *first_out = drain_fd(first.stdout_fd);
+    char *id = summary_run_id(first_out);
+    assert_non_null(strstr(err, id));
+    assert_non_null(strstr(err, pid));
+    free(pid);
+    free(id);
+    free(first_out);
+    free(err);
+    fr_test_proc_release(&first);
+    /* --wait waits for the lock instead: it runs, and finds everything done. */
+    const char *wait_args[] = {"run", "credits", "--no-progress", "--wait=1m", NULL};
+    assert_int_equal(ferry(e, wait_args, &out, &err), 0);
+    assert_int_equal(fr_test_summary_count(err, "skipped"), 1000);
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 1000);
+    assert_int_equal(credits(stats, "max_store_count"), 1);
+    json_decref(stats);
+}
+
+/* What an exec sink and a webhook sink received for a failed run: once, with its reason. */
+static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const char *reason_part,
+                           int exit_status)
+{
+    assert_int_equal(fr_test_receiver_count(hook), 1);
+    char *posted = fr_test_receiver_body(hook, 0);
+    json_t *w = json_loads(posted, 0, NULL);
+    assert_non_null(w);
+    const char *reason = json_string_value(json_object_get(json_object_get(w, "summary"), "reason"));
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, reason_part));
+    assert_non_null(strstr(json_string_value(json_object_get(w, "text")), reason_part));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(w, "summary"), "exit_code")),
+                     exit_status);
+    json_decref(w);
+    free(posted);
+    char *path = fr_asprintf("%s/alerts.jsonl", e->dir);
+    char *lines = fr_test_read_file(path);
+    assert_non_null(lines);
+    assert_null(strchr(strchr(lines, '\n') + 1, '\n')); /* one line: one alert */
+    json_t *x = json_loads(lines, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(x);
+    assert_non_null(strstr(json_string_value(json_object_get(x, "reason")), reason_part));
+    json_decref(x);
+    free(lines);
+    free(path);
+    /* and the store keeps the reason */
+    char *out, *err;
+    assert_int_equal(ferry(e, (const char *[]){"runs", "list", "--json", NULL}, &out, &err), 0);
+    json_t *runs = json_loads(out, 0, NULL);
+    assert_non_null(runs);
+    json_t *last = json_is_array(runs) ? json_array_get(runs, 0)
+                                       : json_array_get(json_object_get(runs, "runs"), 0);
+    const char *id = json_string_value(json_object_get(last, "id"));
+    if (!id)
+        id = json_string_value(json_object_get(last, "run_id"));
+    assert_non_null(id);
+    char *show_out, *show_err;
+    assert_int_equal(ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out,
+                           &show_err),
+                     0);
+    assert_non_null(strstr(show_out, reason_part));
+    free(show_out);
+    free(show_err);
+    json_decref(runs);
+    free(out);
+    free(err);
+}
+
+static char *alert_sinks(const char *hook_url)
+{
+    return fr_asprintf("alerts:\n"
+                       "  - { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" }\n"
+                       "  - { type: webhook, url: \"%s\" }\n",
+                       hook_url);
+}
+
+/* Wrong credentials (exit 3): both sinks are told once, with the reason. */
+static void test_auth_failure_alerts(void **state)
+{
+    struct env *e = *state = env_new((const char *[]){NULL});
+    char *hook_url = NULL;
+    struct fr_test_receiver *hook = fr_test_receiver_start(&hook_url);
+    assert_non_null(hook);
+    fr_test_write_orders(e->dir, 100, 0);
+    char *alerts = alert_sinks(hook_url);
+    write_config(e, NULL, NULL, NULL, true, NULL, alerts);
+    const char *argv[] = {"run", "credits", "--no-progress", "-c", e->config, NULL};
+    const char *bad_env[] = {"IT_SECRET=not-the-secret", NULL};
+    char *out, *err;
+    assert_int_equal(fr_test_run(argv, e->dir, bad_env, 60000, &out, &err), 3);
+    assert_non_null(strstr(out, "reason: authentication failed:"));
+    assert_non_null(strstr(err, "\"level\":\"error\",\"msg\":\"run summary\""));
+    free(out);
+    free(err);
+    assert_alerted(e, hook, "rejected the credentials (HTTP 401 invalid_client)", 3);
+    fr_test_receiver_stop(hook);
+    free(hook_url);
+    free(alerts);
+}
+
+/* An unreachable target (exit 4, a closed port, a short max_elapsed): both sinks told once. */
+static void test_unreachable_alerts(void **state)
+{
+    struct env *e = *state = env_new((const char *[]){NULL});
+    char *hook_url = NULL;
+    struct fr_test_receiver *hook = fr_test_receiver_start(&hook_url);
+    assert_non_null(hook);
+    fr_test_write_orders(e->dir, 100, 0);
+    char *alerts = alert_sinks(hook_url);
+    write_config(e, "http://127.0.0.1:1",
+                 "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 1s, budget: 100% }", NULL,
+                 true, NULL, alerts);
+    char *out, *err;
+    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
+                     4);
+    assert_non_null(strstr(out, "reason: target unreachable:"));
+    free(out);
+    free(err);
+    assert_alerted(e, hook, "target unreachable:", 4);
+    fr_test_receiver_stop(hook);
+    free(hook_url);
+    free(alerts);
+}
+
+/*
+ * SIGTERM or SIGINT while a slow run posts: the run stops within the grace,
+ * prints its summary, stores itself `interrupted` with the same counts,
+ * `ferry status --check` reports it, and the rerun completes the rest with
+ * every record stored exactly once. signals: how many to send.
+ */
+static void interrupted_case(void **state, int signo, int signals)
+{
+    const char *args[] = {"--faults", "no_dedupe,slow=1:200ms", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 3000, 0);
+    write_config(e, NULL, NULL, NULL, true, NULL, NULL);
+    const char *argv[] = {"run", "credits", "--no-progress", "--grace", "5s", "-c", e->config, NULL};
+    struct fr_proc p;
+    assert_int_equal(fr_test_spawn(&p, argv, e->dir, secret_env), 0);
+    wait_stored(e, 200);
+    int64_t t0 = fr_now_ms();
+    kill(p.pid, signo);
+    if (signals > 1)
+        kill(p.pid, signo);
+    int status = fr_test_wait(&p, 30000);
+    assert_int_equal(status, 128 + signo);
+    assert_true(fr_now_ms() - t0 < 5000 + 2000); /* within the grace */
+    char *out = drain_fd(p.stdout_fd);
+    char *err = fr_test_proc_stderr(&p);
+    fr_test_proc_release(&p);
+    long created = fr_test_summary_count(err, "created");
+    assert_true(created > 0);
+    assert_non_null(strstr(out, signo == SIGTERM ? "reason: interrupted by SIGTERM"
+                                                 : "reason: interrupted by SIGINT"));
+    char *id = summary_run_id(out);
+    char *show_out, *show_err;
+    assert_int_equal(ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out,
+                           &show_err),
+                     0);
+    json_t *shown = json_loads(show_out, 0, NULL);
+    assert_non_null(shown);
+    json_t *run = json_object_get(shown, "run") ? json_object_get(shown, "run") : shown;
+    assert_string_equal(json_string_value(json_object_get(run, "status")), "interrupted");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(run, "counts"), "created")),
+                     created);
+    json_decref(shown);
+    free(show_out);
+    free(show_err);
+    free(id);
+    free(out);
+    free(err);
+    assert_int_equal(ferry(e, (const char *[]){"status", "--check", NULL}, &out, &err), 1);
+    assert_non_null(strstr(err, "interrupted"));
+    free(out);
+    free(err);
+    /* The rerun sends the rest; what was on the wire when it stopped is looked up. */
+    char *faults_url = fr_asprintf("%s/mock/faults", e->mock.base_url);
+    long st;
+    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
+    free(faults_url);
+    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
+                     0);
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 3000);
+    assert_int_equal(credits(stats, "max_store_count"), 1);
+    json_decref(stats);
+}
+
+static void test_sigterm_stops_cleanly(void **state)
+{
+    interrupted_case(state, SIGTERM, 1);
+}
+
+static void test_sigint_stops_cleanly(void **state)
+{
+    interrupted_case(state, SIGINT, 1);
+}
+
+static void test_second_signal_stops_at_once(void **state)
+{
+    interrupted_case(state, SIGTERM, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +561,12 @@ int main(void)
         cmocka_unit_test_teardown(test_reused_connection_resend_counted, teardown),
         cmocka_unit_test_teardown(test_in_doubt_without_lookup_says_so, teardown),
         cmocka_unit_test_teardown(test_no_poison_after_token_failure, teardown),
+        cmocka_unit_test_teardown(test_overlapping_runs_exit_6, teardown),
+        cmocka_unit_test_teardown(test_auth_failure_alerts, teardown),
+        cmocka_unit_test_teardown(test_unreachable_alerts, teardown),
+        cmocka_unit_test_teardown(test_sigterm_stops_cleanly, teardown),
+        cmocka_unit_test_teardown(test_sigint_stops_cleanly, teardown),
+        cmocka_unit_test_teardown(test_second_signal_stops_at_once, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,106 @@
+/*
+ * run.h: the run contract, one home for every run of a job, push or pull,
+ * from `ferry run` or from the scheduler in `ferry serve`:
+ *
+ *   - one run of a job at a time over every process sharing the store:
+ *     the run holds the job's run lock (fr_store_job_lock); a second run
+ *     ends with FR_EBUSY (exit 6) naming the holder, or waits for it;
+ *   - the exit status of a run, from one table (fr_run_exit_status);
+ *   - every run that fails tells someone: a one-line reason is stored with
+ *     the run, logged with the summary at level error (critical for exit 1)
+ *     and sent to the alert sinks through the hook the caller hands in;
+ *   - SIGINT/SIGTERM: the caller's signal handler fills a struct
+ *     fr_run_stop; the engines stop reading, let what is on the wire
+ *     settle within the grace period (a second signal: at once), and store
+ *     the run `interrupted` with its true counts (exit 128 + signal).
+ *
+ * Library code: nothing here prints or exits; the CLI prints the summary.
+ */
+#ifndef FR_JOB_RUN_H
+#define FR_JOB_RUN_H
+
+#include "core/common.h"
+
+#include <jansson.h>
+#include <signal.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "job/pull.h"
+#include "job/push.h"
+#include "store/store.h"
+
+/* Grace for the batches on the wire after SIGINT/SIGTERM (--grace). */
+#define FR_RUN_GRACE_DEFAULT_MS 10000
+
+/*
+ * Filled by the caller's signal handler (async-signal-safe: plain stores),
+ * read by the engines: signo is the first stop signal (0: none), count how
+ * many arrived (a second one means stop at once).
+ */
+struct fr_run_stop {
+    volatile sig_atomic_t signo;
+    volatile sig_atomic_t count;
+};
+
+/*
+ * Told about a run that failed (exit status not 0): summary is the run's
+ * summary JSON with its "reason" (borrowed for the call), text one line
+ * for a person. Called once per run.
+ */
+typedef void (*fr_run_alert_fn)(void *ud, json_t *summary, const char *text);
+
+struct fr_run_opts {
+    struct fr_push_opts push; /* for a push job */
+    struct fr_pull_opts pull; /* for a pull job; dry_run and progress are taken from push */
+    /* When the job's run lock is held elsewhere: wait up to this long (< 0: no limit); 0: don't. */
+    int64_t lock_wait_ms;
+    bool lock_held; /* the caller holds the job's run lock in st already (the scheduler) */
+    fr_run_alert_fn alert; /* NULL: no alerts */
+    void *alert_ud;
+};
+
+struct fr_run_result {
+    enum fr_job_kind kind;
+    struct fr_push_result push; /* kind push: released by fr_run_result_release */
+    struct fr_pull_result pull; /* kind pull */
+    int exit_status;            /* what `ferry run` exits with */
+    /* FR_EBUSY: the job runs elsewhere; this says who (run id, host, pid, since). */
+    char busy[768];
+};
+
+/*
+ * Runs job once under its run lock (a dry run takes no lock and writes
+ * nothing). Fills *out (release with fr_run_result_release) and returns
+ * FR_OK when the run took place (whatever its outcome: see
+ * out->exit_status), FR_EBUSY when another run holds the lock (out->busy
+ * names it; exit status 6), FR_ESTORE when the lock could not be asked for.
+ * Signals are watched through opts->push.stop (NULL: none).
+ */
+int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
+               const struct fr_run_opts *opts, struct fr_run_result *out);
+void fr_run_result_release(struct fr_run_result *r);
+
+/*
+ * The exit status of a run that ended with code (FR_OK or what stopped
+ * it), over_threshold, and signo (the stop signal, 0 for none):
+ * 0 ok, 1 over threshold, 2 config/usage/source, 3 auth, 4 unreachable,
+ * 5 store, 6 busy, 128 + signo interrupted.
+ */
+int fr_run_exit_status(int code, bool over_threshold, int signo);
+
+/*
+ * The one line a person needs about a run that did not end ok, into
+ * reason (size n; "" for a clean run): what stopped it (err), or the
+ * counts that crossed the threshold, or the signal.
+ */
+void fr_run_reason(char *reason, size_t n, int code, const struct fr_err *err,
+                   const struct fr_run_counts *c, bool over_threshold, int signo);
+
+/* "ok", "failed" or "interrupted" for a run that ended so. */
+const char *fr_run_status_name(int exit_status, int signo);
+
+/* Fills run's host and pid: this process. */
+void fr_run_identify(struct fr_run *run);
+
+#endif
