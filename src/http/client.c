@@ -79,6 +79,7 @@ struct fr_http_target {
     struct fr_rng rng;
     struct fr_http_stats stats;
     bool warned_blind_resend;
+    uint64_t token_worked; /* the newest token generation a request succeeded with */
 };
 
 struct fr_http_client {
@@ -291,6 +292,20 @@ static void enqueue(struct fr_http_target *t, struct xfer *x)
     else
         t->pending_head = x;
     t->pending_tail = x;
+}
+
+/*
+ * Puts x first in line: a request answered 401 goes out again as soon as
+ * the new token is there, not behind everything queued since, so the new
+ * token is still fresh when it is used (a token revoked again while the
+ * request waited would look like credentials the API refuses).
+ */
+static void enqueue_first(struct fr_http_target *t, struct xfer *x)
+{
+    x->next = t->pending_head;
+    t->pending_head = x;
+    if (!t->pending_tail)
+        t->pending_tail = x;
 }
 
 static void unlink_pending(struct fr_http_target *t, struct xfer *x, struct xfer *prev)
@@ -731,9 +746,17 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 {
     struct fr_http_target *t = x->t;
     const struct fr_target_conf *conf = &t->conf;
+    /*
+     * A 401 after a refresh means the credentials or permissions are wrong
+     * only when the token never worked: a token other requests succeeded
+     * with was revoked (or expired early), and earns one more refresh,
+     * within max_attempts.
+     */
+    bool token_revoked = x->token_generation && t->token_worked >= x->token_generation &&
+                         x->attempts < conf->retry.max_attempts;
     struct fr_classify_in in = {.transport = transport_of(rc, x),
                                 .status = (int)x->status,
-                                .auth_retried = x->auth_retried,
+                                .auth_retried = x->auth_retried && !token_revoked,
                                 .sent = x->request_size > 0 || x->upload_off > 0};
     json_t *json = NULL;
     const char *body_error = NULL;
@@ -759,6 +782,8 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     count_request(x);
     if (v.in_doubt || v.action == FR_ACT_DONE)
         x->maybe_acted = true;
+    if (v.action == FR_ACT_DONE && x->token_generation > t->token_worked)
+        t->token_worked = x->token_generation;
     if (v.in_doubt)
         t->stats.in_doubt++;
 
@@ -797,7 +822,7 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         x->auth_retried = true;
         x->ready_at_ms = now_ms;
         json_decref(json);
-        enqueue(t, x);
+        enqueue_first(t, x);
         return;
     case FR_ACT_RETRY: {
         if (v.in_doubt && x->resolve_doubt) {

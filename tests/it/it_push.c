@@ -151,6 +151,8 @@ static void test_every_fault(void **state)
     const char *run[] = {"run", "credits", NULL};
     char *out, *err;
     int status = ferry(e, run, &out, &err);
+    if (status != 0)
+        fprintf(stderr, "%s", out);
     assert_int_equal(status, 0);
     assert_counts_add_up(err);
     assert_int_equal(summary_count(err, "rejected"), 20);
