@@ -96,6 +96,8 @@ struct push {
     json_t *dead_keys; /* key -> index in dead (the newest batch holding it) */
     struct rec *again; /* records for the retry pass */
     size_t nagain, capagain;
+    struct rec *ready; /* earlier runs' in-flight records the target lacks: to send */
+    size_t nready, capready;
     bool stop;         /* something fatal happened, or a stop signal: read no more */
     int signo;         /* the stop signal the run noticed; 0 none */
     int64_t grace_until_ms; /* after a stop signal: when what is on the wire is left in flight */
@@ -744,13 +746,38 @@ static void enqueue(struct push *p, struct rec *r, bool retry_pass)
     }
 }
 
+/* Queues the records whose lookup found them missing on the target (main loop only). */
+static void send_ready(struct push *p)
+{
+    while (p->nready) {
+        struct rec *ready = p->ready;
+        size_t n = p->nready;
+        p->ready = NULL;
+        p->nready = p->capready = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (p->stop) {
+                report(p, ready[i].key, ready[i].line, "failed",
+                       "not sent: the run stopped before this record's batch went out");
+                rec_release(&ready[i]);
+            } else {
+                enqueue(p, &ready[i], false);
+            }
+        }
+        free(ready);
+    }
+}
+
+/* Sends what is queued and waits for every answer, lookups and what they bring back included. */
 static void flush(struct push *p)
 {
-    struct batch *b = p->cur;
-    p->cur = NULL;
-    if (b)
-        dispatch(p, b);
-    drain(p, 1);
+    do {
+        send_ready(p);
+        struct batch *b = p->cur;
+        p->cur = NULL;
+        if (b)
+            dispatch(p, b);
+        drain(p, 1);
+    } while (p->nready);
 }
 
 /* ---- records ---------------------------------------------------------------------------- */
@@ -770,35 +797,76 @@ char *fr_push_expand_key(const char *tmpl, const char *key)
     return fr_buf_detach(&b, NULL);
 }
 
-/*
- * Asks the target whether key exists (the job's lookup request): 1 found,
- * 0 not found, -1 could not tell (*why set, caller frees).
- */
-static int lookup(struct push *p, const char *key, char **why)
-{
-    const struct fr_key_request_conf *lk = &p->job->lookup;
-    char *path = fr_push_expand_key(lk->path, key);
-    struct fr_http_request req = {.method = lk->method, .path = path};
-    struct fr_http_result res;
-    fr_http_perform(p->target, &req, &res);
-    int found = lookup_verdict(p, &res, why);
-    fr_http_result_release(&res);
-    free(path);
-    return found;
-}
-
 static void repeated_key(struct push *p, const struct rec *r)
 {
     report(p, r->key, r->line, "rejected",
            "key appears again in the source; the first record with it was sent");
 }
 
+/* What the journal and the target say of a record: send it, it is settled, or wait. */
+enum verdict { SETTLED, SEND, LOOKING_UP };
+
+/* A key an earlier run left in flight, being looked up; the record waits here. */
+struct leftover {
+    struct push *p;
+    struct rec r;
+    char run_id[FR_RUN_ID_MAX];
+    size_t dead; /* 1 + its index in push.dead; 0 none */
+};
+
+/* A record whose lookup said "not there": it is sent from the main loop (send_ready). */
+static void ready_add(struct push *p, struct rec *r)
+{
+    if (p->nready == p->capready) {
+        p->capready = p->capready ? p->capready * 2 : 64;
+        p->ready = fr_reallocarray(p->ready, p->capready, sizeof(*p->ready));
+    }
+    p->ready[p->nready++] = *r;
+    memset(r, 0, sizeof(*r));
+}
+
+static void leftover_done(struct fr_http_result *res, void *ud)
+{
+    struct leftover *lo = ud;
+    struct push *p = lo->p;
+    struct rec *r = &lo->r;
+    p->in_flight--;
+    char *why = NULL;
+    int found = res->code == FR_ECANCELED ? -1 : lookup_verdict(p, res, &why);
+    if (found == 1) {
+        /* Created by the run that died: credit it to that run. */
+        struct fr_journal_update u = {
+            .key = r->key, .state = FR_JOURNAL_CREATED, .payload_hash = r->hash};
+        struct fr_err jerr = {0};
+        if (fr_store_journal_update(p->st, p->job->name, lo->run_id, &u, 1, fr_wall_ms(), &jerr))
+            store_failed(p, &jerr);
+        else if (lo->dead)
+            p->dead[lo->dead - 1].resolved++;
+        p->counts->duplicate++;
+        json_object_del(p->unsettled, r->key);
+        FR_LOG_INFO("in-flight key found on the target; not resent", FR_LS("source_ref", r->key),
+                    FR_LS("run_id", lo->run_id));
+    } else if (found == 0) {
+        r->dead = lo->dead;
+        ready_add(p, r);
+    } else {
+        report(p, r->key, r->line, "failed",
+               why ? why
+                   : "in-flight key not checked: the run stopped first; the next run checks it");
+    }
+    free(why);
+    rec_release(r);
+    free(lo);
+}
+
 /*
  * r's key was in flight when run_id stopped: maybe created, maybe not.
- * Asks the target when the job has a lookup request. True when r must be
- * sent; dead (0 for none) is the in-flight batch that left it in doubt.
+ * With a lookup request the target is asked, concurrently with the rest of
+ * the run (within max_in_flight, the rate limiter and the breaker): r is
+ * taken and comes back through send_ready when the target lacks it.
+ * dead (0 for none) is the in-flight batch that left it in doubt.
  */
-static bool in_doubt(struct push *p, struct rec *r, const char *run_id, size_t dead)
+static enum verdict in_doubt(struct push *p, struct rec *r, const char *run_id, size_t dead)
 {
     if (!p->job->lookup.configured) {
         if (!p->warned_no_lookup)
@@ -808,53 +876,49 @@ static bool in_doubt(struct push *p, struct rec *r, const char *run_id, size_t d
                         FR_LS("job", p->job->name));
         p->warned_no_lookup = true;
         r->dead = dead;
-        return true;
+        return SEND;
     }
     if (p->opts->dry_run)
-        return true;
-    char *why = NULL;
-    int found = lookup(p, r->key, &why);
-    bool send = false;
-    if (found == 1) {
-        /* Created by the run that died: credit it to that run. */
-        struct fr_journal_update u = {
-            .key = r->key, .state = FR_JOURNAL_CREATED, .payload_hash = r->hash};
-        struct fr_err jerr = {0};
-        if (fr_store_journal_update(p->st, p->job->name, run_id, &u, 1, fr_wall_ms(), &jerr))
-            store_failed(p, &jerr);
-        else if (dead)
-            p->dead[dead - 1].resolved++;
-        p->counts->duplicate++;
-        FR_LOG_INFO("in-flight key found on the target; not resent", FR_LS("source_ref", r->key),
-                    FR_LS("run_id", run_id));
-    } else if (found == 0) {
-        r->dead = dead;
-        send = true;
-    } else {
-        report(p, r->key, r->line, "failed", why);
+        return SEND;
+    struct leftover *lo = fr_calloc(1, sizeof(*lo));
+    lo->p = p;
+    lo->dead = dead;
+    fr_strlcpy(lo->run_id, run_id, sizeof(lo->run_id));
+    char *path = fr_push_expand_key(p->job->lookup.path, r->key);
+    struct fr_http_request req = {.method = p->job->lookup.method, .path = path};
+    int rc = fr_http_submit(p->target, &req, leftover_done, lo);
+    free(path);
+    if (rc) {
+        free(lo);
+        report(p, r->key, r->line, "failed", "the job's lookup request is malformed");
+        return SETTLED;
     }
-    free(why);
-    return send;
+    /* A repeat of the key later in the source waits for this answer: it is rejected. */
+    json_object_set_nocheck(p->unsettled, r->key, json_true());
+    lo->r = *r;
+    memset(r, 0, sizeof(*r));
+    p->in_flight++;
+    return LOOKING_UP;
 }
 
 /*
- * What the journal says about r: true when r must be sent, false when it
- * was settled here (skipped, changed, recovered, a repeat).
+ * What the journal says about r: SEND, SETTLED here (skipped, changed, a
+ * repeat), or LOOKING_UP (r was taken: its key is being looked up).
  */
-static bool needs_sending(struct push *p, struct rec *r)
+static enum verdict needs_sending(struct push *p, struct rec *r)
 {
     if (p->opts->fresh)
-        return true;
+        return SEND;
     if (json_object_get(p->unsettled, r->key)) {
         repeated_key(p, r); /* sent by this run a moment ago, outcome not yet committed */
-        return false;
+        return SETTLED;
     }
     struct fr_journal_entry e = {0};
     struct fr_err err = {0};
     int rc = fr_store_journal_get(p->st, p->job->name, r->key, &e, &err);
     if (rc && rc != FR_ENOTFOUND) {
         store_failed(p, &err);
-        return false;
+        return SETTLED;
     }
     json_t *di = json_object_get(p->dead_keys, r->key);
     if (di) {
@@ -862,21 +926,21 @@ static bool needs_sending(struct push *p, struct rec *r)
         struct dead *d = &p->dead[dead];
         json_object_del(p->dead_keys, r->key); /* a repeat later in the source is not in doubt */
         if (rc == FR_ENOTFOUND || e.updated_ms <= d->sent_ms) {
-            bool send = in_doubt(p, r, d->run_id, dead + 1);
+            enum verdict v = in_doubt(p, r, d->run_id, dead + 1);
             fr_journal_entry_release(&e);
-            return send;
+            return v;
         }
         d->resolved++; /* settled after that batch went out: a later run knew the outcome */
     }
     if (rc == FR_ENOTFOUND)
-        return true;
-    bool send = true;
+        return SEND;
+    enum verdict send = SEND;
     bool same = strcmp(e.payload_hash, r->hash) == 0;
     bool mine = strcmp(e.run_id, p->out->run.id) == 0;
     switch (e.state) {
     case FR_JOURNAL_CREATED:
     case FR_JOURNAL_DUPLICATE:
-        send = false;
+        send = SETTLED;
         if (mine) {
             repeated_key(p, r);
         } else if (same) {
@@ -892,7 +956,7 @@ static bool needs_sending(struct push *p, struct rec *r)
     case FR_JOURNAL_INFLIGHT: /* a per-key mark, as journals of schema 2 and before hold */
         if (mine) {
             repeated_key(p, r);
-            send = false;
+            send = SETTLED;
         } else {
             send = in_doubt(p, r, e.run_id, 0);
         }
@@ -967,11 +1031,17 @@ static void process(struct push *p, struct fr_record *in)
             return;
         }
     }
-    if (!needs_sending(p, &r)) {
+    switch (needs_sending(p, &r)) {
+    case SEND:
+        enqueue(p, &r, false);
+        break;
+    case LOOKING_UP: /* r was taken; it comes back through send_ready if it must go */
+        drain(p, (size_t)FR_MAX(fr_http_target_conf(p->target)->max_in_flight, 1));
+        break;
+    case SETTLED:
         rec_release(&r);
-        return;
+        break;
     }
-    enqueue(p, &r, false);
 }
 
 /* Records kept for the retry pass that a stopped run will not send: reported, still inflight. */
@@ -1126,6 +1196,7 @@ static void read_all(struct push *p)
         p->counts->read++;
         process(p, &rec);
         fr_record_release(&rec);
+        send_ready(p);
         progress(p, false);
     }
 }
@@ -1298,6 +1369,9 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     for (size_t i = 0; i < p.nagain; i++)
         rec_release(&p.again[i]);
     free(p.again);
+    for (size_t i = 0; i < p.nready; i++)
+        rec_release(&p.ready[i]);
+    free(p.ready);
     free(p.settled);
     free(p.done.v);
     free(p.held.v);

@@ -534,6 +534,53 @@ static void interrupted_case(void **state, int signo, int signals)
     json_decref(stats);
 }
 
+/*
+ * Keys a killed run left in flight are looked up concurrently, behind the
+ * breaker: against an API that is down, the next run ends with exit 4
+ * within about one max_elapsed, not one per key; once the API is back, the
+ * run after stores every record exactly once.
+ */
+static void test_leftovers_against_a_dead_api(void **state)
+{
+    const char *args[] = {"--faults", "no_dedupe,slow=1:300ms", NULL};
+    struct env *e = *state = env_new(args);
+    fr_test_write_orders(e->dir, 2000, 0);
+    write_config(e, NULL,
+                 "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 2s, budget: 100% }",
+                 NULL, true, NULL, NULL);
+    const char *argv[] = {"run", "credits", "--no-progress", "-c", e->config, NULL};
+    struct fr_proc p;
+    assert_int_equal(fr_test_spawn(&p, argv, e->dir, secret_env), 0);
+    wait_stored(e, 200); /* posting, with batches on the wire */
+    kill(p.pid, SIGKILL);
+    fr_test_wait(&p, 10000);
+    fr_test_proc_release(&p);
+    char *faults_url = fr_asprintf("%s/mock/faults", e->mock.base_url);
+    long st;
+    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe,error5xx=1", &st, NULL), 0);
+    int64_t t0 = fr_now_ms();
+    char *out, *err;
+    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
+                     4);
+    int64_t took = fr_now_ms() - t0;
+    assert_non_null(strstr(err, "keys were in flight when earlier runs stopped"));
+    if (took >= 2 * 2000 + 3000)
+        fail_msg("the run against a dead API took %lld ms (max_elapsed 2s)", (long long)took);
+    free(out);
+    free(err);
+    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
+    free(faults_url);
+    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
+                     0);
+    assert_true(fr_test_summary_count(err, "lookups") > 0);
+    free(out);
+    free(err);
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(credits(stats, "stored"), 2000);
+    assert_int_equal(credits(stats, "max_store_count"), 1);
+    json_decref(stats);
+}
+
 static void test_sigterm_stops_cleanly(void **state)
 {
     interrupted_case(state, SIGTERM, 1);
@@ -564,6 +611,7 @@ int main(void)
         cmocka_unit_test_teardown(test_overlapping_runs_exit_6, teardown),
         cmocka_unit_test_teardown(test_auth_failure_alerts, teardown),
         cmocka_unit_test_teardown(test_unreachable_alerts, teardown),
+        cmocka_unit_test_teardown(test_leftovers_against_a_dead_api, teardown),
         cmocka_unit_test_teardown(test_sigterm_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_sigint_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_second_signal_stops_at_once, teardown),
