@@ -83,8 +83,16 @@ struct fr_store;
 int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_store **out);
 
 struct fr_push_result;
+struct fr_progress;
 /* Prints a run's summary for people on stdout (counts, failures, why it stopped). */
 void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run);
+
+/*
+ * Draws a run's progress line on stderr (fr_progress_fn; ud unused): pass
+ * it only when stderr is a terminal, with fr_log_set_progress_line(true)
+ * so that log lines clear it first.
+ */
+void fr_cli_draw_progress(void *ud, const struct fr_progress *pg);
 
 /* Sets up logging from the environment before option parsing. */
 void fr_cli_log_init(void);

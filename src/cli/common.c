@@ -106,6 +106,35 @@ int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_st
     return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
 }
 
+void fr_cli_draw_progress(void *ud, const struct fr_progress *pg)
+{
+    (void)ud;
+    if (pg->final) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        return;
+    }
+    const struct fr_run_counts *c = pg->counts;
+    double secs = (double)pg->elapsed_ms / 1000.0;
+    double rate = secs > 0 ? (double)c->read / secs : 0;
+    if (pg->pull) {
+        fprintf(stderr, "\r\033[K pages %llu  records %llu  written %llu  rejected %llu  %.0f rec/s",
+                (unsigned long long)c->pages, (unsigned long long)c->read,
+                (unsigned long long)c->written, (unsigned long long)c->rejected, rate);
+    } else {
+        char pct[16] = "";
+        if (pg->total > 0)
+            snprintf(pct, sizeof(pct), " %3d%%", (int)(100.0 * (double)pg->done / (double)pg->total));
+        fprintf(stderr,
+                "\r\033[K%s read %llu  sent %llu  created %llu  duplicate %llu  skipped %llu  "
+                "errors %llu  %.0f rec/s",
+                pct, (unsigned long long)c->read, (unsigned long long)c->sent,
+                (unsigned long long)c->created, (unsigned long long)c->duplicate,
+                (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected), rate);
+    }
+    fflush(stderr);
+}
+
 void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
 {
     const struct fr_run *run = &r->run;

@@ -146,9 +146,12 @@ static long requests_with(json_t *stats, const char *route, const char *status)
 static int run_once(const struct fr_config *cfg, struct fr_store *st, const char *title)
 {
     say("\n== %s\n", title);
-    struct fr_push_opts opts = {.limit = -1, .progress = isatty(STDERR_FILENO)};
+    bool tty = isatty(STDERR_FILENO);
+    struct fr_push_opts opts = {.limit = -1, .progress = tty ? fr_cli_draw_progress : NULL};
     struct fr_push_result res;
+    fr_log_set_progress_line(tty);
     fr_push_run(cfg, &cfg->jobs[0], st, &opts, &res);
+    fr_log_set_progress_line(false);
     fr_cli_print_run_summary(&res, false);
     int status = res.run.exit_code;
     fr_push_result_release(&res);

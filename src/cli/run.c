@@ -184,8 +184,8 @@ int fr_cli_run(int argc, char **argv)
         {0},
     };
     const char *config_path = NULL;
+    bool progress = isatty(STDERR_FILENO);
     struct fr_push_opts opts = {.limit = -1,
-                                .progress = isatty(STDERR_FILENO),
                                 .stop = &stop,
                                 .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
     int64_t lock_wait_ms = 0;
@@ -229,7 +229,7 @@ int fr_cli_run(int argc, char **argv)
             pull_only = "--since";
             break;
         case OPT_NO_PROGRESS:
-            opts.progress = false;
+            progress = false;
             break;
         case OPT_WAIT:
             lock_wait_ms = -1;
@@ -291,6 +291,10 @@ int fr_cli_run(int argc, char **argv)
         return status;
     }
     watch_stop_signals();
+    if (progress) {
+        opts.progress = fr_cli_draw_progress;
+        fr_log_set_progress_line(true);
+    }
     struct fr_run_opts ropts = {.push = opts,
                                 .pull = pull,
                                 .lock_wait_ms = lock_wait_ms,
@@ -298,6 +302,7 @@ int fr_cli_run(int argc, char **argv)
                                 .alert_ud = cfg};
     struct fr_run_result res;
     int rc = fr_run_job(cfg, job, st, &ropts, &res);
+    fr_log_set_progress_line(false);
     if (rc) {
         fprintf(stderr, "ferry run: %s\n", res.busy);
         status = res.exit_status;

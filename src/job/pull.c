@@ -18,8 +18,6 @@
 #include "job/sink.h"
 #include "obs/metrics.h"
 
-/* How often the progress line is redrawn. */
-#define PROGRESS_EVERY_MS 250
 /* The placeholder of request parameters. */
 #define WATERMARK_PLACEHOLDER "{{watermark}}"
 
@@ -344,20 +342,15 @@ static void progress(struct pull *p, bool final)
     if (!p->opts->progress)
         return;
     int64_t now = fr_now_ms();
-    if (!final && now - p->last_progress_ms < PROGRESS_EVERY_MS)
+    if (!final && now - p->last_progress_ms < FR_PROGRESS_EVERY_MS)
         return;
     p->last_progress_ms = now;
-    if (final) {
-        fputs("\r\033[K", stderr);
-        return;
-    }
-    const struct fr_run_counts *c = p->counts;
-    double secs = (double)(now - p->started_ms) / 1000.0;
-    fprintf(stderr, "\r\033[K pages %llu  records %llu  written %llu  rejected %llu  %.0f rec/s",
-            (unsigned long long)c->pages, (unsigned long long)c->read,
-            (unsigned long long)c->written, (unsigned long long)c->rejected,
-            secs > 0 ? (double)c->read / secs : 0.0);
-    fflush(stderr);
+    struct fr_progress pg = {.pull = true,
+                             .counts = p->counts,
+                             .total = -1,
+                             .elapsed_ms = now - p->started_ms,
+                             .final = final};
+    p->opts->progress(p->opts->progress_ud, &pg);
 }
 
 /* url for messages: secrets in it redacted. Caller frees. */
@@ -763,7 +756,6 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
                      .last_progress_ms = fr_now_ms()};
     fr_log_ctx_set("run_id", run->id);
     fr_log_ctx_set("job", job->name);
-    fr_log_set_progress_line(opts->progress);
 
     struct fr_err err = {0};
     json_t *start_wm = NULL;
@@ -798,7 +790,6 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         commit(&p);
     }
     progress(&p, true);
-    fr_log_set_progress_line(false);
 
     if (p.target) {
         const struct fr_http_stats *hs = fr_http_target_stats(p.target);

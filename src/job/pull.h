@@ -28,6 +28,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "job/progress.h"
 #include "store/store.h"
 
 struct fr_run_stop;
@@ -36,7 +37,8 @@ struct fr_pull_opts {
     bool dry_run;      /* fetch and validate; write no sink, watermark or run */
     bool full;         /* start from watermark.initial, not the saved watermark */
     const char *since; /* start from this watermark (parsed like watermark.initial); NULL */
-    bool progress;     /* draw a progress line on stderr (a terminal) */
+    fr_progress_fn progress; /* progress reports for a line on a terminal; NULL: none */
+    void *progress_ud;
     /* Stop signals (job/run.h; NULL: none): the run stops before the next page. */
     const struct fr_run_stop *stop;
 };

@@ -17,8 +17,6 @@
 
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
 #define GIVE_UP_BATCHES 3
-/* How often the progress line is redrawn. */
-#define PROGRESS_EVERY_MS 250
 
 /* A record on its way: what is needed to journal, resend and report it. */
 struct rec {
@@ -247,29 +245,16 @@ static void progress(struct push *p, bool final)
     if (!p->opts->progress)
         return;
     int64_t now = fr_now_ms();
-    if (!final && now - p->last_progress_ms < PROGRESS_EVERY_MS)
+    if (!final && now - p->last_progress_ms < FR_PROGRESS_EVERY_MS)
         return;
     p->last_progress_ms = now;
-    if (final) {
-        fputs("\r\033[K", stderr);
-        return;
-    }
-    int64_t done = 0, total = -1;
+    struct fr_progress pg = {.counts = p->counts,
+                             .total = -1,
+                             .elapsed_ms = now - p->started_ms,
+                             .final = final};
     if (p->src)
-        fr_source_progress(p->src, &done, &total);
-    const struct fr_run_counts *c = p->counts;
-    double secs = (double)(now - p->started_ms) / 1000.0;
-    double rate = secs > 0 ? (double)c->read / secs : 0;
-    char pct[16] = "";
-    if (total > 0)
-        snprintf(pct, sizeof(pct), " %3d%%", (int)(100.0 * (double)done / (double)total));
-    fprintf(stderr,
-            "\r\033[K%s read %llu  sent %llu  created %llu  duplicate %llu  skipped %llu  "
-            "errors %llu  %.0f rec/s",
-            pct, (unsigned long long)c->read, (unsigned long long)c->sent,
-            (unsigned long long)c->created, (unsigned long long)c->duplicate,
-            (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected), rate);
-    fflush(stderr);
+        fr_source_progress(p->src, &pg.done, &pg.total);
+    p->opts->progress(p->opts->progress_ud, &pg);
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */
@@ -1310,7 +1295,6 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
                      .dead_keys = json_object()};
     fr_log_ctx_set("run_id", run->id);
     fr_log_ctx_set("job", job->name);
-    fr_log_set_progress_line(opts->progress);
     if (opts->fresh)
         FR_LOG_WARN("--fresh: the journal is ignored; every record is sent again");
     FR_LOG_INFO("run started", FR_LS("target", job->target), FR_LB("dry_run", opts->dry_run),
@@ -1333,7 +1317,6 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     stop_requested(&p);
     finish_journal(&p);
     progress(&p, true);
-    fr_log_set_progress_line(false);
 
     if (p.target) {
         const struct fr_http_stats *hs = fr_http_target_stats(p.target);

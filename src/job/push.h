@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "job/progress.h"
 #include "store/store.h"
 
 struct fr_run_stop;
@@ -36,7 +37,8 @@ struct fr_push_opts {
     int64_t limit;        /* stop after this many records read; < 0: all */
     const char *only_key; /* push only the record with this key; NULL: all */
     bool fresh;           /* ignore the journal when deciding what to send */
-    bool progress;        /* draw a progress line on stderr (a terminal) */
+    fr_progress_fn progress; /* progress reports for a line on a terminal; NULL: none */
+    void *progress_ud;
     /*
      * Stop signals (job/run.h; NULL: none watched): after the first the run
      * reads no more, cancels what is not on the wire, lets the batches on

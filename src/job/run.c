@@ -157,6 +157,7 @@ int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struc
         struct fr_pull_opts pull = opts->pull;
         pull.dry_run = dry_run;
         pull.progress = opts->push.progress;
+        pull.progress_ud = opts->push.progress_ud;
         pull.stop = opts->push.stop;
         fr_pull_run(cfg, job, st, &pull, &out->pull);
         run = &out->pull.run;

@@ -479,7 +479,7 @@ static void interrupted_case(void **state, int signo, int signals)
     const char *args[] = {"--faults", "no_dedupe,slow=1:200ms", NULL};
     struct env *e = *state = env_new(args);
     fr_test_write_orders(e->dir, 3000, 0);
-    write_config(e, NULL, NULL, NULL, true, NULL, NULL);
+    write_config(e, NULL, NULL, NULL, true, "    metrics_file: metrics.prom\n", NULL);
     const char *argv[] = {"run", "credits", "--no-progress", "--grace", "5s", "-c", e->config, NULL};
     struct fr_proc p;
     assert_int_equal(fr_test_spawn(&p, argv, e->dir, secret_env), 0);
@@ -498,6 +498,12 @@ static void interrupted_case(void **state, int signo, int signals)
     assert_true(created > 0);
     assert_non_null(strstr(out, signo == SIGTERM ? "reason: interrupted by SIGTERM"
                                                  : "reason: interrupted by SIGINT"));
+    char *prom_path = fr_asprintf("%s/metrics.prom", e->dir);
+    char *prom = fr_test_read_file(prom_path);
+    assert_non_null(prom);
+    assert_non_null(strstr(prom, "ferry_job_runs_total{job=\"credits\",status=\"interrupted\"} 1"));
+    free(prom);
+    free(prom_path);
     char *id = summary_run_id(out);
     char *show_out, *show_err;
     assert_int_equal(ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out,
