@@ -4,7 +4,9 @@
  * webhooks while one is SIGKILLed and restarted; a push job killed on one
  * instance resumes on another; the database server restarts under load;
  * two instances with one scheduled job run each slot once, and a run asked
- * for on one while the other runs the job is refused; a password in the
+ * for on one while the other runs the job is refused; two `ferry run` of
+ * one job on two machines: the second exits 6 naming the first, and a
+ * SIGKILLed run's lock goes with its database session; a password in the
  * store URL never shows in output, logs or answers.
  * The cluster comes from FERRY_TEST_PG_URL (tests/support/pgtest.h); the
  * restart test starts one of its own.
@@ -43,6 +45,7 @@ struct env {
     char *recv_url;
     struct fr_proc serve[2];
     int port[2];
+    struct fr_proc run[2];    /* ferry run processes a test starts; killed in teardown */
     struct fr_test_mock mock; /* stopped in teardown when started */
 };
 
@@ -51,6 +54,7 @@ static int setup(void **state)
     struct env *e = fr_calloc(1, sizeof(*e));
     *state = e;
     e->serve[0].stdout_fd = e->serve[1].stdout_fd = -1; /* not 0: release would close stdin */
+    e->run[0].stdout_fd = e->run[1].stdout_fd = -1;
     e->dir = fr_test_tmpdir();
     e->recv = fr_test_receiver_start(&e->recv_url);
     return e->dir && e->recv ? 0 : -1;
@@ -62,6 +66,8 @@ static int teardown(void **state)
     for (int i = 0; i < 2; i++) {
         fr_test_kill(&e->serve[i]);
         fr_test_proc_release(&e->serve[i]);
+        fr_test_kill(&e->run[i]);
+        fr_test_proc_release(&e->run[i]);
     }
     fr_test_mock_stop(&e->mock);
     fr_test_receiver_stop(e->recv);
@@ -492,14 +498,15 @@ static void write_credits_config(struct env *e, const char *dir, const char *moc
     fr_buf_release(&b);
 }
 
+/* The job's keys for an API without idempotency: body errors, and a lookup for keys in doubt. */
+#define LOOKUP_JOB_EXTRA                                                                           \
+    "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"                    \
+    "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "        \
+    "/value/0 }\n"
+
 static void write_push_config(struct env *e, const char *dir, const char *mock_url)
 {
-    write_credits_config(
-        e, dir, mock_url, 5000, 50, 4,
-        "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
-        "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq '{{key}}'\", found: "
-        "/value/0 }\n",
-        "");
+    write_credits_config(e, dir, mock_url, 5000, 50, 4, LOOKUP_JOB_EXTRA, "");
 }
 
 static void test_push_killed_on_a_resumed_on_b(void **state)
@@ -545,6 +552,225 @@ static void test_push_killed_on_a_resumed_on_b(void **state)
     free(out);
     free(err);
     fr_test_mock_stop(&mock);
+    free(dir_a);
+    free(dir_b);
+}
+
+/* ---- one run of a job at a time, over machines ---------------------------------------- */
+
+/*
+ * The records of the overlap cases: 100 batches of 20, two on the wire at a
+ * time, each answered 100 ms after the mock acted (slow=1:100ms): a run
+ * posts for about 5 s, time enough for another to start beside it.
+ */
+#define OVERLAP_RECORDS 2000
+
+/* A "machine": the directory e->dir/name (made here) with its own ferry.yaml on e's database. */
+static char *machine_dir(struct env *e, const char *name)
+{
+    char *dir = fr_asprintf("%s/%s", e->dir, name);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_credits_config(e, dir, e->mock.base_url, OVERLAP_RECORDS, 20, 2, LOOKUP_JOB_EXTRA, "");
+    return dir;
+}
+
+static long mock_credits(const struct fr_test_mock *m, const char *name)
+{
+    json_t *stats = fr_test_mock_stats(m);
+    assert_non_null(stats);
+    long v = (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), name));
+    json_decref(stats);
+    return v;
+}
+
+/* Waits (bounded) until the mock has stored a credit: a run is posting. */
+static void wait_posting(const struct fr_test_mock *m)
+{
+    int64_t deadline = fr_now_ms() + 30000;
+    while (mock_credits(m, "stored") == 0 && fr_now_ms() < deadline)
+        fr_sleep_ms(20);
+    if (mock_credits(m, "stored") == 0)
+        fail_msg("no run posted a credit within 30 s");
+}
+
+/* Everything left on fd until EOF (a child's stdout after it exited). Caller frees. */
+static char *drain_fd(int fd)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        fr_buf_add(&b, chunk, (size_t)n);
+    return fr_buf_detach(&b, NULL);
+}
+
+/* The run id on the first line of a run's summary ("run ID  job ..."). Caller frees. */
+static char *summary_run_id(const char *out)
+{
+    assert_true(strncmp(out, "run ", 4) == 0);
+    return fr_strndup(out + 4, strcspn(out + 4, " \n"));
+}
+
+/* Whether p has exited, without waiting; then *status is what fr_test_wait gives, p->pid 0. */
+static bool exited(struct fr_proc *p, int *status)
+{
+    int st;
+    if (!p->pid || waitpid(p->pid, &st, WNOHANG) != p->pid)
+        return false;
+    p->pid = 0;
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+}
+
+/* For a run that should have been refused: its exit status, what the mock stored, its stderr. */
+static void explain_not_refused(const struct fr_test_mock *m, int status, const char *err)
+{
+    fprintf(stderr,
+            "the run beside a running one exited %d, not 6; the mock stored %ld credits of %d, "
+            "one of them %ld times\n%s\n",
+            status, mock_credits(m, "stored"), OVERLAP_RECORDS, mock_credits(m, "max_store_count"),
+            err ? err : "");
+}
+
+static const char *const run_args[] = {"run", "credits", "-c", "ferry.yaml", "--no-progress", NULL};
+
+/*
+ * Two `ferry run` of one job on two machines (two directories, one
+ * database), the second started while the first posts to a slow API
+ * without idempotency: the second exits 6 naming the first's run id and
+ * pid, and changes nothing; the first stores every record once; a later
+ * run with --wait finds every record done.
+ */
+static void test_overlapping_runs_exit_6(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    const char *mock_args[] = {"--faults", "no_dedupe,slow=1:100ms", NULL};
+    assert_int_equal(fr_test_mock_start(&e->mock, mock_args), 0);
+    char *dir_a = machine_dir(e, "a"), *dir_b = machine_dir(e, "b");
+    struct fr_proc *first = &e->run[0];
+    assert_int_equal(fr_test_spawn(first, run_args, dir_a, secret_env), 0);
+    /* the pid the refusal must name, taken now: fr_test_wait zeroes first->pid */
+    char *first_pid = fr_asprintf(" pid %d since ", (int)first->pid);
+    wait_posting(&e->mock);
+
+    char *out = NULL, *err = NULL;
+    int status = fr_test_run(run_args, dir_b, secret_env, 180000, &out, &err);
+    if (status != 6)
+        explain_not_refused(&e->mock, status, err);
+    assert_int_equal(status, 6);
+    assert_non_null(strstr(err, "another run of job credits is in progress: run "));
+    assert_non_null(strstr(err, first_pid));
+    assert_null(strstr(err, "\"msg\":\"request\"")); /* it asked the API nothing */
+    free(out);
+
+    assert_int_equal(fr_test_wait(first, 120000), 0);
+    char *first_out = drain_fd(first->stdout_fd);
+    char *id = summary_run_id(first_out);
+    char *named = fr_asprintf("in progress: run %s on host ", id);
+    assert_non_null(strstr(err, named));
+    free(err);
+    assert_int_equal(mock_credits(&e->mock, "stored"), OVERLAP_RECORDS);
+    assert_int_equal(mock_credits(&e->mock, "max_store_count"), 1);
+
+    /* --wait waits for the lock instead (free now): it runs, and finds every record done */
+    const char *wait_args[] = {"run",           "credits",   "-c", "ferry.yaml",
+                               "--no-progress", "--wait=1m", NULL};
+    assert_int_equal(fr_test_run(wait_args, dir_b, secret_env, 120000, &out, &err), 0);
+    assert_int_equal(fr_test_summary_count(err, "skipped"), OVERLAP_RECORDS);
+    assert_int_equal(fr_test_summary_count(err, "sent"), 0);
+    assert_int_equal(mock_credits(&e->mock, "stored"), OVERLAP_RECORDS);
+    assert_int_equal(mock_credits(&e->mock, "max_store_count"), 1);
+    free(out);
+    free(err);
+    free(named);
+    free(id);
+    free(first_out);
+    free(first_pid);
+    free(dir_a);
+    free(dir_b);
+}
+
+/*
+ * A run SIGKILLed while it posts holds the run lock in its database
+ * session, which dies with the process: the next run takes the lock at
+ * once, not after a timeout, looks up what the killed run had on the wire
+ * and stores every record exactly once; while it runs, it holds the lock (a
+ * third run exits 6 naming it).
+ */
+static void test_run_lock_released_with_killed_session(void **state)
+{
+    struct env *e = *state;
+    use_shared_db(e);
+    const char *mock_args[] = {"--faults", "no_dedupe,slow=1:100ms", NULL};
+    assert_int_equal(fr_test_mock_start(&e->mock, mock_args), 0);
+    char *dir_a = machine_dir(e, "a"), *dir_b = machine_dir(e, "b");
+    struct fr_proc *killed = &e->run[0];
+    assert_int_equal(fr_test_spawn(killed, run_args, dir_a, secret_env), 0);
+    wait_posting(&e->mock);
+    assert_int_equal(kill(killed->pid, SIGKILL), 0);
+    assert_int_equal(fr_test_wait(killed, 10000), 128 + SIGKILL);
+
+    /*
+     * The next run, on the other machine. The kernel closed the killed
+     * process's connection as it died, but its server process may take a
+     * moment to read the end and let the session's locks go: a run that
+     * still finds the lock held (exit 6, at once) is started again, at
+     * most 25 times 200 ms apart. A lock that outlived its session would
+     * fail here.
+     */
+    struct fr_proc *next = &e->run[1];
+    int tries = 0, status = -1;
+    bool working = false;
+    while (!working && tries < 25) {
+        tries++;
+        assert_int_equal(fr_test_spawn(next, run_args, dir_b, secret_env), 0);
+        int64_t deadline = fr_now_ms() + 30000;
+        bool done = false;
+        while (!working && !done) {
+            if (fr_now_ms() > deadline)
+                fail_msg("the run after the kill asked the API nothing in 30 s");
+            done = exited(next, &status);
+            char *err = fr_test_proc_stderr(next);
+            /* any request to the API is made under the lock: it took it */
+            working = strstr(err, "\"msg\":\"request\"") != NULL;
+            if (done && !working && status != 6)
+                fail_msg("the run after the kill exited %d before asking the API anything:\n%s",
+                         status, err);
+            free(err);
+            if (!working && !done)
+                fr_sleep_ms(20);
+        }
+        if (!working) {
+            fr_test_proc_release(next);
+            fr_sleep_ms(200);
+        }
+    }
+    if (!working)
+        fail_msg("the run lock of the killed run's session was still held after %d tries", tries);
+    if (tries > 1)
+        fprintf(stderr, "the killed run's lock was free on try %d\n", tries);
+
+    /* it holds the lock now: a run on the first machine is refused, naming it */
+    char *next_pid = fr_asprintf(" pid %d since ", (int)next->pid);
+    char *out = NULL, *err = NULL;
+    status = fr_test_run(run_args, dir_a, secret_env, 180000, &out, &err);
+    if (status != 6)
+        explain_not_refused(&e->mock, status, err);
+    assert_int_equal(status, 6);
+    assert_non_null(strstr(err, next_pid));
+    free(out);
+    free(err);
+
+    assert_int_equal(fr_test_wait(next, 120000), 0);
+    err = fr_test_proc_stderr(next);
+    /* what the killed run had on the wire was looked up, not resent blindly */
+    assert_true(fr_test_summary_count(err, "lookups") > 0);
+    assert_int_equal(fr_test_summary_count(err, "in_doubt_resent"), 0);
+    free(err);
+    assert_int_equal(mock_credits(&e->mock, "stored"), OVERLAP_RECORDS);
+    assert_int_equal(mock_credits(&e->mock, "max_store_count"), 1);
+    free(next_pid);
     free(dir_a);
     free(dir_b);
 }
@@ -911,6 +1137,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_instances_one_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_push_killed_on_a_resumed_on_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlapping_runs_exit_6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_lock_released_with_killed_session, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_database_down_readyz_and_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_database_restart_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schedule_once_per_slot_two_instances, setup, teardown),
