@@ -55,8 +55,8 @@ struct xfer {
     char request_id[128];
     char resp_type[128];
     struct fr_buf link; /* Link header fields, joined by ", " */
-    size_t upload_off;  /* body bytes libcurl has read for this attempt */
-    bool resend_refused; /* libcurl wanted to send the body again; we said no */
+    int sends;           /* times libcurl started sending this attempt (a re-send: 2) */
+    bool resend_refused; /* libcurl wanted to send the request again; we said no */
     long request_size;   /* request bytes written by this attempt */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -426,47 +426,35 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /*
- * The body goes through a read callback, not CURLOPT_POSTFIELDS, so that
- * libcurl must ask before it sends it a second time: it does when a reused
- * connection dies after the request was written and it retries on a new
- * one by itself (lib/transfer.c, Curl_retry_request, then a rewind). A
- * request that may have acted is not resent behind our back: for a caller
- * that resolves doubt the rewind is refused (the attempt ends in doubt);
- * otherwise it is allowed and counted as a retry sent in doubt.
+ * Called by libcurl right before it sends the request on a connection. A
+ * second call for one attempt is libcurl re-sending the request by itself:
+ * a reused connection died before any answer came (lib/transfer.c,
+ * Curl_retry_request), and the request may have been written and acted
+ * on. For a caller that resolves doubt the re-send is refused (the
+ * attempt ends in doubt); otherwise it goes ahead, counted as a retry in
+ * doubt. Token requests are left alone: fetching a token twice is harmless.
  */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
 {
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
     struct xfer *x = ud;
-    size_t n = FR_MIN(size * nitems, x->body_len - x->upload_off);
-    memcpy(buf, x->body + x->upload_off, n);
-    x->upload_off += n;
-    return n;
-}
-
-static int on_seek(void *ud, curl_off_t offset, int origin)
-{
-    struct xfer *x = ud;
-    if (origin != SEEK_SET || offset != 0)
-        return CURL_SEEKFUNC_CANTSEEK;
-    if (x->upload_off == 0)
-        return CURL_SEEKFUNC_OK; /* nothing of the body went out yet */
-    if (x->kind == XFER_REQUEST) {
-        struct fr_http_target *t = x->t;
-        if (x->resolve_doubt) {
-            x->resend_refused = true;
-            return CURL_SEEKFUNC_FAIL;
-        }
-        x->maybe_acted = true;
-        t->stats.retries++;
-        t->stats.in_doubt++;
-        t->stats.in_doubt_resent++;
-        FR_LOG_WARN("libcurl re-sends a request whose connection died after it was written; "
-                    "counted as a retry in doubt",
-                    FR_LS("target", t->conf.name), FR_LS("method", x->method),
-                    FR_LS("path", x->log_path));
+    if (x->sends++ == 0 || x->kind != XFER_REQUEST || x->safe)
+        return CURL_PREREQFUNC_OK;
+    struct fr_http_target *t = x->t;
+    if (x->resolve_doubt) {
+        x->resend_refused = true;
+        return CURL_PREREQFUNC_ABORT;
     }
-    x->upload_off = 0;
-    return CURL_SEEKFUNC_OK;
+    x->maybe_acted = true;
+    t->stats.retries++;
+    t->stats.in_doubt++;
+    t->stats.in_doubt_resent++;
+    FR_LOG_WARN("libcurl re-sends a request whose connection died before an answer came; "
+                "counted as a retry in doubt",
+                FR_LS("target", t->conf.name), FR_LS("method", x->method),
+                FR_LS("path", x->log_path));
+    return CURL_PREREQFUNC_OK;
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -493,7 +481,7 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     fr_buf_reset(&x->link);
     x->too_big = false;
     x->status = 0;
-    x->upload_off = 0;
+    x->sends = 0;
     x->resend_refused = false;
     x->request_size = 0;
     x->retry_after[0] = x->request_id[0] = x->resp_type[0] = x->errbuf[0] = '\0';
@@ -511,6 +499,8 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)conf->total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -523,16 +513,12 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     } else if (strcmp(x->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
         if (x->body || strcmp(x->method, "POST") == 0 || strcmp(x->method, "PUT") == 0 ||
             strcmp(x->method, "PATCH") == 0) {
-            curl_easy_setopt(e, CURLOPT_POST, 1L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
-            curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(e, CURLOPT_READDATA, x);
-            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
-            curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
         }
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
     }
     add_header(x, "Accept: application/json");
     add_header(x, "Expect:"); /* no 100-continue round trip */
@@ -757,7 +743,7 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     struct fr_classify_in in = {.transport = transport_of(rc, x),
                                 .status = (int)x->status,
                                 .auth_retried = x->auth_retried && !token_revoked,
-                                .sent = x->request_size > 0 || x->upload_off > 0};
+                                .sent = x->request_size > 0};
     json_t *json = NULL;
     const char *body_error = NULL;
     if (in.transport == FR_TR_OK && x->resp.len && looks_like_json(x)) {
