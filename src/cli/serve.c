@@ -253,7 +253,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
     fr_admin_free(admin);
-    fr_sched_stop(parts.sched); /* waits for job runs in progress */
+    fr_sched_interrupt(parts.sched, sig); /* runs in progress stop cleanly, within their grace */
+    fr_sched_stop(parts.sched);           /* and are waited for */
     fr_trends_stop(parts.trends);
     fr_dispatch_stop(d);
     FR_LOG_INFO("serve stopped");

@@ -776,8 +776,8 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     } else {
         char *url = fr_strdup(p.first_url);
         while (url && !p.stop) {
-            if (opts->stop && opts->stop->signo) {
-                out->signo = opts->stop->signo;
+            if (fr_run_stop_signo(opts->stop)) {
+                out->signo = fr_run_stop_signo(opts->stop);
                 fatal(&p, FR_ECANCELED, "interrupted before fetching the next page");
                 break;
             }

@@ -129,9 +129,9 @@ static void fatal(struct push *p, int code, const char *msg);
 static void stop_requested(struct push *p)
 {
     const struct fr_run_stop *stop = p->opts->stop;
-    if (!stop || !stop->signo || p->signo)
+    if (!fr_run_stop_signo(stop) || p->signo)
         return;
-    p->signo = stop->signo;
+    p->signo = fr_run_stop_signo(stop);
     int64_t grace = p->opts->grace_ms > 0 ? p->opts->grace_ms : 0;
     p->grace_until_ms = fr_now_ms() + grace;
     char reason[64];
@@ -620,8 +620,8 @@ static void drain(struct push *p, size_t below)
     while (p->in_flight >= below && p->in_flight > 0) {
         stop_requested(p);
         if (p->signo && !p->cut_off &&
-            (p->opts->stop->count > 1 || fr_now_ms() >= p->grace_until_ms)) {
-            FR_LOG_WARN(p->opts->stop->count > 1
+            (fr_run_stop_count(p->opts->stop) > 1 || fr_now_ms() >= p->grace_until_ms)) {
+            FR_LOG_WARN(fr_run_stop_count(p->opts->stop) > 1
                             ? "second stop signal: batches still on the wire stay in flight; "
                               "the next run looks them up"
                             : "grace period over: batches still on the wire stay in flight; "

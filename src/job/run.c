@@ -126,7 +126,7 @@ static int take_lock(struct fr_store *st, const struct fr_job_conf *job, int64_t
         if (held)
             return FR_OK;
         describe_holder(st, job->name, out->busy, sizeof(out->busy));
-        if (fr_now_ms() >= deadline || (stop && stop->signo))
+        if (fr_now_ms() >= deadline || fr_run_stop_signo(stop))
             return FR_EBUSY;
         if (!said)
             FR_LOG_INFO("waiting for the job's run lock", FR_LS("job", job->name),

@@ -28,20 +28,12 @@
 #include "core/error.h"
 #include "job/pull.h"
 #include "job/push.h"
+#include "job/stop.h"
 #include "store/store.h"
 
 /* Grace for the batches on the wire after SIGINT/SIGTERM (--grace). */
 #define FR_RUN_GRACE_DEFAULT_MS 10000
 
-/*
- * Filled by the caller's signal handler (async-signal-safe: plain stores),
- * read by the engines: signo is the first stop signal (0: none), count how
- * many arrived (a second one means stop at once).
- */
-struct fr_run_stop {
-    volatile sig_atomic_t signo;
-    volatile sig_atomic_t count;
-};
 
 /*
  * Told about a run that failed (exit status not 0): summary is the run's

@@ -31,6 +31,7 @@ struct slot {
 
 struct fr_sched {
     const struct fr_config *cfg;
+    struct fr_run_stop stop; /* set when serve stops: runs in progress stop cleanly */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping; /* under lock */
@@ -48,9 +49,12 @@ static void alert_sinks(void *ud, json_t *summary, const char *text)
 }
 
 /* One run of job through the run envelope; st holds the job's run lock. */
-static void run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st)
+static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr_store *st)
 {
-    struct fr_run_opts opts = {.push = {.limit = -1, .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
+    const struct fr_config *cfg = s->cfg;
+    struct fr_run_opts opts = {.push = {.limit = -1,
+                                        .stop = &s->stop,
+                                        .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
                                .lock_held = true,
                                .alert = alert_sinks,
                                .alert_ud = (void *)cfg};
@@ -118,7 +122,7 @@ static void *run_main(void *arg)
     else if (sl->slot_ms && !take_slot(st, sl))
         ; /* logged */
     else
-        run_job(cfg, sl->job, st);
+        run_job(sl->s, sl->job, st);
     fr_store_close(st); /* releases the run lock */
     pthread_mutex_lock(&sl->s->lock);
     sl->running = false;
@@ -357,6 +361,12 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
+void fr_sched_interrupt(struct fr_sched *s, int signo)
+{
+    if (s)
+        fr_run_stop_request(&s->stop, signo);
+}
+
 void fr_sched_stop(struct fr_sched *s)
 {
     if (!s)
@@ -371,7 +381,7 @@ void fr_sched_stop(struct fr_sched *s)
     pthread_mutex_unlock(&s->lock);
     if (s->thread_started)
         pthread_join(s->thread, NULL);
-    /* Runs in progress finish: a push or pull run has no safe point to stop at but its end. */
+    /* Runs in progress finish, or stop cleanly within their grace after fr_sched_interrupt. */
     for (size_t i = 0; i < s->n; i++) {
         if (s->slots[i].joinable) {
             if (s->slots[i].running)

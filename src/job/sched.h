@@ -42,6 +42,13 @@ int fr_sched_run_now(struct fr_sched *s, const char *job);
 /* Adds "next_run" (RFC 3339 or null) and "running" (bool) to each job object of status. */
 void fr_sched_annotate(struct fr_sched *s, json_t *status);
 
+/*
+ * Asks the runs in progress to stop as `ferry run` does on signo (SIGINT or
+ * SIGTERM): they read no more, let what is on the wire settle within the
+ * grace period, and are stored `interrupted`. NULL is a no-op.
+ */
+void fr_sched_interrupt(struct fr_sched *s, int signo);
+
 /* Stops scheduling and waits for the runs in progress to finish. NULL is a no-op. */
 void fr_sched_stop(struct fr_sched *s);
 

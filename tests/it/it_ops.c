@@ -808,6 +808,48 @@ static char *run_statuses(struct env *e)
 }
 
 /*
+ * SIGTERM to `ferry serve` while a job it runs posts to a slow API: the run
+ * stops as `ferry run` does (reads no more, settles what is on the wire),
+ * is stored `interrupted` with its counts, and serve exits soon after
+ * instead of waiting for the whole job.
+ */
+static void test_serve_stop_interrupts_runs(void **state)
+{
+    struct env *e = *state;
+    write_config(e, 2000, NULL, NULL);
+    set_faults(e, "slow=1:200ms");
+    start_serve(e);
+    const char *auth[] = {"Authorization: Bearer " ADMIN_TOKEN, NULL};
+    assert_int_equal(http(e, "POST", "/api/jobs/credits/run", auth, "", NULL), 202);
+    for (int i = 0; i < 300; i++) { /* wait until the run posts */
+        json_t *stats = fr_test_mock_stats(&e->mock);
+        long stored = (long)json_integer_value(
+            json_object_get(json_object_get(stats, "credits"), "stored"));
+        json_decref(stats);
+        if (stored > 0)
+            break;
+        fr_sleep_ms(50);
+    }
+    int64_t t0 = fr_now_ms();
+    kill(e->serve.pid, SIGTERM);
+    /* 2000 records at 4 a batch and 200 ms an answer would take minutes; the grace is 10s. */
+    assert_int_equal(fr_test_wait(&e->serve, 30000), 0);
+    assert_true(fr_now_ms() - t0 < 15000);
+    char *statuses = run_statuses(e);
+    assert_string_equal(statuses, "interrupted");
+    free(statuses);
+    char *out = NULL;
+    assert_int_equal(ferry(e, (const char *[]){"runs", "list", "--json", NULL}, &out, NULL), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    json_t *run = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(run, "reason")), "interrupted by SIGTERM");
+    assert_int_equal(json_integer_value(json_object_get(run, "exit_code")), 143);
+    assert_true(json_integer_value(json_object_get(json_object_get(run, "counts"), "created")) > 0);
+    json_decref(j);
+}
+
+/*
  * The scheduler: a slot missed while the server was down (the last run is
  * two hours old, the schedule is every minute, max_age 1h) runs once at
  * start; a run requested while one runs is refused (no overlap).
@@ -873,6 +915,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_needs_admin_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protected_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trend_alerts_fire_and_clear_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_stop_interrupts_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_catch_up_and_no_overlap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
