@@ -1,6 +1,8 @@
 #include "core/common.h"
 #include "job/run.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -94,7 +96,15 @@ static void describe_holder(struct fr_store *st, const char *job, char *out, siz
 {
     struct fr_run holder;
     struct fr_err err = {0};
-    if (fr_store_run_last(st, job, "running", &holder, &err)) {
+    char host[sizeof(holder.host)] = "";
+    gethostname(host, sizeof(host) - 1);
+    int found = fr_store_run_last(st, job, "running", &holder, &err);
+    /* The newest run still marked running may be one a killed process left on this host,
+     * while the holder has taken the lock and not yet recorded itself. */
+    if (!found && holder.pid > 0 && strcmp(holder.host, host) == 0 &&
+        kill((pid_t)holder.pid, 0) != 0 && errno == ESRCH)
+        found = FR_ENOTFOUND;
+    if (found) {
         snprintf(out, n,
                  "another run of job %s is in progress (it has not recorded itself yet, or runs "
                  "on an older ferry)",

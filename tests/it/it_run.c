@@ -587,6 +587,22 @@ static void test_leftovers_against_a_dead_api(void **state)
     json_decref(stats);
 }
 
+/* --dry-run checks the job's files first: a missing source is exit 2 naming the key's place. */
+static void test_dry_run_missing_source(void **state)
+{
+    struct env *e = *state = env_new((const char *[]){NULL});
+    write_config(e, NULL, NULL, NULL, true, NULL, NULL); /* no orders.csv written */
+    char *out, *err;
+    assert_int_equal(
+        ferry(e, (const char *[]){"run", "credits", "--dry-run", "--no-progress", NULL}, &out, &err),
+        2);
+    assert_non_null(strstr(err, "ferry.yaml:17:"));
+    assert_non_null(strstr(err, ": jobs.credits.source.path: cannot open orders.csv: No such file "
+                                "or directory"));
+    free(out);
+    free(err);
+}
+
 static void test_sigterm_stops_cleanly(void **state)
 {
     interrupted_case(state, SIGTERM, 1);
@@ -618,6 +634,7 @@ int main(void)
         cmocka_unit_test_teardown(test_auth_failure_alerts, teardown),
         cmocka_unit_test_teardown(test_unreachable_alerts, teardown),
         cmocka_unit_test_teardown(test_leftovers_against_a_dead_api, teardown),
+        cmocka_unit_test_teardown(test_dry_run_missing_source, teardown),
         cmocka_unit_test_teardown(test_sigterm_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_sigint_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_second_signal_stops_at_once, teardown),
