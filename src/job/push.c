@@ -506,6 +506,11 @@ static void batch_done(struct fr_http_result *res, void *ud)
 static int lookup_verdict(struct push *p, const struct fr_http_result *res, char **why)
 {
     const struct fr_key_request_conf *lk = &p->job->lookup;
+    if (res->code == FR_ECANCELED) {
+        *why = fr_strdup("outcome unknown: the run stopped before its key was looked up; the "
+                         "next run checks it");
+        return -1;
+    }
     p->out->lookups++;
     if (res->code == FR_OK) {
         json_t *hit = res->json ? fr_json_pointer(res->json, lk->found) : NULL;
@@ -817,7 +822,7 @@ static void leftover_done(struct fr_http_result *res, void *ud)
     struct rec *r = &lo->r;
     p->in_flight--;
     char *why = NULL;
-    int found = res->code == FR_ECANCELED ? -1 : lookup_verdict(p, res, &why);
+    int found = lookup_verdict(p, res, &why);
     if (found == 1) {
         /* Created by the run that died: credit it to that run. */
         struct fr_journal_update u = {
@@ -835,9 +840,7 @@ static void leftover_done(struct fr_http_result *res, void *ud)
         r->dead = lo->dead;
         ready_add(p, r);
     } else {
-        report(p, r->key, r->line, "failed",
-               why ? why
-                   : "in-flight key not checked: the run stopped first; the next run checks it");
+        report(p, r->key, r->line, "failed", why);
     }
     free(why);
     rec_release(r);
