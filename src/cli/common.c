@@ -118,19 +118,22 @@ void fr_cli_draw_progress(void *ud, const struct fr_progress *pg)
     double secs = (double)pg->elapsed_ms / 1000.0;
     double rate = secs > 0 ? (double)c->read / secs : 0;
     if (pg->pull) {
-        fprintf(stderr, "\r\033[K pages %llu  records %llu  written %llu  rejected %llu  %.0f rec/s",
+        fprintf(stderr,
+                "\r\033[K pages %llu  records %llu  written %llu  rejected %llu  %.0f rec/s",
                 (unsigned long long)c->pages, (unsigned long long)c->read,
                 (unsigned long long)c->written, (unsigned long long)c->rejected, rate);
     } else {
         char pct[16] = "";
         if (pg->total > 0)
-            snprintf(pct, sizeof(pct), " %3d%%", (int)(100.0 * (double)pg->done / (double)pg->total));
+            snprintf(pct, sizeof(pct), " %3d%%",
+                     (int)(100.0 * (double)pg->done / (double)pg->total));
         fprintf(stderr,
                 "\r\033[K%s read %llu  sent %llu  created %llu  duplicate %llu  skipped %llu  "
                 "errors %llu  %.0f rec/s",
                 pct, (unsigned long long)c->read, (unsigned long long)c->sent,
                 (unsigned long long)c->created, (unsigned long long)c->duplicate,
-                (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected), rate);
+                (unsigned long long)c->skipped, (unsigned long long)(c->failed + c->rejected),
+                rate);
     }
     fflush(stderr);
 }

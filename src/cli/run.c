@@ -62,8 +62,7 @@ static const char usage[] =
     "                        (at most DURATION, e.g. 30m; without one: as long as it\n"
     "                        takes) instead of exiting 6\n"
     "      --grace DURATION  after SIGINT/SIGTERM, how long the batches on the wire\n"
-    "                        may take to settle (default 10s)\n"
-    FR_CLI_COMMON_HELP "\n"
+    "                        may take to settle (default 10s)\n" FR_CLI_COMMON_HELP "\n"
     "exit status: 0 every record accepted (push: created or duplicate; pull: valid\n"
     "and written), 1 failures or rejects crossed the alert threshold, or a pull\n"
     "stopped on a bad page or an unwritable sink, 2 usage or configuration error,\n"
@@ -185,9 +184,7 @@ int fr_cli_run(int argc, char **argv)
     };
     const char *config_path = NULL;
     bool progress = isatty(STDERR_FILENO);
-    struct fr_push_opts opts = {.limit = -1,
-                                .stop = &stop,
-                                .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
+    struct fr_push_opts opts = {.limit = -1, .stop = &stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
     int64_t lock_wait_ms = 0;
     const char *why = NULL;
     struct fr_pull_opts pull = {0};

@@ -54,7 +54,7 @@ struct xfer {
     char retry_after[64];
     char request_id[128];
     char resp_type[128];
-    struct fr_buf link; /* Link header fields, joined by ", " */
+    struct fr_buf link;  /* Link header fields, joined by ", " */
     int sends;           /* times libcurl started sending this attempt (a re-send: 2) */
     bool resend_refused; /* libcurl wanted to send the request again; we said no */
     long request_size;   /* request bytes written by this attempt */

@@ -73,8 +73,8 @@ struct fr_http_result {
     size_t body_len;
     json_t *json;           /* the body parsed, when it is JSON; owned reference */
     const char *body_error; /* a matched body-error rule's message; borrowed from json */
-    int attempts;      /* attempts put on the wire (0: none ever went out) */
-    bool maybe_acted;  /* some attempt may have been acted on: success, or in doubt */
+    int attempts;           /* attempts put on the wire (0: none ever went out) */
+    bool maybe_acted;       /* some attempt may have been acted on: success, or in doubt */
     int64_t elapsed_ms;
     char request_id[128];
     /*
@@ -99,16 +99,16 @@ typedef void (*fr_http_done_fn)(struct fr_http_result *res, void *ud);
 
 /* Counters of one target, for summaries and metrics. */
 struct fr_http_stats {
-    uint64_t sent;           /* attempts put on the wire */
-    uint64_t retries;        /* attempts after the first, and re-sends libcurl made itself */
-    uint64_t in_doubt;       /* attempts sent that got no complete answer (policy.h) */
+    uint64_t sent;            /* attempts put on the wire */
+    uint64_t retries;         /* attempts after the first, and re-sends libcurl made itself */
+    uint64_t in_doubt;        /* attempts sent that got no complete answer (policy.h) */
     uint64_t in_doubt_resent; /* of those, sent again without asking the target first */
-    uint64_t rate_limited;   /* 429 responses */
-    uint64_t transient;      /* 5xx and transport failures */
-    uint64_t token_fetches;  /* token requests that returned a token */
-    uint64_t breaker_opened; /* times the breaker tripped */
-    uint64_t succeeded;      /* requests final with FR_OK */
-    uint64_t failed;         /* requests final with an error */
+    uint64_t rate_limited;    /* 429 responses */
+    uint64_t transient;       /* 5xx and transport failures */
+    uint64_t token_fetches;   /* token requests that returned a token */
+    uint64_t breaker_opened;  /* times the breaker tripped */
+    uint64_t succeeded;       /* requests final with FR_OK */
+    uint64_t failed;          /* requests final with an error */
 };
 
 /*

@@ -716,11 +716,11 @@ static void log_summary(const struct pull *p)
     enum fr_log_level level = r->run.exit_code == 0   ? FR_LOG_INFO
                               : r->run.exit_code == 1 ? FR_LOG_CRITICAL
                                                       : FR_LOG_ERROR;
-    FR__LOG(level, "run summary",
-            FR_LS("job", r->run.job), FR_LS("kind", "pull"), FR_LS("status", r->run.status),
-            FR_LS("started", started), FR_LS("ended", ended), FR_LI("exit_code", r->run.exit_code),
-            FR_LB("dry_run", p->opts->dry_run), FR_LI("duration_ms", ms), FR_LI("pages", c->pages),
-            FR_LI("read", c->read), FR_LI("written", c->written), FR_LI("rejected", c->rejected),
+    FR__LOG(level, "run summary", FR_LS("job", r->run.job), FR_LS("kind", "pull"),
+            FR_LS("status", r->run.status), FR_LS("started", started), FR_LS("ended", ended),
+            FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
+            FR_LI("duration_ms", ms), FR_LI("pages", c->pages), FR_LI("read", c->read),
+            FR_LI("written", c->written), FR_LI("rejected", c->rejected),
             FR_LI("requests", c->requests), FR_LI("retries", c->retries),
             FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
             FR_LD("records_per_s", (double)c->read / secs),

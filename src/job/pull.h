@@ -34,9 +34,9 @@
 struct fr_run_stop;
 
 struct fr_pull_opts {
-    bool dry_run;      /* fetch and validate; write no sink, watermark or run */
-    bool full;         /* start from watermark.initial, not the saved watermark */
-    const char *since; /* start from this watermark (parsed like watermark.initial); NULL */
+    bool dry_run;            /* fetch and validate; write no sink, watermark or run */
+    bool full;               /* start from watermark.initial, not the saved watermark */
+    const char *since;       /* start from this watermark (parsed like watermark.initial); NULL */
     fr_progress_fn progress; /* progress reports for a line on a terminal; NULL: none */
     void *progress_ud;
     /* Stop signals (job/run.h; NULL: none): the run stops before the next page. */
@@ -51,7 +51,7 @@ struct fr_pull_result {
     int code;          /* FR_OK, or what stopped the run */
     struct fr_err err; /* why it stopped */
     bool over_threshold;
-    int signo; /* the stop signal that interrupted the run; 0 none */
+    int signo;        /* the stop signal that interrupted the run; 0 none */
     json_t *failures; /* array of {key, line, kind, reason}, at most FR_PULL_SUMMARY_FAILURES */
     uint64_t failures_total;
     char *watermark_from; /* the watermark the run started from, as JSON text; NULL without one */

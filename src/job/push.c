@@ -43,15 +43,15 @@ struct batch {
     size_t n, cap;
     size_t bytes; /* the body's size with these records */
     bool retry_pass;
-    uint64_t seq;  /* its in-flight row in the journal; 0 until marked */
-    bool held;     /* records of it wait for the retry pass: the row stays until then */
-    bool keep_row; /* outcome still unknown for some record: the row stays for the next run */
+    uint64_t seq;        /* its in-flight row in the journal; 0 until marked */
+    bool held;           /* records of it wait for the retry pass: the row stays until then */
+    bool keep_row;       /* outcome still unknown for some record: the row stays for the next run */
     size_t counted_sent; /* records counted in `sent` when it was handed to the client */
     /* In doubt (sent, answer lost): each key is looked up before anything is resent. */
-    int doubt_rounds;    /* times a send of these records ended in doubt */
+    int doubt_rounds; /* times a send of these records ended in doubt */
     struct probe *probes;
-    signed char *found;  /* per record: 1 on the target, 0 not, -1 could not tell */
-    char **why;          /* per record: why the lookup could not tell */
+    signed char *found; /* per record: 1 on the target, 0 not, -1 could not tell */
+    char **why;         /* per record: why the lookup could not tell */
     size_t probes_left;
 };
 
@@ -96,11 +96,11 @@ struct push {
     size_t nagain, capagain;
     struct rec *ready; /* earlier runs' in-flight records the target lacks: to send */
     size_t nready, capready;
-    bool stop;         /* something fatal happened, or a stop signal: read no more */
-    int signo;         /* the stop signal the run noticed; 0 none */
+    bool stop;              /* something fatal happened, or a stop signal: read no more */
+    int signo;              /* the stop signal the run noticed; 0 none */
     int64_t grace_until_ms; /* after a stop signal: when what is on the wire is left in flight */
     bool cut_off;           /* the wire was cut (second signal, or the grace ran out) */
-    bool store_broken; /* the journal cannot be written: nothing more is committed */
+    bool store_broken;      /* the journal cannot be written: nothing more is committed */
     size_t gave_up_batches;
     bool warned_no_lookup;
     int64_t started_ms, last_progress_ms;
@@ -248,10 +248,8 @@ static void progress(struct push *p, bool final)
     if (!final && now - p->last_progress_ms < FR_PROGRESS_EVERY_MS)
         return;
     p->last_progress_ms = now;
-    struct fr_progress pg = {.counts = p->counts,
-                             .total = -1,
-                             .elapsed_ms = now - p->started_ms,
-                             .final = final};
+    struct fr_progress pg = {
+        .counts = p->counts, .total = -1, .elapsed_ms = now - p->started_ms, .final = final};
     if (p->src)
         fr_source_progress(p->src, &pg.done, &pg.total);
     p->opts->progress(p->opts->progress_ud, &pg);
@@ -518,8 +516,8 @@ static int lookup_verdict(struct push *p, const struct fr_http_result *res, char
     }
     if (res->status == 404)
         return 0;
-    *why = fr_asprintf("in-doubt key could not be checked with the lookup request: %s",
-                       res->err.msg);
+    *why =
+        fr_asprintf("in-doubt key could not be checked with the lookup request: %s", res->err.msg);
     if (res->code == FR_EAUTH || res->code == FR_EUNREACHABLE)
         fatal(p, res->code, res->err.msg);
     return -1;
@@ -554,8 +552,8 @@ static void doubt_resolved(struct push *p, struct batch *b)
             report(p, r->key, r->line, "failed", b->why[i]);
         }
     }
-    FR_LOG_INFO("in-doubt batch checked", FR_LI("records", b->n), FR_LI("resend",
-                again ? again->n : 0), FR_LI("unknown", unknown));
+    FR_LOG_INFO("in-doubt batch checked", FR_LI("records", b->n),
+                FR_LI("resend", again ? again->n : 0), FR_LI("unknown", unknown));
     if (unknown)
         b->keep_row = true; /* the next run looks those up again */
     else if (b->seq)
@@ -1255,20 +1253,21 @@ static void log_summary(const struct push *p)
     enum fr_log_level level = r->run.exit_code == 0   ? FR_LOG_INFO
                               : r->run.exit_code == 1 ? FR_LOG_CRITICAL
                                                       : FR_LOG_ERROR;
-    FR__LOG(
-        level, "run summary", FR_LS("job", r->run.job),
-        FR_LS("status", r->run.status), FR_LS("started", started), FR_LS("ended", ended),
-        FR_LI("exit_code", r->run.exit_code), FR_LB("dry_run", p->opts->dry_run),
-        FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
-        FR_LI("sent", c->sent), FR_LI("created", c->created), FR_LI("duplicate", c->duplicate),
-        FR_LI("rejected", c->rejected), FR_LI("failed", c->failed), FR_LI("changed", c->changed),
-        FR_LI("skipped", c->skipped), FR_LI("requests", c->requests), FR_LI("retries", c->retries),
-        FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
-        FR_LI("in_doubt", r->in_doubt), FR_LI("lookups", r->lookups),
-        FR_LI("in_doubt_resent", r->in_doubt_resent), FR_LD("success_rate", fr_push_success_rate(c)),
-        FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
-        FR_LS("error", r->code ? r->err.msg : NULL),
-        FR_LS("reason", r->run.reason[0] ? r->run.reason : NULL));
+    FR__LOG(level, "run summary", FR_LS("job", r->run.job), FR_LS("status", r->run.status),
+            FR_LS("started", started), FR_LS("ended", ended), FR_LI("exit_code", r->run.exit_code),
+            FR_LB("dry_run", p->opts->dry_run),
+            FR_LI("duration_ms", r->run.ended_ms - r->run.started_ms), FR_LI("read", c->read),
+            FR_LI("sent", c->sent), FR_LI("created", c->created), FR_LI("duplicate", c->duplicate),
+            FR_LI("rejected", c->rejected), FR_LI("failed", c->failed),
+            FR_LI("changed", c->changed), FR_LI("skipped", c->skipped),
+            FR_LI("requests", c->requests), FR_LI("retries", c->retries),
+            FR_LI("rate_limited", c->rate_limited), FR_LI("token_refreshes", c->token_refreshes),
+            FR_LI("in_doubt", r->in_doubt), FR_LI("lookups", r->lookups),
+            FR_LI("in_doubt_resent", r->in_doubt_resent),
+            FR_LD("success_rate", fr_push_success_rate(c)),
+            FR_LS("failed_keys", keys.len ? fr_buf_str(&keys) : NULL),
+            FR_LS("error", r->code ? r->err.msg : NULL),
+            FR_LS("reason", r->run.reason[0] ? r->run.reason : NULL));
     fr_buf_release(&keys);
 }
 

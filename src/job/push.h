@@ -33,10 +33,10 @@
 struct fr_run_stop;
 
 struct fr_push_opts {
-    bool dry_run;         /* map and validate, send nothing, write nothing */
-    int64_t limit;        /* stop after this many records read; < 0: all */
-    const char *only_key; /* push only the record with this key; NULL: all */
-    bool fresh;           /* ignore the journal when deciding what to send */
+    bool dry_run;            /* map and validate, send nothing, write nothing */
+    int64_t limit;           /* stop after this many records read; < 0: all */
+    const char *only_key;    /* push only the record with this key; NULL: all */
+    bool fresh;              /* ignore the journal when deciding what to send */
     fr_progress_fn progress; /* progress reports for a line on a terminal; NULL: none */
     void *progress_ud;
     /*

@@ -34,7 +34,6 @@
 /* Grace for the batches on the wire after SIGINT/SIGTERM (--grace). */
 #define FR_RUN_GRACE_DEFAULT_MS 10000
 
-
 /*
  * Told about a run that failed (exit status not 0): summary is the run's
  * summary JSON with its "reason" (borrowed for the call), text one line
@@ -47,7 +46,7 @@ struct fr_run_opts {
     struct fr_pull_opts pull; /* for a pull job; dry_run and progress are taken from push */
     /* When the job's run lock is held elsewhere: wait up to this long (< 0: no limit); 0: don't. */
     int64_t lock_wait_ms;
-    bool lock_held; /* the caller holds the job's run lock in st already (the scheduler) */
+    bool lock_held;        /* the caller holds the job's run lock in st already (the scheduler) */
     fr_run_alert_fn alert; /* NULL: no alerts */
     void *alert_ud;
 };

@@ -52,12 +52,11 @@ static void alert_sinks(void *ud, json_t *summary, const char *text)
 static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr_store *st)
 {
     const struct fr_config *cfg = s->cfg;
-    struct fr_run_opts opts = {.push = {.limit = -1,
-                                        .stop = &s->stop,
-                                        .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
-                               .lock_held = true,
-                               .alert = alert_sinks,
-                               .alert_ud = (void *)cfg};
+    struct fr_run_opts opts = {
+        .push = {.limit = -1, .stop = &s->stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
+        .lock_held = true,
+        .alert = alert_sinks,
+        .alert_ud = (void *)cfg};
     struct fr_run_result res;
     fr_run_job(cfg, job, st, &opts, &res);
     const struct fr_run *run = job->kind == FR_JOB_PULL ? &res.pull.run : &res.push.run;

@@ -360,7 +360,9 @@ void fr_metrics_note_run(struct fr_metrics *m, const struct fr_run *run)
             fr_metric_add(m, FR_M_JOB_RECORDS, (const char *[]){run->job, rows[i].outcome},
                           (double)rows[i].n);
     bool ok = strcmp(run->status, "ok") == 0;
-    const char *status = ok ? "ok" : strcmp(run->status, "interrupted") == 0 ? "interrupted" : "failed";
+    const char *status = ok                                        ? "ok"
+                         : strcmp(run->status, "interrupted") == 0 ? "interrupted"
+                                                                   : "failed";
     fr_metric_add(m, FR_M_JOB_RUNS, (const char *[]){run->job, status}, 1);
     const char *job[] = {run->job};
     fr_metric_set(m, FR_M_JOB_LAST_RUN, job, (double)run->ended_ms / 1000.0);

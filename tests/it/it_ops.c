@@ -823,8 +823,8 @@ static void test_serve_stop_interrupts_runs(void **state)
     assert_int_equal(http(e, "POST", "/api/jobs/credits/run", auth, "", NULL), 202);
     for (int i = 0; i < 300; i++) { /* wait until the run posts */
         json_t *stats = fr_test_mock_stats(&e->mock);
-        long stored = (long)json_integer_value(
-            json_object_get(json_object_get(stats, "credits"), "stored"));
+        long stored =
+            (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), "stored"));
         json_decref(stats);
         if (stored > 0)
             break;
@@ -843,7 +843,8 @@ static void test_serve_stop_interrupts_runs(void **state)
     json_t *j = json_loads(out, 0, NULL);
     free(out);
     json_t *run = json_array_get(j, 0);
-    assert_string_equal(json_string_value(json_object_get(run, "reason")), "interrupted by SIGTERM");
+    assert_string_equal(json_string_value(json_object_get(run, "reason")),
+                        "interrupted by SIGTERM");
     assert_int_equal(json_integer_value(json_object_get(run, "exit_code")), 143);
     assert_true(json_integer_value(json_object_get(json_object_get(run, "counts"), "created")) > 0);
     json_decref(j);

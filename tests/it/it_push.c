@@ -336,7 +336,8 @@ static void test_alert_sinks(void **state)
     assert_int_equal(fr_test_receiver_count(hook), 1);
     char *posted = fr_test_receiver_body(hook, 0);
     json_t *w = json_loads(posted, 0, NULL);
-    assert_non_null(strstr(json_string_value(json_object_get(w, "text")), "over the job's alert threshold"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(w, "text")), "over the job's alert threshold"));
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(w, "summary"), "counts"), "rejected")),
                      10);

@@ -26,8 +26,8 @@ static const char *const secret_env[] = {"IT_SECRET=demo-secret", NULL};
 
 /*
  * Writes ferry.yaml for a batch push job against base_url (NULL: the mock;
- * tokens always come from the mock) with retry settings `retry`, the target's `timeout` block, and extra
- * lines for the job and the top level.
+ * tokens always come from the mock) with retry settings `retry`, the target's `timeout` block, and
+ * extra lines for the job and the top level.
  */
 static void write_config(struct env *e, const char *base_url, const char *retry,
                          const char *timeout, bool with_lookup, const char *extra_job,
@@ -65,7 +65,8 @@ static void write_config(struct env *e, const char *base_url, const char *retry,
         "    body_errors: [ { path: /success, equals: false, message: /error } ]\n"
         "%s"
         "%s%s",
-        url, e->mock.base_url, retry ? retry : "{ max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100% }",
+        url, e->mock.base_url,
+        retry ? retry : "{ max_attempts: 10, base: 20ms, cap: 1s, max_elapsed: 60s, budget: 100% }",
         timeout ? timeout : "{ connect: 2s, total: 10s }",
         with_lookup ? "    lookup: { method: GET, path: \"/credits?$filter=sourceRef eq "
                       "'{{key}}'\", found: /value/0 }\n"
@@ -371,12 +372,14 @@ static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const c
     char *posted = fr_test_receiver_body(hook, 0);
     json_t *w = json_loads(posted, 0, NULL);
     assert_non_null(w);
-    const char *reason = json_string_value(json_object_get(json_object_get(w, "summary"), "reason"));
+    const char *reason =
+        json_string_value(json_object_get(json_object_get(w, "summary"), "reason"));
     assert_non_null(reason);
     assert_non_null(strstr(reason, reason_part));
     assert_non_null(strstr(json_string_value(json_object_get(w, "text")), reason_part));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(w, "summary"), "exit_code")),
-                     exit_status);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(w, "summary"), "exit_code")),
+        exit_status);
     json_decref(w);
     free(posted);
     char *path = fr_asprintf("%s/alerts.jsonl", e->dir);
@@ -401,9 +404,8 @@ static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const c
         id = json_string_value(json_object_get(last, "run_id"));
     assert_non_null(id);
     char *show_out, *show_err;
-    assert_int_equal(ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out,
-                           &show_err),
-                     0);
+    assert_int_equal(
+        ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out, &show_err), 0);
     assert_non_null(strstr(show_out, reason_part));
     free(show_out);
     free(show_err);
@@ -414,10 +416,11 @@ static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const c
 
 static char *alert_sinks(const char *hook_url)
 {
-    return fr_asprintf("alerts:\n"
-                       "  - { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" }\n"
-                       "  - { type: webhook, url: \"%s\" }\n",
-                       hook_url);
+    return fr_asprintf(
+        "alerts:\n"
+        "  - { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" }\n"
+        "  - { type: webhook, url: \"%s\" }\n",
+        hook_url);
 }
 
 /* Wrong credentials (exit 3): both sinks are told once, with the reason. */
@@ -454,11 +457,11 @@ static void test_unreachable_alerts(void **state)
     fr_test_write_orders(e->dir, 100, 0);
     char *alerts = alert_sinks(hook_url);
     write_config(e, "http://127.0.0.1:1",
-                 "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 1s, budget: 100% }", NULL,
-                 true, NULL, alerts);
+                 "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 1s, budget: 100% }",
+                 NULL, true, NULL, alerts);
     char *out, *err;
-    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
-                     4);
+    assert_int_equal(
+        ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 4);
     assert_non_null(strstr(out, "reason: target unreachable:"));
     free(out);
     free(err);
@@ -480,7 +483,8 @@ static void interrupted_case(void **state, int signo, int signals)
     struct env *e = *state = env_new(args);
     fr_test_write_orders(e->dir, 3000, 0);
     write_config(e, NULL, NULL, NULL, true, "    metrics_file: metrics.prom\n", NULL);
-    const char *argv[] = {"run", "credits", "--no-progress", "--grace", "5s", "-c", e->config, NULL};
+    const char *argv[] = {"run", "credits", "--no-progress", "--grace",
+                          "5s",  "-c",      e->config,       NULL};
     struct fr_proc p;
     assert_int_equal(fr_test_spawn(&p, argv, e->dir, secret_env), 0);
     wait_stored(e, 200);
@@ -506,9 +510,8 @@ static void interrupted_case(void **state, int signo, int signals)
     free(prom_path);
     char *id = summary_run_id(out);
     char *show_out, *show_err;
-    assert_int_equal(ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out,
-                           &show_err),
-                     0);
+    assert_int_equal(
+        ferry(e, (const char *[]){"runs", "show", id, "--json", NULL}, &show_out, &show_err), 0);
     json_t *shown = json_loads(show_out, 0, NULL);
     assert_non_null(shown);
     json_t *run = json_object_get(shown, "run") ? json_object_get(shown, "run") : shown;
@@ -530,8 +533,8 @@ static void interrupted_case(void **state, int signo, int signals)
     long st;
     assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
     free(faults_url);
-    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
-                     0);
+    assert_int_equal(
+        ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 0);
     free(out);
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
@@ -566,8 +569,8 @@ static void test_leftovers_against_a_dead_api(void **state)
     assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe,error5xx=1", &st, NULL), 0);
     int64_t t0 = fr_now_ms();
     char *out, *err;
-    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
-                     4);
+    assert_int_equal(
+        ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 4);
     int64_t took = fr_now_ms() - t0;
     assert_non_null(strstr(err, "keys were in flight when earlier runs stopped"));
     if (took >= 2 * 2000 + 3000)
@@ -576,8 +579,8 @@ static void test_leftovers_against_a_dead_api(void **state)
     free(err);
     assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
     free(faults_url);
-    assert_int_equal(ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err),
-                     0);
+    assert_int_equal(
+        ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 0);
     assert_true(fr_test_summary_count(err, "lookups") > 0);
     free(out);
     free(err);
@@ -593,9 +596,10 @@ static void test_dry_run_missing_source(void **state)
     struct env *e = *state = env_new((const char *[]){NULL});
     write_config(e, NULL, NULL, NULL, true, NULL, NULL); /* no orders.csv written */
     char *out, *err;
-    assert_int_equal(
-        ferry(e, (const char *[]){"run", "credits", "--dry-run", "--no-progress", NULL}, &out, &err),
-        2);
+    assert_int_equal(ferry(e,
+                           (const char *[]){"run", "credits", "--dry-run", "--no-progress", NULL},
+                           &out, &err),
+                     2);
     assert_non_null(strstr(err, "ferry.yaml:17:"));
     assert_non_null(strstr(err, ": jobs.credits.source.path: cannot open orders.csv: No such file "
                                 "or directory"));

@@ -432,13 +432,12 @@ static void test_retry_after_robust(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_rows),
-        cmocka_unit_test(test_classify_in_doubt),      cmocka_unit_test(test_classify_reasons),
-        cmocka_unit_test(test_class_names),        cmocka_unit_test(test_body_rules),
-        cmocka_unit_test(test_backoff_bounds),     cmocka_unit_test(test_backoff_spread),
-        cmocka_unit_test(test_retry_allowed),      cmocka_unit_test(test_retry_after_seconds),
-        cmocka_unit_test(test_retry_after_dates),  cmocka_unit_test(test_retry_after_garbage),
-        cmocka_unit_test(test_retry_after_robust),
+        cmocka_unit_test(test_classify_rows),       cmocka_unit_test(test_classify_in_doubt),
+        cmocka_unit_test(test_classify_reasons),    cmocka_unit_test(test_class_names),
+        cmocka_unit_test(test_body_rules),          cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_backoff_spread),      cmocka_unit_test(test_retry_allowed),
+        cmocka_unit_test(test_retry_after_seconds), cmocka_unit_test(test_retry_after_dates),
+        cmocka_unit_test(test_retry_after_garbage), cmocka_unit_test(test_retry_after_robust),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
