@@ -485,6 +485,21 @@ void fr_test_write_orders(const char *dir, int n, int bad_every)
     free(path);
 }
 
+long fr_test_mock_credits(json_t *stats, const char *name)
+{
+    return (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), name));
+}
+
+long fr_test_route_total(json_t *stats, const char *route)
+{
+    long total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(json_object_get(stats, "requests"), route), k, v) total +=
+        (long)json_integer_value(v);
+    return total;
+}
+
 long fr_test_summary_count(const char *err, const char *name)
 {
     const char *line = strstr(err, "\"msg\":\"run summary\"");

@@ -126,6 +126,10 @@ char *fr_test_read_file(const char *path);
  * order_date, amount); every bad_every-th has a malformed amount (0: none).
  */
 void fr_test_write_orders(const char *dir, int n, int bad_every);
+/* stats.credits[name] ("stored", "max_store_count", ...) of GET /mock/stats, 0 when absent. */
+long fr_test_mock_credits(json_t *stats, const char *name);
+/* Every answer the mock counted for route ("POST /credits/batch"), whatever its status. */
+long fr_test_route_total(json_t *stats, const char *route);
 /* A count from the "run summary" log line in a run's stderr (fails the test without one). */
 long fr_test_summary_count(const char *err, const char *name);
 

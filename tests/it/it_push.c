@@ -109,21 +109,6 @@ static int ferry(struct env *e, const char *const *args, char **out, char **err)
     return fr_test_run(argv, e->dir, secret_env, 120000, out, err);
 }
 
-static long credits(json_t *stats, const char *name)
-{
-    return (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), name));
-}
-
-static long route_total(json_t *stats, const char *route)
-{
-    long total = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(json_object_get(stats, "requests"), route), k, v) total +=
-        (long)json_integer_value(v);
-    return total;
-}
-
 static long summary_count(const char *err, const char *name)
 {
     return fr_test_summary_count(err, name);
@@ -170,8 +155,8 @@ static void test_every_fault(void **state)
     }
     assert_int_equal(failed, 0);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 1980);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 1980);
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"), 1);
     json_decref(stats);
 }
 
@@ -199,9 +184,9 @@ static void test_rerun_sends_nothing(void **state)
     assert_int_equal(summary_count(err, "skipped"), 500);
     assert_int_equal(summary_count(err, "sent"), 0);
     json_t *after = fr_test_mock_stats(&e->mock);
-    assert_int_equal(route_total(after, "POST /credits/batch"),
-                     route_total(before, "POST /credits/batch"));
-    assert_int_equal(route_total(before, "POST /credits/batch"), 10); /* ceil(500/50) */
+    assert_int_equal(fr_test_route_total(after, "POST /credits/batch"),
+                     fr_test_route_total(before, "POST /credits/batch"));
+    assert_int_equal(fr_test_route_total(before, "POST /credits/batch"), 10); /* ceil(500/50) */
     json_decref(before);
     json_decref(after);
     free(out);
@@ -230,7 +215,7 @@ static void test_single_record_shape(void **state)
     json_t *stats = fr_test_mock_stats(&e->mock);
     assert_int_equal(fr_test_stat_requests(stats, "POST /credits", "201"), 30);
     assert_int_equal(fr_test_stat_requests(stats, "POST /credits", "409"), 30);
-    assert_int_equal(credits(stats, "stored"), 30);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 30);
     json_decref(stats);
 }
 
@@ -289,9 +274,9 @@ static void test_crash_safety(void **state)
     free(out);
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 20000);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    assert_true(route_total(stats, "GET /credits") > 0); /* in-flight keys were looked up */
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 20000);
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"), 1);
+    assert_true(fr_test_route_total(stats, "GET /credits") > 0); /* in-flight keys were looked up */
     json_decref(stats);
 }
 
@@ -414,8 +399,8 @@ static void test_dry_run_limit_only(void **state)
     free(out);
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
-    assert_int_equal(route_total(stats, "POST /oauth/token"), 0);
+    assert_int_equal(fr_test_route_total(stats, "POST /credits/batch"), 0);
+    assert_int_equal(fr_test_route_total(stats, "POST /oauth/token"), 0);
     json_decref(stats);
     const char *list[] = {"runs", "list", "--json", NULL};
     assert_int_equal(ferry(e, list, &out, &err), 0);
@@ -439,7 +424,7 @@ static void test_dry_run_limit_only(void **state)
     free(out);
     free(err);
     stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 49);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 49);
     json_decref(stats);
 }
 
@@ -471,7 +456,7 @@ static void test_changed_payload(void **state)
     free(out);
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 20);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 20);
     json_decref(stats);
 }
 
@@ -497,8 +482,8 @@ static void test_duplicate_keys_in_source(void **state)
     assert_int_equal(summary_count(err, "skipped"), 0);
     assert_non_null(strstr(err, "key appears again in the source"));
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 300);
-    assert_int_equal(credits(stats, "duplicate_attempts"), 0);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 300);
+    assert_int_equal(fr_test_mock_credits(stats, "duplicate_attempts"), 0);
     json_decref(stats);
     free(out);
     free(err);
@@ -598,7 +583,7 @@ static void test_auth_failure_exit_3(void **state)
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
     assert_int_equal(fr_test_stat_requests(stats, "POST /oauth/token", "401"), 1);
-    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
+    assert_int_equal(fr_test_route_total(stats, "POST /credits/batch"), 0);
     json_decref(stats);
     const char *run[] = {"run", "credits", NULL};
     assert_int_equal(ferry(e, run, &out, &err), 0);
@@ -661,7 +646,7 @@ static void test_store_failure_exit_5(void **state)
     free(out);
     free(err);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(route_total(stats, "POST /credits/batch"), 0);
+    assert_int_equal(fr_test_route_total(stats, "POST /credits/batch"), 0);
     json_decref(stats);
 }
 

@@ -112,19 +112,23 @@ static int ferry(struct env *e, const char *const *args, char **out, char **err)
     return fr_test_run(argv, e->dir, secret_env, 240000, out, err);
 }
 
-static long credits(json_t *stats, const char *name)
+/* Replaces the mock's faults (POST /mock/faults). */
+static void set_faults(struct env *e, const char *spec)
 {
-    return (long)json_integer_value(json_object_get(json_object_get(stats, "credits"), name));
+    char *url = fr_asprintf("%s/mock/faults", e->mock.base_url);
+    long status = 0;
+    assert_int_equal(fr_test_http("POST", url, NULL, spec, &status, NULL), 0);
+    assert_int_equal(status, 200);
+    free(url);
 }
 
-static long route_total(json_t *stats, const char *route)
+/* The mock stored n credits, none of them twice. */
+static void assert_stored_once(struct env *e, long n)
 {
-    long total = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(json_object_get(stats, "requests"), route), k, v) total +=
-        (long)json_integer_value(v);
-    return total;
+    json_t *stats = fr_test_mock_stats(&e->mock);
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"), 1);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), n);
+    json_decref(stats);
 }
 
 static void assert_counts_add_up(const char *err)
@@ -153,8 +157,8 @@ static void in_doubt_case(void **state, const char *faults, const char *timeout)
     if (status != 0)
         fprintf(stderr, "%s\n", out);
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    assert_int_equal(credits(stats, "stored"), 10000);
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"), 1);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 10000);
     assert_int_equal(status, 0);
     assert_counts_add_up(err);
     assert_int_equal(fr_test_summary_count(err, "created"), 10000);
@@ -162,7 +166,7 @@ static void in_doubt_case(void **state, const char *faults, const char *timeout)
     long lookups = fr_test_summary_count(err, "lookups");
     assert_true(lookups > 0);
     /* every lookup answered reached the mock (some were asked again after a lost answer) */
-    assert_true(route_total(stats, "GET /credits") >= lookups);
+    assert_true(fr_test_route_total(stats, "GET /credits") >= lookups);
     assert_int_equal(fr_test_summary_count(err, "in_doubt_resent"), 0);
     assert_non_null(strstr(out, "lookups"));
     json_decref(stats);
@@ -225,8 +229,8 @@ static void test_reused_connection_resend_counted(void **state)
     /* every batch the mock dropped was sent again, and each such re-send is counted */
     assert_true(fr_test_summary_count(err, "retries") >= dropped);
     assert_true(fr_test_summary_count(err, "in_doubt_resent") >= dropped);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    assert_int_equal(credits(stats, "stored"), 500);
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"), 1);
+    assert_int_equal(fr_test_mock_credits(stats, "stored"), 500);
     json_decref(stats);
     free(out);
     free(err);
@@ -246,7 +250,8 @@ static void test_in_doubt_without_lookup_says_so(void **state)
     assert_non_null(strstr(out, "the job has no lookup"));
     assert_non_null(strstr(err, "only the target's duplicate check"));
     json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "max_store_count"), 1); /* the mock dedupes: 200 + DUPLICATE */
+    assert_int_equal(fr_test_mock_credits(stats, "max_store_count"),
+                     1); /* the mock dedupes: 200 + DUPLICATE */
     json_decref(stats);
     free(out);
     free(err);
@@ -303,7 +308,7 @@ static void wait_stored(struct env *e, long n)
 {
     for (int i = 0; i < 600; i++) {
         json_t *stats = fr_test_mock_stats(&e->mock);
-        long stored = credits(stats, "stored");
+        long stored = fr_test_mock_credits(stats, "stored");
         json_decref(stats);
         if (stored >= n)
             return;
@@ -358,10 +363,7 @@ static void test_overlapping_runs_exit_6(void **state)
     assert_int_equal(fr_test_summary_count(err, "skipped"), 1000);
     free(out);
     free(err);
-    json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 1000);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    json_decref(stats);
+    assert_stored_once(e, 1000);
 }
 
 /* What an exec sink and a webhook sink received for a failed run: once, with its reason. */
@@ -529,18 +531,12 @@ static void interrupted_case(void **state, int signo, int signals)
     free(out);
     free(err);
     /* The rerun sends the rest; what was on the wire when it stopped is looked up. */
-    char *faults_url = fr_asprintf("%s/mock/faults", e->mock.base_url);
-    long st;
-    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
-    free(faults_url);
+    set_faults(e, "no_dedupe");
     assert_int_equal(
         ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 0);
     free(out);
     free(err);
-    json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 3000);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    json_decref(stats);
+    assert_stored_once(e, 3000);
 }
 
 /*
@@ -564,9 +560,7 @@ static void test_leftovers_against_a_dead_api(void **state)
     kill(p.pid, SIGKILL);
     fr_test_wait(&p, 10000);
     fr_test_proc_release(&p);
-    char *faults_url = fr_asprintf("%s/mock/faults", e->mock.base_url);
-    long st;
-    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe,error5xx=1", &st, NULL), 0);
+    set_faults(e, "no_dedupe,error5xx=1");
     int64_t t0 = fr_now_ms();
     char *out, *err;
     assert_int_equal(
@@ -577,17 +571,13 @@ static void test_leftovers_against_a_dead_api(void **state)
         fail_msg("the run against a dead API took %lld ms (max_elapsed 2s)", (long long)took);
     free(out);
     free(err);
-    assert_int_equal(fr_test_http("POST", faults_url, NULL, "no_dedupe", &st, NULL), 0);
-    free(faults_url);
+    set_faults(e, "no_dedupe");
     assert_int_equal(
         ferry(e, (const char *[]){"run", "credits", "--no-progress", NULL}, &out, &err), 0);
     assert_true(fr_test_summary_count(err, "lookups") > 0);
     free(out);
     free(err);
-    json_t *stats = fr_test_mock_stats(&e->mock);
-    assert_int_equal(credits(stats, "stored"), 2000);
-    assert_int_equal(credits(stats, "max_store_count"), 1);
-    json_decref(stats);
+    assert_stored_once(e, 2000);
 }
 
 /* --dry-run checks the job's files first: a missing source is exit 2 naming the key's place. */
