@@ -72,22 +72,21 @@ static const char usage[] =
     "A job with metrics_file: PATH gets the run's metrics written there atomically\n"
     "(Prometheus text format, for node_exporter's textfile collector).\n";
 
-/* The run envelope's alert hook: every alert sink of the config hears about a failed run. */
-static void alert_sinks(void *ud, json_t *summary, const char *text)
-{
-    const struct fr_config *cfg = ud;
-    if (cfg->nalerts)
-        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-}
-
-/* SIGINT/SIGTERM during a run: noted for the engines (job/run.h), which stop cleanly. */
+/*
+ * SIGINT/SIGTERM during a run: noted for the engines (job/stop.h), which
+ * stop cleanly; the second cuts what is on the wire; a third, should the
+ * run be stuck where it cannot look, ends the process as by default.
+ */
 static struct fr_run_stop stop;
 
 static void on_stop_signal(int signo)
 {
     if (!stop.signo)
         stop.signo = signo;
-    stop.count++;
+    if (++stop.count >= 2) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
 }
 
 static void watch_stop_signals(void)
@@ -295,7 +294,7 @@ int fr_cli_run(int argc, char **argv)
     struct fr_run_opts ropts = {.push = opts,
                                 .pull = pull,
                                 .lock_wait_ms = lock_wait_ms,
-                                .alert = alert_sinks,
+                                .alert = fr_alert_failed_run,
                                 .alert_ud = cfg};
     struct fr_run_result res;
     int rc = fr_run_job(cfg, job, st, &ropts, &res);

@@ -41,13 +41,6 @@ struct fr_sched {
     size_t n;
 };
 
-static void alert_sinks(void *ud, json_t *summary, const char *text)
-{
-    const struct fr_config *cfg = ud;
-    if (cfg->nalerts)
-        fr_alert_notify(cfg->alerts, cfg->nalerts, cfg->dir, summary, text);
-}
-
 /* One run of job through the run envelope; st holds the job's run lock. */
 static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr_store *st)
 {
@@ -55,7 +48,7 @@ static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr
     struct fr_run_opts opts = {
         .push = {.limit = -1, .stop = &s->stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
         .lock_held = true,
-        .alert = alert_sinks,
+        .alert = fr_alert_failed_run,
         .alert_ud = (void *)cfg};
     struct fr_run_result res;
     fr_run_job(cfg, job, st, &opts, &res);

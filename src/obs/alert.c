@@ -127,3 +127,10 @@ int fr_alert_notify(const struct fr_alert_sink_conf *sinks, size_t n, const char
     free(exec_body);
     return failed;
 }
+
+void fr_alert_failed_run(void *cfg, json_t *summary, const char *text)
+{
+    const struct fr_config *c = cfg;
+    if (c->nalerts)
+        fr_alert_notify(c->alerts, c->nalerts, c->dir, summary, text);
+}

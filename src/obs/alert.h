@@ -25,4 +25,10 @@
 int fr_alert_notify(const struct fr_alert_sink_conf *sinks, size_t n, const char *workdir,
                     json_t *summary, const char *text);
 
+/*
+ * A run's alert hook (fr_run_alert_fn in job/run.h): every sink of the
+ * config cfg (a const struct fr_config *) hears about a failed run.
+ */
+void fr_alert_failed_run(void *cfg, json_t *summary, const char *text);
+
 #endif
