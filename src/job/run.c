@@ -96,12 +96,12 @@ static void describe_holder(struct fr_store *st, const char *job, char *out, siz
 {
     struct fr_run holder;
     struct fr_err err = {0};
-    char host[sizeof(holder.host)] = "";
-    gethostname(host, sizeof(host) - 1);
+    struct fr_run me = {0};
+    fr_run_identify(&me);
     int found = fr_store_run_last(st, job, "running", &holder, &err);
     /* The newest run still marked running may be one a killed process left on this host,
      * while the holder has taken the lock and not yet recorded itself. */
-    if (!found && holder.pid > 0 && strcmp(holder.host, host) == 0 &&
+    if (!found && holder.pid > 0 && strcmp(holder.host, me.host) == 0 &&
         kill((pid_t)holder.pid, 0) != 0 && errno == ESRCH)
         found = FR_ENOTFOUND;
     if (found) {

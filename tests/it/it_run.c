@@ -20,6 +20,8 @@ struct env {
     struct fr_test_mock mock;
     char *dir;
     char *config;
+    struct fr_test_receiver *hook; /* the alert webhook's receiver, when a test starts one */
+    char *hook_url;
 };
 
 static const char *const secret_env[] = {"IT_SECRET=demo-secret", NULL};
@@ -89,6 +91,9 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     if (e) {
+        if (e->hook)
+            fr_test_receiver_stop(e->hook);
+        free(e->hook_url);
         fr_test_mock_stop(&e->mock);
         fr_test_rmtree(e->dir);
         free(e->dir);
@@ -367,9 +372,9 @@ static void test_overlapping_runs_exit_6(void **state)
 }
 
 /* What an exec sink and a webhook sink received for a failed run: once, with its reason. */
-static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const char *reason_part,
-                           int exit_status)
+static void assert_alerted(struct env *e, const char *reason_part, int exit_status)
 {
+    struct fr_test_receiver *hook = e->hook;
     assert_int_equal(fr_test_receiver_count(hook), 1);
     char *posted = fr_test_receiver_body(hook, 0);
     json_t *w = json_loads(posted, 0, NULL);
@@ -416,24 +421,28 @@ static void assert_alerted(struct env *e, struct fr_test_receiver *hook, const c
     free(err);
 }
 
-static char *alert_sinks(const char *hook_url)
+/*
+ * Starts the webhook receiver (stopped by teardown, also when a test fails)
+ * and returns the alerts section: an exec sink appending to alerts.jsonl
+ * and a webhook sink to the receiver. Caller frees.
+ */
+static char *alert_sinks(struct env *e)
 {
+    e->hook = fr_test_receiver_start(&e->hook_url);
+    assert_non_null(e->hook);
     return fr_asprintf(
         "alerts:\n"
         "  - { type: exec, command: \"cat >> alerts.jsonl; echo >> alerts.jsonl\" }\n"
         "  - { type: webhook, url: \"%s\" }\n",
-        hook_url);
+        e->hook_url);
 }
 
 /* Wrong credentials (exit 3): both sinks are told once, with the reason. */
 static void test_auth_failure_alerts(void **state)
 {
     struct env *e = *state = env_new((const char *[]){NULL});
-    char *hook_url = NULL;
-    struct fr_test_receiver *hook = fr_test_receiver_start(&hook_url);
-    assert_non_null(hook);
     fr_test_write_orders(e->dir, 100, 0);
-    char *alerts = alert_sinks(hook_url);
+    char *alerts = alert_sinks(e);
     write_config(e, NULL, NULL, NULL, true, NULL, alerts);
     const char *argv[] = {"run", "credits", "--no-progress", "-c", e->config, NULL};
     const char *bad_env[] = {"IT_SECRET=not-the-secret", NULL};
@@ -443,9 +452,7 @@ static void test_auth_failure_alerts(void **state)
     assert_non_null(strstr(err, "\"level\":\"error\",\"msg\":\"run summary\""));
     free(out);
     free(err);
-    assert_alerted(e, hook, "rejected the credentials (HTTP 401 invalid_client)", 3);
-    fr_test_receiver_stop(hook);
-    free(hook_url);
+    assert_alerted(e, "rejected the credentials (HTTP 401 invalid_client)", 3);
     free(alerts);
 }
 
@@ -453,11 +460,8 @@ static void test_auth_failure_alerts(void **state)
 static void test_unreachable_alerts(void **state)
 {
     struct env *e = *state = env_new((const char *[]){NULL});
-    char *hook_url = NULL;
-    struct fr_test_receiver *hook = fr_test_receiver_start(&hook_url);
-    assert_non_null(hook);
     fr_test_write_orders(e->dir, 100, 0);
-    char *alerts = alert_sinks(hook_url);
+    char *alerts = alert_sinks(e);
     write_config(e, "http://127.0.0.1:1",
                  "{ max_attempts: 100, base: 50ms, cap: 200ms, max_elapsed: 1s, budget: 100% }",
                  NULL, true, NULL, alerts);
@@ -467,9 +471,7 @@ static void test_unreachable_alerts(void **state)
     assert_non_null(strstr(out, "reason: target unreachable:"));
     free(out);
     free(err);
-    assert_alerted(e, hook, "target unreachable:", 4);
-    fr_test_receiver_stop(hook);
-    free(hook_url);
+    assert_alerted(e, "target unreachable:", 4);
     free(alerts);
 }
 
