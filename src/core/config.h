@@ -328,6 +328,13 @@ struct fr_status_conf {
  * scheme with any of secrets, then handed on to deliver_url (POST) or
  * deliver_exec (exactly one is set), retried with backoff.
  */
+/* What makes two deliveries of a source the same event (webhooks.sources.NAME.dedupe). */
+enum fr_dedupe {
+    FR_DEDUPE_ID,          /* "id": the id the scheme names (webhook-id, X-GitHub-Delivery, ...) */
+    FR_DEDUPE_CONTENT,     /* "content": the SHA-256 of the signed body */
+    FR_DEDUPE_DELIVERY_ID, /* "delivery_id": github's word for FR_DEDUPE_ID */
+};
+
 struct fr_webhook_source_conf {
     char *name; /* the key under webhooks.sources */
     char *path; /* starts with "/", unique across sources */
@@ -344,6 +351,7 @@ struct fr_webhook_source_conf {
     int64_t deliver_timeout_ms; /* default 10s for url, 30s for exec */
     int max_attempts;           /* default 8, 1..100 */
     int64_t base_ms, cap_ms;    /* backoff: default 1s and 10m, base <= cap */
+    enum fr_dedupe dedupe;      /* default FR_DEDUPE_CONTENT for github, else FR_DEDUPE_ID */
     int line, col;              /* where the source is defined */
 };
 
@@ -351,7 +359,15 @@ struct fr_webhooks_conf {
     bool configured;      /* the file has a webhooks section (then nsources >= 1) */
     char *listen;         /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
     uint64_t max_body;    /* bytes; default 1MB, at least 1KB */
-    int64_t timeout_ms;   /* per connection; default 10s */
+    int64_t timeout_ms;   /* idle time allowed a connection; default 10s */
+    int64_t header_timeout_ms; /* a request head must arrive within this; default 10s */
+    int64_t body_timeout_ms;   /* a body must arrive within this of its head; default 60s */
+    uint64_t min_body_rate;    /* bytes/s a body must average after its first seconds; 0: any */
+    int max_connections;       /* connections served at once; default 4096 */
+    int max_connections_per_client; /* from one client address; default 256, 0: no limit */
+    uint64_t unverified_budget;     /* bytes of bodies held before verification; default 64MB */
+    char **allowed_hosts;           /* Host names the operations endpoints answer; NULL: defaults */
+    size_t nallowed_hosts;
     int64_t retention_ms; /* delivered events are deleted this long after delivery; default 7d */
     char *admin_token;    /* secret: Bearer token for admin actions (replay, run now); NULL: none */
     bool protect_reads;   /* reads of the API need admin_token on a loopback listener too */

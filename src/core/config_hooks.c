@@ -20,6 +20,11 @@
 /* A request body larger than this is not a webhook. */
 #define MAX_BODY_LIMIT (1024LL * 1024 * 1024)
 
+/* FR__CFG_ENUM fields are written through an int. */
+_Static_assert(sizeof(enum fr_dedupe) == sizeof(int), "enum fr_dedupe is not an int");
+
+static const char *const dedupe_names[] = {"id", "content", "delivery_id", NULL};
+
 static void wipe_free(char *s)
 {
     if (s) {
@@ -267,6 +272,13 @@ static const struct fr__cfg_key source_keys[] = {
      .sub = &deliver_table,
      .required = ALWAYS,
      .help = "where events go: { url | exec, timeout, max_attempts, base, cap }"},
+    {.name = "dedupe",
+     .type = FR__CFG_ENUM,
+     .offset = offsetof(struct fr_webhook_source_conf, dedupe),
+     .names = dedupe_names,
+     .help = "what makes two deliveries one event: id (the sender's event id; delivery_id is "
+             "its name for github) or content (the signed body's SHA-256); github's default is "
+             "content, the others' id"},
 };
 
 static int check_source(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
@@ -280,7 +292,11 @@ static int check_source(struct fr__cfg_loader *ld, yaml_node_t *map, const char 
                         yaml_node_t **found)
 {
     const struct fr_webhooks_conf *w = &ld->cfg->webhooks;
-    const struct fr_webhook_source_conf *s = base;
+    struct fr_webhook_source_conf *s = base;
+    /* GitHub signs no timestamp and not its delivery id: a captured body re-sent with a new
+     * id would be a new event, so its deliveries are told apart by what is signed. */
+    if (!fr__cfg_found(&source_table, found, "dedupe"))
+        s->dedupe = s->scheme == FR_VERIFY_GITHUB ? FR_DEDUPE_CONTENT : FR_DEDUPE_ID;
     for (const struct fr_webhook_source_conf *o = w->sources; o < s; o++) {
         if (strcmp(o->path, s->path) != 0)
             continue;
@@ -370,6 +386,55 @@ static bool listen_ok(const char *s, bool *any)
     return true;
 }
 
+/*
+ * webhooks.allowed_hosts: a list of host names (a port, if written, is
+ * ignored), "*.example.com" for any name under example.com, or "*" for any.
+ */
+static int parse_allowed_hosts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                               void *field)
+{
+    struct fr_webhooks_conf *w = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
+    if (rc)
+        return rc;
+    yaml_node_item_t *start = node->data.sequence.items.start;
+    yaml_node_item_t *top = node->data.sequence.items.top;
+    w->allowed_hosts = fr_calloc((size_t)(top - start) + 1, sizeof(*w->allowed_hosts));
+    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
+        yaml_node_t *item = fr__cfg_node(ld, *it);
+        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
+        char *text = NULL;
+        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
+        if (!rc)
+            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
+        if (!rc) {
+            /* A name, with an optional port: no scheme, path, spaces or user. */
+            size_t n = strcspn(text, ":");
+            bool bracketed = text[0] == '[';
+            if (bracketed)
+                n = strcspn(text, "]") + 1;
+            bool ok = n > 0 && strcspn(text, "/@ \t?#") == strlen(text) &&
+                      (bracketed ? text[n - 1] == ']' : true);
+            if (!ok)
+                rc = fr__cfg_fail(ld, item, cp,
+                                  "\"%s\" is not a host name (write the name the browser or "
+                                  "proxy sends in Host, such as ferry.internal.example, "
+                                  "*.example.com or *)",
+                                  text);
+            else {
+                text[n] = '\0';
+                for (char *c = text; *c; c++)
+                    *c = (char)tolower((unsigned char)*c);
+                w->allowed_hosts[w->nallowed_hosts++] = text;
+                text = NULL;
+            }
+        }
+        free(text);
+        free(cp);
+    }
+    return rc;
+}
+
 static const struct fr__cfg_key webhooks_keys[] = {
     {.name = "listen",
      .type = FR__CFG_STR,
@@ -389,7 +454,58 @@ static const struct fr__cfg_key webhooks_keys[] = {
      .def = "10s",
      .min = 1,
      .max = ONE_HOUR_MS,
-     .help = "time allowed for one connection"},
+     .help = "time a connection may stay idle (between requests, or with nothing arriving)"},
+    {.name = "header_timeout",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_webhooks_conf, header_timeout_ms),
+     .def = "10s",
+     .min = 100,
+     .max = ONE_HOUR_MS,
+     .help = "a request's head must arrive within this of the connection opening or of the "
+             "previous answer"},
+    {.name = "body_timeout",
+     .type = FR__CFG_DURATION,
+     .offset = offsetof(struct fr_webhooks_conf, body_timeout_ms),
+     .def = "60s",
+     .min = 100,
+     .max = ONE_HOUR_MS,
+     .help = "a request's body must arrive within this of its head"},
+    {.name = "min_body_rate",
+     .type = FR__CFG_SIZE,
+     .offset = offsetof(struct fr_webhooks_conf, min_body_rate),
+     .def = "1KB",
+     .max = MAX_BODY_LIMIT,
+     .help = "bytes a second a body must average once it has been arriving for 5s (0: no "
+             "minimum)"},
+    {.name = "max_connections",
+     .type = FR__CFG_INT,
+     .offset = offsetof(struct fr_webhooks_conf, max_connections),
+     .def = "4096",
+     .min = 16,
+     .max = 1000000,
+     .help = "connections served at once (as far as the open-file limit allows)"},
+    {.name = "max_connections_per_client",
+     .type = FR__CFG_INT,
+     .offset = offsetof(struct fr_webhooks_conf, max_connections_per_client),
+     .def = "256",
+     .min = 0,
+     .max = 1000000,
+     .help = "connections one client address may hold at once (0: no limit; behind a proxy "
+             "every connection is the proxy's)"},
+    {.name = "unverified_budget",
+     .type = FR__CFG_SIZE,
+     .offset = offsetof(struct fr_webhooks_conf, unverified_budget),
+     .def = "64MB",
+     .min = 1024,
+     .max = 64 * MAX_BODY_LIMIT,
+     .help = "memory all request bodies not yet verified may take together; past it, 503 "
+             "with Retry-After"},
+    {.name = "allowed_hosts",
+     .type = FR__CFG_CUSTOM,
+     .offset = 0,
+     .custom = parse_allowed_hosts,
+     .help = "Host names the dashboard, /api and /metrics answer besides IP addresses and "
+             "localhost, e.g. [ferry.internal.example]"},
     {.name = "retention",
      .type = FR__CFG_DURATION,
      .offset = offsetof(struct fr_webhooks_conf, retention_ms),
@@ -445,6 +561,19 @@ static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const cha
                      "can send to the webhook server; bind 127.0.0.1 behind a proxy unless "
                      "that is intended",
                      path, w->listen);
+    yaml_node_t *b = fr__cfg_found(&fr__cfg_webhooks_table, found, "unverified_budget");
+    if (!b && w->unverified_budget < w->max_body)
+        w->unverified_budget = w->max_body; /* the default yields to a larger max_body */
+    if (w->unverified_budget < w->max_body) {
+        char *cp = fr__cfg_child_path(path, "unverified_budget");
+        int rc = fr__cfg_fail(ld, b ? b : map, cp,
+                              "unverified_budget (%llu bytes) is smaller than max_body (%llu "
+                              "bytes): no body that large could ever be received",
+                              (unsigned long long)w->unverified_budget,
+                              (unsigned long long)w->max_body);
+        free(cp);
+        return rc;
+    }
     w->configured = true;
     return 0;
 }
@@ -456,6 +585,9 @@ void fr__cfg_free_webhooks(struct fr_config *cfg)
         source_release(&w->sources[i]);
     free(w->sources);
     free(w->listen);
+    for (size_t i = 0; i < w->nallowed_hosts; i++)
+        free(w->allowed_hosts[i]);
+    free(w->allowed_hosts);
     wipe_free(w->admin_token);
     memset(w, 0, sizeof(*w));
 }
