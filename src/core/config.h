@@ -356,10 +356,10 @@ struct fr_webhook_source_conf {
 };
 
 struct fr_webhooks_conf {
-    bool configured;      /* the file has a webhooks section (then nsources >= 1) */
-    char *listen;         /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
-    uint64_t max_body;    /* bytes; default 1MB, at least 1KB */
-    int64_t timeout_ms;   /* idle time allowed a connection; default 10s */
+    bool configured;           /* the file has a webhooks section (then nsources >= 1) */
+    char *listen;              /* "IP:PORT" or "[IPv6]:PORT"; default "127.0.0.1:8080" */
+    uint64_t max_body;         /* bytes; default 1MB, at least 1KB */
+    int64_t timeout_ms;        /* idle time allowed a connection; default 10s */
     int64_t header_timeout_ms; /* a request head must arrive within this; default 10s */
     int64_t body_timeout_ms;   /* a body must arrive within this of its head; default 60s */
     uint64_t min_body_rate;    /* bytes/s a body must average after its first seconds; 0: any */

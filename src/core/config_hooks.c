@@ -566,11 +566,11 @@ static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const cha
         w->unverified_budget = w->max_body; /* the default yields to a larger max_body */
     if (w->unverified_budget < w->max_body) {
         char *cp = fr__cfg_child_path(path, "unverified_budget");
-        int rc = fr__cfg_fail(ld, b ? b : map, cp,
-                              "unverified_budget (%llu bytes) is smaller than max_body (%llu "
-                              "bytes): no body that large could ever be received",
-                              (unsigned long long)w->unverified_budget,
-                              (unsigned long long)w->max_body);
+        int rc =
+            fr__cfg_fail(ld, b ? b : map, cp,
+                         "unverified_budget (%llu bytes) is smaller than max_body (%llu "
+                         "bytes): no body that large could ever be received",
+                         (unsigned long long)w->unverified_budget, (unsigned long long)w->max_body);
         free(cp);
         return rc;
     }

@@ -72,6 +72,7 @@ struct request {
     bool committed; /* the committer has answered p; the next call replies */
     struct pending p;
     char id[FR_HOOK_ID_MAX];
+    char content_key[65]; /* the body's SHA-256 in hex, for a source that dedupes by content */
 };
 
 /* ---- event ids ------------------------------------------------------------------------ */
@@ -356,6 +357,12 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
                                  .body_len = rq->body.len,
                                  .received_ms = fr_wall_ms(),
                              }};
+    /* GitHub signs neither a timestamp nor its delivery id: a captured body re-sent under a
+     * new id must still be a duplicate, so the signed body is a key of its own. */
+    if (src->dedupe == FR_DEDUPE_CONTENT) {
+        fr_sha256_hex(body, rq->body.len, rq->content_key);
+        rq->p.ev.content_key = rq->content_key;
+    }
     enqueue(s, &rq->p);
     return MHD_YES;
 }

@@ -292,11 +292,17 @@ struct fr_event_in {
     const void *body;         /* raw bytes, may contain NUL; NULL only when body_len is 0 */
     size_t body_len;
     int64_t received_ms; /* wall clock; also when the event is first due */
+    /*
+     * NULL, or a second key that makes the event unique within its source (the signed
+     * body's SHA-256 for a source that dedupes by content): an event whose source already
+     * has one with this key is a duplicate, whatever its event_id.
+     */
+    const char *content_key;
 };
 
 enum fr_event_add_outcome {
     FR_EVENT_ADD_STORED,
-    FR_EVENT_ADD_DUPLICATE, /* source + event_id already stored, whatever its state */
+    FR_EVENT_ADD_DUPLICATE, /* source + event_id (or + content_key) already stored, any state */
 };
 
 /*

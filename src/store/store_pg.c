@@ -122,6 +122,10 @@ static const char *const migrations[] = {
     "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE runs ADD COLUMN pid BIGINT NOT NULL DEFAULT 0;",
+    /* 9: an event's second key (the body's SHA-256 under dedupe: content), unique per source */
+    "ALTER TABLE events ADD COLUMN content_key TEXT;"
+    "CREATE UNIQUE INDEX events_content ON events(source, content_key)"
+    " WHERE content_key IS NOT NULL;",
 };
 
 #define COUNT_NAME(f) ", " #f
@@ -858,10 +862,11 @@ static int read_event(struct pg_store *s, const PGresult *res, int row, bool wit
     return FR_OK;
 }
 
+/* no conflict target: a repeat of either key, (source, event_id) or (source, content_key) */
 #define EVENT_INSERT_SQL                                                                           \
     "INSERT INTO events (source, event_id, content_type, body, state, received_ms,"                \
-    " next_attempt_ms, updated_ms) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5)"                 \
-    " ON CONFLICT (source, event_id) DO NOTHING"
+    " next_attempt_ms, updated_ms, content_key)"                                                   \
+    " VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $6) ON CONFLICT DO NOTHING"
 
 static void event_params(struct params *p, const struct fr_event_in *e)
 {
@@ -873,6 +878,7 @@ static void event_params(struct params *p, const struct fr_event_in *e)
     else
         p_text(p, NULL); /* bytes promised and none given: NOT NULL fails */
     p_int(p, e->received_ms);
+    p_text(p, e->content_key);
 }
 
 /*

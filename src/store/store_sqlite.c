@@ -148,6 +148,13 @@ static const char *const migrations[] = {
     "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;",
+    /*
+     * 9: an event's second key (the body's SHA-256 for a source that dedupes by content):
+     * unique within its source where given.
+     */
+    "ALTER TABLE events ADD COLUMN content_key TEXT;"
+    "CREATE UNIQUE INDEX events_content ON events(source, content_key)"
+    " WHERE content_key IS NOT NULL;",
 };
 
 /* ---- cached statements ---------------------------------------------------------------- */
@@ -261,10 +268,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     /* SQLite refuses to change synchronous inside a transaction: around it, then */
     [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    /* no conflict target: a repeat of either key, (source, event_id) or (source, content_key) */
     [ST_EVENT_INSERT] = "INSERT INTO events (source, event_id, content_type, body, state,"
-                        " received_ms, next_attempt_ms, updated_ms)"
-                        " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)"
-                        " ON CONFLICT (source, event_id) DO NOTHING",
+                        " received_ms, next_attempt_ms, updated_ms, content_key)"
+                        " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5, ?6)"
+                        " ON CONFLICT DO NOTHING",
     /* literal 'pending' (not a parameter) so the planner can use events_due for the order */
     [ST_EVENTS_DUE] = "SELECT " EVENT_COLUMNS ", body FROM events"
                       " WHERE state = 'pending' AND next_attempt_ms <= ?1 AND lease_until_ms <= ?1"
@@ -1010,6 +1018,7 @@ static int sq_events_add(struct fr_store *base, const struct fr_event_in *ev, si
         else
             sqlite3_bind_null(insert, 4); /* bytes promised and none given: NOT NULL fails */
         sqlite3_bind_int64(insert, 5, e->received_ms);
+        sqlite3_bind_text(insert, 6, e->content_key, -1, SQLITE_STATIC);
         rc = run_stmt(s, insert, err, op);
         if (!rc && outcome)
             outcome[i] = sqlite3_changes(s->db) ? FR_EVENT_ADD_STORED : FR_EVENT_ADD_DUPLICATE;

@@ -472,6 +472,65 @@ static void test_duplicate_stored_once_delivered_once(void **state)
     assert_int_equal(stop_serve(e), 0);
 }
 
+/*
+ * GitHub signs neither a timestamp nor X-GitHub-Delivery: a captured delivery re-sent
+ * with a new delivery id is a duplicate by its body, stored and delivered once; with
+ * dedupe: delivery_id it is a new event, as it was before.
+ */
+static void test_github_resend_with_new_delivery_id(void **state)
+{
+    struct env *e = *state;
+    write_config(e, "64KB",
+                 "    gh:\n"
+                 "      path: /hooks/gh\n"
+                 "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                 "      deliver: { url: \"{URL}\", timeout: 2s, base: 50ms, cap: 100ms }\n"
+                 "    byid:\n"
+                 "      path: /hooks/byid\n"
+                 "      dedupe: delivery_id\n"
+                 "      verify: { scheme: github, secrets: [\"${S_GH}\"] }\n"
+                 "      deliver: { url: \"{URL}\", timeout: 2s, base: 50ms, cap: 100ms }\n");
+    start_serve(e);
+    const char *body = "{\"action\":\"opened\",\"number\":7}";
+    char *resp = NULL;
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "guid-1", body, &resp), 200);
+    assert_non_null(strstr(resp, "{\"status\":\"accepted\",\"id\":\"guid-1\"}"));
+    free(resp);
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "guid-2", body, &resp), 200);
+    assert_non_null(strstr(resp, "\"status\":\"duplicate\""));
+    free(resp);
+    /* A different body under a new id is a new event. */
+    assert_int_equal(
+        post_github(e->port, "/hooks/gh", GH_SECRET, "guid-3", "{\"number\":8}", &resp), 200);
+    assert_non_null(strstr(resp, "\"status\":\"accepted\""));
+    free(resp);
+    /* dedupe: delivery_id: the same body under two ids is two events. */
+    assert_int_equal(post_github(e->port, "/hooks/byid", GH_SECRET, "guid-1", body, &resp), 200);
+    assert_non_null(strstr(resp, "\"status\":\"accepted\""));
+    free(resp);
+    assert_int_equal(post_github(e->port, "/hooks/byid", GH_SECRET, "guid-2", body, &resp), 200);
+    assert_non_null(strstr(resp, "\"status\":\"accepted\""));
+    free(resp);
+    /* Only stored events are delivered: four stored, four delivered, the resend never. */
+    assert_int_equal(stored_events(e), 4);
+    wait_count(e->recv, 4, 10000);
+    size_t gh_deliveries = 0;
+    for (size_t i = 0; i < fr_test_receiver_count(e->recv); i++) {
+        char *src = fr_test_receiver_header(e->recv, i, "X-Ferry-Source");
+        char *id = fr_test_receiver_header(e->recv, i, "X-Ferry-Event-Id");
+        assert_non_null(src);
+        assert_non_null(id);
+        if (strcmp(src, "gh") == 0) {
+            gh_deliveries++;
+            assert_string_not_equal(id, "guid-2");
+        }
+        free(src);
+        free(id);
+    }
+    assert_int_equal(gh_deliveries, 2);
+    assert_int_equal(stop_serve(e), 0);
+}
+
 /* The sum of the counts of the serve log's "deleted past retention" lines. */
 static long purged_in_log(struct env *e)
 {
@@ -498,13 +557,17 @@ static void test_delivered_events_deleted_after_retention(void **state)
     /* One dead event, which retention leaves alone. */
     fr_test_receiver_fail_next(e->recv, 1, 500);
     start_serve(e);
-    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "dead-1", "{}", NULL), 200);
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "dead-1", "{\"n\":0}", NULL),
+                     200);
     struct fr_event ev;
     wait_state(e, 1, FR_EVENT_DEAD, 10000, &ev);
     fr_event_release(&ev);
+    /* Each its own body: GitHub's events are told apart by what is signed. */
     const char *ids[] = {"kept-1", "kept-2", "kept-3"};
+    const char *bodies[] = {"{\"n\":1}", "{\"n\":2}", "{\"n\":3}"};
     for (size_t i = 0; i < FR_ARRAY_LEN(ids); i++)
-        assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, ids[i], "{}", NULL), 200);
+        assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, ids[i], bodies[i], NULL),
+                         200);
     wait_count(e->recv, 4, 10000);
     /* Deleted about a second after delivery; the dead one stays. */
     int64_t deadline = fr_now_ms() + 10000;
@@ -519,7 +582,7 @@ static void test_delivered_events_deleted_after_retention(void **state)
     assert_int_equal(purged_in_log(e), 3);
     /* Forgotten: the sender's retry of one is stored and delivered again. */
     char *resp = NULL;
-    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "kept-2", "{}", &resp), 200);
+    assert_int_equal(post_github(e->port, "/hooks/gh", GH_SECRET, "kept-2", bodies[1], &resp), 200);
     assert_non_null(strstr(resp, "\"status\":\"accepted\""));
     free(resp);
     wait_count(e->recv, 5, 10000);
@@ -1299,6 +1362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_each_scheme_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_stored_once_delivered_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_github_resend_with_new_delivery_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_events_deleted_after_retention, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_413_405_404, setup, teardown),

@@ -919,6 +919,50 @@ static void c_events_add_duplicates(struct fr_store *st)
     assert_int_equal(fr_store_events_add(st, NULL, 0, NULL, NULL), FR_OK);
 }
 
+/* A content key is a second key: a repeat of it is a duplicate whatever the event id. */
+static void c_events_add_content_key(struct fr_store *st)
+{
+    struct fr_event_in batch[] = {
+        event_in("gh", "guid-1", "{\"a\":1}", 100), event_in("gh", "guid-2", "{\"a\":1}", 101),
+        event_in("gh", "guid-3", "{\"a\":2}", 102), event_in("other", "guid-4", "{\"a\":1}", 103),
+        event_in("gh", "guid-5", "{}", 104), /* no content key: only its id counts */
+        event_in("gh", "guid-6", "{}", 105),
+    };
+    batch[0].content_key = "k1";
+    batch[1].content_key = "k1"; /* repeat within the batch, under a new id */
+    batch[2].content_key = "k2";
+    batch[3].content_key = "k1"; /* same key, another source: not a duplicate */
+    int outcome[6] = {-1, -1, -1, -1, -1, -1};
+    add_ok(st, batch, 6, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(outcome[2], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[3], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[4], FR_EVENT_ADD_STORED);
+    assert_int_equal(outcome[5], FR_EVENT_ADD_STORED);
+    /* across batches; the event id alone still dedupes too */
+    struct fr_event_in again[] = {event_in("gh", "guid-7", "x", 200),
+                                  event_in("gh", "guid-3", "y", 201)};
+    again[0].content_key = "k2";
+    again[1].content_key = "k9";
+    add_ok(st, again, 2, outcome);
+    assert_int_equal(outcome[0], FR_EVENT_ADD_DUPLICATE);
+    assert_int_equal(outcome[1], FR_EVENT_ADD_DUPLICATE);
+    /* five stored, the first copy of k1 kept */
+    int stored = 0;
+    for (int64_t seq = 1; seq <= 100; seq++) {
+        struct fr_event e;
+        if (fr_store_event_get(st, seq, &e, NULL) != FR_OK)
+            continue;
+        stored++;
+        assert_string_not_equal(e.event_id, "guid-2");
+        assert_string_not_equal(e.event_id, "guid-7");
+        fr_event_release(&e);
+    }
+    assert_int_equal(stored, 5);
+    assert_true(seq_of(st, "gh", "guid-1") > 0);
+}
+
 /* The seq of a stored event, found without claiming: event_get over seqs 1..1000. */
 static int64_t seq_of(struct fr_store *st, const char *source, const char *event_id)
 {
@@ -1846,6 +1890,7 @@ static const struct {
     {"journal_batches", c_journal_batches},
     {"journal_scale", c_journal_scale},
     {"events_add_duplicates", c_events_add_duplicates},
+    {"events_add_content_key", c_events_add_content_key},
     {"events_body_bytes", c_events_body_bytes},
     {"events_add_all_or_none", c_events_add_all_or_none},
     {"events_claim_order_max", c_events_claim_order_max},
@@ -2064,6 +2109,8 @@ static void test_sqlite_migration_4_upgrades(void **state)
                                   " ALTER TABLE runs DROP COLUMN reason;"
                                   " ALTER TABLE runs DROP COLUMN host;"
                                   " ALTER TABLE runs DROP COLUMN pid;"
+                                  " DROP INDEX events_content;"
+                                  " ALTER TABLE events DROP COLUMN content_key;"
                                   " DELETE FROM schema_migrations WHERE version >= 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -2110,6 +2157,8 @@ static void test_sqlite_migration_8_upgrades(void **state)
                                   "ALTER TABLE runs DROP COLUMN reason;"
                                   " ALTER TABLE runs DROP COLUMN host;"
                                   " ALTER TABLE runs DROP COLUMN pid;"
+                                  " DROP INDEX events_content;"
+                                  " ALTER TABLE events DROP COLUMN content_key;"
                                   " DELETE FROM schema_migrations WHERE version >= 8",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
