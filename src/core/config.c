@@ -645,14 +645,16 @@ static int syntax_error(yaml_parser_t *parser, const char *name, struct fr_err *
                       parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem);
 }
 
-/* Parses the (single) document of the input into doc. */
+/* Parses the (single) document of the input into doc, once it keeps the limits. */
 static int load_document(const char *yaml, size_t len, const char *name, yaml_document_t *doc,
                          struct fr_err *err)
 {
+    int rc = fr__cfg_check_limits(yaml, len, name, err);
+    if (rc)
+        return rc;
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-    int rc = 0;
     if (!yaml_parser_load(&parser, doc)) {
         rc = syntax_error(&parser, name, err);
     } else {

@@ -3,7 +3,8 @@
  * (config.c: key tables of store and targets, the public API; config_walk.c:
  * the generic table walk; config_value.c: messages, scalar conversions,
  * ${ENV} expansion and secrets; config_job.c: the jobs and alerts tables;
- * config_hooks.c: the webhooks table).
+ * config_hooks.c: the webhooks table; config_limits.c: the limits a file
+ * must keep before its tree is built).
  * Not for other modules.
  */
 #ifndef FR_CORE_CONFIG_INT_H
@@ -79,6 +80,31 @@ int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
  */
 int fr__cfg_scalar_json(struct fr__cfg_loader *ld, const yaml_node_t *node, const char *path,
                         const char *text, json_t **out);
+
+/* ---- limits of a file (config_limits.c) ------------------------------- */
+
+/* Collections nested in one another: a ferry config needs fewer than ten. */
+#define FR__CFG_MAX_DEPTH 64
+/* Anchors (&name) in one document: libyaml's loader looks each alias up among all of them. */
+#define FR__CFG_MAX_ANCHORS 1000
+/*
+ * Nodes reached through aliases (*name), counting every node an alias stands
+ * for, aliases within it expanded: the walk parses each of them again.
+ */
+#define FR__CFG_MAX_ALIAS_NODES 100000
+
+/*
+ * Reads yaml (len bytes, name as in messages) with libyaml's event parser,
+ * before any tree is built, and stops at the first event past a limit:
+ * FR_ECONFIG (recorded in err) with "name:line:col: ..." at that event for
+ * a collection nested deeper than FR__CFG_MAX_DEPTH, an anchor past
+ * FR__CFG_MAX_ANCHORS, an alias that takes the nodes reached through
+ * aliases past FR__CFG_MAX_ALIAS_NODES, or an alias inside the node it
+ * names (a cycle). Covers the first two documents (what the load reads).
+ * A syntax error is not reported here: the load that follows reports it.
+ * 0 when the file keeps the limits.
+ */
+int fr__cfg_check_limits(const char *yaml, size_t len, const char *name, struct fr_err *err);
 
 /* ---- key tables (config.c) walked generically (config_walk.c) ---------- */
 

@@ -378,24 +378,59 @@ int fr__cfg_parse_entries(struct fr__cfg_loader *ld, yaml_node_t *node, const ch
     return rc;
 }
 
-/* Keys must be plain scalars and appear once. */
+/* A key of a mapping, for the duplicate check: its text and its place in the mapping. */
+struct key_ref {
+    const char *text;
+    size_t index;
+};
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+    const struct key_ref *x = a, *y = b;
+    int c = strcmp(x->text, y->text);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * Keys must be plain scalars and appear once. The error is the one a walk
+ * in file order meets first: the first key that is not a scalar or repeats
+ * an earlier one. Sorted, not compared pair by pair: a mapping may have
+ * hundreds of thousands of keys.
+ */
 int fr__cfg_check_keys(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path)
 {
     yaml_node_pair_t *start = node->data.mapping.pairs.start;
-    yaml_node_pair_t *top = node->data.mapping.pairs.top;
-    for (yaml_node_pair_t *p = start; p < top; p++) {
-        yaml_node_t *key = fr__cfg_node(ld, p->key);
-        if (key->type != YAML_SCALAR_NODE)
-            return fr__cfg_fail(ld, key, path, "a key must be a plain name, found %s",
-                                node_kind(key));
-        for (yaml_node_pair_t *q = start; q < p; q++) {
-            yaml_node_t *prev = fr__cfg_node(ld, q->key);
-            if (strcmp(fr__cfg_text(prev), fr__cfg_text(key)) == 0)
-                return fr__cfg_fail(ld, key, NULL,
-                                    "duplicate key \"%s\" %s%s (first at line %zu:%zu)",
-                                    fr__cfg_text(key), *path ? "under " : "at the top level", path,
-                                    prev->start_mark.line + 1, prev->start_mark.column + 1);
+    size_t n = (size_t)(node->data.mapping.pairs.top - start);
+    size_t not_scalar = n;
+    for (size_t i = 0; i < n && not_scalar == n; i++)
+        if (fr__cfg_node(ld, start[i].key)->type != YAML_SCALAR_NODE)
+            not_scalar = i;
+    /* Only the keys before the first non-scalar one can be reported as duplicates. */
+    size_t dup = not_scalar, first = 0;
+    if (not_scalar > 1) {
+        struct key_ref *refs = fr_calloc(not_scalar, sizeof(*refs));
+        for (size_t i = 0; i < not_scalar; i++)
+            refs[i] = (struct key_ref){fr__cfg_text(fr__cfg_node(ld, start[i].key)), i};
+        qsort(refs, not_scalar, sizeof(*refs), key_ref_cmp);
+        /* In a run of equal keys, the second is the earliest repeat and the first its original. */
+        for (size_t i = 1; i < not_scalar; i++) {
+            if (refs[i].index < dup && strcmp(refs[i].text, refs[i - 1].text) == 0) {
+                dup = refs[i].index;
+                first = refs[i - 1].index;
+            }
         }
+        free(refs);
+    }
+    if (dup < not_scalar) {
+        yaml_node_t *key = fr__cfg_node(ld, start[dup].key);
+        yaml_node_t *prev = fr__cfg_node(ld, start[first].key);
+        return fr__cfg_fail(ld, key, NULL, "duplicate key \"%s\" %s%s (first at line %zu:%zu)",
+                            fr__cfg_text(key), *path ? "under " : "at the top level", path,
+                            prev->start_mark.line + 1, prev->start_mark.column + 1);
+    }
+    if (not_scalar < n) {
+        yaml_node_t *key = fr__cfg_node(ld, start[not_scalar].key);
+        return fr__cfg_fail(ld, key, path, "a key must be a plain name, found %s", node_kind(key));
     }
     return 0;
 }

@@ -8,6 +8,8 @@
 
 #include <sys/stat.h>
 
+#include "core/clock.h"
+
 struct env {
     struct fr_test_mock mock;
     char *dir;
@@ -205,6 +207,35 @@ static void test_unknown_target(void **state)
     free(err);
     free(path);
     free(yaml);
+}
+
+/*
+ * 100,000 nested "[" (200 KB) once kept ferry busy for half a minute in
+ * libyaml's scanner; refused at the 65th level, it takes milliseconds. The
+ * bound is generous so a loaded machine does not fail the test; the time
+ * is printed.
+ */
+static void test_deep_yaml_refused_fast(void **state)
+{
+    struct env *e = *state;
+    enum { LEVELS = 100000 };
+    char *yaml = fr_malloc(2 * LEVELS + 2);
+    memset(yaml, '[', LEVELS);
+    memset(yaml + LEVELS, ']', LEVELS);
+    memcpy(yaml + 2 * LEVELS, "\n", 2);
+    char *path = fr_test_write_file(e->dir, "deep.yaml", yaml);
+    free(yaml);
+    const char *args[] = {"check", "-c", path, "im", NULL};
+    char *err;
+    int64_t start = fr_now_ms();
+    assert_int_equal(fr_test_run(args, NULL, NULL, 10000, NULL, &err), 2);
+    print_message("ferry check on 100,000 levels: exit 2 after %lld ms\n",
+                  (long long)(fr_now_ms() - start));
+    char *where = fr_asprintf("%s:1:65: nested deeper than 64 levels (the limit)", path);
+    assert_non_null(strstr(err, where));
+    free(where);
+    free(err);
+    free(path);
 }
 
 /* ---- a job's local files (the preflight) and secrets needed only where used ---- */
@@ -437,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_missing_env_secret),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_unknown_target),
+        cmocka_unit_test(test_deep_yaml_refused_fast),
         cmocka_unit_test(test_job_missing_csv_source),
         cmocka_unit_test(test_job_missing_schema),
         cmocka_unit_test(test_job_sink_directory_missing),

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/redact.h"
@@ -422,6 +423,197 @@ static void test_syntax_error(void **state)
 
     assert_int_equal(load("store: a\n---\nstore: b\n", &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:2:1: a second YAML document"));
+}
+
+/* ---- limits checked before the tree is built --------------------------- */
+
+/* n flow sequences nested in one another, "[[...]]"; the caller frees. */
+static char *nested_flow(size_t n)
+{
+    char *s = fr_malloc(2 * n + 2);
+    memset(s, '[', n);
+    memset(s + n, ']', n);
+    s[2 * n] = '\n';
+    s[2 * n + 1] = '\0';
+    return s;
+}
+
+static void test_depth_limit(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    /* 64 levels: within the limit, so the walk sees the file (and refuses a sequence). */
+    char *yaml = nested_flow(64);
+    expect_error(yaml, "ferry.yaml:1:1: expected a mapping (key: value pairs), found a sequence",
+                 NULL);
+    free(yaml);
+    /* 65: refused at the 65th "[". */
+    yaml = nested_flow(65);
+    expect_error(yaml, "ferry.yaml:1:65: nested deeper than 64 levels (the limit)", NULL);
+    free(yaml);
+
+    /* Block mappings: level k starts on line k, at column 2k - 1. */
+    struct fr_buf b = FR_BUF_INIT;
+    for (int i = 0; i < 65; i++)
+        fr_buf_addf(&b, "%*sk%d:\n", 2 * i, "", i);
+    expect_error(fr_buf_str(&b), "ferry.yaml:65:129: nested deeper than 64 levels (the limit)",
+                 NULL);
+    fr_buf_release(&b);
+
+    /* 100,000 levels (200 KB) once took half a minute in libyaml's scanner. */
+    yaml = nested_flow(100000);
+    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "ferry.yaml:1:65: nested deeper than 64 levels (the limit)");
+    free(yaml);
+
+    /* The pass covers the second document the load reads, and no further. */
+    yaml = nested_flow(65);
+    char *two = fr_asprintf("store: a\n---\n%s", yaml);
+    expect_error(two, "ferry.yaml:3:65: nested deeper than 64 levels (the limit)", NULL);
+    free(two);
+    two = fr_asprintf("store: a\n---\nstore: b\n---\n%s", yaml);
+    expect_error(two, "ferry.yaml:2:1: a second YAML document", NULL);
+    free(two);
+    free(yaml);
+}
+
+/* "billion laughs": each line holds ten aliases of the line before. */
+static void test_alias_bomb(void **state)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (char c = 'b'; c <= 'i'; c++) {
+        fr_buf_addf(&b, "%c: &%c [", c, c);
+        for (int i = 0; i < 10; i++)
+            fr_buf_addf(&b, "%s*%c", i ? ", " : "", c - 1);
+        fr_buf_adds(&b, "]\n");
+    }
+    /*
+     * a stands for 11 nodes, b for 111, c 1111, d 11111: the aliases of b, c
+     * and d reach 12330 nodes, and the eighth *d of e passes 100000.
+     */
+    expect_error(fr_buf_str(&b),
+                 "ferry.yaml:5:36: alias *d: aliases expand to more than 100000 nodes (the limit)",
+                 NULL);
+    fr_buf_release(&b);
+    fr_buf_init(&b, 0);
+
+    /*
+     * One the config walk follows: 2000 targets share one whose body_errors
+     * repeat one rule 2000 times: 4 million rules to parse from 30 KB.
+     */
+    fr_buf_adds(&b, "targets:\n"
+                    "  t0: &t\n"
+                    "    base_url: http://127.0.0.1\n"
+                    "    body_errors: [&r {path: /a, equals: 1}");
+    for (int i = 1; i < 2000; i++)
+        fr_buf_adds(&b, ", *r");
+    fr_buf_adds(&b, "]\n");
+    for (int i = 1; i < 2000; i++)
+        fr_buf_addf(&b, "  t%d: *t\n", i);
+    expect_error(fr_buf_str(&b), "aliases expand to more than 100000 nodes (the limit)",
+                 "ferry.yaml:");
+    fr_buf_release(&b);
+
+    /* An alias inside the node it names. */
+    expect_error("targets: &t\n  im: *t\n",
+                 "ferry.yaml:2:7: alias *t is inside the node it names (a cycle)", NULL);
+}
+
+/* An alias list of n aliases of one scalar, under an unknown key. */
+static char *alias_list(size_t n)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "x: [&a v");
+    for (size_t i = 0; i < n; i++)
+        fr_buf_adds(&b, ", *a");
+    fr_buf_adds(&b, "]\n");
+    return fr_buf_detach(&b, NULL);
+}
+
+static void test_alias_and_anchor_limits(void **state)
+{
+    /* 100000 nodes through aliases: the walk reads the file (and refuses x). */
+    char *yaml = alias_list(100000);
+    expect_error(yaml, "ferry.yaml:1:1: unknown key \"x\" at the top level", NULL);
+    free(yaml);
+    yaml = alias_list(100001);
+    expect_error(yaml,
+                 "ferry.yaml:1:400011: alias *a: aliases expand to more than 100000 nodes (the "
+                 "limit)",
+                 NULL);
+    free(yaml);
+
+    /* 1000 anchors, then 1001. */
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "x:\n");
+    for (int i = 0; i < 1000; i++)
+        fr_buf_addf(&b, "  - &a%d v\n", i);
+    expect_error(fr_buf_str(&b), "ferry.yaml:1:1: unknown key \"x\" at the top level", NULL);
+    fr_buf_adds(&b, "  - &a1000 v\n");
+    expect_error(fr_buf_str(&b),
+                 "ferry.yaml:1002:5: anchor &a1000: more than 1000 anchors in one file (the "
+                 "limit)",
+                 NULL);
+    fr_buf_release(&b);
+}
+
+/* Duplicate keys are found by sorting: a mapping of 300,000 keys took minutes pair by pair. */
+static void test_many_keys(void **state)
+{
+    struct fr_buf b = FR_BUF_INIT;
+    for (int i = 0; i < 300000; i++)
+        fr_buf_addf(&b, "k%d: 1\n", i);
+    fr_buf_adds(&b, "k12: 2\n");
+    expect_error(fr_buf_str(&b),
+                 "ferry.yaml:300001:1: duplicate key \"k12\" at the top level (first at line 13:1)",
+                 NULL);
+    fr_buf_release(&b);
+
+    /* The first offender in file order wins: a repeat before a key that is not a name... */
+    expect_error("targets:\n"
+                 "  a: { base_url: http://x }\n"
+                 "  b: { base_url: http://x }\n"
+                 "  a: { base_url: http://x }\n"
+                 "  a: { base_url: http://x }\n"
+                 "  [x]: 1\n"
+                 "  b: { base_url: http://x }\n",
+                 "ferry.yaml:4:3: duplicate key \"a\" under targets (first at line 2:3)", NULL);
+    /* ...and a key that is not a name before a repeat. */
+    expect_error("targets:\n"
+                 "  a: { base_url: http://x }\n"
+                 "  [x]: 1\n"
+                 "  a: { base_url: http://x }\n",
+                 "ferry.yaml:3:3: targets: a key must be a plain name, found a sequence", NULL);
+}
+
+/* Anchors and aliases as an operator writes them keep working. */
+static void test_ordinary_aliases(void **state)
+{
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(load("targets:\n"
+                          "  im:\n"
+                          "    base_url: https://im.example.com\n"
+                          "    auth: &auth { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
+                          "    retry: &retry { max_attempts: 3, base: 200ms }\n"
+                          "    timeout: &timeout { connect: 2s, total: 9s }\n"
+                          "  crm:\n"
+                          "    base_url: https://crm.example.com\n"
+                          "    auth: *auth\n"
+                          "    retry: *retry\n"
+                          "    timeout: *timeout\n",
+                          &cfg, &err),
+                     0);
+    const struct fr_target_conf *t = fr_config_find_target(cfg, "crm");
+    assert_non_null(t);
+    assert_int_equal(t->auth.type, FR_AUTH_BEARER);
+    assert_string_equal(t->auth.token, "s3cr3t-from-env-0042");
+    assert_int_equal(t->retry.max_attempts, 3);
+    assert_int_equal(t->retry.base_ms, 200);
+    assert_int_equal(t->total_timeout_ms, 9000);
+    fr_config_free(cfg);
 }
 
 static void test_unreadable_file(void **state)
@@ -859,6 +1051,11 @@ int main(void)
         cmocka_unit_test_setup(test_auth_keys_by_type, setup),
         cmocka_unit_test_setup(test_api_version_rules, setup),
         cmocka_unit_test_setup(test_syntax_error, setup),
+        cmocka_unit_test_setup(test_depth_limit, setup),
+        cmocka_unit_test_setup(test_alias_bomb, setup),
+        cmocka_unit_test_setup(test_alias_and_anchor_limits, setup),
+        cmocka_unit_test_setup(test_ordinary_aliases, setup),
+        cmocka_unit_test_setup(test_many_keys, setup),
         cmocka_unit_test_setup(test_unreadable_file, setup),
         cmocka_unit_test_setup(test_directory_is_unreadable, setup),
         cmocka_unit_test_setup(test_load_file, setup),
