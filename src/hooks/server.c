@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/hex.h"
 #include "core/log.h"
+#include "core/log_limit.h"
 #include "core/net.h"
 #include "hooks/verify.h"
 #include "obs/admin.h"
@@ -55,12 +56,13 @@ struct fr_hook_server {
     bool closed;                 /* under lock: the committer has ended */
     size_t in_flight;            /* under lock: requests past their first call, not yet answered */
     pthread_t committer;
-    size_t commit_batch;        /* most events per commit, 1..FR_HOOK_BATCH_MAX */
-    int64_t commit_interval_us; /* from one commit's start to the next's, at least */
-    size_t commit_enough;       /* ... unless this many events wait */
-    size_t queued;              /* under lock: events in head..tail */
-    bool pacing;                /* under lock: the committer waits for its interval */
-    struct fr_log_batch log;    /* the committer's */
+    size_t commit_batch;             /* most events per commit, 1..FR_HOOK_BATCH_MAX */
+    int64_t commit_interval_us;      /* from one commit's start to the next's, at least */
+    size_t commit_enough;            /* ... unless this many events wait */
+    size_t queued;                   /* under lock: events in head..tail */
+    bool pacing;                     /* under lock: the committer waits for its interval */
+    struct fr_log_batch log;         /* the committer's */
+    struct fr_log_limit *rejections; /* which warnings of rejected requests are logged */
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -240,6 +242,52 @@ static void count(enum fr_metric_id id, const char *source, const char *reason)
     fr_metric_add(fr_metrics_global(), id, labels, 1);
 }
 
+/* ---- warnings of rejected requests -------------------------------------------------- */
+
+static const char *client_ip(struct MHD_Connection *conn, char *buf, size_t len);
+
+static void log_summary(const struct fr_log_limit_summary *sum, void *ud)
+{
+    (void)ud;
+    char *sentence = fr_log_limit_sentence(sum);
+    FR_LOG_WARN("webhook rejections not logged one by one", FR_LS("summary", sentence),
+                FR_LS("kind", sum->kind), FR_LS("path", sum->source), FR_LS("client", sum->client),
+                FR_LI("suppressed", (int64_t)sum->suppressed), FR_LI("window_ms", sum->window_ms));
+    free(sentence);
+}
+
+/* Hands back the summaries of windows that have ended; at stop, of every window. */
+static void flush_rejections(struct fr_hook_server *s, bool all)
+{
+    int64_t now = fr_now_ms();
+    fr_log_limit_flush(s->rejections, all ? now + FR_LOG_LIMIT_WINDOW_MS : now, log_summary, NULL);
+}
+
+/*
+ * A warning about a rejected request: logged with fields, the path and the client
+ * address, unless this kind ("signature failures": a plural that reads in the summary)
+ * from this client on this path was already logged FR_LOG_LIMIT_BURST times in the
+ * window (core/log_limit.h); those are counted and summarised once the window ends.
+ * The metrics count every rejection, logged or not.
+ */
+static void warn_rejected(struct fr_hook_server *s, struct MHD_Connection *conn, const char *kind,
+                          const char *path, const char *msg, const struct fr_log_field *fields,
+                          size_t n)
+{
+    char ip[INET6_ADDRSTRLEN];
+    client_ip(conn, ip, sizeof(ip));
+    int64_t now = fr_now_ms();
+    if (fr_log_limit_hit(s->rejections, kind, path, ip, now)) {
+        struct fr_log_field f[8];
+        FR_ASSERT(n + 2 <= FR_ARRAY_LEN(f));
+        memcpy(f, fields, n * sizeof(*f));
+        f[n++] = FR_LS("path", path);
+        f[n++] = FR_LS("client", ip);
+        fr_log_emit(FR_LOG_WARN, msg, f, n);
+    }
+    fr_log_limit_flush(s->rejections, now, log_summary, NULL);
+}
+
 /* ---- answers -------------------------------------------------------------------------- */
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body,
@@ -339,10 +387,11 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
                                          scheme_id, sizeof(scheme_id), &reason);
     free(h.v);
     if (vr != FR_VERIFY_OK) {
-        char ip[INET6_ADDRSTRLEN];
-        FR_LOG_WARN("webhook rejected: signature not verified", FR_LS("source", src->name),
-                    FR_LS("result", fr_verify_result_name(vr)), FR_LS("reason", reason),
-                    FR_LS("client", client_ip(conn, ip, sizeof(ip))));
+        const struct fr_log_field f[] = {FR_LS("source", src->name),
+                                         FR_LS("result", fr_verify_result_name(vr)),
+                                         FR_LS("reason", reason)};
+        warn_rejected(s, conn, "signature failures", src->path,
+                      "webhook rejected: signature not verified", f, FR_ARRAY_LEN(f));
         count(FR_M_WEBHOOK_REJECTED, src->name, "signature");
         return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
     }
@@ -436,8 +485,10 @@ static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *co
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (!errno && *end == '\0' && n > s->conf->max_body) {
-            FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", src->name),
-                        FR_LI("max_body", s->conf->max_body));
+            const struct fr_log_field f[] = {FR_LS("source", src->name),
+                                             FR_LI("max_body", s->conf->max_body)};
+            warn_rejected(s, conn, "bodies over max_body", src->path,
+                          "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
             count(FR_M_WEBHOOK_REJECTED, src->name, "too_large");
             return reply_error(conn, 413, "body larger than max_body");
         }
@@ -466,8 +517,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!rq->too_big && fr_buf_add(&rq->body, upload_data, *upload_data_size) != 0) {
             rq->too_big = true;
             fr_buf_release(&rq->body);
-            FR_LOG_WARN("webhook rejected: body over max_body", FR_LS("source", rq->src->name),
-                        FR_LI("max_body", s->conf->max_body));
+            const struct fr_log_field f[] = {FR_LS("source", rq->src->name),
+                                             FR_LI("max_body", s->conf->max_body)};
+            warn_rejected(s, conn, "bodies over max_body", rq->src->path,
+                          "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
             count(FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
             /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
              * connection is closed without an answer): either way nothing more is read. */
@@ -512,6 +565,7 @@ static unsigned pool_size(void)
 
 static void server_free(struct fr_hook_server *s)
 {
+    fr_log_limit_free(s->rejections);
     fr_log_batch_release(&s->log);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);
@@ -557,6 +611,8 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     s->commit_batch = commit->batch ? commit->batch : FR_HOOK_BATCH_MAX;
     s->commit_interval_us = commit->interval_ms * 1000;
     s->commit_enough = FR_MIN(s->commit_batch, (size_t)FR_HOOK_COMMIT_ENOUGH);
+    s->rejections =
+        fr_log_limit_new(FR_LOG_LIMIT_BURST, FR_LOG_LIMIT_WINDOW_MS, FR_LOG_LIMIT_MAX_KEYS);
     if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
     else
@@ -634,5 +690,6 @@ void fr_hook_server_stop(struct fr_hook_server *s)
      * is left suspended, which libmicrohttpd's stop does not allow. */
     stop_committer(s);
     MHD_stop_daemon(s->daemon);
+    flush_rejections(s, true); /* what was held back is told before ferry goes */
     server_free(s);
 }

@@ -531,6 +531,146 @@ static void test_github_resend_with_new_delivery_id(void **state)
     assert_int_equal(stop_serve(e), 0);
 }
 
+/* ---- a flood of bad signatures ------------------------------------------------------ */
+
+#define FLOOD_CONNS    4
+#define FLOOD_REQUESTS 100000
+
+struct flood {
+    int port;
+    int n;         /* requests to send on this connection */
+    int first_id;  /* X-GitHub-Delivery of the first */
+    long answered; /* 401s read back */
+};
+
+/* "HTTP/1.1 401 ..." -> 401 */
+static int atoi_status(const char *line)
+{
+    const char *sp = strchr(line, ' ');
+    return sp ? (int)strtol(sp + 1, NULL, 10) : -1;
+}
+
+/* Reads one answer from fd into buf; returns its status, or -1. Keeps what follows it. */
+static int read_answer(int fd, struct fr_buf *buf)
+{
+    for (;;) {
+        const char *data = fr_buf_str(buf);
+        const char *end = memmem(data, buf->len, "\r\n\r\n", 4);
+        if (end) {
+            const char *cl = strcasestr(data, "\r\nContent-Length:");
+            size_t head = (size_t)(end + 4 - data);
+            size_t body = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+            if (buf->len >= head + body) {
+                int status = buf->len > 12 ? atoi_status(data) : -1;
+                memmove(buf->data, data + head + body, buf->len - head - body);
+                buf->len -= head + body;
+                return status;
+            }
+        }
+        char chunk[4096];
+        ssize_t got = recv(fd, chunk, sizeof(chunk), 0);
+        if (got <= 0)
+            return -1;
+        fr_buf_add(buf, chunk, (size_t)got);
+    }
+}
+
+/* One keep-alive connection sending f->n deliveries with a wrong signature, one at a time. */
+static void *flood_main(void *arg)
+{
+    struct flood *f = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    struct fr_buf in = FR_BUF_INIT;
+    for (int i = 0; i < f->n; i++) {
+        char req[512];
+        int len = snprintf(req, sizeof(req),
+                           "POST /hooks/gh HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "X-GitHub-Delivery: flood-%d\r\n"
+                           "X-Hub-Signature-256: sha256=%064d\r\n"
+                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                           f->first_id + i, 0);
+        if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len)
+            break;
+        if (read_answer(fd, &in) != 401)
+            break;
+        f->answered++;
+    }
+    fr_buf_release(&in);
+    close(fd);
+    return NULL;
+}
+
+static long count_lines(const char *text, const char *needle)
+{
+    long n = 0;
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (memmem(p, len, needle, strlen(needle)))
+            n++;
+        p = eol ? eol + 1 : NULL;
+    }
+    return n;
+}
+
+/*
+ * 100,000 deliveries with a wrong signature: every one answered 401 and counted in
+ * /metrics, but the log holds the first few and a summary per window, not a line each.
+ */
+static void test_rejection_flood_summarised(void **state)
+{
+    struct env *e = *state;
+    write_gh_config(e, "64KB", 3);
+    start_serve(e);
+    struct flood f[FLOOD_CONNS];
+    pthread_t t[FLOOD_CONNS];
+    for (int i = 0; i < FLOOD_CONNS; i++) {
+        f[i] = (struct flood){.port = e->port,
+                              .n = FLOOD_REQUESTS / FLOOD_CONNS,
+                              .first_id = i * (FLOOD_REQUESTS / FLOOD_CONNS)};
+        assert_int_equal(pthread_create(&t[i], NULL, flood_main, &f[i]), 0);
+    }
+    long answered = 0;
+    for (int i = 0; i < FLOOD_CONNS; i++) {
+        pthread_join(t[i], NULL);
+        answered += f[i].answered;
+    }
+    assert_int_equal(answered, FLOOD_REQUESTS);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", e->port);
+    long status = 0;
+    char *metrics = NULL;
+    assert_int_equal(fr_test_http("GET", url, NULL, NULL, &status, &metrics), 0);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(
+        metrics, "ferry_webhook_rejected_total{source=\"gh\",reason=\"signature\"} 100000\n"));
+    free(metrics);
+    assert_int_equal(stop_serve(e), 0); /* a stop writes what was held back */
+    char *err = fr_test_proc_stderr(&e->serve);
+    long lines = count_lines(err, "\n") + 1;
+    long rejected = count_lines(err, "signature not verified");
+    /* the held-back count in the summaries adds up to the rest */
+    long summarised = 0;
+    for (const char *p = err; (p = strstr(p, "\"suppressed\":"));) {
+        summarised += strtol(p + 13, NULL, 10);
+        p += 13;
+    }
+    free(err);
+    assert_true(lines < 1000);
+    assert_true(rejected > 0);
+    assert_true(summarised > 0);
+    assert_int_equal(summarised + rejected, FLOOD_REQUESTS);
+    assert_int_equal(stored_events(e), 0);
+    assert_int_equal(fr_test_receiver_count(e->recv), 0);
+}
+
 /* The sum of the counts of the serve log's "deleted past retention" lines. */
 static long purged_in_log(struct env *e)
 {
@@ -1363,6 +1503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_scheme_end_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_stored_once_delivered_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_github_resend_with_new_delivery_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejection_flood_summarised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_events_deleted_after_retention, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_limits_413_405_404, setup, teardown),
