@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ struct fr_hook_server {
     size_t queued;              /* under lock: events in head..tail */
     bool pacing;                /* under lock: the committer waits for its interval */
     struct fr_log_batch log;    /* the committer's */
+    /* fr_now_ms() of the committer's last commit when it failed; 0 when it stored its events */
+    _Atomic int64_t commit_failed_ms;
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -111,6 +114,7 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
     struct fr_err err = {0};
     int64_t t0 = fr_now_us();
     int rc = fr_store_events_add(s->store, ev, n, outcome, &err);
+    atomic_store(&s->commit_failed_ms, rc ? FR_MAX(fr_now_ms(), 1) : 0);
     size_t stored = 0;
     for (i = 0; i < n && !rc; i++)
         stored += outcome[i] == FR_EVENT_ADD_STORED;
@@ -601,6 +605,11 @@ const char *fr_hook_server_host(const struct fr_hook_server *s)
 int fr_hook_server_port(const struct fr_hook_server *s)
 {
     return s->port;
+}
+
+int64_t fr_hook_server_commit_failed_ms(struct fr_hook_server *s)
+{
+    return atomic_load(&s->commit_failed_ms);
 }
 
 void fr_hook_server_stop(struct fr_hook_server *s)

@@ -38,7 +38,20 @@ struct fr_admin_hooks {
     int (*run_job)(void *ud, const char *job);
     /* Events became due (a replay): wake the delivery workers. */
     void (*wake)(void *ud);
+    /*
+     * When the webhook committer's last commit failed: its fr_now_ms(); 0 when
+     * the last commit stored its events (fr_hook_server_commit_failed_ms).
+     */
+    int64_t (*commit_failed_ms)(void *ud);
 };
+
+/*
+ * /readyz fails its "store" check while the store refuses a test write
+ * (fr_store_write_check), and for this long after a commit of webhook
+ * events failed, unless a later commit succeeded: some failures only show
+ * when a commit reaches the disk.
+ */
+#define FR_ADMIN_COMMIT_FAILED_WINDOW_MS 10000
 
 struct fr_admin;
 
