@@ -393,6 +393,9 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
         .path = url,
         .authorization =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
     };
     struct fr_admin_response out;
     if (!s->admin || !fr_admin_handle(s->admin, &rq, &out))
@@ -407,6 +410,8 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (out.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out.allow);
+    for (const struct fr_admin_header *h = out.headers; h && h->name; h++)
+        MHD_add_response_header(resp, h->name, h->value);
     enum MHD_Result rc = MHD_queue_response(conn, out.status, resp);
     MHD_destroy_response(resp);
     return rc;
