@@ -82,6 +82,8 @@ static int teardown(void **state)
 
 /* ---- ferry serve ---------------------------------------------------------------------- */
 
+static void wait_ready(struct env *e);
+
 /* Starts ferry serve with the store at store_path (relative to e->dir) and more webhooks keys. */
 static void start_serve(struct env *e, const char *store_path, const char *more)
 {
@@ -103,6 +105,7 @@ static void start_serve(struct env *e, const char *store_path, const char *more)
     e->port = fr_test_ready_port(&e->serve, 15000);
     if (e->port <= 0)
         fail_msg("ferry serve did not start");
+    wait_ready(e);
 }
 
 /* ---- requests ------------------------------------------------------------------------- */
@@ -478,6 +481,25 @@ static char *readyz(struct env *e, long want, const char *why)
     json_decref(j);
     answer_release(&a);
     return detail;
+}
+
+/*
+ * Waits until /readyz says 200: the delivery workers count as running once
+ * their threads have begun, which may be a moment after "listening on".
+ */
+static void wait_ready(struct env *e)
+{
+    int64_t deadline = fr_now_ms() + 10000;
+    for (;;) {
+        struct answer a = request(e, "GET", "/readyz", NULL, NULL);
+        long status = a.status;
+        answer_release(&a);
+        if (status == 200)
+            return;
+        if (fr_now_ms() > deadline)
+            fail_msg("ferry serve is not ready 10 s after it started listening");
+        fr_sleep_ms(20);
+    }
 }
 
 /* Writes path until its filesystem is full; returns the bytes written. */
