@@ -612,7 +612,7 @@ int fr_hook_server_port(const struct fr_hook_server *s)
     return s->port;
 }
 
-int64_t fr_hook_server_commit_failed_ms(struct fr_hook_server *s)
+int64_t fr_hook_server_commit_failed_ms(const struct fr_hook_server *s)
 {
     return atomic_load(&s->commit_failed_ms);
 }

@@ -97,7 +97,7 @@ int fr_hook_server_port(const struct fr_hook_server *s);
  * the fr_now_ms() of that commit; 0 when the last commit stored its events,
  * or none happened yet. Any thread, while the server runs.
  */
-int64_t fr_hook_server_commit_failed_ms(struct fr_hook_server *s);
+int64_t fr_hook_server_commit_failed_ms(const struct fr_hook_server *s);
 
 /*
  * Graceful stop: stops accepting, lets requests already being answered
