@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "core/log.h"
 #include "core/units.h"
@@ -172,6 +173,8 @@ struct parts {
     struct fr_dispatch *dispatch;
     struct fr_sched *sched;
     struct fr_trends *trends;
+    /* set once the server runs: the admin may answer /readyz before start returns */
+    struct fr_hook_server *_Atomic server;
 };
 
 static void status_extras(void *ud, json_t *status)
@@ -197,6 +200,13 @@ static void ready_checks(void *ud, json_t *checks)
                                             running == workers, "detail", detail));
 }
 
+static int64_t commit_failed_ms(void *ud)
+{
+    struct parts *p = ud;
+    struct fr_hook_server *s = atomic_load(&p->server);
+    return s ? fr_hook_server_commit_failed_ms(s) : 0;
+}
+
 static void wake_workers(void *ud)
 {
     struct parts *p = ud;
@@ -220,6 +230,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         .status = status_extras,
         .run_job = run_job,
         .wake = wake_workers,
+        .commit_failed_ms = commit_failed_ms,
     };
     struct fr_admin *admin = NULL;
     if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
@@ -242,6 +253,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         fr_dispatch_stop(d);
         return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
     }
+    atomic_store(&parts.server, s);
     printf("listening on http://%s:%d\n", fr_hook_server_host(s), fr_hook_server_port(s));
     fflush(stdout);
     FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
@@ -252,6 +264,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     int sig = fr_cli_wait_stop_signal(stop);
     FR_LOG_INFO("serve stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     fr_hook_server_stop(s); /* first: the answers in flight still need the committer's store */
+    atomic_store(&parts.server, NULL);
     fr_admin_free(admin);
     fr_sched_interrupt(parts.sched, sig); /* runs in progress stop cleanly, within their grace */
     fr_sched_stop(parts.sched);           /* and are waited for */

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +64,8 @@ struct fr_hook_server {
     bool pacing;                     /* under lock: the committer waits for its interval */
     struct fr_log_batch log;         /* the committer's */
     struct fr_log_limit *rejections; /* which warnings of rejected requests are logged */
+    /* fr_now_ms() of the committer's last commit when it failed; 0 when it stored its events */
+    _Atomic int64_t commit_failed_ms;
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
@@ -114,6 +117,7 @@ static void commit_batch(struct fr_hook_server *s, struct pending *batch, size_t
     struct fr_err err = {0};
     int64_t t0 = fr_now_us();
     int rc = fr_store_events_add(s->store, ev, n, outcome, &err);
+    atomic_store(&s->commit_failed_ms, rc ? FR_MAX(fr_now_ms(), 1) : 0);
     size_t stored = 0;
     for (i = 0; i < n && !rc; i++)
         stored += outcome[i] == FR_EVENT_ADD_STORED;
@@ -445,6 +449,9 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
         .path = url,
         .authorization =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+        .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+        .fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
     };
     struct fr_admin_response out;
     if (!s->admin || !fr_admin_handle(s->admin, &rq, &out))
@@ -459,6 +466,8 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (out.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out.allow);
+    for (const struct fr_admin_header *h = out.headers; h && h->name; h++)
+        MHD_add_response_header(resp, h->name, h->value);
     enum MHD_Result rc = MHD_queue_response(conn, out.status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -664,6 +673,11 @@ const char *fr_hook_server_host(const struct fr_hook_server *s)
 int fr_hook_server_port(const struct fr_hook_server *s)
 {
     return s->port;
+}
+
+int64_t fr_hook_server_commit_failed_ms(const struct fr_hook_server *s)
+{
+    return atomic_load(&s->commit_failed_ms);
 }
 
 void fr_hook_server_stop(struct fr_hook_server *s)

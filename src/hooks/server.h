@@ -93,6 +93,13 @@ const char *fr_hook_server_host(const struct fr_hook_server *s);
 int fr_hook_server_port(const struct fr_hook_server *s);
 
 /*
+ * When the committer's last commit failed (its events were answered 503):
+ * the fr_now_ms() of that commit; 0 when the last commit stored its events,
+ * or none happened yet. Any thread, while the server runs.
+ */
+int64_t fr_hook_server_commit_failed_ms(const struct fr_hook_server *s);
+
+/*
  * Graceful stop: stops accepting, lets requests already being answered
  * finish (at most webhooks.timeout), commits what waits, closes every
  * connection and frees the server. NULL is a no-op.

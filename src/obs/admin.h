@@ -5,11 +5,19 @@
  * POST /api/jobs/NAME/run (docs/operations.md).
  *
  * The module knows nothing of libmicrohttpd: the server hands it a
- * method, a path and the Authorization header and sends back what it
- * answers. Reads are open; actions need "Authorization: Bearer TOKEN"
- * matching webhooks.admin_token (compared in constant time; 401 without
- * or with a wrong token, 403 when no admin_token is configured). The token
- * never reaches a log line, an answer or a metric.
+ * method, a path and a few headers and sends back what it answers, with
+ * the headers it names. Reads are open; actions need "Authorization:
+ * Bearer TOKEN" matching webhooks.admin_token (compared in constant time;
+ * 401 without or with a wrong token, 403 when no admin_token is
+ * configured). The token never reaches a log line, an answer or a metric.
+ *
+ * Browsers: every path but /healthz and /readyz answers only a Host that
+ * fr_admin_host_ok allows (else 421), so a page whose name was rebound to
+ * the listener's address (DNS rebinding) cannot read it; an admin action
+ * whose Origin is another site's is refused (403) before its token is
+ * looked at; every answer carries the security headers (no framing, no
+ * sniffing, no referrer, a Content-Security-Policy; the dashboard's allows
+ * exactly its own inline script and style, by their SHA-256).
  *
  * Threads: fr_admin_handle may be called from many threads at once; the
  * admin's own store handle is used under a lock.
@@ -38,7 +46,20 @@ struct fr_admin_hooks {
     int (*run_job)(void *ud, const char *job);
     /* Events became due (a replay): wake the delivery workers. */
     void (*wake)(void *ud);
+    /*
+     * When the webhook committer's last commit failed: its fr_now_ms(); 0 when
+     * the last commit stored its events (fr_hook_server_commit_failed_ms).
+     */
+    int64_t (*commit_failed_ms)(void *ud);
 };
+
+/*
+ * /readyz fails its "store" check while the store refuses a test write
+ * (fr_store_write_check), and for this long after a commit of webhook
+ * events failed, unless a later commit succeeded: some failures only show
+ * when a commit reaches the disk.
+ */
+#define FR_ADMIN_COMMIT_FAILED_WINDOW_MS 10000
 
 struct fr_admin;
 
@@ -51,10 +72,18 @@ int fr_admin_new(const struct fr_config *cfg, const struct fr_admin_hooks *hooks
                  struct fr_admin **out, struct fr_err *err);
 void fr_admin_free(struct fr_admin *a);
 
+/* A request's method, path and headers, each borrowed for the call; a header absent is NULL. */
 struct fr_admin_request {
     const char *method;
     const char *path;          /* without the query string */
     const char *authorization; /* the header's value, or NULL */
+    const char *host;          /* Host */
+    const char *origin;        /* Origin */
+    const char *fetch_site;    /* Sec-Fetch-Site */
+};
+
+struct fr_admin_header {
+    const char *name, *value;
 };
 
 struct fr_admin_response {
@@ -63,6 +92,8 @@ struct fr_admin_response {
     char *body;               /* owned: free() it */
     size_t len;
     const char *allow; /* for a 405: the methods allowed; else NULL */
+    /* more headers to send, up to a {NULL, NULL}; borrowed from the admin until fr_admin_free */
+    const struct fr_admin_header *headers;
 };
 
 /*
@@ -71,6 +102,33 @@ struct fr_admin_response {
  */
 bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
                      struct fr_admin_response *out);
+
+/*
+ * Whether the operations endpoints answer a request with this Host header
+ * (NULL when it had none: no). Allowed: an IP address, IPv4 or IPv6 in
+ * brackets (a rebinding attack needs a name it controls, and a page at an
+ * address is already on the listener's origin); "localhost" and any name
+ * under ".localhost" (a reserved name browsers resolve to loopback
+ * themselves, which no one can publish in DNS); and the names in allowed,
+ * webhooks.allowed_hosts (lower case, no port: "ferry.example.com",
+ * "*.example.com" for any name under example.com but not itself, "*" for
+ * any Host at all). A port, if given, must be a number up to 65535 and is
+ * ignored; names compare without case and without a trailing dot; a Host
+ * of other characters than letters, digits, '.', '-' and '_' is refused.
+ * Pure.
+ */
+bool fr_admin_host_ok(const char *const *allowed, size_t nallowed, const char *host);
+
+/*
+ * Whether a request for an admin action comes from the listener's own
+ * origin, or from no browser at all. origin (the Origin header) NULL: yes
+ * (curl, scripts, ferry's own CLI send none); "null", a scheme other than
+ * http or https, or a host or port other than host's (the Host header; a
+ * port left out is the origin scheme's default, 80 or 443): no. fetch_site
+ * (Sec-Fetch-Site, may be NULL) "cross-site" or "same-site": no, whatever
+ * the Origin. Pure.
+ */
+bool fr_admin_origin_ok(const char *host, const char *origin, const char *fetch_site);
 
 /* Whether header is "Bearer TOKEN" with TOKEN equal to token; constant time in TOKEN. Pure. */
 bool fr_admin_token_ok(const char *token, const char *header);

@@ -506,3 +506,10 @@ int fr_store_ping(struct fr_store *st, struct fr_err *err)
         return fr_err_set(err, FR_EINVAL, 0, "ping: no store");
     return st->ops->ping(st, err);
 }
+
+int fr_store_write_check(struct fr_store *st, struct fr_err *err)
+{
+    if (!st)
+        return fr_err_set(err, FR_EINVAL, 0, "write check: no store");
+    return st->ops->write_check(st, err);
+}

@@ -472,4 +472,30 @@ int fr_store_job_unlock(struct fr_store *st, const char *job, struct fr_err *err
  */
 int fr_store_ping(struct fr_store *st, struct fr_err *err);
 
+/* The free space below which fr_store_write_check calls a SQLite store's filesystem full. */
+#define FR_STORE_WRITE_MIN_FREE (1024u * 1024u)
+/* How long fr_store_write_check waits for a lock another writer holds. */
+#define FR_STORE_WRITE_CHECK_WAIT_MS 2000
+
+/*
+ * Proves that a write could commit now, and leaves nothing behind: for
+ * readiness checks, since a store that answers reads may still refuse every
+ * write (a full disk, a read-only file or database). FR_ESTORE with err
+ * saying why when it could not (the URL's password is never in it).
+ *
+ * SQLite: the database file and its WAL may be written (access(2): a
+ * read-only mount, an immutable file, permissions), their filesystem is not
+ * mounted read-only and has FR_STORE_WRITE_MIN_FREE bytes free for this
+ * process (statvfs: the rolled-back write below never reaches the disk, so
+ * a full disk would go unseen), and within FR_STORE_WRITE_CHECK_WAIT_MS the
+ * write lock is taken and a row written in a transaction that is rolled
+ * back. "sqlite::memory:" has no file: only the last.
+ * PostgreSQL: the server is not a standby in recovery, the session's
+ * transactions are not read-only, and a row is inserted in a transaction
+ * that is rolled back, waiting at most FR_STORE_WRITE_CHECK_WAIT_MS for a
+ * lock. (The server's own disk is not measured: a full one shows when a
+ * commit fails.)
+ */
+int fr_store_write_check(struct fr_store *st, struct fr_err *err);
+
 #endif

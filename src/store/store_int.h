@@ -80,6 +80,7 @@ struct fr_store_ops {
     int (*run_last)(struct fr_store *st, const char *job, const char *status, struct fr_run *out,
                     struct fr_err *err);
     int (*ping)(struct fr_store *st, struct fr_err *err);
+    int (*write_check)(struct fr_store *st, struct fr_err *err);
     int (*schedule_claim)(struct fr_store *st, const char *job, int64_t slot_ms, const char *owner,
                           int64_t now_ms, bool *claimed, struct fr_err *err);
     /*

@@ -527,6 +527,43 @@ static int pg_ping(struct fr_store *base, struct fr_err *err)
     return enter_exec(base, &s, "SELECT count(*) FROM schema_migrations", NULL, NULL, err, "ping");
 }
 
+static int pg_write_check(struct fr_store *base, struct fr_err *err)
+{
+    const char *op = "write check";
+    struct pg_store *s;
+    int rc = enter_tx(base, &s, err, op);
+    if (rc)
+        return rc;
+    /* A standby or a read-only default refuses every write: say which, before trying one. */
+    PGresult *res = NULL;
+    rc = exec_p(s, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", NULL,
+                &res, err, op);
+    if (!rc && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        rc = fr_err_set(err, FR_ESTORE, 0,
+                        "%s: the server is a standby in recovery and takes no writes (%s)", op,
+                        s->where);
+    else if (!rc && strcmp(PQgetvalue(res, 0, 1), "on") == 0)
+        rc = fr_err_set(err, FR_ESTORE, 0,
+                        "%s: transactions are read-only here (default_transaction_read_only is "
+                        "on for this server, database or user) (%s)",
+                        op, s->where);
+    PQclear(res);
+    char limits[128];
+    snprintf(limits, sizeof(limits),
+             "SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
+             FR_STORE_WRITE_CHECK_WAIT_MS, FR_STORE_WRITE_CHECK_WAIT_MS);
+    if (!rc)
+        rc = exec_sql(s, limits, err, op);
+    /* The session's own version number: checks of other instances never wait for this row. */
+    if (!rc)
+        rc = exec_sql(s,
+                      "INSERT INTO schema_migrations (version, applied_at)"
+                      " VALUES (-pg_backend_pid(), 'write check')",
+                      err, op);
+    exec_sql(s, "ROLLBACK", NULL, op); /* always: nothing of the check stays */
+    return rc;
+}
+
 static int pg_run_add_failures(struct fr_store *base, const char *run_id,
                                const struct fr_run_failure *failures, size_t n, struct fr_err *err)
 {
@@ -1472,6 +1509,7 @@ static const struct fr_store_ops pg_ops = {
     .queue_stats = pg_queue_stats,
     .run_last = pg_run_last,
     .ping = pg_ping,
+    .write_check = pg_write_check,
     .schedule_claim = pg_schedule_claim,
     .job_lock = pg_job_lock,
     .job_unlock = pg_job_unlock,

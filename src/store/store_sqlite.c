@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -219,6 +220,7 @@ enum stmt_id {
     ST_WATERMARK_SET,
     ST_RUN_LAST_STATUS,
     ST_PING,
+    ST_WRITE_CHECK,
     ST_SCHEDULE_CLAIM,
     ST__COUNT
 };
@@ -258,6 +260,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_RUN_LAST_STATUS] = "SELECT " RUN_COLUMNS " FROM runs WHERE job = ?1 AND status = ?2"
                            " ORDER BY started_ms DESC, id DESC LIMIT 1",
     [ST_PING] = "SELECT count(*) FROM schema_migrations",
+    /* rolled back at once: it only proves that a row could be written */
+    [ST_WRITE_CHECK] =
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 'write check')",
     [ST_SCHEDULE_CLAIM] = "INSERT INTO schedule_claims (job, slot_ms, owner, claimed_ms)"
                           " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job, slot_ms) DO NOTHING",
     [ST_FAILURE_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM run_failures WHERE run_id = ?1",
@@ -357,6 +362,9 @@ struct sqlite_store {
  */
 #define READ_SNAPSHOT_GETS 1000
 #define READ_SNAPSHOT_MS   10
+
+/* How long an operation waits for another connection's write lock before "database is locked". */
+#define BUSY_TIMEOUT_MS 5000
 
 static const struct fr_store_ops sqlite_ops;
 
@@ -673,6 +681,60 @@ static int sq_ping(struct fr_store *base, struct fr_err *err)
     if (sqlite3_step(st) != SQLITE_ROW)
         rc = fail(s, err, "ping");
     sqlite3_reset(st);
+    return rc;
+}
+
+/*
+ * What a rolled-back write cannot see, for a database file: that the file and
+ * its WAL may be written (access(2) answers for read-only mounts, immutable
+ * files and permissions, also for root) and that their filesystem has room.
+ */
+static int check_file(struct sqlite_store *s, struct fr_err *err)
+{
+    const char *op = "write check";
+    char *wal = fr_asprintf("%s-wal", s->path);
+    const char *const files[] = {s->path, wal};
+    int rc = FR_OK;
+    for (size_t i = 0; i < FR_ARRAY_LEN(files) && !rc; i++)
+        if (access(files[i], W_OK) != 0 && errno != ENOENT)
+            rc = fr_err_set(err, FR_ESTORE, errno, "%s: %s cannot be written: %s (sqlite:%s)", op,
+                            files[i], strerror(errno), s->path);
+    free(wal);
+    struct statvfs fs;
+    if (!rc && statvfs(s->path, &fs) != 0)
+        rc = fr_err_set(err, FR_ESTORE, errno, "%s: cannot read the free space of sqlite:%s: %s",
+                        op, s->path, strerror(errno));
+    if (rc)
+        return rc;
+    if (fs.f_flag & ST_RDONLY)
+        return fr_err_set(err, FR_ESTORE, EROFS,
+                          "%s: the filesystem holding sqlite:%s is mounted read-only", op, s->path);
+    /* root may also use the blocks the filesystem reserves for it */
+    uint64_t room = (uint64_t)(geteuid() == 0 ? fs.f_bfree : fs.f_bavail) * fs.f_frsize;
+    if (room < FR_STORE_WRITE_MIN_FREE)
+        return fr_err_set(err, FR_ESTORE, ENOSPC,
+                          "%s: the filesystem holding sqlite:%s is full (%llu bytes free, fewer "
+                          "than %llu)",
+                          op, s->path, (unsigned long long)room,
+                          (unsigned long long)FR_STORE_WRITE_MIN_FREE);
+    return FR_OK;
+}
+
+static int sq_write_check(struct fr_store *base, struct fr_err *err)
+{
+    const char *op = "write check";
+    struct sqlite_store *s = enter(base);
+    int rc = strcmp(s->path, ":memory:") == 0 ? FR_OK : check_file(s, err);
+    if (rc)
+        return rc;
+    /* The write lock (a read-only or locked file fails here), then a row in the page cache,
+     * which the rollback drops: nothing reaches the disk. */
+    sqlite3_busy_timeout(s->db, FR_STORE_WRITE_CHECK_WAIT_MS);
+    rc = tx_begin(s, err, op);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (!rc)
+        rc = run_cached(s, ST_WRITE_CHECK, err, op);
+    tx_rollback(s);
     return rc;
 }
 
@@ -1667,7 +1729,7 @@ int fr__store_sqlite_open(const char *url, const char *rest, const char *base_di
         rc = fr_err_set(err, FR_ESTORE, orc,
                         "open: %s (sqlite:%s); check that its directory exists and is writable",
                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(orc), s->path);
-    if (!rc && sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
+    if (!rc && sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
         rc = fail(s, err, "open");
     /* journal_mode answers "memory" for :memory:, which is fine. An 8 MB page cache keeps a
      * million-key journal fast without making ferry large. */
@@ -1777,6 +1839,7 @@ static const struct fr_store_ops sqlite_ops = {
     .queue_stats = sq_queue_stats,
     .run_last = sq_run_last,
     .ping = sq_ping,
+    .write_check = sq_write_check,
     .schedule_claim = sq_schedule_claim,
     .job_lock = sq_job_lock,
     .job_unlock = sq_job_unlock,

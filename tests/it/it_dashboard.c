@@ -3,8 +3,11 @@
  * driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
  * JSON messages ended by NUL on fds 3 and 4). The page loads with no
  * console error or exception, shows a job's run and a dead letter, and
- * its replay button replays the dead letter with the admin token; a job
- * whose last run failed shows the run's reason, as text.
+ * its replay button replays the dead letter with the admin token (the
+ * request carries the page's own Origin, which admin actions require); an
+ * inline script the page did not ship is refused by its
+ * Content-Security-Policy; a job whose last run failed shows the run's
+ * reason, as text.
  * Chromium missing fails the test (scripts/install-deps installs it).
  */
 #include "core/common.h"
@@ -284,15 +287,42 @@ static struct browser *open_dashboard(struct env *e)
     return b;
 }
 
-/* No console error or exception in the page; then closes the browser. */
-static void close_dashboard(struct browser *b)
+static void assert_no_errors(struct browser *b)
 {
     if (json_array_size(b->errors)) {
         char *t = json_dumps(b->errors, JSON_INDENT(2));
         fail_msg("console errors or exceptions in the page:\n%s", t);
     }
+}
+
+/* No console error or exception in the page; then closes the browser. */
+static void close_dashboard(struct browser *b)
+{
+    assert_no_errors(b);
     b->session[0] = '\0'; /* Browser.* is the browser's, not the page's */
     json_decref(cdp(b, "Browser.close", NULL));
+}
+
+/*
+ * The page runs under its Content-Security-Policy, which lets its own
+ * inline script and style run (the page works, without errors) and nothing
+ * else inline: a script added the way an injection would is not run, and
+ * the browser reports the violation. That report is a console error: the
+ * errors before it are checked first, and it is dropped.
+ */
+static void assert_policy_enforced(struct browser *b)
+{
+    assert_no_errors(b);
+    json_t *v = eval(b, "document.addEventListener('securitypolicyviolation',"
+                        " function (ev) { window.refused = ev.violatedDirective; });"
+                        "var s = document.createElement('script');"
+                        "s.textContent = 'window.injected = 1';"
+                        "document.body.appendChild(s);"
+                        "window.injected === undefined");
+    assert_true(json_is_true(v)); /* without the policy it would have run at once */
+    json_decref(v);
+    wait_true(b, "String(window.refused).indexOf('script-src') === 0");
+    json_array_clear(b->errors);
 }
 
 static void test_dashboard_in_chromium(void **state)
@@ -322,6 +352,7 @@ static void test_dashboard_in_chromium(void **state)
     wait_true(b, "document.getElementById('dlq').textContent.indexOf('evt-dead-77') < 0");
     /* a run that succeeded has no reason to show */
     wait_true(b, "document.querySelectorAll('#jobs .reason').length === 0");
+    assert_policy_enforced(b);
     close_dashboard(b);
 }
 

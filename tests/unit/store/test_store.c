@@ -6,6 +6,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -1529,6 +1533,36 @@ static void c_job_lock_one_per_handle(struct fr_store *st)
     assert_int_equal(fr_store_job_lock(st, "x", NULL, NULL), FR_EINVAL);
 }
 
+/* ---- contract: the write check -------------------------------------------------------- */
+
+static void write_check_ok(struct fr_store *st)
+{
+    struct fr_err err = {0};
+    if (fr_store_write_check(st, &err))
+        fail_msg("write check: %s", err.msg);
+}
+
+/*
+ * A healthy store passes, again and again (the check's row is rolled back, or
+ * the second would collide with it), between reads, and leaves nothing behind.
+ */
+static void c_write_check(struct fr_store *st)
+{
+    write_check_ok(st);
+    write_check_ok(st);
+    struct fr_journal_entry e;
+    assert_int_equal(fr_store_journal_get(st, "a", "K-1", &e, NULL), FR_ENOTFOUND);
+    write_check_ok(st); /* inside journal_get's read snapshot */
+    begin_ok(st, "r1", "nightly", 10);
+    write_check_ok(st);
+    int64_t current = 0, latest = -1;
+    assert_int_equal(fr_store_schema(st, &current, &latest, NULL), FR_OK);
+    assert_int_equal(current, latest);
+    struct fr_run run;
+    assert_int_equal(fr_store_run_get(st, "r1", &run, NULL), FR_OK);
+    assert_int_equal(fr_store_write_check(NULL, NULL), FR_EINVAL);
+}
+
 /* ---- contract: backends whose data outlives the handle -------------------------------- */
 
 /* A store no ferry has opened: version 0 (not an error); migrate applies every version once. */
@@ -1903,6 +1937,7 @@ static const struct {
     {"watermarks", c_watermarks},
     {"schedule_claim", c_schedule_claim},
     {"job_lock_one_per_handle", c_job_lock_one_per_handle},
+    {"write_check", c_write_check},
 };
 
 static const struct {
@@ -2331,6 +2366,134 @@ static void test_sqlite_locked(void **state)
     remove_temp_dir(dir);
 }
 
+/*
+ * SQLite: another process holding the write lock. A read still answers; the
+ * write check waits FR_STORE_WRITE_CHECK_WAIT_MS for the lock, then says it
+ * is locked; once it is free, the check passes.
+ */
+static void test_sqlite_write_check_locked(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_ping(st, &err), FR_OK);
+    int64_t t0 = fr_now_ms();
+    assert_int_equal(fr_store_write_check(st, &err), FR_ESTORE);
+    int64_t waited = fr_now_ms() - t0;
+    assert_true(waited >= FR_STORE_WRITE_CHECK_WAIT_MS - 100);
+    assert_true(waited < FR_STORE_WRITE_CHECK_WAIT_MS + 2000); /* not the 5 s of a commit */
+    assert_non_null(strstr(err.msg, "write check: database is locked"));
+    assert_non_null(strstr(err.msg, path));
+
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    write_check_ok(st);
+    /* the handle's own waits are as before: a commit still waits 5 s for the lock */
+    struct fr_journal_update u = {.key = "K-1", .state = FR_JOURNAL_CREATED};
+    update_ok(st, "a", "r1", &u, 1, 2);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
+/* Sets or clears the immutable attribute of path; false when the filesystem or we cannot. */
+static bool set_immutable(const char *path, bool on)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    int flags = 0;
+    bool ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+    flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+    ok = ok && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    close(fd);
+    return ok;
+}
+
+/*
+ * SQLite: a database file made immutable (chattr +i) under a running
+ * handle. Reads answer and a rolled-back write would pass (WAL mode writes
+ * the WAL, not the file), but no checkpoint can ever write the file: the
+ * write check fails and names it. Needs CAP_LINUX_IMMUTABLE and a
+ * filesystem with the attribute (ext4, xfs; not tmpfs): skipped otherwise.
+ */
+static void test_sqlite_write_check_immutable(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    char *url = sqlite_file_url(dir);
+    char *path = fr_asprintf("%s/ferry.db", dir);
+    struct fr_store *st = open_ok(url);
+    write_check_ok(st);
+    if (!set_immutable(path, true)) {
+        print_message("skipped: cannot make %s immutable here (%s)\n", path, strerror(errno));
+        fr_store_close(st);
+        free(path);
+        free(url);
+        remove_temp_dir(dir);
+        skip();
+    }
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_ping(st, &err), FR_OK);
+    int rc = fr_store_write_check(st, &err);
+    set_immutable(path, false); /* before any assertion: the directory must be removable */
+    assert_int_equal(rc, FR_ESTORE);
+    char *want = fr_asprintf("write check: %s cannot be written: Operation not permitted", path);
+    assert_non_null(strstr(err.msg, want));
+    free(want);
+    write_check_ok(st);
+    fr_store_close(st);
+    free(path);
+    free(url);
+    remove_temp_dir(dir);
+}
+
+/*
+ * PostgreSQL: a database whose transactions are read-only (as on a standby,
+ * or with default_transaction_read_only): reads answer, the write check
+ * fails and says so.
+ */
+static void test_pg_write_check_read_only(void **state)
+{
+    (void)state;
+    if (fr_pgtest_skipped())
+        skip();
+    const char *why = NULL;
+    char *url = fr_pgtest_db_new(&why);
+    if (!url)
+        fail_msg("%s", why);
+    struct fr_store *st = open_ok(url);
+    write_check_ok(st);
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *res = PQexec(c, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET"
+                              " default_transaction_read_only = on', current_database()); END $$");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(c);
+    /* a new session takes the database's default */
+    struct fr_store *ro = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open_flags(url, NULL, FR_STORE_NO_MIGRATE, &ro, &err))
+        fail_msg("open %s: %s", url, err.msg);
+    assert_int_equal(fr_store_ping(ro, &err), FR_OK);
+    assert_int_equal(fr_store_write_check(ro, &err), FR_ESTORE);
+    assert_non_null(strstr(err.msg, "write check: transactions are read-only here"));
+    write_check_ok(st); /* the older session keeps its own setting */
+    fr_store_close(ro);
+    fr_store_close(st);
+    fr_pgtest_db_drop(url);
+    free(url);
+}
+
 /* Terminates the sessions of url's database that hold an advisory lock; how many. */
 static int pg_terminate_lock_holders(const char *url)
 {
@@ -2485,7 +2648,7 @@ static void test_sqlite_listing_reentry_refused(void **state)
 
 int main(void)
 {
-    size_t max = FR_ARRAY_LEN(backends) * (FR_ARRAY_LEN(contract) + FR_ARRAY_LEN(durable)) + 16;
+    size_t max = FR_ARRAY_LEN(backends) * (FR_ARRAY_LEN(contract) + FR_ARRAY_LEN(durable)) + 32;
     struct CMUnitTest *tests = fr_calloc(max, sizeof(*tests));
     struct contract_case *cases = fr_calloc(max, sizeof(*cases));
     char **names = fr_calloc(max, sizeof(*names));
@@ -2518,6 +2681,9 @@ int main(void)
         cmocka_unit_test(test_sqlite_migration_8_upgrades),
         cmocka_unit_test(test_sqlite_listing_reentry_refused),
         cmocka_unit_test(test_sqlite_locked),
+        cmocka_unit_test(test_sqlite_write_check_locked),
+        cmocka_unit_test(test_sqlite_write_check_immutable),
+        cmocka_unit_test(test_pg_write_check_read_only),
         cmocka_unit_test(test_sqlite_wal_checkpoints),
         cmocka_unit_test(test_pg_job_lock_connection_lost),
         cmocka_unit_test(test_url_redact),
