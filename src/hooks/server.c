@@ -444,7 +444,10 @@ static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
 static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
                              const char *method)
 {
+    char ip[INET6_ADDRSTRLEN];
     struct fr_admin_request rq = {
+        .client = client_ip(conn, ip, sizeof(ip)),
+        .warnings = s->rejections,
         .method = method,
         .path = url,
         .authorization =
@@ -470,6 +473,7 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
         MHD_add_response_header(resp, h->name, h->value);
     enum MHD_Result rc = MHD_queue_response(conn, out.status, resp);
     MHD_destroy_response(resp);
+    flush_rejections(s, false);
     return rc;
 }
 

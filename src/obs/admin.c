@@ -468,7 +468,14 @@ static void get_dlq(struct fr_admin *a, const char *rest, struct fr_admin_respon
     answer_json(out, 200, json_pack("{s:o}", "dead_letters", list));
 }
 
-/* ---- actions -------------------------------------------------------------------------- */
+/* ---- refusals and actions -------------------------------------------------------------- */
+
+/* Whether to log this refusal: the lender's limiter decides (kind is a plural, "requests without
+ * the admin token"). */
+static bool warn_refusal(const struct fr_admin_request *rq, const char *kind)
+{
+    return !rq->warnings || fr_log_limit_hit(rq->warnings, kind, rq->path, rq->client, fr_now_ms());
+}
 
 /* false (out answered) unless the request carries the admin token. */
 static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
@@ -483,7 +490,9 @@ static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
         return false;
     }
     if (!fr_admin_token_ok(token, rq->authorization)) {
-        FR_LOG_WARN("admin request refused: missing or wrong admin token", FR_LS("path", rq->path));
+        if (warn_refusal(rq, "requests without the admin token"))
+            FR_LOG_WARN("admin request refused: missing or wrong admin token",
+                        FR_LS("path", rq->path), FR_LS("client", rq->client));
         answer_error(out, 401, "this request needs Authorization: Bearer <admin token>");
         return false;
     }
@@ -584,8 +593,9 @@ static bool host_allowed(struct fr_admin *a, const struct fr_admin_request *rq,
     char host[104], path[104];
     printable(rq->host, host);
     printable(rq->path, path);
-    FR_LOG_WARN("operations request refused: Host not allowed", FR_LS("host", host),
-                FR_LS("path", path));
+    if (warn_refusal(rq, "requests for a Host not allowed"))
+        FR_LOG_WARN("operations request refused: Host not allowed", FR_LS("host", host),
+                    FR_LS("path", path), FR_LS("client", rq->client));
     char *msg = rq->host ? fr_asprintf("Host \"%s\" is not one this listener answers here: the "
                                        "dashboard, /api/ and /metrics answer IP addresses, "
                                        "localhost and the names in webhooks.allowed_hosts",
@@ -607,8 +617,10 @@ static bool same_origin(const struct fr_admin_request *rq, struct fr_admin_respo
     printable(rq->origin, origin);
     printable(rq->fetch_site, site);
     printable(rq->path, path);
-    FR_LOG_WARN("admin action refused: the request comes from another site",
-                FR_LS("origin", origin), FR_LS("fetch_site", site), FR_LS("path", path));
+    if (warn_refusal(rq, "admin actions from another site"))
+        FR_LOG_WARN("admin action refused: the request comes from another site",
+                    FR_LS("origin", origin), FR_LS("fetch_site", site), FR_LS("path", path),
+                    FR_LS("client", rq->client));
     answer_error(out, 403,
                  "admin actions are taken from this listener's own pages or without a browser: "
                  "the request's Origin (or Sec-Fetch-Site) says it comes from another site");

@@ -31,6 +31,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/log_limit.h"
 
 /* What the rest of `ferry serve` lends the admin endpoints; any member may be NULL. */
 struct fr_admin_hooks {
@@ -80,6 +81,13 @@ struct fr_admin_request {
     const char *host;          /* Host */
     const char *origin;        /* Origin */
     const char *fetch_site;    /* Sec-Fetch-Site */
+    const char *client;        /* the peer's address, for warnings; may be NULL */
+    /*
+     * Borrowed for the call, may be NULL (then each refusal is logged): the warning of a
+     * refused request is logged only when fr_log_limit_hit says so (kind, path, client);
+     * the lender logs the summaries.
+     */
+    struct fr_log_limit *warnings;
 };
 
 struct fr_admin_header {
