@@ -390,7 +390,8 @@ struct fr_missing_secret {
 struct fr_config {
     char *path;  /* as given */
     char *dir;   /* directory of the file, for relative paths */
-    char *store; /* "sqlite:ferry.db" by default */
+    char *store; /* "sqlite:ferry.db" by default; its password is registered with the redactor */
+    struct fr_conf_pos store_pos; /* where store is written; {0, 0} for the default */
     struct fr_target_conf *targets;
     size_t ntargets;
     struct fr_job_conf *jobs;
