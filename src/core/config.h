@@ -116,6 +116,12 @@ struct fr_target_conf {
     size_t nbody_errors;
     int line, col; /* where the target is defined */
     /*
+     * Not a key of the file: the URL's path and query hold a credential (an
+     * alert webhook's, built by src/obs/alert.c), so the HTTP client shows
+     * it as scheme://host/[REDACTED] in its log lines and errors.
+     */
+    bool secret_url;
+    /*
      * NULL, or the message of the first secret of auth whose ${NAME} was unset
      * at load ("ferry.yaml:8:22: targets.im.auth.client_secret (secret):
      * environment variable ICM_CLIENT_SECRET is not set"); the secret's field is
