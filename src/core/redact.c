@@ -284,6 +284,26 @@ char *fr_redact_excerpt(const char *text, size_t len, size_t max)
     return fr_buf_detach(&out, NULL);
 }
 
+char *fr_redact_excerpt_tail(const char *text, size_t len, size_t max)
+{
+    size_t window = FR_MIN(len, max + FR_REDACT_EXCERPT_SLACK);
+    char *safe = fr_redact_mem(text + len - window, window);
+    size_t n = strlen(safe), start = 0;
+    bool cut = len > window || n > max;
+    if (n > max) {
+        start = n - max;
+        while (start < n && ((unsigned char)safe[start] & 0xC0) == 0x80)
+            start++;
+    }
+    struct fr_buf out = FR_BUF_INIT;
+    if (cut)
+        fr_buf_adds(&out, "...");
+    for (size_t i = start; i < n; i++)
+        fr_buf_addc(&out, (unsigned char)safe[i] < 0x20 ? ' ' : safe[i]);
+    free(safe);
+    return fr_buf_detach(&out, NULL);
+}
+
 /* ---- URLs -------------------------------------------------------------------------------- */
 
 struct span {

@@ -56,6 +56,8 @@ char *fr_redact_str(const char *s);
  * caller frees the result.
  */
 char *fr_redact_excerpt(const char *text, size_t len, size_t max);
+/* The same for the end of text (a command's last output): "..." first when anything was cut. */
+char *fr_redact_excerpt_tail(const char *text, size_t len, size_t max);
 
 /*
  * URLs. A store URL's credentials are its userinfo password

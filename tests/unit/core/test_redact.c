@@ -106,6 +106,22 @@ static void test_excerpt(void **state)
     free(big);
 }
 
+/* The end of a command's output: the same, cut at the front. */
+static void test_excerpt_tail(void **state)
+{
+    char *got = fr_redact_excerpt_tail("line one\nline two", 17, 100);
+    assert_string_equal(got, "line one line two");
+    free(got);
+    got = fr_redact_excerpt_tail("0123456789", 10, 4);
+    assert_string_equal(got, "...6789");
+    free(got);
+    fr_redact_add_secret("tok-ABCDEFGHIJKLMNOP");
+    const char *out = "failed with tok-ABCDEFGHIJKLMNOP: denied";
+    got = fr_redact_excerpt_tail(out, strlen(out), 12);
+    assert_string_equal(got, "...TED]: denied");
+    free(got);
+}
+
 /* What messages show of a URL: never a password, in any spelling libpq takes. */
 static void test_url_credentials(void **state)
 {
@@ -329,6 +345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registered_twice, reset, reset),
         cmocka_unit_test_setup_teardown(test_echoed_token, reset, reset),
         cmocka_unit_test_setup_teardown(test_excerpt, reset, reset),
+        cmocka_unit_test_setup_teardown(test_excerpt_tail, reset, reset),
         cmocka_unit_test_setup_teardown(test_url_credentials, reset, reset),
         cmocka_unit_test_setup_teardown(test_url_credentials_registered, reset, reset),
         cmocka_unit_test_setup_teardown(test_url_quotes, reset, reset),
