@@ -975,24 +975,27 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
                                 "token response without a token"};
     }
     log_request(x, rc, &v, now_ms);
+    char *shown = fr_redact_url(x->url); /* a password in the URL's userinfo too */
     if (v.action == FR_ACT_RETRY) {
         int64_t delay = retry_delay(x, &v, now_ms);
         if (fr_retry_allowed(&t->conf.retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
             x->ready_at_ms = now_ms + delay;
+            free(shown);
             return; /* stays t->token_xfer, sent again by pump */
         }
         fr_err_set(&err, FR_EUNREACHABLE, x->status ? x->status : rc,
-                   "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)",
-                   x->url, x->attempts, what, v.reason);
+                   "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)", shown,
+                   x->attempts, what, v.reason);
     } else if (in.transport != FR_TR_OK) {
-        fr_err_set(&err, FR_EUNREACHABLE, rc, "token endpoint %s: %s", x->url, what);
+        fr_err_set(&err, FR_EUNREACHABLE, rc, "token endpoint %s: %s", shown, what);
     } else {
         const char *code = fr_auth_error_code(fr_buf_str(&x->resp), x->resp.len);
         fr_err_set(&err, FR_EAUTH, x->status,
                    "token endpoint %s rejected the credentials (HTTP %ld%s%s): check client_id "
                    "and client_secret of target %s",
-                   x->url, x->status, code ? " " : "", code ? code : "", t->conf.name);
+                   shown, x->status, code ? " " : "", code ? code : "", t->conf.name);
     }
+    free(shown);
     token_settle(t, x, &err, now_ms);
 }
 
