@@ -82,12 +82,13 @@ int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
                       known);
 }
 
-int fr_store_open_config(const struct fr_config *cfg, struct fr_store **out, struct fr_err *err)
+int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_store **out,
+                         struct fr_err *err)
 {
     if (!cfg)
         return fr_err_set(err, FR_EINVAL, 0, "store open: no config");
     struct fr_err e = {0};
-    int rc = fr_store_open(cfg->store, cfg->dir, out, &e);
+    int rc = fr_store_open_flags(cfg->store, cfg->dir, flags, out, &e);
     if (!rc || !err || err->code)
         return rc;
     if (cfg->store_pos.line > 0)

@@ -39,11 +39,12 @@ struct fr_config;
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err);
 
 /*
- * fr_store_open for the store of a loaded config (cfg->store, relative to
- * cfg->dir; borrowed). A failure's message starts with where the URL is
+ * fr_store_open_flags for the store of a loaded config (cfg->store, relative
+ * to cfg->dir; borrowed). A failure's message starts with where the URL is
  * written ("ferry.yaml:1:8: store: ...") when the file wrote it.
  */
-int fr_store_open_config(const struct fr_config *cfg, struct fr_store **out, struct fr_err *err);
+int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_store **out,
+                         struct fr_err *err);
 
 /*
  * fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying

@@ -646,6 +646,7 @@ static void test_store_url_password_never_shown(void **state)
             (const char *const[]){"runs", "list", NULL},
             (const char *const[]){"status", NULL},
             (const char *const[]){"serve", NULL},
+            (const char *const[]){"migrate", "--check", NULL},
         };
         for (size_t k = 0; k < FR_ARRAY_LEN(commands); k++) {
             char *err = NULL;

@@ -1987,7 +1987,7 @@ static void test_open_config_names_the_key(void **state)
     const char *yaml = "# the store\nstore: ${FR_TEST_DBURL}\n";
     assert_int_equal(fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", &cfg, &err), 0);
     struct fr_store *st = NULL;
-    assert_int_equal(fr_store_open_config(cfg, &st, &err), FR_ECONFIG);
+    assert_int_equal(fr_store_open_config(cfg, 0, &st, &err), FR_ECONFIG);
     assert_null(st);
     assert_true(strncmp(err.msg, "ferry.yaml:2:8: store: ", 23) == 0);
     assert_null(strstr(err.msg, "Sup3r"));
