@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "core/units.h"
 #include "http/client.h"
 #include "job/preflight.h"
@@ -107,11 +108,13 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     probe_conf.retry.max_elapsed_ms = FR_MIN(probe_conf.retry.max_elapsed_ms, timeout_ms);
     probe_conf.total_timeout_ms = FR_MIN(probe_conf.total_timeout_ms, timeout_ms);
 
+    char *base_url = fr_redact_url(conf->base_url); /* as every URL ferry shows: no password */
     if (job)
         printf("ferry check: job \"%s\" %s target \"%s\" at %s\n", job->name,
-               job->kind == FR_JOB_PULL ? "pulls from" : "pushes to", conf->name, conf->base_url);
+               job->kind == FR_JOB_PULL ? "pulls from" : "pushes to", conf->name, base_url);
     else
-        printf("ferry check: target \"%s\" at %s\n", conf->name, conf->base_url);
+        printf("ferry check: target \"%s\" at %s\n", conf->name, base_url);
+    free(base_url);
     line("config", "ok", "%s", cfg->path);
     if (job && check_files(cfg, job))
         return FR_EXIT_USAGE;
@@ -136,8 +139,10 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
             fr_http_client_free(client);
             return rc == FR_EAUTH ? FR_EXIT_AUTH : FR_EXIT_UNREACHABLE;
         }
-        line("token", "ok", "from %s, valid %lld s (%lld ms)", conf->auth.token_url,
-             (long long)expires_in, (long long)(fr_now_ms() - start));
+        char *token_url = fr_redact_url(conf->auth.token_url);
+        line("token", "ok", "from %s, valid %lld s (%lld ms)", token_url, (long long)expires_in,
+             (long long)(fr_now_ms() - start));
+        free(token_url);
     } else {
         line("token", "-", "%s",
              conf->auth.type == FR_AUTH_NONE      ? "no authentication configured"

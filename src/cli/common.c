@@ -100,7 +100,7 @@ int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_st
 {
     struct fr_err err = {0};
     *out = NULL;
-    if (fr_store_open(cfg->store, cfg->dir, out, &err) == 0)
+    if (fr_store_open_config(cfg, 0, out, &err) == 0)
         return FR_EXIT_OK;
     fprintf(stderr, "ferry %s: %s\n", cmd, err.msg);
     return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;

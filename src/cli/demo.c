@@ -206,7 +206,7 @@ static int demo(const char *dir, long records)
         fprintf(stderr, "ferry demo: %s\n", err.msg[0] ? err.msg : strerror(errno));
         goto out;
     }
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
+    if (fr_store_open_config(cfg, 0, &st, &err)) {
         fprintf(stderr, "ferry demo: %s\n", err.msg);
         status = FR_EXIT_STORE;
         goto out;

@@ -48,13 +48,15 @@ static int check_missing(const char *msg)
     return FR_EXIT_FAILURES;
 }
 
-static int migrate(const char *url, const char *base_dir, bool check)
+/* The store of --store URL, or else of cfg (whose errors name where the file writes it). */
+static int migrate(const char *url, const struct fr_config *cfg, bool check)
 {
     struct fr_store *st = NULL;
     struct fr_err err = {0};
     /* --check changes nothing: not even an empty SQLite file where none was */
     unsigned flags = FR_STORE_NO_MIGRATE | (check ? FR_STORE_NO_CREATE : 0);
-    if (fr_store_open_flags(url, base_dir, flags, &st, &err)) {
+    if (url ? fr_store_open_flags(url, NULL, flags, &st, &err)
+            : fr_store_open_config(cfg, flags, &st, &err)) {
         if (check && err.code == FR_ENOTFOUND)
             return check_missing(err.msg);
         fprintf(stderr, "ferry migrate: %s\n", err.msg);
@@ -132,7 +134,7 @@ int fr_cli_migrate(int argc, char **argv)
     int status = fr_cli_load_config("migrate", config_path, &cfg);
     if (status)
         return status;
-    status = migrate(cfg->store, cfg->dir, check);
+    status = migrate(NULL, cfg, check);
     fr_config_free(cfg);
     return status;
 }

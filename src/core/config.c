@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/config_int.h"
+#include "core/redact.h"
 
 /* A config file larger than this is a mistake (a log file passed with -c). */
 #define CONFIG_FILE_MAX (4 * 1024 * 1024)
@@ -508,10 +509,18 @@ static int check_top(struct fr__cfg_loader *ld, yaml_node_t *map, const char *pa
 static const struct fr__cfg_table top_table = {top_keys, FR_ARRAY_LEN(top_keys), NULL, NULL,
                                                check_top};
 
-/* Jobs name targets, which may come later in the file: checked once both are read. */
+/*
+ * Jobs name targets, which may come later in the file: checked once both are
+ * read. The store URL's password (however written: ${DBURL} whole or in
+ * part, percent-encoded) is a secret from here on, and where the URL is
+ * written is kept for the messages of opening it.
+ */
 static int check_top(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                      yaml_node_t **found)
 {
+    struct fr_config *cfg = base;
+    fr_redact_add_url_credentials(cfg->store);
+    cfg->store_pos = fr__cfg_pos(fr__cfg_found(&top_table, found, "store"));
     yaml_node_t *jobs = fr__cfg_found(&top_table, found, "jobs");
     return jobs ? fr__cfg_check_job_targets(ld, jobs) : 0;
 }

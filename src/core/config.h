@@ -116,6 +116,12 @@ struct fr_target_conf {
     size_t nbody_errors;
     int line, col; /* where the target is defined */
     /*
+     * Not a key of the file: the URL's path and query hold a credential (an
+     * alert webhook's, built by src/obs/alert.c), so the HTTP client shows
+     * it as scheme://host/[REDACTED] in its log lines and errors.
+     */
+    bool secret_url;
+    /*
      * NULL, or the message of the first secret of auth whose ${NAME} was unset
      * at load ("ferry.yaml:8:22: targets.im.auth.client_secret (secret):
      * environment variable ICM_CLIENT_SECRET is not set"); the secret's field is
@@ -390,7 +396,8 @@ struct fr_missing_secret {
 struct fr_config {
     char *path;  /* as given */
     char *dir;   /* directory of the file, for relative paths */
-    char *store; /* "sqlite:ferry.db" by default */
+    char *store; /* "sqlite:ferry.db" by default; its password is registered with the redactor */
+    struct fr_conf_pos store_pos; /* where store is written; {0, 0} for the default */
     struct fr_target_conf *targets;
     size_t ntargets;
     struct fr_job_conf *jobs;

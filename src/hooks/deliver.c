@@ -54,14 +54,19 @@ void fr_deliverer_free(struct fr_deliverer *d)
     free(d);
 }
 
-/* Writes a one-line, redacted excerpt of text[0..len) into out. */
-static void excerpt(const char *text, size_t len, char *out, size_t outlen)
+/*
+ * Writes a one-line, redacted excerpt of text[0..len) into out: its start,
+ * or (tail) its end. What is kept of an answer or an output is
+ * EXCERPT_KEEP bytes, so that a secret the excerpt's edge would cut is
+ * still matched whole.
+ */
+#define EXCERPT_KEEP (EXCERPT_MAX + FR_REDACT_EXCERPT_SLACK)
+
+static void excerpt(const char *text, size_t len, bool tail, char *out, size_t outlen)
 {
-    char *safe = fr_redact_mem(text, FR_MIN(len, (size_t)EXCERPT_MAX));
-    for (char *p = safe; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
-    snprintf(out, outlen, "%s%s", safe, len > EXCERPT_MAX ? "..." : "");
+    char *safe = tail ? fr_redact_excerpt_tail(text, len, EXCERPT_MAX)
+                      : fr_redact_excerpt(text, len, EXCERPT_MAX);
+    snprintf(out, outlen, "%s", safe);
     free(safe);
 }
 
@@ -77,8 +82,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct answer *a = ud;
     size_t n = size * nmemb;
-    if (a->head.len < EXCERPT_MAX + 1)
-        fr_buf_add(&a->head, data, FR_MIN(n, EXCERPT_MAX + 1 - a->head.len));
+    if (a->head.len < EXCERPT_KEEP + 1)
+        fr_buf_add(&a->head, data, FR_MIN(n, EXCERPT_KEEP + 1 - a->head.len));
     return n;
 }
 
@@ -190,7 +195,7 @@ static void deliver_url(struct fr_deliverer *d, const struct fr_webhook_source_c
     } else {
         res->outcome = FR_DELIVER_FAILED;
         char body[EXCERPT_MAX + 8];
-        excerpt(fr_buf_str(&a.head), a.head.len, body, sizeof(body));
+        excerpt(fr_buf_str(&a.head), a.head.len, false, body, sizeof(body));
         snprintf(res->error, sizeof(res->error), "HTTP %ld%s%s", status, body[0] ? ": " : "", body);
         int64_t ms;
         if (a.retry_after[0] && fr_parse_retry_after(a.retry_after, fr_wall_ms(), &ms) == 0)
@@ -254,12 +259,12 @@ static int spawn_handler(const char *command, const char *workdir, int in_fd, in
     return rc;
 }
 
-/* Keeps the last EXCERPT_MAX bytes of the handler's output. */
+/* Keeps the last EXCERPT_KEEP bytes of the handler's output. */
 static void keep_tail(struct fr_buf *out, const char *data, size_t n)
 {
     fr_buf_add(out, data, n);
-    if (out->len > 4 * EXCERPT_MAX) {
-        size_t keep = EXCERPT_MAX;
+    if (out->len > 4 * EXCERPT_KEEP) {
+        size_t keep = EXCERPT_KEEP;
         memmove(out->data, out->data + out->len - keep, keep);
         out->len = keep;
         out->data[keep] = '\0';
@@ -384,13 +389,7 @@ static void deliver_exec(struct fr_deliverer *d, const struct fr_webhook_source_
     }
     close_child_fds(&ch);
     char tail[EXCERPT_MAX + 8];
-    const char *o = fr_buf_str(&ch.out);
-    size_t olen = ch.out.len;
-    if (olen > EXCERPT_MAX) {
-        o += olen - EXCERPT_MAX;
-        olen = EXCERPT_MAX;
-    }
-    excerpt(o, olen, tail, sizeof(tail));
+    excerpt(fr_buf_str(&ch.out), ch.out.len, true, tail, sizeof(tail));
     fr_buf_release(&ch.out);
     res->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (stopped) {

@@ -253,7 +253,7 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
     for (size_t i = 0; i < d->nworkers; i++) {
         struct worker *w = &d->workers[i];
         w->d = d;
-        int rc = fr_store_open(cfg->store, cfg->dir, &w->store, err);
+        int rc = fr_store_open_config(cfg, 0, &w->store, err);
         if (rc) {
             free_workers(d);
             return rc;

@@ -13,13 +13,33 @@ void fr_token_cache_init(struct fr_token_cache *c, int64_t refresh_before_ms)
     c->refresh_before_ms = refresh_before_ms;
 }
 
+static void forget(char *token)
+{
+    if (token) {
+        fr_redact_remove_secret(token);
+        free(token);
+    }
+}
+
+/* The current token leaves, still registered: the oldest retired one is forgotten instead. */
+static void retire(struct fr_token_cache *c)
+{
+    if (!c->access_token)
+        return;
+    forget(c->retired[c->next_retired]);
+    c->retired[c->next_retired] = c->access_token;
+    c->next_retired = (c->next_retired + 1) % FR_TOKEN_RETIRED_KEEP;
+    c->access_token = NULL;
+}
+
 void fr_token_cache_release(struct fr_token_cache *c)
 {
-    if (c->access_token) {
-        fr_redact_remove_secret(c->access_token);
-        free(c->access_token);
-    }
+    forget(c->access_token);
     c->access_token = NULL;
+    for (size_t i = 0; i < FR_TOKEN_RETIRED_KEEP; i++) {
+        forget(c->retired[i]);
+        c->retired[i] = NULL;
+    }
 }
 
 /* When to refresh: refresh_before ahead of expiry, but at most half the lifetime ahead. */
@@ -48,7 +68,7 @@ void fr_token_cache_begin(struct fr_token_cache *c)
 void fr_token_cache_set(struct fr_token_cache *c, const char *token, int64_t expires_in_s,
                         int64_t now_ms)
 {
-    fr_token_cache_release(c);
+    retire(c);
     c->access_token = fr_strdup(token);
     /* Tokens are registered secrets: they never reach a log line. */
     fr_redact_add_secret(token);
@@ -69,7 +89,7 @@ bool fr_token_cache_invalidate(struct fr_token_cache *c, uint64_t generation)
 {
     if (generation != c->generation || !c->access_token)
         return false;
-    fr_token_cache_release(c);
+    retire(c);
     return true;
 }
 

@@ -26,8 +26,16 @@ enum fr_token_state {
     FR_TOKEN_WAIT,        /* a fetch is running: wait for it */
 };
 
+/*
+ * Replaced tokens kept registered with the redactor: an answer to a request
+ * still on the wire with one of them may quote it.
+ */
+#define FR_TOKEN_RETIRED_KEEP 4
+
 struct fr_token_cache {
-    char *access_token; /* NULL when none; registered with the redactor */
+    char *access_token;                   /* NULL when none; registered with the redactor */
+    char *retired[FR_TOKEN_RETIRED_KEEP]; /* the last tokens replaced or dropped, registered */
+    size_t next_retired;
     int64_t fetched_at_ms;
     int64_t expires_at_ms;
     int64_t refresh_before_ms;
@@ -36,6 +44,7 @@ struct fr_token_cache {
 };
 
 void fr_token_cache_init(struct fr_token_cache *c, int64_t refresh_before_ms);
+/* Frees the token and the retired ones, and unregisters them. */
 void fr_token_cache_release(struct fr_token_cache *c);
 /* What a request should do now (see enum). */
 enum fr_token_state fr_token_cache_state(const struct fr_token_cache *c, int64_t now_ms);

@@ -66,6 +66,7 @@ struct fr_http_target {
     struct fr_http_target *next;
     struct fr_target_conf conf;
     char *auth_header; /* "Name: value" for api_key and bearer; a secret */
+    char *secrets[3];  /* the auth secrets of conf, registered while the target lives */
     struct fr_ratelimit limiter;
     struct fr_breaker breaker;
     struct fr_budget budget;
@@ -166,6 +167,13 @@ void fr_http_client_free(struct fr_http_client *c)
             fr_redact_remove_secret(t->auth_header);
             free(t->auth_header);
         }
+        for (size_t i = 0; i < FR_ARRAY_LEN(t->secrets); i++) {
+            if (t->secrets[i]) {
+                fr_redact_remove_secret(t->secrets[i]);
+                explicit_bzero(t->secrets[i], strlen(t->secrets[i]));
+                free(t->secrets[i]);
+            }
+        }
         free(t);
     }
     curl_multi_cleanup(c->multi);
@@ -197,6 +205,15 @@ int fr_http_target_new(struct fr_http_client *c, const struct fr_target_conf *co
             fr_asprintf("Authorization: Bearer %s", conf->auth.token ? conf->auth.token : "");
     if (t->auth_header)
         fr_redact_add_secret(t->auth_header);
+    /* Registered by the config loader too; here also for a conf built by hand. Copies: conf's
+     * strings may go before the target does. */
+    const char *const secrets[] = {conf->auth.client_secret, conf->auth.value, conf->auth.token};
+    for (size_t i = 0; i < FR_ARRAY_LEN(secrets); i++) {
+        if (secrets[i] && *secrets[i]) {
+            t->secrets[i] = fr_strdup(secrets[i]);
+            fr_redact_add_secret(t->secrets[i]);
+        }
+    }
     if (conf->insecure_skip_verify)
         FR_LOG_WARN("TLS certificate verification is OFF for this target: anyone on the network "
                     "path can read and change its traffic",
@@ -271,9 +288,11 @@ static char *build_url(const struct fr_target_conf *conf, const char *path)
     return url;
 }
 
-/* The path and query of a URL, for logs. */
-static char *log_path_of(const char *url)
+/* The path and query of a URL, for logs and errors; a secret URL as scheme://host/[REDACTED]. */
+static char *log_path_of(const struct fr_target_conf *conf, const char *url)
 {
+    if (conf->secret_url)
+        return fr_redact_url_path(url);
     const char *p = url;
     if (is_absolute_url(url)) {
         p = strstr(url, "://") + 3;
@@ -330,7 +349,7 @@ int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
     x->kind = XFER_REQUEST;
     x->method = fr_strdup(req->method);
     x->url = build_url(&t->conf, req->path);
-    x->log_path = log_path_of(x->url);
+    x->log_path = log_path_of(&t->conf, x->url);
     if (req->body) {
         x->body = fr_malloc(req->body_len + 1);
         memcpy(x->body, req->body, req->body_len);
@@ -645,12 +664,8 @@ static void log_request(const struct xfer *x, CURLcode rc, const struct fr_verdi
 
 static void excerpt(const struct xfer *x, char *out, size_t outlen)
 {
-    size_t n = FR_MIN(x->resp.len, (size_t)ERR_BODY_EXCERPT);
-    char *safe = fr_redact_mem(fr_buf_str(&x->resp), n);
-    for (char *p = safe; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    snprintf(out, outlen, "%s%s", safe, x->resp.len > n ? "..." : "");
+    char *safe = fr_redact_excerpt(fr_buf_str(&x->resp), x->resp.len, ERR_BODY_EXCERPT);
+    snprintf(out, outlen, "%s", safe);
     free(safe);
 }
 
@@ -895,7 +910,7 @@ static void schedule_token_fetch(struct fr_http_target *t, int64_t now_ms)
     x->kind = XFER_TOKEN;
     x->method = fr_strdup("POST");
     x->url = fr_strdup(t->conf.auth.token_url);
-    x->log_path = log_path_of(x->url);
+    x->log_path = log_path_of(&t->conf, x->url);
     x->body = fr_auth_token_request_body(&t->conf.auth);
     x->body_len = strlen(x->body);
     x->content_type = fr_strdup("application/x-www-form-urlencoded");
@@ -960,24 +975,27 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
                                 "token response without a token"};
     }
     log_request(x, rc, &v, now_ms);
+    char *shown = fr_redact_url(x->url); /* a password in the URL's userinfo too */
     if (v.action == FR_ACT_RETRY) {
         int64_t delay = retry_delay(x, &v, now_ms);
         if (fr_retry_allowed(&t->conf.retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
             x->ready_at_ms = now_ms + delay;
+            free(shown);
             return; /* stays t->token_xfer, sent again by pump */
         }
         fr_err_set(&err, FR_EUNREACHABLE, x->status ? x->status : rc,
-                   "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)",
-                   x->url, x->attempts, what, v.reason);
+                   "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)", shown,
+                   x->attempts, what, v.reason);
     } else if (in.transport != FR_TR_OK) {
-        fr_err_set(&err, FR_EUNREACHABLE, rc, "token endpoint %s: %s", x->url, what);
+        fr_err_set(&err, FR_EUNREACHABLE, rc, "token endpoint %s: %s", shown, what);
     } else {
         const char *code = fr_auth_error_code(fr_buf_str(&x->resp), x->resp.len);
         fr_err_set(&err, FR_EAUTH, x->status,
                    "token endpoint %s rejected the credentials (HTTP %ld%s%s): check client_id "
                    "and client_secret of target %s",
-                   x->url, x->status, code ? " " : "", code ? code : "", t->conf.name);
+                   shown, x->status, code ? " " : "", code ? code : "", t->conf.name);
     }
+    free(shown);
     token_settle(t, x, &err, now_ms);
 }
 

@@ -244,7 +244,11 @@ static void reject(struct pull *p, json_t *record, const char *key, json_t *reas
 {
     uint64_t n = p->counts->read;
     p->counts->rejected++;
-    char *text = fr_schema_reasons_text(reasons);
+    /* The reasons may quote the API's values: redacted before the summary and the store keep
+     * them (the rejects file keeps the record as it came, like the sink). */
+    char *raw = fr_schema_reasons_text(reasons);
+    char *text = fr_redact_str(raw);
+    free(raw);
     FR_LOG_WARN("record rejected", FR_LS("source_ref", key), FR_LI("record", n),
                 FR_LS("reasons", text));
     if (p->rejects) {

@@ -2,6 +2,7 @@
 #include "job/results.h"
 
 #include "core/jsonptr.h"
+#include "core/redact.h"
 #include "job/map.h"
 
 /* Indexed by enum fr_outcome. */
@@ -45,7 +46,8 @@ static bool in_list(const struct status_list *l, const char *status)
     return false;
 }
 
-/* A member as text: strings copied, numbers as fr_map_key formats them, others as JSON. */
+/* A member as text: strings copied, numbers as fr_map_key formats them, others as JSON.
+ * Not redacted: for matching; what is kept goes through redacted_member. */
 static char *member_text(json_t *obj, const char *name)
 {
     json_t *v = json_object_get(obj, name);
@@ -59,11 +61,24 @@ static char *member_text(json_t *obj, const char *name)
     return r;
 }
 
+/*
+ * An API's text enters ferry here: the message (and a status quoted in its
+ * place) is redacted before anything keeps it, so an API that echoes the
+ * token it was sent leaves it in no summary, stored reason or alert.
+ */
+static char *redacted_member(json_t *obj, const char *name)
+{
+    char *raw = member_text(obj, name);
+    char *safe = fr_redact_str(raw);
+    free(raw);
+    return safe;
+}
+
 static void classify(const struct status_list *lists, size_t nlists, json_t *res,
                      const struct fr_results_conf *conf, struct fr_record_result *out)
 {
     char *status = member_text(res, conf->status ? conf->status : "status");
-    char *message = member_text(res, conf->message ? conf->message : "message");
+    char *message = redacted_member(res, conf->message ? conf->message : "message");
     out->outcome = FR_OUTCOME_FAILED;
     for (size_t i = 0; status && i < nlists; i++) {
         if (in_list(&lists[i], status)) {
@@ -71,8 +86,11 @@ static void classify(const struct status_list *lists, size_t nlists, json_t *res
             break;
         }
     }
-    if (out->outcome == FR_OUTCOME_FAILED && !message)
-        message = status ? fr_asprintf("status %s", status) : fr_strdup("no status in the result");
+    if (out->outcome == FR_OUTCOME_FAILED && !message) {
+        char *shown = fr_redact_str(status);
+        message = shown ? fr_asprintf("status %s", shown) : fr_strdup("no status in the result");
+        free(shown);
+    }
     out->message = message;
     free(status);
 }

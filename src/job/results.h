@@ -33,7 +33,8 @@ struct fr_record_result {
 /*
  * Fills results[i] for keys[i] (n records sent) from a parsed batch answer.
  * A status that is neither created, duplicate nor retry is FAILED with the
- * API's message (or "status X" when there is none). Returns FR_EPARSE when
+ * API's message (or "status X" when there is none). Messages are redacted
+ * (fr_redact_str) here, where the API's text enters ferry. Returns FR_EPARSE when
  * the answer has no array at conf->path (then every result is MISSING and
  * *why says so, caller frees).
  *

@@ -108,7 +108,7 @@ static void *run_main(void *arg)
     const struct fr_config *cfg = sl->s->cfg;
     struct fr_store *st = sl->store; /* a run on request holds the run lock already */
     struct fr_err err = {0};
-    if (!st && fr_store_open(cfg->store, cfg->dir, &st, &err))
+    if (!st && fr_store_open_config(cfg, 0, &st, &err))
         FR_LOG_ERROR("scheduled run not started: the store cannot be opened",
                      FR_LS("job", sl->job->name), FR_LS("error", err.msg));
     else if (sl->slot_ms && !take_slot(st, sl))
@@ -201,7 +201,7 @@ static bool missed(const struct fr_config *cfg, const struct fr_job_conf *j, tim
         return false;
     struct fr_store *st = NULL;
     struct fr_err err = {0};
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err)) {
+    if (fr_store_open_config(cfg, 0, &st, &err)) {
         FR_LOG_WARN("cannot tell whether a scheduled run was missed", FR_LS("job", j->name),
                     FR_LS("error", err.msg));
         return false;
@@ -262,7 +262,7 @@ static int lock_for_request(const struct fr_config *cfg, const char *job, struct
     struct fr_err err = {0};
     bool held = false;
     *out = NULL;
-    if (fr_store_open(cfg->store, cfg->dir, &st, &err) || fr_store_job_lock(st, job, &held, &err)) {
+    if (fr_store_open_config(cfg, 0, &st, &err) || fr_store_job_lock(st, job, &held, &err)) {
         FR_LOG_ERROR("run on request not started: the store cannot say whether the job runs "
                      "elsewhere",
                      FR_LS("job", job), FR_LS("error", err.msg));

@@ -124,6 +124,7 @@ static void draw_faults(struct fr_mock *m, struct fr__mock_req *rq)
     /* Not drawn. ">=": when request N was not faulted (a token, /mock/stats, a 429),
      * the next faulted one on the connection is dropped instead. */
     rq->drop_nth = f->drop_nth >= 2 && rq->conn_seq >= f->drop_nth;
+    rq->echo_auth = f->echo_auth; /* not drawn */
     if (rq->error5xx) {
         static const unsigned statuses[] = {503, 503, 500, 502};
         rq->error_status = statuses[fr_rng_next(&m->rng) % FR_ARRAY_LEN(statuses)];

@@ -36,6 +36,7 @@ struct fr_mock_faults {
     int64_t token_ttl_ms;    /* lifetime of issued tokens; default 3600 s */
     int64_t revoke_every_ms; /* 0 = never; else all tokens revoked every period */
     bool no_dedupe;          /* store duplicate sourceRefs instead of refusing them */
+    bool echo_auth; /* credits routes refuse records with a message quoting the Authorization */
 };
 
 void fr_mock_faults_init(struct fr_mock_faults *f);

@@ -150,11 +150,26 @@ struct batch_item {
     char buf[96];
 };
 
+#define ECHO_AUTH_MAX 512
+
+char *fr__mock_echo_auth_message(struct fr__mock_req *rq)
+{
+    const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization");
+    struct fr_buf b = FR_BUF_INIT;
+    fr_buf_adds(&b, "token ");
+    for (size_t i = 0; auth && auth[i] && i < ECHO_AUTH_MAX; i++)
+        fr_buf_addc(&b, auth[i] >= 0x20 && auth[i] < 0x7f ? auth[i] : '?');
+    fr_buf_adds(&b, " lacks scope");
+    return fr_buf_detach(&b, NULL);
+}
+
 /*
  * Locked. Draws record_error for every credit, in order, and stores the valid
- * ones, frozen in buf.
+ * ones, frozen in buf, unless echo (the echo_auth fault's message, or NULL)
+ * refuses them.
  */
-static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, const char *buf)
+static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, const char *buf,
+                        const char *echo)
 {
     for (size_t i = 0; i < n; i++) {
         struct batch_item *it = &items[i];
@@ -163,6 +178,9 @@ static void batch_store(struct fr_mock *m, struct batch_item *items, size_t n, c
         it->status = "ERROR";
         if (it->why) {
             it->message = it->why;
+        } else if (echo) {
+            fr__mock_count_fault(m, "echo_auth");
+            it->message = echo;
         } else if (record_error) {
             fr__mock_count_fault(m, "record_error");
             it->message = "simulated record failure";
@@ -237,15 +255,28 @@ void fr__mock_handle_batch(struct fr_mock *m, struct fr__mock_req *rq, struct fr
         if (!it->why)
             freeze_credit(it->credit, rq->answer, &it->valid);
     }
+    char *echo = rq->echo_auth ? fr__mock_echo_auth_message(rq) : NULL;
     pthread_mutex_lock(&m->lock);
-    batch_store(m, items, n, rq->answer->data);
+    batch_store(m, items, n, rq->answer->data, echo);
     pthread_mutex_unlock(&m->lock);
 
     fr_buf_reset(rq->answer);
     batch_answer(rq->answer, items, n);
     out->status = 200;
     out->text = true;
+    free(echo);
     json_decref(body);
+}
+
+/* The echo_auth fault's refusal of a request about one credit: 403, nothing done. */
+static void refuse_echo_auth(struct fr_mock *m, struct fr__mock_req *rq, struct fr__mock_reply *out)
+{
+    char *echo = fr__mock_echo_auth_message(rq);
+    fr__mock_error(out, 403, "insufficient_scope", echo);
+    free(echo);
+    pthread_mutex_lock(&m->lock);
+    fr__mock_count_fault(m, "echo_auth");
+    pthread_mutex_unlock(&m->lock);
 }
 
 void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
@@ -258,6 +289,11 @@ void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
     const char *why = fr__mock_credit_invalid(credit, m->participants, buf, sizeof(buf));
     if (why) {
         fr__mock_error(out, 422, "invalid_credit", why);
+        json_decref(credit);
+        return;
+    }
+    if (rq->echo_auth) {
+        refuse_echo_auth(m, rq, out);
         json_decref(credit);
         return;
     }
@@ -356,6 +392,10 @@ void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
 void fr__mock_handle_delete_credit(struct fr_mock *m, struct fr__mock_req *rq,
                                    struct fr__mock_reply *out)
 {
+    if (rq->echo_auth) {
+        refuse_echo_auth(m, rq, out);
+        return;
+    }
     pthread_mutex_lock(&m->lock);
     uint64_t count = fr__mock_store_remove(&m->credits, rq->param);
     m->credits_stored -= count;

@@ -58,6 +58,10 @@ static const struct fault_def faults[] = {
      "revoke_every=DURATION  every DURATION since start, all tokens issued so far are revoked"},
     {"no_dedupe", FK_FLAG, F(no_dedupe), 0,
      "no_dedupe           store duplicate sourceRefs again instead of refusing them"},
+    {"echo_auth", FK_FLAG, F(echo_auth), 0,
+     "echo_auth           refuse every valid credit (batch: ERROR; POST, DELETE: 403) with\n"
+     "                      a message quoting the request's Authorization header, as an\n"
+     "                      API that echoes the token it was sent does"},
 };
 
 #undef F
@@ -84,7 +88,7 @@ void fr_mock_faults_init(struct fr_mock_faults *f)
     f->token_ttl_ms = 3600 * 1000;
 }
 
-static char help_text[2048];
+static char help_text[4096];
 
 static void build_help(void)
 {

@@ -114,6 +114,7 @@ struct fr__mock_req {
     /* decided at arrival */
     int64_t retry_after_s; /* > 0: rate limited */
     bool reset, error5xx, body_error, truncate, slow, drop_after, drop_nth;
+    bool echo_auth; /* copied from the faults at arrival: not drawn */
     unsigned error_status;
     int64_t slow_ms; /* the slow fault's delay, copied under the lock with the draw */
 };
@@ -205,6 +206,12 @@ void fr__mock_json_freeze(struct fr_buf *b, const json_t *j);
 json_t *fr__mock_json_thaw(const char *data, size_t len);
 
 /* mock_credits.c */
+/*
+ * The echo_auth fault's message for rq, "token AUTHORIZATION lacks scope"
+ * (the header as sent, at most 512 bytes, bytes outside printable ASCII as
+ * '?'). The caller frees it.
+ */
+char *fr__mock_echo_auth_message(struct fr__mock_req *rq);
 /* NULL when the credit is valid, else a message naming the field (static or in buf). */
 const char *fr__mock_credit_invalid(const json_t *credit, unsigned participants, char *buf,
                                     size_t buflen);

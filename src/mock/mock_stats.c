@@ -4,9 +4,9 @@
 #include "mock/mock_int.h"
 
 /* Every fault that /mock/stats reports, present with 0 so the shape is stable. */
-static const char *const fault_names[] = {"rate",       "reset",    "error5xx",
-                                          "body_error", "truncate", "slow",
-                                          "drop_after", "drop_nth", "record_error"};
+static const char *const fault_names[] = {"rate",         "reset",    "error5xx",   "body_error",
+                                          "truncate",     "slow",     "drop_after", "drop_nth",
+                                          "record_error", "echo_auth"};
 
 static void zero_faults(struct fr_mock *m)
 {

@@ -8,13 +8,20 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "http/client.h"
 
+/*
+ * The URL is a secret (Slack's carry their credential in the path): the
+ * client's request lines and errors show it as scheme://host/[REDACTED],
+ * and so do these.
+ */
 static int notify_webhook(const struct fr_alert_sink_conf *sink, const char *body)
 {
     struct fr_target_conf t = {0};
     t.name = "alert-webhook";
     t.base_url = sink->url;
+    t.secret_url = true;
     t.retry = (struct fr_retry_conf){
         .max_attempts = 3, .base_ms = 500, .cap_ms = 5000, .max_elapsed_ms = 30000, .budget = 1};
     t.connect_timeout_ms = 5000;
@@ -36,10 +43,12 @@ static int notify_webhook(const struct fr_alert_sink_conf *sink, const char *bod
         fr_http_result_release(&res);
     }
     fr_http_client_free(client);
+    char *shown = fr_redact_url_path(sink->url);
     if (rc)
-        FR_LOG_ERROR("alert webhook failed", FR_LS("error", err.msg));
+        FR_LOG_ERROR("alert webhook failed", FR_LS("url", shown), FR_LS("error", err.msg));
     else
-        FR_LOG_INFO("alert sent", FR_LS("sink", "webhook"));
+        FR_LOG_INFO("alert sent", FR_LS("sink", "webhook"), FR_LS("url", shown));
+    free(shown);
     return rc;
 }
 

@@ -346,7 +346,7 @@ int fr_trends_start(const struct fr_config *cfg, struct fr_trends **out, struct 
     t->ring = fr_calloc(t->cap, sizeof(*t->ring));
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->wake, NULL);
-    int rc = fr_store_open(cfg->store, cfg->dir, &t->store, err);
+    int rc = fr_store_open_config(cfg, 0, &t->store, err);
     if (!rc && pthread_create(&t->thread, NULL, trends_main, t) != 0)
         rc = fr_err_set(err, FR_EINTERNAL, 0, "cannot start the trend alert thread");
     if (rc) {

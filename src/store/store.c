@@ -1,11 +1,14 @@
 #include "core/common.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <time.h>
 
 #include <openssl/rand.h>
 
 #include "core/clock.h"
+#include "core/config.h"
+#include "core/redact.h"
 #include "store/store_int.h"
 
 /* URL schemes and the backend that opens each. */
@@ -35,34 +38,64 @@ int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, 
     return fr_store_open_flags(url, base_dir, 0, out, err);
 }
 
+/* A scheme as RFC 3986 writes it: a letter, then letters, digits, '+', '-', '.'. */
+static bool scheme_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 32 || !isalpha((unsigned char)s[0]))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("+-.", s[i]))
+            return false;
+    return true;
+}
+
 int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
                         struct fr_store **out, struct fr_err *err)
 {
     if (!url || !out)
         return fr_err_set(err, FR_EINVAL, 0, "store open: no URL");
     *out = NULL;
+    /* Before any message can quote it: libpq's own ones too. */
+    fr_redact_add_url_credentials(url);
     char known[128];
     known_schemes(known, sizeof(known));
     const char *colon = strchr(url, ':');
-    char *shown = fr__store_url_redact(url);
-    int rc;
-    if (!colon) {
-        rc = fr_err_set(err, FR_ECONFIG, 0,
-                        "store URL \"%s\" has no scheme; known: %s (e.g. \"sqlite:ferry.db\")",
-                        shown, known);
-        free(shown);
-        return rc;
-    }
-    size_t len = (size_t)(colon - url);
-    for (size_t i = 0; i < FR_ARRAY_LEN(backends); i++) {
-        if (strlen(backends[i].scheme) == len && strncmp(url, backends[i].scheme, len) == 0) {
-            free(shown);
+    size_t len = colon ? (size_t)(colon - url) : 0;
+    for (size_t i = 0; colon && i < FR_ARRAY_LEN(backends); i++) {
+        if (strlen(backends[i].scheme) == len && strncmp(url, backends[i].scheme, len) == 0)
             return backends[i].open(url, colon + 1, base_dir, flags, out, err);
-        }
     }
-    rc = fr_err_set(err, FR_ECONFIG, 0, "unknown store scheme \"%.*s\" in \"%s\"; known: %s",
-                    (int)len, url, shown, known);
-    free(shown);
+    /*
+     * Not a store URL: it may be anything, a password included (a variable
+     * holding the wrong value), so it is not quoted. A well-formed scheme
+     * is, as it is what a typo changes, unless it may be a user name
+     * ("app:PASSWORD@host", the scheme forgotten).
+     */
+    if (colon && scheme_ok(url, len) && (strncmp(colon, "://", 3) == 0 || !strchr(url, '@')))
+        return fr_err_set(err, FR_ECONFIG, 0,
+                          "unknown store scheme \"%.*s\" (the URL is not shown: it may hold a "
+                          "password); known: %s",
+                          (int)len, url, known);
+    return fr_err_set(err, FR_ECONFIG, 0,
+                      "the store URL does not start with a known scheme (it is not shown: it "
+                      "may hold a password); known: %s (e.g. \"sqlite:ferry.db\")",
+                      known);
+}
+
+int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_store **out,
+                         struct fr_err *err)
+{
+    if (!cfg)
+        return fr_err_set(err, FR_EINVAL, 0, "store open: no config");
+    struct fr_err e = {0};
+    int rc = fr_store_open_flags(cfg->store, cfg->dir, flags, out, &e);
+    if (!rc || !err || err->code)
+        return rc;
+    if (cfg->store_pos.line > 0)
+        fr_err_set(err, rc, e.native, "%s:%d:%d: store: %s", cfg->path, cfg->store_pos.line,
+                   cfg->store_pos.col, e.msg);
+    else
+        *err = e;
     return rc;
 }
 

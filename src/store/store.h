@@ -22,6 +22,7 @@
 #include "core/error.h"
 
 struct fr_store;
+struct fr_config;
 
 /*
  * Opens (creating if needed) the store named by url: "sqlite:PATH", PATH
@@ -30,9 +31,20 @@ struct fr_store;
  * leaves out, libpq takes from PGHOST, PGPORT, PGUSER, PGPASSWORD,
  * PGDATABASE, ~/.pgpass). Applies pending schema migrations, under a lock
  * so processes starting together apply each once. Free with
- * fr_store_close. Messages never show a password from the URL.
+ * fr_store_close. The URL's password is registered with the redactor
+ * (fr_redact_add_url_credentials) and messages never show it, however the
+ * URL is written (an unknown scheme, no "//", a broken percent-encoding
+ * libpq quotes back).
  */
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err);
+
+/*
+ * fr_store_open_flags for the store of a loaded config (cfg->store, relative
+ * to cfg->dir; borrowed). A failure's message starts with where the URL is
+ * written ("ferry.yaml:1:8: store: ...") when the file wrote it.
+ */
+int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_store **out,
+                         struct fr_err *err);
 
 /*
  * fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying

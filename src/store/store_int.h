@@ -128,13 +128,6 @@ int fr__store_pg_open(const char *url, const char *rest, const char *base_dir, u
 uint64_t fr__store_job_key(const char *job);
 
 /*
- * url with a password in it masked: "scheme://user:PASSWORD@host" (from
- * the first ':' after "://" to the last '@'), "?password=..." and libpq's
- * "key=value" conninfo ("password=... ", also quoted). The caller frees it.
- */
-char *fr__store_url_redact(const char *url);
-
-/*
  * The columns of struct fr_run_counts, in declaration order, for backends
  * that bind and read them one by one. Adding a counter means adding it
  * here, to the struct, and a schema migration in every backend.

@@ -1419,30 +1419,22 @@ static void pg_close(struct fr_store *base)
     free(s);
 }
 
-char *fr__store_url_redact(const char *url)
+/*
+ * libpq's connect messages may quote the conninfo it was handed (`invalid
+ * percent-encoded token: "..."`, `missing "=" after "..."`): the quoted
+ * parts that hold the URL's password are masked before the message is kept.
+ */
+static int connect_failed(struct pg_store *s, const char *url, struct fr_err *err)
 {
-    /*
-     * scheme://user:PASSWORD@host...: everything from the first ':' after
-     * "://" to the last '@' is masked. Wider than the userinfo of a valid
-     * URL on purpose: a password holding a raw '@', '/', '?' or '#' (libpq
-     * takes some of those) is masked whole, at worst with a port or path.
-     */
-    char *out = fr_strdup(url);
-    char *authority = strstr(out, "://");
-    if (authority) {
-        authority += 3;
-        char *at = strrchr(authority, '@');
-        char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
-        if (colon) {
-            char *masked = fr_asprintf("%.*s:" FR_REDACTED "%s", (int)(colon - out), out, at);
-            free(out);
-            out = masked;
-        }
-    }
-    /* ?password=... and key=value conninfo strings: the redactor knows "password" */
-    char *redacted = fr_redact_str(out);
-    free(out);
-    return redacted;
+    if (!s->conn)
+        return fr_err_set(err, FR_ESTORE, 0, "connect: out of memory (%s)", s->where);
+    char *m = fr_redact_url_quotes(PQerrorMessage(s->conn), url);
+    size_t len = strlen(m);
+    while (len && (m[len - 1] == '\n' || m[len - 1] == ' '))
+        len--;
+    int rc = fr_err_set(err, FR_ESTORE, 0, "connect: %.*s (%s)", (int)len, m, s->where);
+    free(m);
+    return rc;
 }
 
 /* libpq prints the server's notices on stderr by default; ferry's stderr is JSON log lines. */
@@ -1459,13 +1451,12 @@ int fr__store_pg_open(const char *url, const char *rest, const char *base_dir, u
     (void)base_dir;
     struct pg_store *s = fr_calloc(1, sizeof(*s));
     s->base.ops = &pg_ops;
-    s->where = fr__store_url_redact(url);
+    s->where = fr_redact_url(url);
     /* a URL, with libpq's PG* environment variables filling what it leaves out */
     s->conn = PQconnectdb(url);
     int rc = FR_OK;
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
-        rc = s->conn ? fail_msg(s, NULL, err, "connect")
-                     : fr_err_set(err, FR_ESTORE, 0, "connect: out of memory (%s)", s->where);
+        rc = connect_failed(s, url, err);
     if (!rc) {
         PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
         rc = exec_sql(s, "SET synchronous_commit = on", err, "connect");

@@ -517,6 +517,7 @@ struct fr_test_receiver {
     char **bodies;
     size_t n;
     char **headers; /* per request: "name: value\n" lines, names lower-cased */
+    char **paths;   /* per request: the path it was sent to */
     size_t fail_left;
     unsigned fail_status;
     int delay_ms; /* before each answer */
@@ -554,13 +555,18 @@ static enum MHD_Result on_hook(void *cls, struct MHD_Connection *conn, const cha
     pthread_mutex_lock(&r->lock);
     r->bodies = fr_reallocarray(r->bodies, r->n + 1, sizeof(*r->bodies));
     r->headers = fr_reallocarray(r->headers, r->n + 1, sizeof(*r->headers));
+    r->paths = fr_reallocarray(r->paths, r->n + 1, sizeof(*r->paths));
     r->headers[r->n] = fr_buf_detach(&lines, NULL);
+    r->paths[r->n] = fr_strdup(url);
     r->bodies[r->n++] = fr_buf_detach(body, NULL);
     if (r->fail_left > 0) {
         r->fail_left--;
         status = r->fail_status;
     }
     int delay_ms = r->delay_ms;
+    /* What ferry sent is its output, scanned like the rest; the path is the sink's (a
+     * secret one, in the secrets tests) and stays out of the label. */
+    transcript_add("a POST to a test receiver", r->bodies[r->n - 1], strlen(r->bodies[r->n - 1]));
     pthread_mutex_unlock(&r->lock);
     if (delay_ms > 0)
         fr_sleep_ms(delay_ms);
@@ -615,9 +621,11 @@ void fr_test_receiver_stop(struct fr_test_receiver *r)
     for (size_t i = 0; i < r->n; i++) {
         free(r->bodies[i]);
         free(r->headers[i]);
+        free(r->paths[i]);
     }
     free(r->bodies);
     free(r->headers);
+    free(r->paths);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -635,6 +643,14 @@ void fr_test_receiver_delay(struct fr_test_receiver *r, int ms)
     pthread_mutex_lock(&r->lock);
     r->delay_ms = ms;
     pthread_mutex_unlock(&r->lock);
+}
+
+char *fr_test_receiver_path(struct fr_test_receiver *r, size_t i)
+{
+    pthread_mutex_lock(&r->lock);
+    char *p = i < r->n ? fr_strdup(r->paths[i]) : NULL;
+    pthread_mutex_unlock(&r->lock);
+    return p;
 }
 
 char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name)

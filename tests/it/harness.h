@@ -91,7 +91,9 @@ int fr_test_http(const char *method, const char *url, const char *const *headers
 
 /*
  * A webhook receiver on 127.0.0.1 (libmicrohttpd, a free port) that
- * answers 200 to every POST and keeps the bodies, for alert tests.
+ * answers 200 to every POST, whatever its path, and keeps the bodies, for
+ * alert tests. The bodies, ferry's output, go to the transcripts the
+ * secrets scan reads; the paths (a sink's secret) do not.
  */
 struct fr_test_receiver;
 /* Starts one; *url receives "http://127.0.0.1:PORT/hook" (caller frees). NULL on failure. */
@@ -110,6 +112,8 @@ void fr_test_receiver_fail_next(struct fr_test_receiver *r, size_t n, unsigned s
  * thread answers every request: requests queue behind the one waiting.
  */
 void fr_test_receiver_delay(struct fr_test_receiver *r, int ms);
+/* The path the i-th request was sent to ("/hook"); caller frees; NULL if absent. */
+char *fr_test_receiver_path(struct fr_test_receiver *r, size_t i);
 /* The value of header name (case-insensitive) of the i-th request; caller frees; NULL if absent. */
 char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *name);
 

@@ -109,6 +109,38 @@ static void test_tokens_are_redacted(void **state)
     fr_token_cache_release(&c);
 }
 
+/*
+ * A token replaced or dropped stays masked while answers to requests that
+ * carried it may still come; FR_TOKEN_RETIRED_KEEP replacements later it is
+ * forgotten, and all are at release.
+ */
+static void test_replaced_tokens_stay_redacted(void **state)
+{
+    struct fr_token_cache c;
+    fr_token_cache_init(&c, 60000);
+    fr_token_cache_set(&c, "first-token-000001", 3600, 0);
+    fr_token_cache_set(&c, "second-token-00002", 3600, 0);
+    assert_true(fr_token_cache_invalidate(&c, c.generation));
+    char *s = fr_redact_str("first-token-000001 second-token-00002");
+    assert_string_equal(s, "[REDACTED] [REDACTED]");
+    free(s);
+    for (int i = 0; i <= FR_TOKEN_RETIRED_KEEP; i++) {
+        char tok[32];
+        snprintf(tok, sizeof(tok), "later-token-%06d", i);
+        fr_token_cache_set(&c, tok, 3600, 0);
+    }
+    s = fr_redact_str("first-token-000001 second-token-00002");
+    assert_string_equal(s, "first-token-000001 second-token-00002");
+    free(s);
+    s = fr_redact_str("later-token-000000");
+    assert_string_equal(s, "[REDACTED]");
+    free(s);
+    fr_token_cache_release(&c);
+    s = fr_redact_str("later-token-000000 later-token-000004");
+    assert_string_equal(s, "later-token-000000 later-token-000004");
+    free(s);
+}
+
 static void test_parse_token_response(void **state)
 {
     char *tok = NULL;
@@ -154,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_401_invalidates_only_the_token_used),
         cmocka_unit_test(test_failed_fetch_allows_a_new_attempt),
         cmocka_unit_test(test_tokens_are_redacted),
+        cmocka_unit_test(test_replaced_tokens_stay_redacted),
         cmocka_unit_test(test_parse_token_response),
         cmocka_unit_test(test_token_request_body_is_form_encoded),
     };

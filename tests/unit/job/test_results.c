@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "core/redact.h"
 #include "job/results.h"
 
 static char *retry_statuses[] = {"THROTTLED", "LOCKED"};
@@ -191,12 +192,40 @@ static void test_ten_thousand(void **state)
     json_decref(body);
 }
 
+/*
+ * An API that quotes the token it was sent: the message is redacted as it
+ * is read, before the journal, the failures or an alert can keep it; so is
+ * a status quoted in its place. The token is masked because it is
+ * registered (as every token fetched is), not because of its shape.
+ */
+static void test_messages_redacted(void **state)
+{
+    fr_redact_add_secret("mock_at_0123456789abcdef");
+    struct fr_results_conf c = conf();
+    json_t *body =
+        json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s},{s:s,s:s,s:{s:s}}]}", "results", "sourceRef", "A",
+                  "status", "ERROR", "message", "token mock_at_0123456789abcdef lacks scope",
+                  "sourceRef", "B", "status", "DENIED mock_at_0123456789abcdef", "sourceRef", "C",
+                  "status", "ERROR", "message", "access_token", "mock_at_unregistered");
+    const char *keys[] = {"A", "B", "C"};
+    struct fr_record_result r[3];
+    char *why = NULL;
+    assert_int_equal(fr_results_parse(&c, body, keys, 3, r, &why), 0);
+    expect(&r[0], FR_OUTCOME_FAILED, "token [REDACTED] lacks scope");
+    expect(&r[1], FR_OUTCOME_FAILED, "status DENIED [REDACTED]");
+    expect(&r[2], FR_OUTCOME_FAILED, "{\"access_token\":\"[REDACTED]\"}");
+    release_all(r, 3);
+    json_decref(body);
+    fr_redact_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outcome_names),      cmocka_unit_test(test_statuses_by_key),
         cmocka_unit_test(test_configured_members), cmocka_unit_test(test_numeric_keys),
         cmocka_unit_test(test_no_array),           cmocka_unit_test(test_ten_thousand),
+        cmocka_unit_test(test_messages_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

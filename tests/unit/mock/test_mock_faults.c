@@ -18,7 +18,21 @@ static void test_empty_spec_means_no_faults(void **state)
     assert_false(f.no_dedupe);
     assert_true(f.drop_after == 0);
     assert_int_equal(f.drop_nth, 0);
+    assert_false(f.echo_auth);
     assert_int_equal(fr_mock_parse_faults(NULL, &f, &why), 0);
+}
+
+static void test_echo_auth_is_a_flag(void **state)
+{
+    struct fr_mock_faults f;
+    const char *why = NULL;
+    assert_int_equal(fr_mock_parse_faults("record_error=0.5,echo_auth", &f, &why), 0);
+    assert_true(f.echo_auth);
+    assert_int_equal(fr_mock_parse_faults("echo_auth=1", &f, &why), FR_EINVAL);
+    assert_string_equal(why, "echo_auth=1: takes no value");
+    assert_false(f.echo_auth);
+    assert_int_equal(fr_mock_parse_faults("echo_auth,echo_auth", &f, &why), FR_EINVAL);
+    assert_string_equal(why, "echo_auth given twice");
 }
 
 static void test_full_spec(void **state)
@@ -157,8 +171,9 @@ static void test_help_lists_every_fault(void **state)
 {
     const char *help = fr_mock_faults_help();
     static const char *const names[] = {
-        "rate=",         "reset=",     "error5xx=",     "body_error=", "truncate=",   "slow=",
-        "record_error=", "token_ttl=", "revoke_every=", "no_dedupe",   "drop_after=", "drop_nth="};
+        "rate=",       "reset=",        "error5xx=",  "body_error=",   "truncate=",
+        "slow=",       "record_error=", "token_ttl=", "revoke_every=", "no_dedupe",
+        "drop_after=", "drop_nth=",     "echo_auth"};
     for (size_t i = 0; i < FR_ARRAY_LEN(names); i++)
         assert_non_null(strstr(help, names[i]));
 }
@@ -232,6 +247,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_spec_means_no_faults),
+        cmocka_unit_test(test_echo_auth_is_a_flag),
         cmocka_unit_test(test_full_spec),
         cmocka_unit_test(test_drop_faults),
         cmocka_unit_test(test_probability_bounds),
