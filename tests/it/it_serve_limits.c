@@ -665,8 +665,11 @@ static void test_greedy_senders_stay_within_budget(void **state)
                   GREEDY, holding, answered_503, retry_after, base_kb, peak_kb, limit_kb);
     for (int i = 0; i < GREEDY; i++)
         close_hard(fds[i]);
-    /* Under the budget plus the documented constant, not 500 bodies' worth. */
+    /* Under the budget plus the documented constant, not 500 bodies' worth. (ThreadSanitizer's
+     * shadow memory multiplies every byte the process touches: no bound holds there.) */
+#ifndef __SANITIZE_THREAD__
     assert_true(peak_kb < limit_kb);
+#endif
     /* The requests the budget could not hold were told so before their bodies were read. */
     assert_true(answered_503 >= GREEDY - BUDGET_MB);
     assert_int_equal(retry_after, answered_503);
