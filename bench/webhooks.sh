@@ -5,7 +5,9 @@
 # Each figure is the median of RUNS runs (default 3). Tunables (environment):
 # CONNS (keep-alive connections, default 64), DURATION (seconds per
 # measurement, default 10), BODY (bytes per event, default 256), LOG_LEVEL
-# (ferry serve's, default info: one log line per event, as deployed).
+# (ferry serve's, default info: one log line per event, as deployed), IDLE
+# (slow connections bench/holdconns.py holds open against each ferry serve
+# while it is measured, from many addresses; default 0).
 set -uo pipefail
 cd "$(dirname "$0")"
 . ./lib.sh
@@ -16,7 +18,9 @@ CONNS=${CONNS:-64}
 DURATION=${DURATION:-10}
 BODY=${BODY:-256}
 LOG_LEVEL=${LOG_LEVEL:-info}
+IDLE=${IDLE:-0}
 SERVE_PID=""
+HOLD_PID=""
 NGINX_PID=""
 SERVE_DIR=""
 TOTAL_ACCEPTED=0
@@ -69,11 +73,26 @@ YAML
     SERVE_PID=$!
     SERVE_URL=$(wait_listening "$SERVE_DIR/serve.out")
     [ -n "$SERVE_URL" ] || { echo "bench: ferry serve did not start" >&2; tail -5 "$SERVE_DIR/serve.log" >&2; exit 1; }
+    if [ "$IDLE" -gt 0 ]; then
+        python3 ./holdconns.py --port "${SERVE_URL##*:}" --connections "$IDLE" --seconds 600 \
+            >"$SERVE_DIR/hold.out" 2>&1 &
+        HOLD_PID=$!
+        for _ in $(seq 1 600); do
+            grep -q '^holding ' "$SERVE_DIR/hold.out" && break
+            sleep 0.05
+        done
+        grep -q '^holding ' "$SERVE_DIR/hold.out" || { echo "bench: holdconns.py did not start" >&2; cat "$SERVE_DIR/hold.out" >&2; exit 1; }
+    fi
     SERVE_URL="$SERVE_URL/hooks/bench"
 }
 
 # stop_serve: SIGTERM, then checks that every acknowledged event is stored.
 stop_serve() {
+    if [ -n "$HOLD_PID" ]; then
+        kill "$HOLD_PID" 2>/dev/null || true
+        wait "$HOLD_PID" 2>/dev/null || true
+        HOLD_PID=""
+    fi
     [ -n "$SERVE_PID" ] || return 0
     kill "$SERVE_PID" 2>/dev/null || true
     wait "$SERVE_PID" 2>/dev/null || true
@@ -163,7 +182,7 @@ others() {
 }
 
 nginx_rps=() ferry_rps=() one_rps=() ferry_p50=() ferry_p99=() one_p99=() lg_cpu=()
-echo "webhooks: $RUNS runs, $CONNS connections, ${DURATION}s each, ${BODY}-byte events, ferry log level $LOG_LEVEL"
+echo "webhooks: $RUNS runs, $CONNS connections, ${DURATION}s each, ${BODY}-byte events, ferry log level $LOG_LEVEL, $IDLE slow connections held against ferry"
 start_nginx
 for i in $(seq "$RUNS"); do
     load "$NGINX_URL" "$WORK/nginx-$i.txt"

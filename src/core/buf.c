@@ -33,7 +33,8 @@ char *fr_buf_detach(struct fr_buf *b, size_t *len)
     return p;
 }
 
-static int grow(struct fr_buf *b, size_t extra)
+/* Room for extra more bytes and the NUL; exact: exactly that much when it must grow. */
+static int grow(struct fr_buf *b, size_t extra, bool exact)
 {
     if (extra > SIZE_MAX - b->len - 1)
         return FR_ETOOBIG;
@@ -42,17 +43,26 @@ static int grow(struct fr_buf *b, size_t extra)
         return FR_ETOOBIG;
     if (need + 1 <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = exact ? need + 1 : b->cap ? b->cap : 64;
     while (cap < need + 1)
         cap = cap > SIZE_MAX / 2 ? need + 1 : cap * 2;
+    if (b->max && cap > b->max + 1)
+        cap = b->max + 1; /* doubling stops at the cap: never more than could be used */
     b->data = fr_realloc(b->data, cap);
+    if (!b->cap)
+        b->data[0] = '\0';
     b->cap = cap;
     return 0;
 }
 
+int fr_buf_reserve(struct fr_buf *b, size_t extra)
+{
+    return grow(b, extra, true);
+}
+
 int fr_buf_add(struct fr_buf *b, const void *data, size_t len)
 {
-    int rc = grow(b, len);
+    int rc = grow(b, len, false);
     if (rc)
         return rc;
     if (len)

@@ -29,6 +29,15 @@ void fr_buf_reset(struct fr_buf *b);
 /* Returns the data, which the caller now owns (never NULL), and empties b. */
 char *fr_buf_detach(struct fr_buf *b, size_t *len);
 
+/*
+ * Makes room for extra more bytes, so that adding them does not allocate:
+ * when the buffer must grow for it, it grows to exactly len + extra + 1
+ * bytes (the NUL's). FR_ETOOBIG (and nothing changed) when len + extra
+ * would pass max. A buffer never grows past max + 1 bytes, by this or by
+ * the appends below.
+ */
+int fr_buf_reserve(struct fr_buf *b, size_t extra);
+
 /* Appends; FR_ETOOBIG (and nothing appended) when max would be passed. */
 int fr_buf_add(struct fr_buf *b, const void *data, size_t len);
 int fr_buf_adds(struct fr_buf *b, const char *s);

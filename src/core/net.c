@@ -58,7 +58,7 @@ static int bind_listen(const char *addr, const struct sockaddr_storage *ss, sock
         return fr_err_set(err, FR_EIO, errno, "cannot create a socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, 128) < 0) {
+    if (bind(fd, (const struct sockaddr *)ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
         int e = errno;
         close(fd);
         return fr_err_set(err, FR_EIO, e, "cannot listen on %s: %s", addr, strerror(e));

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "core/log.h"
 #include "core/log_limit.h"
 #include "core/net.h"
+#include "hooks/connwatch.h"
 #include "hooks/verify.h"
 #include "obs/admin.h"
 #include "obs/metrics.h"
@@ -25,6 +28,21 @@
 /* MHD's per-connection memory pool: request line and headers must fit in it. */
 #define HEADER_MEMORY_LIMIT (64u * 1024)
 #define THREAD_STACK_SIZE   (256u * 1024)
+/* Open files besides the connections: the store, deliveries, handlers, the listener, MHD's own. */
+#define FD_MARGIN 256
+/* A chunked body's reservation starts at this and doubles as it arrives (up to max_body). */
+#define CHUNKED_FIRST (4u * 1024)
+/* The Retry-After of a 503 when the unverified bodies' budget is taken. */
+#define BUDGET_RETRY_AFTER "5"
+/* Connection closes are logged as one summary line at most this often. */
+#define CLOSE_LOG_INTERVAL_MS 10000
+
+/* Why ferry closed a connection: the watchdog's reasons, then the server's own. */
+enum { CLOSED_FRAMING = FR_CONN__COUNT, CLOSED__COUNT };
+static const char *closed_name(size_t why)
+{
+    return why == CLOSED_FRAMING ? "framing" : fr_conn_close_name((enum fr_conn_close)why);
+}
 
 /*
  * A verified event waiting for its commit. It lives in its request while the
@@ -66,15 +84,24 @@ struct fr_hook_server {
     struct fr_log_limit *rejections; /* which warnings of rejected requests are logged */
     /* fr_now_ms() of the committer's last commit when it failed; 0 when it stored its events */
     _Atomic int64_t commit_failed_ms;
+
+    struct fr_connwatch *watch; /* the deadlines of every connection */
+    size_t budget;              /* webhooks.unverified_budget */
+    _Atomic size_t unverified;  /* bytes reserved by bodies not yet verified, <= budget */
+    pthread_mutex_t close_lock;
+    size_t closes[CLOSED__COUNT]; /* under close_lock: closes not yet logged */
+    int64_t closes_logged_ms;     /* under close_lock */
 };
 
 /* One request; MHD keeps it in *con_cls between calls. */
 struct request {
     const struct fr_webhook_source_conf *src;
-    struct fr_buf body;
-    bool too_big;
-    bool counted;   /* counted in in_flight */
-    bool committed; /* the committer has answered p; the next call replies */
+    struct fr_conn *conn; /* the connection's deadlines, or NULL */
+    struct fr_buf body;   /* max: the Content-Length, or max_body for a chunked body */
+    size_t reserved;      /* bytes of the budget the body holds: at least body.cap */
+    unsigned refused;     /* 413 or 503 once the body is refused while it arrives */
+    bool counted;         /* counted in in_flight */
+    bool committed;       /* the committer has answered p; the next call replies */
     struct pending p;
     char id[FR_HOOK_ID_MAX];
     char content_key[65]; /* the body's SHA-256 in hex, for a source that dedupes by content */
@@ -292,6 +319,78 @@ static void warn_rejected(struct fr_hook_server *s, struct MHD_Connection *conn,
     fr_log_limit_flush(s->rejections, now, log_summary, NULL);
 }
 
+/* Logs the closes counted since the last summary, under close_lock. */
+static void log_closes(struct fr_hook_server *s, int64_t now_ms)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < CLOSED__COUNT; i++)
+        total += s->closes[i];
+    if (!total)
+        return;
+    FR_LOG_WARN("webhook connections closed before their request was complete",
+                FR_LI("header_timeout", s->closes[FR_CONN_HEADER_TIMEOUT]),
+                FR_LI("body_timeout", s->closes[FR_CONN_BODY_TIMEOUT]),
+                FR_LI("slow_body", s->closes[FR_CONN_SLOW_BODY]),
+                FR_LI("framing", s->closes[CLOSED_FRAMING]),
+                FR_LI("since_ms", s->closes_logged_ms ? now_ms - s->closes_logged_ms : 0));
+    memset(s->closes, 0, sizeof(s->closes));
+    s->closes_logged_ms = now_ms;
+}
+
+/*
+ * Counts connections closed, closed[why] for each reason: in the metric at
+ * once, in the log as a summary at most every CLOSE_LOG_INTERVAL_MS (the
+ * first at once), so that an attack cannot flood the log.
+ */
+static void count_closes(struct fr_hook_server *s, const size_t closed[CLOSED__COUNT])
+{
+    for (size_t i = 0; i < CLOSED__COUNT; i++)
+        if (closed[i]) {
+            const char *labels[] = {closed_name(i)};
+            fr_metric_add(fr_metrics_global(), FR_M_WEBHOOK_CONNECTIONS_CLOSED, labels,
+                          (double)closed[i]);
+        }
+    int64_t now = fr_now_ms();
+    pthread_mutex_lock(&s->close_lock);
+    for (size_t i = 0; i < CLOSED__COUNT; i++)
+        s->closes[i] += closed[i];
+    if (!s->closes_logged_ms || now - s->closes_logged_ms >= CLOSE_LOG_INTERVAL_MS)
+        log_closes(s, now);
+    pthread_mutex_unlock(&s->close_lock);
+}
+
+/* The watchdog's report after each look (its thread): closes, and the server's timer. */
+static void on_watch_look(const size_t closed[FR_CONN__COUNT], void *ud)
+{
+    struct fr_hook_server *s = ud;
+    size_t all[CLOSED__COUNT] = {0};
+    memcpy(all, closed, FR_CONN__COUNT * sizeof(*closed));
+    count_closes(s, all); /* also tells closes held back once their interval is over */
+    flush_rejections(s, false);
+}
+
+/* ---- the budget for bodies not yet verified --------------------------------------------- */
+
+/* Takes n bytes of the budget; false (and nothing taken) when they are not there. */
+static bool budget_take(struct fr_hook_server *s, size_t n)
+{
+    size_t cur = atomic_load_explicit(&s->unverified, memory_order_relaxed);
+    do {
+        if (n > s->budget - cur)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->unverified, &cur, cur + n,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+/* Gives back what rq holds. */
+static void budget_release(struct fr_hook_server *s, struct request *rq)
+{
+    if (rq->reserved)
+        atomic_fetch_sub_explicit(&s->unverified, rq->reserved, memory_order_relaxed);
+    rq->reserved = 0;
+}
+
 /* ---- answers -------------------------------------------------------------------------- */
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body,
@@ -367,6 +466,119 @@ static const char *client_ip(struct MHD_Connection *conn, char *buf, size_t len)
     return buf;
 }
 
+/* ---- connections and framing ------------------------------------------------------------ */
+
+/* The connection's entry in the watchdog (set when it opened), or NULL. */
+static struct fr_conn *conn_watch(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void enter(struct fr_hook_server *s, struct fr_conn *c, enum fr_conn_phase phase)
+{
+    if (c)
+        fr_connwatch_enter(s->watch, c, phase);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: CLOSED comes before the socket is closed (0.9.75). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct fr_hook_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? fr_connwatch_add(s->watch, ci->connect_fd) : NULL;
+    } else {
+        fr_connwatch_remove(s->watch, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* What a request head says about where its body ends. */
+struct framing {
+    unsigned content_length;    /* Content-Length fields */
+    unsigned transfer_encoding; /* Transfer-Encoding fields */
+    bool chunked;               /* the Transfer-Encoding is exactly "chunked" */
+    bool bad_name;              /* a field name that is not an RFC 9110 token */
+};
+
+/* RFC 9110 tchar: what a field name is made of. */
+static bool is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (!*s)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p && strchr(extra, *p))))
+            return false;
+    return true;
+}
+
+static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding++;
+        f->chunked = value && strcasecmp(value, "chunked") == 0;
+    }
+    /* Whitespace before the colon stays in the name in libmicrohttpd 0.9.75, and so does
+     * what a folded line (obs-fold) adds: a proxy may have read either differently. */
+    f->bad_name = f->bad_name || !is_token(key);
+    return MHD_YES;
+}
+
+/*
+ * Why the head's framing is ambiguous (RFC 9112 section 6.3: two parties
+ * could read a different body, or a different next request, from the same
+ * bytes), or NULL when it is not. The first rule that holds wins.
+ */
+static const char *framing_error(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, see_field, &f);
+    const struct {
+        bool holds;
+        const char *error;
+    } rules[] = {
+        {f.content_length > 1, "more than one Content-Length"},
+        {f.transfer_encoding > 1, "more than one Transfer-Encoding"},
+        {f.transfer_encoding && f.content_length, "both Content-Length and Transfer-Encoding"},
+        {f.transfer_encoding && !f.chunked, "a Transfer-Encoding other than chunked"},
+        {f.bad_name, "a header name that is not a token (space before its colon, or a folded "
+                     "line)"},
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(rules); i++)
+        if (rules[i].holds)
+            return rules[i].error;
+    return NULL;
+}
+
+/* 400 and the connection closed: nothing after this head is read as anything. */
+static enum MHD_Result refuse_framing(struct fr_hook_server *s, struct MHD_Connection *conn,
+                                      const char *url, const char *why)
+{
+    const struct fr_log_field f[] = {FR_LS("reason", why)};
+    warn_rejected(s, conn, "requests with ambiguous framing", url,
+                  "request refused: ambiguous framing", f, FR_ARRAY_LEN(f));
+    size_t closed[CLOSED__COUNT] = {[CLOSED_FRAMING] = 1};
+    count_closes(s, closed);
+    char *msg = fr_asprintf("ambiguous request framing: %s", why);
+    enum MHD_Result rc = reply(conn, MHD_HTTP_BAD_REQUEST, json_pack("{s:s}", "error", msg),
+                               MHD_HTTP_HEADER_CONNECTION, "close");
+    free(msg);
+    return rc;
+}
+
+/* ---- requests, continued ----------------------------------------------------------------- */
+
 /* The whole body is in: verify, then hand the event to the committer (or answer 401). */
 static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *conn,
                               struct request *rq)
@@ -400,6 +612,7 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
         return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
     }
     fr_hook_event_id(scheme_id, body, rq->body.len, rq->id);
+    budget_release(s, rq); /* verified: what it holds is no longer anyone's guess */
     rq->p = (struct pending){.conn = conn,
                              .ev = {
                                  .source = src->name,
@@ -477,27 +690,39 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
     return rc;
 }
 
-/* The first call for a request: route, method and declared size are checked before any body. */
-static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
-                             const char *method, void **con_cls)
+/* 503: the budget for bodies not yet verified cannot hold this one now. */
+static enum MHD_Result reply_budget(struct MHD_Connection *conn)
 {
-    const struct fr_webhook_source_conf *src = find_source(s->conf, url ? url : "");
-    if (!src)
-        return admin(s, conn, url ? url : "", method);
-    count(FR_M_WEBHOOK_RECEIVED, src->name, NULL);
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        count(FR_M_WEBHOOK_REJECTED, src->name, "method");
-        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                     json_pack("{s:s}", "error", "webhooks are POSTed"), MHD_HTTP_HEADER_ALLOW,
-                     "POST");
-    }
+    return reply(
+        conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+        json_pack("{s:s}", "error", "too many webhook bodies are being received; retry later"),
+        MHD_HTTP_HEADER_RETRY_AFTER, BUDGET_RETRY_AFTER);
+}
+
+/* The answer to a body refused while it arrived (413 or 503). */
+static enum MHD_Result refused(struct MHD_Connection *conn, const struct request *rq)
+{
+    return rq->refused == 413 ? reply_error(conn, 413, "body larger than max_body")
+                              : reply_budget(conn);
+}
+
+/*
+ * A webhook's body is received into a buffer reserved from the budget: all
+ * of it at once when Content-Length gives its size (503 when the budget has
+ * not that much left), else (chunked) as it arrives.
+ */
+static enum MHD_Result begin_body(struct fr_hook_server *s, struct MHD_Connection *conn,
+                                  const struct fr_webhook_source_conf *src, void **con_cls)
+{
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n = 0;
     if (cl) {
+        /* libmicrohttpd has refused a value that is not all digits or does not fit */
         char *end;
         errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && *end == '\0' && n > s->conf->max_body) {
+        n = strtoull(cl, &end, 10);
+        if (errno || *end != '\0' || n > s->conf->max_body) {
             const struct fr_log_field f[] = {FR_LS("source", src->name),
                                              FR_LI("max_body", s->conf->max_body)};
             warn_rejected(s, conn, "bodies over max_body", src->path,
@@ -508,13 +733,117 @@ static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *co
     }
     struct request *rq = fr_calloc(1, sizeof(*rq));
     rq->src = src;
-    fr_buf_init(&rq->body, s->conf->max_body);
+    rq->conn = conn_watch(conn);
+    fr_buf_init(&rq->body, cl ? (size_t)n : s->conf->max_body);
+    if (n) {
+        /* exactly the body and its NUL: the buffer never grows past what is reserved */
+        if (!budget_take(s, (size_t)n + 1)) {
+            free(rq);
+            const struct fr_log_field f[] = {FR_LS("source", src->name), FR_LI("bytes", n),
+                                             FR_LI("unverified_budget", s->budget)};
+            warn_rejected(s, conn, "bodies refused for the unverified budget", src->path,
+                          "webhook refused: unverified_budget taken; answered 503", f,
+                          FR_ARRAY_LEN(f));
+            count(FR_M_WEBHOOK_REJECTED, src->name, "budget");
+            return reply_budget(conn);
+        }
+        rq->reserved = (size_t)n + 1;
+        FR_ASSERT(fr_buf_reserve(&rq->body, (size_t)n) == 0);
+    }
     pthread_mutex_lock(&s->lock);
     s->in_flight++;
     rq->counted = true;
     pthread_mutex_unlock(&s->lock);
+    bool chunked = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                               MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    enter(s, rq->conn, n || chunked ? FR_CONN_BODY : FR_CONN_BUSY);
     *con_cls = rq;
     return MHD_YES;
+}
+
+/*
+ * The first call for a request, as soon as its head is in: framing, route,
+ * method and declared size are checked before any body.
+ */
+static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
+{
+    enter(s, conn_watch(conn), FR_CONN_BUSY); /* the head is in; a body, if any, is below */
+    const char *bad = framing_error(conn);
+    if (bad)
+        return refuse_framing(s, conn, url ? url : "", bad);
+    const struct fr_webhook_source_conf *src = find_source(s->conf, url ? url : "");
+    if (!src)
+        return admin(s, conn, url ? url : "", method);
+    count(FR_M_WEBHOOK_RECEIVED, src->name, NULL);
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        count(FR_M_WEBHOOK_REJECTED, src->name, "method");
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     json_pack("{s:s}", "error", "webhooks are POSTed"), MHD_HTTP_HEADER_ALLOW,
+                     "POST");
+    }
+    return begin_body(s, conn, src, con_cls);
+}
+
+enum body_add { BODY_ADDED, BODY_TOO_BIG, BODY_OVER_BUDGET };
+
+/*
+ * Appends n bytes to rq's body within its reservation; a chunked body's
+ * reservation grows with it, doubling from CHUNKED_FIRST up to max_body + 1,
+ * taken from the budget before the buffer grows.
+ */
+static enum body_add body_add(struct fr_hook_server *s, struct request *rq, const char *data,
+                              size_t n)
+{
+    struct fr_buf *b = &rq->body;
+    if (n > b->max - b->len)
+        return BODY_TOO_BIG;
+    size_t need = b->len + n + 1;
+    if (need > rq->reserved) {
+        size_t want = FR_MAX(need, FR_MAX(rq->reserved * 2, (size_t)CHUNKED_FIRST));
+        want = FR_MIN(want, b->max + 1);
+        if (!budget_take(s, want - rq->reserved))
+            return BODY_OVER_BUDGET;
+        rq->reserved = want;
+        FR_ASSERT(fr_buf_reserve(b, want - 1 - b->len) == 0);
+    }
+    FR_ASSERT(fr_buf_add(b, data, n) == 0);
+    return BODY_ADDED;
+}
+
+/* More of a body arrived; refused when it passes max_body or the budget. */
+static enum MHD_Result on_body(struct fr_hook_server *s, struct MHD_Connection *conn,
+                               struct request *rq, const char *data, size_t n)
+{
+    if (rq->conn)
+        fr_connwatch_body(rq->conn, n);
+    if (rq->refused)
+        return MHD_NO;
+    enum body_add r = body_add(s, rq, data, n);
+    if (r == BODY_ADDED)
+        return MHD_YES;
+    fr_buf_release(&rq->body);
+    budget_release(s, rq);
+    if (r == BODY_TOO_BIG) {
+        /* A chunked body has no Content-Length: the cap is enforced as it arrives. */
+        rq->refused = 413;
+        const struct fr_log_field f[] = {FR_LS("source", rq->src->name),
+                                         FR_LI("max_body", s->conf->max_body)};
+        warn_rejected(s, conn, "bodies over max_body", rq->src->path,
+                      "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
+        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
+    } else {
+        rq->refused = 503;
+        const struct fr_log_field f[] = {FR_LS("source", rq->src->name),
+                                         FR_LI("unverified_budget", s->budget)};
+        warn_rejected(s, conn, "bodies refused for the unverified budget", rq->src->path,
+                      "webhook refused: unverified_budget taken; connection closed", f,
+                      FR_ARRAY_LEN(f));
+        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "budget");
+    }
+    /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
+     * connection is closed without an answer): either way nothing more is read. */
+    return refused(conn, rq);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -526,26 +855,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq)
         return begin(s, conn, url, method, con_cls);
     if (*upload_data_size > 0) {
-        /* A chunked body has no Content-Length: the cap is enforced as it arrives. */
-        if (!rq->too_big && fr_buf_add(&rq->body, upload_data, *upload_data_size) != 0) {
-            rq->too_big = true;
-            fr_buf_release(&rq->body);
-            const struct fr_log_field f[] = {FR_LS("source", rq->src->name),
-                                             FR_LI("max_body", s->conf->max_body)};
-            warn_rejected(s, conn, "bodies over max_body", rq->src->path,
-                          "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
-            count(FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
-            /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
-             * connection is closed without an answer): either way nothing more is read. */
-            return reply_error(conn, 413, "body larger than max_body");
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return MHD_YES;
+        return on_body(s, conn, rq, upload_data, n);
     }
     if (rq->committed)
         return answer(conn, rq);
-    if (rq->too_big)
-        return reply_error(conn, 413, "body larger than max_body");
+    if (rq->refused)
+        return refused(conn, rq);
+    enter(s, rq->conn, FR_CONN_BUSY); /* the whole body is in */
     return finish(s, conn, rq);
 }
 
@@ -553,6 +871,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct fr_hook_server *s = cls;
+    /* The answer is out: the next request's head is due within header_timeout. */
+    enter(s, conn_watch(conn), FR_CONN_HEAD);
     struct request *rq = *con_cls;
     if (!rq)
         return;
@@ -563,22 +883,58 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_cond_broadcast(&s->idle);
         pthread_mutex_unlock(&s->lock);
     }
+    budget_release(s, rq);
     fr_buf_release(&rq->body);
     free(rq);
 }
 
 /* ---- listening ------------------------------------------------------------------------ */
 
-/* libmicrohttpd's threads, each polling its own connections: one per core, at most 4. */
+/* libmicrohttpd's threads, each watching its own connections: one per core, at most 4. */
 static unsigned pool_size(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1u : n > 4 ? 4u : (unsigned)n;
 }
 
+/*
+ * Raises the open-file limit (the soft one, as far as the hard one allows)
+ * to cover want connections and FD_MARGIN more; returns the connections the
+ * limit covers: want, or fewer (warned) when the hard limit is lower.
+ */
+static unsigned fit_connections(unsigned want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    rlim_t need = (rlim_t)want + FD_MARGIN;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        struct rlimit raised = {rl.rlim_max == RLIM_INFINITY ? need : FR_MIN(need, rl.rlim_max),
+                                rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = raised.rlim_cur;
+    }
+    unsigned fit = want;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        fit = rl.rlim_cur > FD_MARGIN + 16 ? (unsigned)(rl.rlim_cur - FD_MARGIN) : 16;
+    long long soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur;
+    long long hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long long)rl.rlim_max;
+    if (fit < want)
+        FR_LOG_WARN("the open-file limit cannot cover webhooks.max_connections: serving fewer "
+                    "connections; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)",
+                    FR_LI("open_files", soft), FR_LI("hard_limit", hard),
+                    FR_LI("max_connections", want), FR_LI("connections", fit));
+    else
+        FR_LOG_INFO("open-file limit", FR_LI("open_files", soft), FR_LI("hard_limit", hard),
+                    FR_LI("connections", fit));
+    return fit;
+}
+
 static void server_free(struct fr_hook_server *s)
 {
+    fr_connwatch_stop(s->watch); /* first: its timer uses the limiter and close_lock */
     fr_log_limit_free(s->rejections);
+    pthread_mutex_destroy(&s->close_lock);
     fr_log_batch_release(&s->log);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->work);
@@ -630,6 +986,9 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
         fr_strlcpy(s->host, v6 ? "[::1]" : "127.0.0.1", sizeof(s->host));
     else
         snprintf(s->host, sizeof(s->host), v6 ? "[%s]" : "%s", host);
+    s->budget = (size_t)conf->unverified_budget;
+    atomic_init(&s->unverified, 0);
+    pthread_mutex_init(&s->close_lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t mono; /* the committer's timed waits are on fr_now_us's clock */
     pthread_condattr_init(&mono);
@@ -637,6 +996,14 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     pthread_cond_init(&s->work, &mono);
     pthread_condattr_destroy(&mono);
     pthread_cond_init(&s->idle, NULL);
+    const struct fr_conn_limits limits = {conf->header_timeout_ms, conf->body_timeout_ms,
+                                          conf->min_body_rate};
+    rc = fr_connwatch_start(&limits, on_watch_look, s, &s->watch, err);
+    if (rc) {
+        close(fd);
+        server_free(s);
+        return rc;
+    }
     int e = pthread_create(&s->committer, NULL, committer_main, s);
     if (e) {
         close(fd);
@@ -644,21 +1011,27 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
         return fr_err_set(err, FR_EINTERNAL, e, "cannot start the committer thread");
     }
     unsigned timeout_s = (unsigned)((conf->timeout_ms + 999) / 1000);
-    /* poll(2), not epoll: with epoll libmicrohttpd takes a suspended
-     * connection out of its set and puts it back on resume (two epoll_ctl
-     * per event) and reads until EAGAIN (one more recv per event); with
-     * poll it does neither, and a poll over at most the connection limit
-     * costs less. bench/README.md: +10-20% accepted events/s. */
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned connections = fit_connections((unsigned)conf->max_connections);
+    /* epoll, not poll(2): a poll thread walks every one of its connections on each
+     * wake-up (and accepts one connection per walk), so thousands of idle or slow
+     * connections tax every request; epoll only looks at the ready ones. With few
+     * connections poll was 10-20% faster (it saves the epoll_ctl pair around each
+     * suspend/resume); with 3,000 idle connections epoll doubles the accepted events/s
+     * (bench/README.md, "Many connections"). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
-    s->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
-                         (MHD_socket)fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)FR_HOOK_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                         timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
-                         MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE, MHD_OPTION_END);
+    /* STRICT_FOR_CLIENT 1 (0.9.75): an HTTP/1.1 request without Host is answered 400, and a
+     * request line with a space in its target is refused. PER_IP_CONNECTION_LIMIT is counted
+     * across the whole thread pool (on the master daemon). */
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT, connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)conf->max_connections_per_client,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY_LIMIT,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE, MHD_OPTION_END);
     if (!s->daemon) {
         close(fd);
         stop_committer(s);
@@ -709,5 +1082,8 @@ void fr_hook_server_stop(struct fr_hook_server *s)
     stop_committer(s);
     MHD_stop_daemon(s->daemon);
     flush_rejections(s, true); /* what was held back is told before ferry goes */
+    pthread_mutex_lock(&s->close_lock);
+    log_closes(s, fr_now_ms());
+    pthread_mutex_unlock(&s->close_lock);
     server_free(s);
 }

@@ -1,11 +1,20 @@
 /*
  * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd: a
- * pool of epoll threads, one per core, at most 4).
+ * pool of threads, one per core, at most 4, each watching its connections
+ * with epoll).
  *
- * For each configured source path: POST only (405 otherwise); any other
+ * Every request, whatever its path: a head whose framing is ambiguous (two
+ * Content-Lengths, Content-Length and Transfer-Encoding, a Transfer-Encoding
+ * other than chunked, a header name that is not a token) is answered 400
+ * and its connection closed, before anything else. For each configured
+ * source path: POST only (405 otherwise); any other
  * path goes to the operations endpoints (obs/admin.h) when admin is given,
  * else 404; the body capped at webhooks.max_body (413, answered from
- * Content-Length before the body is read), the signature verified
+ * Content-Length before the body is read) and held in memory reserved from
+ * webhooks.unverified_budget, shared by every body not yet verified (503
+ * with Retry-After, before the body is read, when its Content-Length does
+ * not fit; a chunked body is reserved as it arrives and its connection
+ * closed when it does not fit); the signature verified
  * (hooks/verify.h; 401, the reason logged with the source, never the
  * secret or the signature), then the event stored durably and only then
  * answered 200 {"status":"accepted","id":ID}; a repeat of a source + event
@@ -17,8 +26,17 @@
  * in one fr_store_events_add call (one fsync'd transaction) and resumes
  * those connections, which then answer. No thread waits per request.
  *
+ * Connections: at most webhooks.max_connections (fewer when the open-file
+ * limit cannot be raised enough; start raises it and logs what it got),
+ * webhooks.max_connections_per_client from one address; a request's head
+ * must arrive within webhooks.header_timeout, its body within
+ * webhooks.body_timeout and at webhooks.min_body_rate (hooks/connwatch.h);
+ * connections closed for these are counted by reason in
+ * ferry_webhook_connections_closed_total and logged in summary.
+ *
  * Threads: start and stop from one thread; the store handle given to
- * start is used only by the committer thread until stop returns.
+ * start is used only by the committer thread until stop returns. Start
+ * raises the process's open-file limit.
  */
 #ifndef FR_HOOKS_SERVER_H
 #define FR_HOOKS_SERVER_H
@@ -36,8 +54,6 @@ struct fr_hook_server;
 #define FR_HOOK_ID_MAX 256
 /* Most events stored by one commit: the default and the largest commit_batch. */
 #define FR_HOOK_BATCH_MAX 512
-/* Connections served at once; more wait in the listen backlog. */
-#define FR_HOOK_CONNECTION_LIMIT 512
 
 /*
  * The event id of a delivery: scheme_id (from fr_verify; borrowed, may be

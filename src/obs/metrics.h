@@ -66,7 +66,10 @@ enum fr_metric_type { FR_METRIC_COUNTER, FR_METRIC_GAUGE, FR_METRIC_HISTOGRAM };
     X(WEBHOOK_DUPLICATE, COUNTER, "ferry_webhook_duplicate_total", ("source"),                     \
       "Webhook events verified and already stored (answered 200, not stored again).")              \
     X(WEBHOOK_REJECTED, COUNTER, "ferry_webhook_rejected_total", ("source", "reason"),             \
-      "Webhook requests refused, by reason: method, too_large, signature, store.")                 \
+      "Webhook requests refused, by reason: method, too_large, signature, store, budget.")         \
+    X(WEBHOOK_CONNECTIONS_CLOSED, COUNTER, "ferry_webhook_connections_closed_total", ("reason"),   \
+      "Connections the webhook server closed before a request on them was complete, by reason: "   \
+      "header_timeout, body_timeout, slow_body, framing.")                                         \
     X(WEBHOOK_QUEUE_DEPTH, GAUGE, "ferry_webhook_queue_depth", ("source"),                         \
       "Events stored and not yet delivered or dead-lettered.")                                     \
     X(WEBHOOK_OLDEST_PENDING, GAUGE, "ferry_webhook_oldest_pending_age_seconds", ("source"),       \
