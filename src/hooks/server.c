@@ -501,6 +501,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 struct framing {
     unsigned content_length;    /* Content-Length fields */
     unsigned transfer_encoding; /* Transfer-Encoding fields */
+    unsigned host;              /* Host fields */
     bool chunked;               /* the Transfer-Encoding is exactly "chunked" */
     bool bad_name;              /* a field name that is not an RFC 9110 token */
 };
@@ -528,7 +529,8 @@ static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char 
     else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         f->transfer_encoding++;
         f->chunked = value && strcasecmp(value, "chunked") == 0;
-    }
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        f->host++;
     /* Whitespace before the colon stays in the name in libmicrohttpd 0.9.75, and so does
      * what a folded line (obs-fold) adds: a proxy may have read either differently. */
     f->bad_name = f->bad_name || !is_token(key);
@@ -552,6 +554,8 @@ static const char *framing_error(struct MHD_Connection *conn)
         {f.transfer_encoding > 1, "more than one Transfer-Encoding"},
         {f.transfer_encoding && f.content_length, "both Content-Length and Transfer-Encoding"},
         {f.transfer_encoding && !f.chunked, "a Transfer-Encoding other than chunked"},
+        /* not framing, but as ambiguous: a proxy may route by one, ferry check the other */
+        {f.host > 1, "more than one Host"},
         {f.bad_name, "a header name that is not a token (space before its colon, or a folded "
                      "line)"},
     };

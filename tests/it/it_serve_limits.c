@@ -717,6 +717,8 @@ static void test_ambiguous_framing_refused_and_closed(void **state)
          "gzip\r\n\r\n",
          "7\r\n{\"a\":3}\r\n0\r\n\r\n", false},
         {"space before the colon", "Content-Length : 7\r\n\r\n", "{\"a\":4}", false},
+        /* a proxy may route by one Host, ferry check another (RFC 9112 section 3.2) */
+        {"two Hosts", "Host: evil.example\r\nContent-Length: 7\r\n\r\n", "{\"a\":5}", false},
     };
     for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
         char id[16], signed_body[16];
