@@ -1016,13 +1016,15 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     }
     unsigned timeout_s = (unsigned)((conf->timeout_ms + 999) / 1000);
     unsigned connections = fit_connections((unsigned)conf->max_connections);
-    /* epoll, not poll(2): a poll thread walks every one of its connections on each
-     * wake-up (and accepts one connection per walk), so thousands of idle or slow
-     * connections tax every request; epoll only looks at the ready ones. With few
-     * connections poll was 10-20% faster (it saves the epoll_ctl pair around each
-     * suspend/resume); with 3,000 idle connections epoll doubles the accepted events/s
+    /* poll(2), not epoll. With epoll libmicrohttpd takes a suspended connection out of
+     * its set and puts it back on resume (two epoll_ctl per event) and reads until
+     * EAGAIN: at the benchmark's 64 connections that cost 13-20% of the accepted
+     * events/s (37.7k/s poll, 31.8k/s epoll, side by side). A poll thread walks all its
+     * connections on each wake-up instead, so thousands of idle or trickling ones tax
+     * every request (3,000 held: 10-14k/s poll, 25-29k/s epoll); the deadlines and the
+     * per-client limit keep them few, and 10k/s is still far above any sender's rate
      * (bench/README.md, "Many connections"). */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (v6)
         flags |= MHD_USE_IPv6;
     /* STRICT_FOR_CLIENT 1 (0.9.75): an HTTP/1.1 request without Host is answered 400, and a

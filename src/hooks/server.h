@@ -1,7 +1,7 @@
 /*
  * server.h: the webhook receiver behind `ferry serve` (libmicrohttpd: a
  * pool of threads, one per core, at most 4, each watching its connections
- * with epoll).
+ * with poll(2)).
  *
  * Every request, whatever its path: a head whose framing is ambiguous (two
  * Content-Lengths, Content-Length and Transfer-Encoding, a Transfer-Encoding
