@@ -1019,7 +1019,7 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     /* poll(2), not epoll. With epoll libmicrohttpd takes a suspended connection out of
      * its set and puts it back on resume (two epoll_ctl per event) and reads until
      * EAGAIN: at the benchmark's 64 connections that cost 13-20% of the accepted
-     * events/s (37.7k/s poll, 31.8k/s epoll, side by side). A poll thread walks all its
+     * events/s (34-38k/s poll, 30-34k/s epoll, side by side). A poll thread walks all its
      * connections on each wake-up instead, so thousands of idle or trickling ones tax
      * every request (3,000 held: 10-14k/s poll, 25-29k/s epoll); the deadlines and the
      * per-client limit keep them few, and 10k/s is still far above any sender's rate
