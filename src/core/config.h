@@ -373,7 +373,7 @@ struct fr_webhooks_conf {
     int max_connections_per_client; /* from one client address; default 256, 0: no limit */
     uint64_t unverified_budget;     /* bytes of bodies held before verification; default 64MB */
     char **allowed_hosts;           /* Host names the operations endpoints answer; NULL: defaults */
-    size_t nallowed_hosts;
+    size_t nallowed_hosts;          /* follows allowed_hosts (a struct fr__cfg_strings) */
     int64_t retention_ms; /* delivered events are deleted this long after delivery; default 7d */
     char *admin_token;    /* secret: Bearer token for admin actions (replay, run now); NULL: none */
     bool protect_reads;   /* reads of the API need admin_token on a loopback listener too */

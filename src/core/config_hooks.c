@@ -20,6 +20,10 @@
 /* A request body larger than this is not a webhook. */
 #define MAX_BODY_LIMIT (1024LL * 1024 * 1024)
 
+_Static_assert(offsetof(struct fr_webhooks_conf, nallowed_hosts) ==
+                   offsetof(struct fr_webhooks_conf, allowed_hosts) + sizeof(char **),
+               "allowed_hosts and nallowed_hosts are not adjacent");
+
 /* FR__CFG_ENUM fields are written through an int. */
 _Static_assert(sizeof(enum fr_dedupe) == sizeof(int), "enum fr_dedupe is not an int");
 
@@ -394,43 +398,25 @@ static int parse_allowed_hosts(struct fr__cfg_loader *ld, yaml_node_t *node, con
                                void *field)
 {
     struct fr_webhooks_conf *w = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    w->allowed_hosts = fr_calloc((size_t)(top - start) + 1, sizeof(*w->allowed_hosts));
-    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
-        yaml_node_t *item = fr__cfg_node(ld, *it);
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        char *text = NULL;
-        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
-        if (!rc)
-            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
-        if (!rc) {
-            /* A name, with an optional port: no scheme, path, spaces or user. */
-            size_t n = strcspn(text, ":");
-            bool bracketed = text[0] == '[';
-            if (bracketed)
-                n = strcspn(text, "]") + 1;
-            bool ok = n > 0 && strcspn(text, "/@ \t?#") == strlen(text) &&
-                      (bracketed ? text[n - 1] == ']' : true);
-            if (!ok)
-                rc = fr__cfg_fail(ld, item, cp,
-                                  "\"%s\" is not a host name (write the name the browser or "
-                                  "proxy sends in Host, such as ferry.internal.example, "
-                                  "*.example.com or *)",
-                                  text);
-            else {
-                text[n] = '\0';
-                for (char *c = text; *c; c++)
-                    *c = (char)tolower((unsigned char)*c);
-                w->allowed_hosts[w->nallowed_hosts++] = text;
-                text = NULL;
-            }
+    int rc = fr__cfg_parse_strings(ld, node, path, &w->allowed_hosts,
+                                   "a host name such as ferry.example.com", true);
+    for (size_t i = 0; !rc && i < w->nallowed_hosts; i++) {
+        /* A name, with an optional port: no scheme, path, spaces or user. */
+        char *text = w->allowed_hosts[i];
+        bool bracketed = text[0] == '[';
+        size_t n = bracketed ? strcspn(text, "]") + 1 : strcspn(text, ":");
+        if (strcspn(text, "/@ \t?#") != strlen(text) || (bracketed && text[n - 1] != ']')) {
+            char *cp = fr_asprintf("%s[%zu]", path, i);
+            rc = fr__cfg_fail(ld, fr__cfg_node(ld, node->data.sequence.items.start[i]), cp,
+                              "\"%s\" is not a host name (write the name the browser or proxy "
+                              "sends in Host, such as ferry.internal.example, *.example.com or *)",
+                              text);
+            free(cp);
+            break;
         }
-        free(text);
-        free(cp);
+        text[n] = '\0';
+        for (char *c = text; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
     }
     return rc;
 }
@@ -585,9 +571,7 @@ void fr__cfg_free_webhooks(struct fr_config *cfg)
         source_release(&w->sources[i]);
     free(w->sources);
     free(w->listen);
-    for (size_t i = 0; i < w->nallowed_hosts; i++)
-        free(w->allowed_hosts[i]);
-    free(w->allowed_hosts);
+    fr__cfg_free_strings(w->allowed_hosts, w->nallowed_hosts);
     wipe_free(w->admin_token);
     memset(w, 0, sizeof(*w));
 }

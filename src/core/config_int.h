@@ -168,6 +168,21 @@ struct fr__cfg_table {
 
 /* Node number index of the document. Borrowed. */
 yaml_node_t *fr__cfg_node(struct fr__cfg_loader *ld, int index);
+
+/* A list of strings as the config keeps one: a char ** then its count, adjacent. */
+struct fr__cfg_strings {
+    char **items;
+    size_t n;
+};
+/*
+ * A sequence of non-empty strings (${ENV} expanded) into field (a struct
+ * fr__cfg_strings), replacing what it held; example names what to write
+ * instead of an empty item. At least one item unless allow_empty.
+ */
+int fr__cfg_parse_strings(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          void *field, const char *example, bool allow_empty);
+/* Frees n strings and the array; NULL with 0 is a no-op. */
+void fr__cfg_free_strings(char **v, size_t n);
 /* FR_ECONFIG (recorded) unless node is of type: "expected a mapping, found a sequence". */
 int fr__cfg_expect(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                    yaml_node_type_t type);

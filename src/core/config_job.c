@@ -74,18 +74,7 @@ static char *quoted_list(const char *const *names, size_t n)
 
 /* ---- lists of strings ---------------------------------------------------- */
 
-static void free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* results.created and friends: a char ** followed by its size_t count. */
-struct string_list {
-    char **items;
-    size_t n;
-};
+/* results.created and friends: a char ** followed by its size_t count (struct fr__cfg_strings). */
 _Static_assert(offsetof(struct fr_results_conf, ncreated) ==
                    offsetof(struct fr_results_conf, created) + sizeof(char **),
                "created and ncreated are not adjacent");
@@ -101,50 +90,11 @@ _Static_assert(offsetof(struct fr_paging_conf, nallow_hosts) ==
 _Static_assert(offsetof(struct fr_sink_conf, ncolumns) ==
                    offsetof(struct fr_sink_conf, columns) + sizeof(char **),
                "columns and ncolumns are not adjacent");
-_Static_assert(offsetof(struct string_list, n) == sizeof(char **), "struct string_list layout");
-
-/*
- * A sequence of non-empty strings (${ENV} expanded), replacing the default;
- * example names what to write instead of an empty item. At least one item
- * unless allow_empty.
- */
-static int parse_strings(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                         void *field, const char *example, bool allow_empty)
-{
-    struct string_list *list = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
-    free_strings(list->items, list->n);
-    list->n = 0;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    list->items = fr_calloc((size_t)(top - start) + 1, sizeof(*list->items));
-    for (yaml_node_item_t *it = start; it < top; it++) {
-        yaml_node_t *item = fr__cfg_node(ld, *it);
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        char *text = NULL;
-        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
-        if (!rc)
-            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
-        if (!rc && !*text)
-            rc = fr__cfg_fail(ld, item, cp, "empty value (write %s)", example);
-        free(cp);
-        if (rc) {
-            free(text);
-            return rc;
-        }
-        list->items[list->n++] = text;
-    }
-    if (!allow_empty && list->n == 0)
-        return fr__cfg_fail(ld, node, path, "the list is empty (write %s)", example);
-    return 0;
-}
 
 static int parse_string_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                              void *field)
 {
-    return parse_strings(ld, node, path, field, "a status such as CREATED", true);
+    return fr__cfg_parse_strings(ld, node, path, field, "a status such as CREATED", true);
 }
 
 /* ---- source -------------------------------------------------------------- */
@@ -525,7 +475,8 @@ static const struct fr__cfg_table pull_request_table = {
 static int parse_allow_hosts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                              void *field)
 {
-    return parse_strings(ld, node, path, field, "a host name such as api.example.com", false);
+    return fr__cfg_parse_strings(ld, node, path, field, "a host name such as api.example.com",
+                                 false);
 }
 
 static const struct fr__cfg_key paging_keys[] = {
@@ -637,7 +588,8 @@ static int parse_watermark(struct fr__cfg_loader *ld, yaml_node_t *node, const c
 static int parse_columns(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                          void *field)
 {
-    return parse_strings(ld, node, path, field, "a record field such as participantId", false);
+    return fr__cfg_parse_strings(ld, node, path, field, "a record field such as participantId",
+                                 false);
 }
 
 static bool identifier_ok(const char *s)
@@ -1093,9 +1045,9 @@ static void job_release(struct fr_job_conf *j)
     free(j->results.key);
     free(j->results.status);
     free(j->results.message);
-    free_strings(j->results.created, j->results.ncreated);
-    free_strings(j->results.duplicate, j->results.nduplicate);
-    free_strings(j->results.retry, j->results.nretry);
+    fr__cfg_free_strings(j->results.created, j->results.ncreated);
+    fr__cfg_free_strings(j->results.duplicate, j->results.nduplicate);
+    fr__cfg_free_strings(j->results.retry, j->results.nretry);
     fr__cfg_free_body_rules(j->body_errors, j->nbody_errors);
     struct fr_key_request_conf *reqs[] = {&j->lookup, &j->rollback};
     for (size_t i = 0; i < FR_ARRAY_LEN(reqs); i++) {
@@ -1112,7 +1064,7 @@ static void job_release(struct fr_job_conf *j)
     free(pl->request.params);
     free(pl->paging.cursor_path);
     free(pl->paging.cursor_param);
-    free_strings(pl->paging.allow_hosts, pl->paging.nallow_hosts);
+    fr__cfg_free_strings(pl->paging.allow_hosts, pl->paging.nallow_hosts);
     free(pl->records);
     free(pl->watermark.field);
     json_decref(pl->watermark.initial);
@@ -1121,7 +1073,7 @@ static void job_release(struct fr_job_conf *j)
     free(j->schedule);
     free(j->timezone);
     free(j->metrics_file);
-    free_strings(pl->sink.columns, pl->sink.ncolumns);
+    fr__cfg_free_strings(pl->sink.columns, pl->sink.ncolumns);
     free(pl->sink.table);
     free(pl->rejects);
     memset(j, 0, sizeof(*j));

@@ -502,3 +502,48 @@ int fr__cfg_scalar_json(struct fr__cfg_loader *ld, const yaml_node_t *node, cons
         return fr__cfg_fail(ld, node, path, "value is not valid UTF-8");
     return 0;
 }
+
+/* ---- lists of strings ---------------------------------------------------- */
+
+_Static_assert(offsetof(struct fr__cfg_strings, n) == sizeof(char **),
+               "struct fr__cfg_strings layout");
+
+void fr__cfg_free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int fr__cfg_parse_strings(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          void *field, const char *example, bool allow_empty)
+{
+    struct fr__cfg_strings *list = field;
+    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
+    if (rc)
+        return rc;
+    fr__cfg_free_strings(list->items, list->n);
+    list->n = 0;
+    yaml_node_item_t *start = node->data.sequence.items.start;
+    yaml_node_item_t *top = node->data.sequence.items.top;
+    list->items = fr_calloc((size_t)(top - start) + 1, sizeof(*list->items));
+    for (yaml_node_item_t *it = start; it < top; it++) {
+        yaml_node_t *item = fr__cfg_node(ld, *it);
+        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
+        char *text = NULL;
+        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
+        if (!rc)
+            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
+        if (!rc && !*text)
+            rc = fr__cfg_fail(ld, item, cp, "empty value (write %s)", example);
+        free(cp);
+        if (rc) {
+            free(text);
+            return rc;
+        }
+        list->items[list->n++] = text;
+    }
+    if (!allow_empty && list->n == 0)
+        return fr__cfg_fail(ld, node, path, "the list is empty (write %s)", example);
+    return 0;
+}

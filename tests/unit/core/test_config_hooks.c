@@ -133,9 +133,51 @@ static void test_full(void **state)
     fr_config_free(cfg);
 }
 
-#define HEAD    "webhooks:\n  sources:\n    crm:\n      path: /hooks/crm\n"
+#define SOURCES "  sources:\n    crm:\n      path: /hooks/crm\n"
+#define HEAD    "webhooks:\n" SOURCES
 #define VERIFY  "      verify: { scheme: standard, secrets: [\"${CRM_WEBHOOK_SECRET}\"] }\n"
 #define DELIVER "      deliver: { url: http://127.0.0.1:9000/events }\n"
+
+/* The limits' defaults, allowed_hosts written as names (port dropped, lower case), dedupe. */
+static void test_gateway_limits(void **state)
+{
+    (void)state;
+    struct fr_config *cfg;
+    struct fr_err err;
+    assert_int_equal(load(HEAD VERIFY DELIVER, &cfg, &err), 0);
+    const struct fr_webhooks_conf *w = &cfg->webhooks;
+    assert_int_equal(w->header_timeout_ms, 10000);
+    assert_int_equal(w->body_timeout_ms, 60000);
+    assert_int_equal(w->min_body_rate, 1024);
+    assert_int_equal(w->max_connections, 4096);
+    assert_int_equal(w->max_connections_per_client, 256);
+    assert_int_equal(w->unverified_budget, 64 * 1024 * 1024);
+    assert_int_equal(w->nallowed_hosts, 0);
+    assert_int_equal(w->sources[0].dedupe, FR_DEDUPE_ID);
+    fr_config_free(cfg);
+
+    assert_int_equal(
+        load("webhooks:\n  max_body: 100MB\n"
+             "  allowed_hosts: [Ferry.Example.COM:8443, \"*.internal\", \"[::1]:80\"]\n"
+             "  sources:\n    gh:\n      path: /gh\n"
+             "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\"] }\n" DELIVER,
+             &cfg, &err),
+        0);
+    w = &cfg->webhooks;
+    assert_int_equal(w->unverified_budget, 100 * 1024 * 1024); /* the default yields */
+    assert_int_equal(w->nallowed_hosts, 3);
+    assert_string_equal(w->allowed_hosts[0], "ferry.example.com");
+    assert_string_equal(w->allowed_hosts[1], "*.internal");
+    assert_string_equal(w->allowed_hosts[2], "[::1]");
+    assert_int_equal(w->sources[0].dedupe, FR_DEDUPE_CONTENT); /* github's default */
+    fr_config_free(cfg);
+
+    expect_error(
+        "webhooks:\n  allowed_hosts: [ok.example, \"http://bad/x\"]\n" SOURCES VERIFY DELIVER,
+        "ferry.yaml:2:31: webhooks.allowed_hosts[1]", "is not a host name");
+    expect_error("webhooks:\n  max_body: 2MB\n  unverified_budget: 1MB\n" SOURCES VERIFY DELIVER,
+                 "webhooks.unverified_budget", "smaller than max_body");
+}
 
 static void test_defaults(void **state)
 {
@@ -584,6 +626,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_full, setup),
         cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_gateway_limits, setup),
         cmocka_unit_test_setup(test_hmac, setup),
         cmocka_unit_test_setup(test_errors, setup),
         cmocka_unit_test_setup(test_listen, setup),
