@@ -74,6 +74,7 @@ void fr_token_cache_set(struct fr_token_cache *c, const char *token, int64_t exp
     fr_redact_add_secret(token);
     if (expires_in_s <= 0)
         expires_in_s = FR_TOKEN_DEFAULT_LIFETIME_S;
+    expires_in_s = FR_MIN(expires_in_s, FR_TOKEN_MAX_LIFETIME_S);
     c->fetched_at_ms = now_ms;
     c->expires_at_ms = now_ms + expires_in_s * 1000;
     c->generation++;
@@ -113,6 +114,25 @@ char *fr_auth_token_request_body(const struct fr_auth_conf *auth)
     return fr_buf_detach(&b, NULL);
 }
 
+/*
+ * expires_in as a lifetime in seconds: compared as a double before any
+ * conversion, so a value past int64_t (9223372036854775807, 1e300, a string
+ * of forty digits) is the cap, never an overflow.
+ */
+static int64_t lifetime(const json_t *exp)
+{
+    double secs = 0;
+    if (json_is_integer(exp))
+        secs = (double)json_integer_value(exp);
+    else if (json_is_real(exp))
+        secs = json_real_value(exp);
+    else if (json_is_string(exp)) /* some servers send "3600" */
+        secs = strtod(json_string_value(exp), NULL);
+    if (!(secs >= 1)) /* absent, zero, negative, NaN */
+        return FR_TOKEN_DEFAULT_LIFETIME_S;
+    return secs >= (double)FR_TOKEN_MAX_LIFETIME_S ? FR_TOKEN_MAX_LIFETIME_S : (int64_t)secs;
+}
+
 int fr_auth_parse_token_response(const char *body, size_t len, char **token, int64_t *expires_in_s,
                                  struct fr_err *err)
 {
@@ -123,18 +143,8 @@ int fr_auth_parse_token_response(const char *body, size_t len, char **token, int
         return fr_err_set(err, FR_EPARSE, 0,
                           "token response is not JSON with a non-empty access_token");
     }
-    json_t *exp = json_object_get(j, "expires_in");
-    int64_t secs = FR_TOKEN_DEFAULT_LIFETIME_S;
-    if (json_is_integer(exp) && json_integer_value(exp) > 0)
-        secs = json_integer_value(exp);
-    else if (json_is_real(exp) && json_real_value(exp) >= 1)
-        secs = (int64_t)json_real_value(exp);
-    else if (json_is_string(exp)) /* some servers send "3600" */
-        secs = strtoll(json_string_value(exp), NULL, 10) > 0
-                   ? strtoll(json_string_value(exp), NULL, 10)
-                   : FR_TOKEN_DEFAULT_LIFETIME_S;
     *token = fr_strdup(json_string_value(tok));
-    *expires_in_s = secs;
+    *expires_in_s = lifetime(json_object_get(j, "expires_in"));
     json_decref(j);
     return 0;
 }

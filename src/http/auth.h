@@ -19,6 +19,8 @@
 
 /* expires_in assumed when a token response has none. */
 #define FR_TOKEN_DEFAULT_LIFETIME_S 3600
+/* The longest lifetime believed (30 days): a token said to live longer is fetched again then. */
+#define FR_TOKEN_MAX_LIFETIME_S (30LL * 24 * 3600)
 
 enum fr_token_state {
     FR_TOKEN_VALID,       /* use fr_token_cache.access_token */
@@ -71,8 +73,10 @@ char *fr_auth_token_request_body(const struct fr_auth_conf *auth);
 
 /*
  * Parses a token endpoint's 200 body. On success *token is the access token
- * (caller frees) and *expires_in_s its lifetime (FR_TOKEN_DEFAULT_LIFETIME_S
- * when absent). FR_EPARSE when the body is not JSON or has no access_token.
+ * (caller frees) and *expires_in_s its lifetime: expires_in as an integer,
+ * a number or a string of digits, at most FR_TOKEN_MAX_LIFETIME_S;
+ * FR_TOKEN_DEFAULT_LIFETIME_S when absent, not positive or unreadable.
+ * FR_EPARSE when the body is not JSON or has no access_token.
  */
 int fr_auth_parse_token_response(const char *body, size_t len, char **token, int64_t *expires_in_s,
                                  struct fr_err *err);

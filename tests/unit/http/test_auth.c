@@ -164,6 +164,46 @@ static void test_parse_token_response(void **state)
     assert_null(fr_auth_error_code("nope", 4));
 }
 
+/* expires_in in every shape a server sends, past int64_t included: capped, never overflowed. */
+static void test_token_lifetime_clamped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *expires_in; /* the JSON value */
+        int64_t want;
+    } cases[] = {
+        {"3600", 3600},
+        {"59.9", 59},
+        {"\"7200\"", 7200},
+        {"9223372036854775807", FR_TOKEN_MAX_LIFETIME_S},
+        {"1e300", FR_TOKEN_MAX_LIFETIME_S},
+        {"\"99999999999999999999999999999999\"", FR_TOKEN_MAX_LIFETIME_S},
+        {"31536000", FR_TOKEN_MAX_LIFETIME_S}, /* a year */
+        {"0", FR_TOKEN_DEFAULT_LIFETIME_S},
+        {"-5", FR_TOKEN_DEFAULT_LIFETIME_S},
+        {"0.5", FR_TOKEN_DEFAULT_LIFETIME_S},
+        {"\"soon\"", FR_TOKEN_DEFAULT_LIFETIME_S},
+        {"null", FR_TOKEN_DEFAULT_LIFETIME_S},
+    };
+    for (size_t i = 0; i < FR_ARRAY_LEN(cases); i++) {
+        char *body = fr_asprintf("{\"access_token\":\"t\",\"expires_in\":%s}", cases[i].expires_in);
+        char *tok = NULL;
+        int64_t exp = 0;
+        assert_int_equal(fr_auth_parse_token_response(body, strlen(body), &tok, &exp, NULL), 0);
+        if (exp != cases[i].want)
+            fail_msg("expires_in %s: %lld, want %lld", cases[i].expires_in, (long long)exp,
+                     (long long)cases[i].want);
+        free(tok);
+        free(body);
+    }
+    /* The cache never computes an expiry past the cap either. */
+    struct fr_token_cache c;
+    fr_token_cache_init(&c, 0);
+    fr_token_cache_set(&c, "t", INT64_MAX, 1000);
+    assert_int_equal(c.expires_at_ms, 1000 + FR_TOKEN_MAX_LIFETIME_S * 1000);
+    fr_token_cache_release(&c);
+}
+
 static void test_token_request_body_is_form_encoded(void **state)
 {
     struct fr_auth_conf a = {.type = FR_AUTH_OAUTH2_CC,
@@ -188,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_tokens_are_redacted),
         cmocka_unit_test(test_replaced_tokens_stay_redacted),
         cmocka_unit_test(test_parse_token_response),
+        cmocka_unit_test(test_token_lifetime_clamped),
         cmocka_unit_test(test_token_request_body_is_form_encoded),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
