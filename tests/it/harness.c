@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "store/store.h"
 
 extern char **environ;
 
@@ -670,4 +671,41 @@ char *fr_test_receiver_header(struct fr_test_receiver *r, size_t i, const char *
     pthread_mutex_unlock(&r->lock);
     free(want);
     return value;
+}
+
+void fr_test_store_dead_letter(const char *dir, const char *source, const char *event_id,
+                               const char *body)
+{
+    struct fr_store *st = NULL;
+    assert_int_equal(fr_store_open("sqlite:ferry.db", dir, &st, NULL), 0);
+    struct fr_event_in ev = {.source = source,
+                             .event_id = event_id,
+                             .body = body,
+                             .body_len = strlen(body),
+                             .received_ms = fr_wall_ms()};
+    assert_int_equal(fr_store_events_add(st, &ev, 1, NULL, NULL), 0);
+    struct fr_event *got = NULL;
+    size_t n = 0;
+    assert_int_equal(fr_store_events_claim(st, "test", fr_wall_ms(), 60000, 1, &got, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(fr_store_event_dead(st, got[0].seq, "test", "HTTP 500", fr_wall_ms(), NULL),
+                     0);
+    fr_event_release(&got[0]);
+    free(got);
+    fr_store_close(st);
+}
+
+void fr_test_store_old_success(const char *dir, const char *job, int64_t ago_ms)
+{
+    struct fr_store *st = NULL;
+    assert_int_equal(fr_store_open("sqlite:ferry.db", dir, &st, NULL), 0);
+    struct fr_run r = {.exit_code = -1, .started_ms = fr_wall_ms() - ago_ms};
+    fr_strlcpy(r.id, "old-run", sizeof(r.id));
+    fr_strlcpy(r.job, job, sizeof(r.job));
+    assert_int_equal(fr_store_run_begin(st, &r, NULL), 0);
+    fr_strlcpy(r.status, "ok", sizeof(r.status));
+    r.exit_code = 0;
+    r.ended_ms = r.started_ms + 1000;
+    assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
+    fr_store_close(st);
 }

@@ -137,4 +137,13 @@ long fr_test_route_total(json_t *stats, const char *route);
 /* A count from the "run summary" log line in a run's stderr (fails the test without one). */
 long fr_test_summary_count(const char *err, const char *name);
 
+/*
+ * Straight into the store at DIR/ferry.db, as ferry would have left it:
+ * one event of source dead-lettered after a failed delivery ("HTTP 500"),
+ * and one successful run of job that ended ago_ms ago ("old-run").
+ */
+void fr_test_store_dead_letter(const char *dir, const char *source, const char *event_id,
+                               const char *body);
+void fr_test_store_old_success(const char *dir, const char *job, int64_t ago_ms);
+
 #endif

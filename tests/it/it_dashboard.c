@@ -226,21 +226,8 @@ static void seed_store(struct env *e)
     r.ended_ms = r.started_ms + 2000;
     r.counts.read = r.counts.created = 42;
     assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
-    struct fr_event_in ev = {.source = "gh",
-                             .event_id = "evt-dead-77",
-                             .body = "{\"dead\":77}",
-                             .body_len = 11,
-                             .received_ms = fr_wall_ms()};
-    assert_int_equal(fr_store_events_add(st, &ev, 1, NULL, NULL), 0);
-    struct fr_event *got = NULL;
-    size_t n = 0;
-    assert_int_equal(fr_store_events_claim(st, "test", fr_wall_ms(), 60000, 1, &got, &n, NULL), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(fr_store_event_dead(st, got[0].seq, "test", "HTTP 500", fr_wall_ms(), NULL),
-                     0);
-    fr_event_release(&got[0]);
-    free(got);
     fr_store_close(st);
+    fr_test_store_dead_letter(e->dir, "gh", "evt-dead-77", "{\"dead\":77}");
 }
 
 static void start_serve(struct env *e)

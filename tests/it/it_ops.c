@@ -331,44 +331,6 @@ static void test_health_status_page(void **state)
     assert_int_equal(http(e, "POST", "/metrics", NULL, "", NULL), 405);
 }
 
-/* Dead-letters one event straight in the store, as a delivery that ran out of attempts would. */
-static void add_dead_letter(struct env *e)
-{
-    struct fr_store *st = NULL;
-    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
-    struct fr_event_in ev = {.source = "gh",
-                             .event_id = "dead-1",
-                             .body = "{\"dead\":1}",
-                             .body_len = 10,
-                             .received_ms = fr_wall_ms()};
-    assert_int_equal(fr_store_events_add(st, &ev, 1, NULL, NULL), 0);
-    struct fr_event *got = NULL;
-    size_t n = 0;
-    assert_int_equal(fr_store_events_claim(st, "test", fr_wall_ms(), 60000, 1, &got, &n, NULL), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(fr_store_event_dead(st, got[0].seq, "test", "HTTP 500", fr_wall_ms(), NULL),
-                     0);
-    fr_event_release(&got[0]);
-    free(got);
-    fr_store_close(st);
-}
-
-/* A successful run that ended long ago, recorded as ferry run would. */
-static void add_old_success(struct env *e, int64_t ago_ms)
-{
-    struct fr_store *st = NULL;
-    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
-    struct fr_run r = {.exit_code = -1, .started_ms = fr_wall_ms() - ago_ms};
-    fr_strlcpy(r.id, "old-run", sizeof(r.id));
-    fr_strlcpy(r.job, "credits", sizeof(r.job));
-    assert_int_equal(fr_store_run_begin(st, &r, NULL), 0);
-    fr_strlcpy(r.status, "ok", sizeof(r.status));
-    r.exit_code = 0;
-    r.ended_ms = r.started_ms + 1000;
-    assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
-    fr_store_close(st);
-}
-
 static int status_check(struct env *e, char **err)
 {
     char *out = NULL;
@@ -388,7 +350,7 @@ static void test_status_check_exit_codes(void **state)
     assert_non_null(strstr(err, "job credits is stale: last success never"));
     free(err);
     /* A success three hours ago is stale too. */
-    add_old_success(e, 3 * 3600 * 1000);
+    fr_test_store_old_success(e->dir, "credits", 3 * 3600 * 1000);
     assert_int_equal(status_check(e, &err), 1);
     assert_non_null(strstr(err, "job credits is stale: last success 10"));
     free(err);
@@ -407,7 +369,7 @@ static void test_status_check_exit_codes(void **state)
     assert_int_equal(json_integer_value(json_object_get(job, "recent_runs")), 2);
     json_decref(j);
     /* One dead letter: over max_dead_letters (0). */
-    add_dead_letter(e);
+    fr_test_store_dead_letter(e->dir, "gh", "dead-1", "{\"dead\":1}");
     assert_int_equal(status_check(e, &err), 1);
     assert_non_null(strstr(err, "webhook source gh has 1 dead letters (max 0)"));
     free(err);
@@ -459,7 +421,7 @@ static void test_failed_run_reason_shown(void **state)
     struct env *e = *state;
     write_config(e, 2, "    max_age: 2h\n", NULL);
     int64_t now = fr_wall_ms();
-    add_old_success(e, 3600 * 1000); /* within max_age: not stale */
+    fr_test_store_old_success(e->dir, "credits", 3600 * 1000); /* within max_age: not stale */
     add_run(e, FAILED_ID, now - 20 * 60 * 1000, "batch-7.example.com", 4242, "failed", 4,
             FAILED_REASON);
 
@@ -549,7 +511,7 @@ static void test_replay_needs_admin_token(void **state)
 {
     struct env *e = *state;
     write_config(e, 1, NULL, NULL);
-    add_dead_letter(e);
+    fr_test_store_dead_letter(e->dir, "gh", "dead-1", "{\"dead\":1}");
     start_serve(e);
     char *body = NULL;
     assert_int_equal(http(e, "GET", "/api/dlq", NULL, NULL, &body), 200);
@@ -723,7 +685,7 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
                  "  token_refresh: { factor: 3, window: 2s }\n"
                  "  dead_letters: { growth: 1, window: 2s }\n");
     /* A success two minutes ago: over max_age (1m) from the start. */
-    add_old_success(e, 2 * 60 * 1000);
+    fr_test_store_old_success(e->dir, "credits", 2 * 60 * 1000);
     start_serve(e);
     wait_notified(e, "stale_job:credits", "firing");
 
@@ -766,7 +728,7 @@ static void test_trend_alerts_fire_and_clear_once(void **state)
     wait_notified(e, "latency_p95:im", "resolved");
 
     /* A new dead letter: growth fires, and clears once the window holds no growth. */
-    add_dead_letter(e);
+    fr_test_store_dead_letter(e->dir, "gh", "dead-1", "{\"dead\":1}");
     wait_notified(e, "dead_letters:gh", "firing");
     wait_notified(e, "dead_letters:gh", "resolved");
 
@@ -859,7 +821,7 @@ static void test_scheduler_catch_up_and_no_overlap(void **state)
 {
     struct env *e = *state;
     write_config(e, 8, "    max_age: 1h\n    schedule: \"* * * * *\"\n    timezone: UTC\n", NULL);
-    add_old_success(e, 2 * 3600 * 1000);
+    fr_test_store_old_success(e->dir, "credits", 2 * 3600 * 1000);
     set_faults(e, "slow=1:400ms");
     /* Everything below happens within one minute, so no new slot comes due: start early in one. */
     int64_t second = fr_wall_ms() / 1000 % 60;

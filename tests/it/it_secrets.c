@@ -378,23 +378,6 @@ static bool wait_serve_log(struct env *e, const char *text, int timeout_ms)
     return false;
 }
 
-/* A success of credits ago_ms in the past, straight into the store: with max_age 1m the job is
- * stale from the start of ferry serve, whose trend alert then fires at once. */
-static void add_old_success(struct env *e, int64_t ago_ms)
-{
-    struct fr_store *st = NULL;
-    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
-    struct fr_run r = {.exit_code = -1, .started_ms = fr_wall_ms() - ago_ms};
-    fr_strlcpy(r.id, "old-run", sizeof(r.id));
-    fr_strlcpy(r.job, "credits", sizeof(r.job));
-    assert_int_equal(fr_store_run_begin(st, &r, NULL), 0);
-    fr_strlcpy(r.status, "ok", sizeof(r.status));
-    r.exit_code = 0;
-    r.ended_ms = r.started_ms + 1000;
-    assert_int_equal(fr_store_run_finish(st, &r, NULL), 0);
-    fr_store_close(st);
-}
-
 /*
  * ferry serve on the store the runs left: its /api/... answers, /metrics and
  * the dashboard are clean. With stale (the job never succeeded), its trend
@@ -405,7 +388,7 @@ static void add_old_success(struct env *e, int64_t ago_ms)
 static void serve_is_clean(struct env *e, bool stale)
 {
     if (stale)
-        add_old_success(e, 2 * 60 * 1000);
+        fr_test_store_old_success(e->dir, "credits", 2 * 60 * 1000);
     size_t before = fr_test_receiver_count(e->hook);
     fr_test_receiver_fail_next(e->hook, 100, 500);
     const char *args[] = {"serve", "-c", e->config, NULL};

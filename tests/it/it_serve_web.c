@@ -364,28 +364,6 @@ static void test_security_headers(void **state)
     answer_release(&a);
 }
 
-/* Stores one dead letter, event id "evt-dead-1", in the store at e->dir/ferry.db. */
-static void seed_dead_letter(struct env *e)
-{
-    struct fr_store *st = NULL;
-    assert_int_equal(fr_store_open("sqlite:ferry.db", e->dir, &st, NULL), 0);
-    struct fr_event_in ev = {.source = "gh",
-                             .event_id = "evt-dead-1",
-                             .body = "{\"dead\":1}",
-                             .body_len = 10,
-                             .received_ms = fr_wall_ms()};
-    assert_int_equal(fr_store_events_add(st, &ev, 1, NULL, NULL), 0);
-    struct fr_event *got = NULL;
-    size_t n = 0;
-    assert_int_equal(fr_store_events_claim(st, "test", fr_wall_ms(), 60000, 1, &got, &n, NULL), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(fr_store_event_dead(st, got[0].seq, "test", "HTTP 500", fr_wall_ms(), NULL),
-                     0);
-    fr_event_release(&got[0]);
-    free(got);
-    fr_store_close(st);
-}
-
 /* POST /api/dlq/1/replay with the admin token and more headers; the answer. */
 static struct answer replay(struct env *e, const char *const *more)
 {
@@ -403,7 +381,7 @@ static struct answer replay(struct env *e, const char *const *more)
 static void test_admin_action_origin(void **state)
 {
     struct env *e = *state;
-    seed_dead_letter(e);
+    fr_test_store_dead_letter(e->dir, "gh", "evt-dead-1", "{\"dead\":1}");
     start_serve(e, "ferry.db", allowed_hosts);
     char *own = fr_asprintf("Origin: http://127.0.0.1:%d", e->port);
     char *other_port = fr_asprintf("Origin: http://127.0.0.1:%d", e->port + 1);
