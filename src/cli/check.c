@@ -11,6 +11,7 @@
 #include "core/units.h"
 #include "http/client.h"
 #include "job/preflight.h"
+#include "job/job_conf.h"
 
 static const char usage[] =
     "usage: ferry check [options] TARGET|JOB\n"
@@ -79,10 +80,10 @@ static int check_files(const struct fr_config *cfg, const struct fr_job_conf *jo
 
 static int run_check(const struct fr_config *cfg, const char *name, int64_t timeout_ms)
 {
-    const struct fr_target_conf *conf = fr_config_find_target(cfg, name);
-    const struct fr_job_conf *job = conf ? NULL : fr_config_find_job(cfg, name);
+    const struct fr_target_conf *conf = fr_target_find(cfg, name);
+    const struct fr_job_conf *job = conf ? NULL : fr_job_find(cfg, name);
     if (job) /* a job is checked through its target */
-        conf = fr_config_find_target(cfg, job->target);
+        conf = fr_target_find(cfg, job->target);
     if (!conf) {
         fprintf(stderr, "ferry check: %s: no target or job named \"%s\"", cfg->path, name);
         if (cfg->ntargets) {

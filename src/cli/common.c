@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "job/push.h"
 #include "store/store.h"
+#include "cli/sections.h"
 
 int fr_cli_exit_status(int code)
 {
@@ -86,7 +87,7 @@ int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out
 {
     struct fr_err err = {0};
     const char *file = fr_config_default_path(path);
-    int rc = fr_config_load(file, out, &err);
+    int rc = fr_config_load(file, fr_cli_sections(), out, &err);
     if (rc) {
         fprintf(stderr, "ferry %s: %s\n", cmd, err.msg[0] ? err.msg : fr_strerror(rc));
         return FR_EXIT_USAGE;

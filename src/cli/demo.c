@@ -14,6 +14,7 @@
 #include "job/push.h"
 #include "mock/mock.h"
 #include "store/store.h"
+#include "cli/sections.h"
 
 #define DEMO_RECORDS 10000
 #define DEMO_FAULTS  "rate=20/s,error5xx=0.03,reset=0.01,truncate=0.01,revoke_every=2s"
@@ -202,7 +203,8 @@ static int demo(const char *dir, long records)
         "   connections, 1%% truncated answers, every token revoked every 2 s\n",
         base);
 
-    if (write_secret(secret) || write_config(yaml, base) || fr_config_load(yaml, &cfg, &err)) {
+    if (write_secret(secret) || write_config(yaml, base) ||
+        fr_config_load(yaml, fr_cli_sections(), &cfg, &err)) {
         fprintf(stderr, "ferry demo: %s\n", err.msg[0] ? err.msg : strerror(errno));
         goto out;
     }

@@ -6,6 +6,7 @@
 
 #include "job/rollback.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 static const char usage[] =
     "usage: ferry rollback [options] RUN\n"
@@ -33,7 +34,7 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
                 missing ? "no such run (see 'ferry runs list')" : err.msg);
         return missing ? FR_EXIT_USAGE : FR_EXIT_STORE;
     }
-    const struct fr_job_conf *job = fr_config_find_job(cfg, run.job);
+    const struct fr_job_conf *job = fr_job_find(cfg, run.job);
     if (!job) {
         fprintf(stderr, "ferry rollback: run %s belongs to job %s, which %s no longer has\n",
                 run_id, run.job, cfg->path);

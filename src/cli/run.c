@@ -16,6 +16,7 @@
 #include "obs/alert.h"
 #include "obs/metrics.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 static const char usage[] =
     "usage: ferry run [options] JOB\n"
@@ -253,7 +254,7 @@ int fr_cli_run(int argc, char **argv)
     int status = fr_cli_load_config("run", config_path, &cfg);
     if (status)
         return status;
-    const struct fr_job_conf *job = fr_config_find_job(cfg, name);
+    const struct fr_job_conf *job = fr_job_find(cfg, name);
     if (!job) {
         fprintf(stderr, "ferry run: %s: no job named \"%s\"", cfg->path, name);
         for (size_t i = 0; i < cfg->njobs; i++)
@@ -275,7 +276,7 @@ int fr_cli_run(int argc, char **argv)
         FR_LOG_WARN("job has no watermark: --full and --since change nothing",
                     FR_LS("job", job->name));
     struct fr_err err = {0};
-    if (fr_config_require_job_secrets(cfg, job, &err) ||
+    if (fr_job_require_secrets(cfg, job, &err) ||
         (opts.dry_run && fr_preflight_job(job, cfg->path, cfg->dir, &err))) {
         fprintf(stderr, "ferry run: %s\n", err.msg);
         fr_config_free(cfg);

@@ -17,6 +17,7 @@
 #include "obs/admin.h"
 #include "obs/trend.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 static const char usage[] =
     "usage: ferry serve [-c FILE] [--workers N] [--commit-batch N] [--commit-interval D]\n"
@@ -131,18 +132,18 @@ static int check_sources(const struct fr_config *cfg)
     for (size_t i = 0; i < cfg->njobs; i++)
         scheduled = scheduled || cfg->jobs[i].schedule;
     /* Without sources it still serves the operations endpoints for its scheduled jobs. */
-    if ((!cfg->webhooks.configured || cfg->webhooks.nsources == 0) && !scheduled) {
+    if ((!cfg->webhooks->configured || cfg->webhooks->nsources == 0) && !scheduled) {
         fprintf(stderr,
                 "ferry serve: %s has no webhooks section and no job with a schedule: nothing to "
                 "serve (see docs/webhooks.md and docs/operations.md)\n",
                 cfg->path);
         return FR_EXIT_USAGE;
     }
-    for (size_t i = 0; i < cfg->webhooks.nsources; i++) {
-        if (strlen(cfg->webhooks.sources[i].name) >= FR_EVENT_SOURCE_MAX) {
+    for (size_t i = 0; i < cfg->webhooks->nsources; i++) {
+        if (strlen(cfg->webhooks->sources[i].name) >= FR_EVENT_SOURCE_MAX) {
             fprintf(stderr,
                     "ferry serve: webhook source name \"%.40s...\" is longer than %d bytes\n",
-                    cfg->webhooks.sources[i].name, FR_EVENT_SOURCE_MAX - 1);
+                    cfg->webhooks->sources[i].name, FR_EVENT_SOURCE_MAX - 1);
             return FR_EXIT_USAGE;
         }
     }
@@ -161,7 +162,7 @@ static int require_secrets(const struct fr_config *cfg)
     int rc = fr_config_require_secrets(cfg, "webhooks", &err);
     for (size_t i = 0; i < cfg->njobs && !rc; i++)
         if (cfg->jobs[i].schedule)
-            rc = fr_config_require_job_secrets(cfg, &cfg->jobs[i], &err);
+            rc = fr_job_require_secrets(cfg, &cfg->jobs[i], &err);
     if (!rc)
         return FR_EXIT_OK;
     fprintf(stderr, "ferry serve: %s\n", err.msg);
@@ -256,8 +257,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     atomic_store(&parts.server, s);
     printf("listening on http://%s:%d\n", fr_hook_server_host(s), fr_hook_server_port(s));
     fflush(stdout);
-    FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks.listen),
-                FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks.nsources),
+    FR_LOG_INFO("serve started", FR_LS("listen", cfg->webhooks->listen),
+                FR_LI("port", fr_hook_server_port(s)), FR_LI("sources", cfg->webhooks->nsources),
                 FR_LI("workers", o->workers ? o->workers : FR_DISPATCH_DEFAULT_WORKERS),
                 FR_LI("commit_batch", o->commit_batch ? o->commit_batch : FR_HOOK_BATCH_MAX),
                 FR_LI("commit_interval_ms", o->commit_interval_ms));

@@ -1,5 +1,5 @@
 #include "core/common.h"
-#include "core/config_int.h"
+#include "core/config_table.h"
 
 #include <stdarg.h>
 

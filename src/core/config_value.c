@@ -1,5 +1,5 @@
 #include "core/common.h"
-#include "core/config_int.h"
+#include "core/config_table.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -249,7 +249,7 @@ int fr__cfg_expand(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
     return 0;
 }
 
-static void wipe_free(char *s)
+void fr__cfg_free_secret(char *s)
 {
     if (s) {
         explicit_bzero(s, strlen(s));
@@ -394,7 +394,7 @@ int fr__cfg_secret(struct fr__cfg_loader *ld, const yaml_node_t *node, const cha
         rc = 0;
     }
     if (rc) {
-        wipe_free(value);
+        fr__cfg_free_secret(value);
         return rc;
     }
     fr_redact_add_secret(value);

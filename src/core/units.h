@@ -20,6 +20,15 @@ struct fr_rate {
     uint32_t count;
     int64_t window_ms;
 };
+
+/* A target's rate_limit as written: none, COUNT/UNIT (rate), or adaptive. */
+enum fr_rate_mode { FR_RATE_NONE, FR_RATE_FIXED, FR_RATE_ADAPTIVE };
+
+struct fr_rate_conf {
+    enum fr_rate_mode mode;
+    struct fr_rate rate; /* FR_RATE_FIXED only */
+};
+
 /* "100/min", "20/s", "5000/h" (also /sec, /second, /m, /minute, /hour). */
 int fr_parse_rate(const char *s, struct fr_rate *rate, const char **why);
 /* "20%" or "0.5%" -> 0.20, 0.005. Must be within 0%..100%. */

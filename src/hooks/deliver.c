@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "http/policy.h"
+#include "hooks/hooks_conf.h"
 
 extern char **environ;
 

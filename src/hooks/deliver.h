@@ -30,6 +30,7 @@
 
 #include "core/config.h"
 #include "store/store.h"
+#include "hooks/hooks_conf.h"
 
 enum fr_deliver_outcome {
     FR_DELIVER_OK,      /* delivered */

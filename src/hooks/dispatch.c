@@ -12,6 +12,8 @@
 #include "http/policy.h"
 #include "obs/metrics.h"
 #include "store/store.h"
+#include "hooks/hooks_conf.h"
+#include "http/http_conf.h"
 
 struct worker {
     struct fr_dispatch *d;
@@ -89,7 +91,7 @@ static void handle(struct worker *w, struct fr_event *e)
     struct fr_dispatch *d = w->d;
     struct fr_err err = {0};
     int attempt = e->attempts + 1;
-    const struct fr_webhook_source_conf *src = fr_config_find_source(d->cfg, e->source);
+    const struct fr_webhook_source_conf *src = fr_webhook_source_find(d->cfg, e->source);
     if (!src) {
         char why[FR_EVENT_SOURCE_MAX + 64];
         snprintf(why, sizeof(why), "source %s is not in the config", e->source);
@@ -149,7 +151,7 @@ static void handle(struct worker *w, struct fr_event *e)
 static void purge_round(struct worker *w)
 {
     struct fr_dispatch *d = w->d;
-    int64_t retention = d->cfg->webhooks.retention_ms;
+    int64_t retention = d->cfg->webhooks->retention_ms;
     uint64_t total = 0, n = 0;
     struct fr_err err = {0};
     int rc = 0;
@@ -241,8 +243,8 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
     d->cfg = cfg;
     d->nworkers = workers ? workers : FR_DISPATCH_DEFAULT_WORKERS;
     int64_t longest = 0;
-    for (size_t i = 0; i < cfg->webhooks.nsources; i++)
-        longest = FR_MAX(longest, cfg->webhooks.sources[i].deliver_timeout_ms);
+    for (size_t i = 0; i < cfg->webhooks->nsources; i++)
+        longest = FR_MAX(longest, cfg->webhooks->sources[i].deliver_timeout_ms);
     d->lease_ms = longest + FR_DISPATCH_LEASE_MARGIN_MS;
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
@@ -261,7 +263,7 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
         w->deliverer = fr_deliverer_new(&d->stop);
         snprintf(w->owner, sizeof(w->owner), "%s:%ld:w%zu", host, (long)getpid(), i);
         fr_rng_seed_random(&w->rng);
-        w->purges = i == 0 && cfg->webhooks.retention_ms > 0;
+        w->purges = i == 0 && cfg->webhooks->retention_ms > 0;
     }
     for (size_t i = 0; i < d->nworkers; i++) {
         if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {

@@ -29,7 +29,7 @@
 
 #include "core/common.h"
 
-#include "core/config.h"
+#include "hooks/hooks_conf.h"
 #include "core/error.h"
 
 #define FR_DISPATCH_DEFAULT_WORKERS 4

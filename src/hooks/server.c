@@ -24,6 +24,7 @@
 #include "obs/admin.h"
 #include "obs/metrics.h"
 #include "store/store.h"
+#include "hooks/hooks_conf.h"
 
 /* MHD's per-connection memory pool: request line and headers must fit in it. */
 #define HEADER_MEMORY_LIMIT (64u * 1024)
@@ -966,7 +967,7 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     if (commit->interval_ms < 0 || commit->interval_ms > 1000)
         return fr_err_set(err, FR_EINVAL, 0, "commit interval %lld ms is not within 0..1000",
                           (long long)commit->interval_ms);
-    const struct fr_webhooks_conf *conf = &cfg->webhooks;
+    const struct fr_webhooks_conf *conf = cfg->webhooks;
     const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
     char host[64];
     int fd = -1, port = 0;

@@ -43,7 +43,7 @@
 
 #include "core/common.h"
 
-#include "core/config.h"
+#include "hooks/hooks_conf.h"
 #include "core/error.h"
 
 struct fr_store;

@@ -14,7 +14,7 @@
 
 #include "core/common.h"
 
-#include "core/config.h"
+#include "http/http_conf.h"
 #include "core/error.h"
 
 /* expires_in assumed when a token response has none. */

@@ -13,6 +13,7 @@
 #include "http/breaker.h"
 #include "http/ratelimit.h"
 #include "obs/metrics.h"
+#include "http/http_conf.h"
 
 /* The first bytes of a failed response quoted in an error message. */
 #define ERR_BODY_EXCERPT 200

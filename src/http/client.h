@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "http/policy.h"
+#include "http/http_conf.h"
 
 /* Largest response body kept; a larger one fails the request (not retried). */
 #define FR_HTTP_MAX_BODY (64u * 1024 * 1024)

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/jsonptr.h"
+#include "http/http_conf.h"
 
 /* ---- classification ---------------------------------------------------- */
 

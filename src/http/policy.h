@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "http/http_conf.h"
 
 /* What happened on the wire, before any HTTP status could be read. */
 enum fr_transport {

@@ -26,7 +26,7 @@
 
 #include "core/common.h"
 
-#include "core/config.h"
+#include "http/http_conf.h"
 
 struct fr_ratelimit {
     enum fr_rate_mode mode;

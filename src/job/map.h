@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "job/job_conf.h"
 
 /*
  * The json_dumps flags for sending a payload: reals are written with 15

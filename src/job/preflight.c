@@ -8,6 +8,7 @@
 
 #include "job/schema.h"
 #include "job/source.h"
+#include "job/job_conf.h"
 
 /* One preflight: the job and how messages name the config. Borrowed. */
 struct preflight {

@@ -25,6 +25,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "job/job_conf.h"
 
 /*
  * Checks job's local resources (above). job is the job's own section; its

@@ -9,6 +9,7 @@
 #include "core/common.h"
 
 #include "store/store.h"
+#include "job/job_conf.h"
 
 /* How often a progress report is made, at most. */
 #define FR_PROGRESS_EVERY_MS 250

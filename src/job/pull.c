@@ -17,6 +17,7 @@
 #include "job/schema.h"
 #include "job/sink.h"
 #include "obs/metrics.h"
+#include "job/job_conf.h"
 
 /* The placeholder of request parameters. */
 #define WATERMARK_PLACEHOLDER "{{watermark}}"
@@ -607,7 +608,7 @@ static int load_watermark(struct pull *p, json_t **out, struct fr_err *err)
 
 static int setup(struct pull *p, json_t **start_wm, struct fr_err *err)
 {
-    const struct fr_target_conf *tconf = fr_config_find_target(p->cfg, p->job->target);
+    const struct fr_target_conf *tconf = fr_target_find(p->cfg, p->job->target);
     if (!tconf)
         return fr_err_set(err, FR_ECONFIG, 0, "job %s: no target named %s", p->job->name,
                           p->job->target);

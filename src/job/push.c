@@ -14,6 +14,7 @@
 #include "job/run.h"
 #include "job/source.h"
 #include "obs/metrics.h"
+#include "job/job_conf.h"
 
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
 #define GIVE_UP_BATCHES 3
@@ -1140,7 +1141,7 @@ static void finish_journal(struct push *p)
 
 static int setup(struct push *p, struct fr_err *err)
 {
-    const struct fr_target_conf *tconf = fr_config_find_target(p->cfg, p->job->target);
+    const struct fr_target_conf *tconf = fr_target_find(p->cfg, p->job->target);
     if (!tconf)
         return fr_err_set(err, FR_ECONFIG, 0, "job %s: no target named %s", p->job->name,
                           p->job->target);

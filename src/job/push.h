@@ -29,6 +29,7 @@
 #include "core/error.h"
 #include "job/progress.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 struct fr_run_stop;
 

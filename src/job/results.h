@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "job/job_conf.h"
 
 enum fr_outcome {
     FR_OUTCOME_CREATED,

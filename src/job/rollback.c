@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "http/client.h"
 #include "job/push.h"
+#include "job/job_conf.h"
 
 struct keys {
     char **v;
@@ -86,7 +87,7 @@ int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, 
     out->keys = keys.n;
     FR_LOG_INFO("rollback", FR_LS("run_id", run_id), FR_LS("job", job->name), FR_LI("keys", keys.n),
                 FR_LB("dry_run", dry_run));
-    const struct fr_target_conf *tconf = fr_config_find_target(cfg, job->target);
+    const struct fr_target_conf *tconf = fr_target_find(cfg, job->target);
     struct fr_http_client *client = NULL;
     struct fr_http_target *target = NULL;
     if (dry_run || keys.n == 0) {

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 struct fr_rollback_result {
     uint64_t keys;         /* created by the run and not yet rolled back */

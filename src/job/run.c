@@ -7,6 +7,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "job/job_conf.h"
 
 /* How often a run waiting for the job's run lock asks again. */
 #define LOCK_POLL_MS 200

@@ -30,6 +30,7 @@
 #include "job/push.h"
 #include "job/stop.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 /* Grace for the batches on the wire after SIGINT/SIGTERM (--grace). */
 #define FR_RUN_GRACE_DEFAULT_MS 10000

@@ -13,6 +13,7 @@
 #include "job/run.h"
 #include "obs/alert.h"
 #include "store/store.h"
+#include "job/job_conf.h"
 
 /* How far back the start-up search for a missed slot goes, at most. */
 #define CATCH_UP_MAX_STEPS 100000

@@ -25,6 +25,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "job/job_conf.h"
 
 struct fr_sched;
 

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "job/job_conf.h"
 
 /* The most reasons one record collects; the last one then says more were cut. */
 #define FR_SCHEMA_MAX_REASONS 10

@@ -8,6 +8,7 @@
 
 #include "core/jsonptr.h"
 #include "job/sink_int.h"
+#include "job/job_conf.h"
 
 /* Records are small and many: a large stdio buffer makes one write(2) per many of them. */
 #define FILE_BUFFER (256 * 1024)

@@ -4,6 +4,7 @@
 #include <csv.h>
 
 #include "core/buf.h"
+#include "job/job_conf.h"
 
 struct csv_sink {
     struct fr__sink_file file;

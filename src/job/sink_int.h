@@ -8,6 +8,7 @@
 #include "core/common.h"
 
 #include "job/sink.h"
+#include "job/job_conf.h"
 
 struct fr__sink_ops {
     const char *name;

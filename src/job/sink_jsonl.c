@@ -1,5 +1,6 @@
 #include "core/common.h"
 #include "job/sink_int.h"
+#include "job/job_conf.h"
 
 static int jsonl_open(const struct fr_sink_conf *conf, int64_t now_ms, void **impl,
                       struct fr_err *err)

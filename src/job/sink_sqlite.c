@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "job/job_conf.h"
 
 struct sqlite_sink {
     const struct fr_sink_conf *conf;

@@ -2,6 +2,7 @@
 #include "job/source.h"
 
 #include "job/source_int.h"
+#include "job/job_conf.h"
 
 struct fr_source {
     const struct fr__source_ops *ops;

@@ -30,6 +30,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "job/job_conf.h"
 
 struct fr_source;
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "job/source_int.h"
+#include "job/job_conf.h"
 
 /*
  * The file is read FR__SOURCE_CHUNK bytes at a time and handed to libcsv one

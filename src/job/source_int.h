@@ -10,6 +10,7 @@
 #include "core/common.h"
 
 #include "job/source.h"
+#include "job/job_conf.h"
 
 struct fr__source_ops {
     const char *name;

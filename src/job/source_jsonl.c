@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "job/source_int.h"
+#include "job/job_conf.h"
 
 struct jsonl_src {
     char *path;

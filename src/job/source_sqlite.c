@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include "job/source_int.h"
+#include "job/job_conf.h"
 
 struct sqlite_src {
     char *path;

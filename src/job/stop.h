@@ -8,6 +8,7 @@
 #define FR_JOB_STOP_H
 
 #include "core/common.h"
+#include "job/job_conf.h"
 
 #include <signal.h>
 

@@ -15,6 +15,8 @@
 #include "obs/metrics.h"
 #include "obs/status.h"
 #include "store/store.h"
+#include "hooks/hooks_conf.h"
+#include "obs/obs_conf.h"
 
 #define DLQ_LIST_MAX 200
 
@@ -260,7 +262,7 @@ int fr_admin_new(const struct fr_config *cfg, const struct fr_admin_hooks *hooks
         a->hooks = *hooks;
     a->store = st;
     a->reads_need_token =
-        cfg->webhooks.protect_reads || !fr_admin_listen_is_loopback(cfg->webhooks.listen);
+        cfg->webhooks->protect_reads || !fr_admin_listen_is_loopback(cfg->webhooks->listen);
     page_headers_init(a);
     pthread_mutex_init(&a->lock, NULL);
     *out = a;
@@ -347,8 +349,8 @@ static void get_metrics(struct fr_admin *a, const char *rest, struct fr_admin_re
     struct fr_metrics *m = fr_metrics_global();
     struct gauges g = {m, fr_wall_ms(), json_object()};
     /* Configured sources show zeros before their first event. */
-    for (size_t i = 0; i < a->cfg->webhooks.nsources; i++) {
-        const char *src[] = {a->cfg->webhooks.sources[i].name};
+    for (size_t i = 0; i < a->cfg->webhooks->nsources; i++) {
+        const char *src[] = {a->cfg->webhooks->sources[i].name};
         fr_metric_add(m, FR_M_WEBHOOK_QUEUE_DEPTH, src, 0);
         fr_metric_add(m, FR_M_WEBHOOK_DEAD_LETTERS, src, 0);
         fr_metric_add(m, FR_M_WEBHOOK_OLDEST_PENDING, src, 0);
@@ -481,7 +483,7 @@ static bool warn_refusal(const struct fr_admin_request *rq, const char *kind)
 static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
                        struct fr_admin_response *out)
 {
-    const char *token = a->cfg->webhooks.admin_token;
+    const char *token = a->cfg->webhooks->admin_token;
     if (!token || !*token) {
         answer_error(out, 403,
                      strcmp(rq->method, "POST") == 0
@@ -587,7 +589,7 @@ static void no_api_path(struct fr_admin *a, const char *rest, struct fr_admin_re
 static bool host_allowed(struct fr_admin *a, const struct fr_admin_request *rq,
                          struct fr_admin_response *out)
 {
-    const struct fr_webhooks_conf *w = &a->cfg->webhooks;
+    const struct fr_webhooks_conf *w = a->cfg->webhooks;
     if (fr_admin_host_ok((const char *const *)w->allowed_hosts, w->nallowed_hosts, rq->host))
         return true;
     char host[104], path[104];

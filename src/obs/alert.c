@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "http/client.h"
+#include "obs/obs_conf.h"
+#include "http/http_conf.h"
 
 /*
  * The URL is a secret (Slack's carry their credential in the path): the

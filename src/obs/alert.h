@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "obs/obs_conf.h"
 
 #define FR_ALERT_EXEC_TIMEOUT_MS 30000
 

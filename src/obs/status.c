@@ -3,6 +3,9 @@
 
 #include "core/clock.h"
 #include "store/store.h"
+#include "job/job_conf.h"
+#include "obs/obs_conf.h"
+#include "hooks/hooks_conf.h"
 
 static json_t *time_json(int64_t wall_ms)
 {
@@ -86,7 +89,7 @@ static int job_status(const struct fr_config *cfg, const struct fr_job_conf *j, 
 {
     struct recent rc = {.list = json_array()};
     int rv =
-        fr_store_runs_list(st, j->name, (size_t)cfg->status.recent_runs, collect_recent, &rc, err);
+        fr_store_runs_list(st, j->name, (size_t)cfg->status->recent_runs, collect_recent, &rc, err);
     struct fr_run ok;
     bool have_ok = false;
     if (!rv) {
@@ -117,9 +120,9 @@ static int job_status(const struct fr_config *cfg, const struct fr_job_conf *j, 
                 exit_text, rc.last.reason[0] ? ": " : "", rc.last.reason);
     }
     double rate = rc.finished ? (double)rc.ok / (double)rc.finished : -1;
-    if (rate >= 0 && rate < cfg->status.min_success_rate)
+    if (rate >= 0 && rate < cfg->status->min_success_rate)
         problem(problems, "job %s is failing: %.0f%% of its last %zu runs succeeded (min %.0f%%)",
-                j->name, rate * 100, rc.finished, cfg->status.min_success_rate * 100);
+                j->name, rate * 100, rc.finished, cfg->status->min_success_rate * 100);
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:i, s:o}", "name",
                   j->name, "kind", j->kind == FR_JOB_PULL ? "pull" : "push", "target", j->target,
@@ -177,10 +180,10 @@ int fr_status_build(const struct fr_config *cfg, struct fr_store *st, int64_t no
             json_array_append_new(jobs, j);
     }
     struct queues qs = {.cfg = cfg, .by_name = json_object(), .now_ms = now_ms};
-    for (size_t i = 0; i < cfg->webhooks.nsources; i++)
+    for (size_t i = 0; i < cfg->webhooks->nsources; i++)
         json_object_set_new(
-            qs.by_name, cfg->webhooks.sources[i].name,
-            source_json(cfg->webhooks.sources[i].name, cfg->webhooks.sources[i].path));
+            qs.by_name, cfg->webhooks->sources[i].name,
+            source_json(cfg->webhooks->sources[i].name, cfg->webhooks->sources[i].path));
     if (!rc)
         rc = fr_store_queue_stats(st, true, collect_queue, &qs, err);
     if (rc) {
@@ -196,14 +199,14 @@ int fr_status_build(const struct fr_config *cfg, struct fr_store *st, int64_t no
     {
         json_int_t dead = json_integer_value(json_object_get(o, "dead"));
         json_t *age = json_object_get(o, "oldest_pending_age_s");
-        if (dead > cfg->status.max_dead_letters)
+        if (dead > cfg->status->max_dead_letters)
             problem(problems, "webhook source %s has %lld dead letters (max %lld)", name,
-                    (long long)dead, (long long)cfg->status.max_dead_letters);
-        if (cfg->status.max_pending_age_ms > 0 && json_is_integer(age) &&
-            json_integer_value(age) * 1000 > cfg->status.max_pending_age_ms)
+                    (long long)dead, (long long)cfg->status->max_dead_letters);
+        if (cfg->status->max_pending_age_ms > 0 && json_is_integer(age) &&
+            json_integer_value(age) * 1000 > cfg->status->max_pending_age_ms)
             problem(problems, "webhook source %s has an event pending for %llds (max %llds)", name,
                     (long long)json_integer_value(age),
-                    (long long)(cfg->status.max_pending_age_ms / 1000));
+                    (long long)(cfg->status->max_pending_age_ms / 1000));
         json_array_append(sources, o);
     }
     json_decref(qs.by_name);

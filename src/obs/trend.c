@@ -10,6 +10,9 @@
 #include "obs/alert.h"
 #include "obs/metrics.h"
 #include "store/store.h"
+#include "obs/obs_conf.h"
+#include "job/job_conf.h"
+#include "hooks/hooks_conf.h"
 
 #define MAX_SNAPSHOTS 4096
 
@@ -111,8 +114,8 @@ struct dead_ctx {
 static int on_queue(const struct fr_queue_stats *q, void *ud)
 {
     struct dead_ctx *d = ud;
-    for (size_t i = 0; i < d->cfg->webhooks.nsources; i++)
-        if (strcmp(d->cfg->webhooks.sources[i].name, q->source) == 0)
+    for (size_t i = 0; i < d->cfg->webhooks->nsources; i++)
+        if (strcmp(d->cfg->webhooks->sources[i].name, q->source) == 0)
             d->f[i].dead = (double)q->dead;
     return 0;
 }
@@ -137,7 +140,7 @@ static void take_snapshot(struct fr_trends *t, int64_t now_ms)
     fr_metrics_each(m, FR_M_HTTP_DURATION, on_duration, &c);
     fr_metrics_each(m, FR_M_HTTP_TOKEN_REFRESHES, on_refreshes, &c);
     fr_metrics_each(m, FR_M_HTTP_TOKEN_LIFETIME, on_lifetime, &c);
-    if (t->cfg->trends.dead_letters.enabled && t->store) {
+    if (t->cfg->trends->dead_letters.enabled && t->store) {
         struct dead_ctx d = {t->cfg, s->f + t->cfg->ntargets};
         struct fr_err err = {0};
         if (fr_store_queue_stats(t->store, false, on_queue, &d, &err))
@@ -226,7 +229,7 @@ static double p95(const struct figures *now, const struct figures *old, double c
 
 static void evaluate_targets(struct fr_trends *t, int64_t now_ms)
 {
-    const struct fr_trends_conf *tc = &t->cfg->trends;
+    const struct fr_trends_conf *tc = t->cfg->trends;
     const struct snapshot *newest = &t->ring[(t->head + t->len - 1) % t->cap];
     char msg[384];
     for (size_t i = 0; i < t->cfg->ntargets; i++) {
@@ -271,14 +274,14 @@ static void evaluate_targets(struct fr_trends *t, int64_t now_ms)
     }
     if (tc->dead_letters.enabled) {
         const struct snapshot *start = window_start(t, tc->dead_letters.window_ms);
-        for (size_t i = 0; i < t->cfg->webhooks.nsources; i++) {
+        for (size_t i = 0; i < t->cfg->webhooks->nsources; i++) {
             size_t k = t->cfg->ntargets + i;
             double grew = newest->f[k].dead - start->f[k].dead;
             snprintf(msg, sizeof(msg),
                      "webhook source %s: %.0f new dead letters over the last %llds (%.0f in all)",
-                     t->cfg->webhooks.sources[i].name, grew,
+                     t->cfg->webhooks->sources[i].name, grew,
                      (long long)(tc->dead_letters.window_ms / 1000), newest->f[k].dead);
-            judge(t, "dead_letters", t->cfg->webhooks.sources[i].name,
+            judge(t, "dead_letters", t->cfg->webhooks->sources[i].name,
                   grew >= (double)tc->dead_letters.min, msg, now_ms);
         }
     }
@@ -286,7 +289,7 @@ static void evaluate_targets(struct fr_trends *t, int64_t now_ms)
 
 static void evaluate_jobs(struct fr_trends *t, int64_t now_ms)
 {
-    if (!t->cfg->trends.stale_jobs || !t->store)
+    if (!t->cfg->trends->stale_jobs || !t->store)
         return;
     for (size_t i = 0; i < t->cfg->njobs; i++) {
         const struct fr_job_conf *j = &t->cfg->jobs[i];
@@ -322,8 +325,8 @@ static void *trends_main(void *arg)
         pthread_mutex_lock(&t->lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns = until.tv_nsec + (t->cfg->trends.evaluate_ms % 1000) * 1000000;
-        until.tv_sec += (time_t)(t->cfg->trends.evaluate_ms / 1000 + ns / 1000000000);
+        int64_t ns = until.tv_nsec + (t->cfg->trends->evaluate_ms % 1000) * 1000000;
+        until.tv_sec += (time_t)(t->cfg->trends->evaluate_ms / 1000 + ns / 1000000000);
         until.tv_nsec = (long)(ns % 1000000000);
         while (!t->stopping && pthread_cond_timedwait(&t->wake, &t->lock, &until) == 0)
             ;
@@ -338,8 +341,8 @@ int fr_trends_start(const struct fr_config *cfg, struct fr_trends **out, struct 
     struct fr_trends *t = fr_calloc(1, sizeof(*t));
     t->cfg = cfg;
     t->started_ms = fr_wall_ms();
-    t->nsubjects = cfg->ntargets + cfg->webhooks.nsources;
-    const struct fr_trends_conf *tc = &cfg->trends;
+    t->nsubjects = cfg->ntargets + cfg->webhooks->nsources;
+    const struct fr_trends_conf *tc = cfg->trends;
     int64_t longest = FR_MAX(FR_MAX(tc->error_rate.window_ms, tc->latency_p95.window_ms),
                              FR_MAX(tc->token_refresh.window_ms, tc->dead_letters.window_ms));
     t->cap = (size_t)FR_MIN(MAX_SNAPSHOTS, longest / tc->evaluate_ms + 2);

@@ -38,6 +38,9 @@ struct fr_config;
  */
 int fr_store_open(const char *url, const char *base_dir, struct fr_store **out, struct fr_err *err);
 
+/* The section "store" of ferry.yaml (store_conf.c), for the list src/cli loads with; first. */
+extern const struct fr_config_section fr_store_section;
+
 /*
  * fr_store_open_flags for the store of a loaded config (cfg->store, relative
  * to cfg->dir; borrowed). A failure's message starts with where the URL is

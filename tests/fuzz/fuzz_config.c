@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "fuzz_util.h"
+#include "cli/sections.h"
 
 #define SECRET "fuzz-s3cr3t-v4lue"
 
@@ -27,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return -1;
     struct fr_config *cfg = NULL;
     struct fr_err err = {0};
-    int rc = fr_config_load_string((const char *)data, size, "ferry.yaml", &cfg, &err);
+    int rc = fr_config_load_string((const char *)data, size, "ferry.yaml", fr_cli_sections(), &cfg,
+                                   &err);
     bool literal = memmem(data, size, SECRET, strlen(SECRET)) != NULL;
     if (rc == 0) {
         FUZZ_CHECK(cfg != NULL);

@@ -15,6 +15,7 @@
 #include "http/policy.h"
 #include "job/results.h"
 #include "fuzz_util.h"
+#include "job/job_conf.h"
 
 static const char *const keys[] = {"A1", "A2", "A3", "1001", "12.5", "", "A1"};
 #define NKEYS FR_ARRAY_LEN(keys)

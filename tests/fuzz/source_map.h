@@ -17,6 +17,7 @@
 #include "job/map.h"
 #include "job/source.h"
 #include "fuzz_util.h"
+#include "job/job_conf.h"
 
 /* The most records read from one input: enough to cross chunk boundaries, bounded in time. */
 #define FUZZ_MAX_RECORDS 2000

@@ -12,6 +12,7 @@
 #include "core/redact.h"
 #include "http/breaker.h"
 #include "http/client.h"
+#include "cli/sections.h"
 
 struct env {
     struct fr_test_mock mock;
@@ -37,7 +38,7 @@ static struct env *env_new(const char *const *mock_args, const char *target_extr
                              "%s",
                              e->mock.base_url, e->mock.base_url, target_extra ? target_extra : "");
     struct fr_err err = {0};
-    int rc = fr_config_load_string(yaml, strlen(yaml), "it.yaml", &e->cfg, &err);
+    int rc = fr_config_load_string(yaml, strlen(yaml), "it.yaml", fr_cli_sections(), &e->cfg, &err);
     if (rc)
         fail_msg("config: %s", err.msg);
     free(yaml);

@@ -13,12 +13,14 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/redact.h"
+#include "cli/sections.h"
+#include "job/job_conf.h"
 
 /* Loads yaml as "ferry.yaml"; returns the code, leaves the config or the error. */
 static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
 {
     fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", cfg, err);
+    return fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", fr_cli_sections(), cfg, err);
 }
 
 /* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
@@ -95,7 +97,7 @@ static void test_full_config(void **state)
     assert_int_equal(cfg->ntargets, 2);
     assert_int_equal(cfg->nwarnings, 0);
 
-    const struct fr_target_conf *t = fr_config_find_target(cfg, "im");
+    const struct fr_target_conf *t = fr_target_find(cfg, "im");
     assert_non_null(t);
     assert_string_equal(t->name, "im");
     assert_int_equal(t->line, 3);
@@ -145,13 +147,13 @@ static void test_full_config(void **state)
     assert_true(json_is_string(r[6].equals));
     assert_string_equal(json_string_value(r[6].equals), "12");
 
-    t = fr_config_find_target(cfg, "crm");
+    t = fr_target_find(cfg, "crm");
     assert_non_null(t);
     assert_string_equal(t->base_url, "http://127.0.0.1:8089");
     assert_string_equal(t->api_version_path, "v2");
     assert_null(t->api_version_header);
     assert_int_equal(t->rate_limit.mode, FR_RATE_ADAPTIVE);
-    assert_null(fr_config_find_target(cfg, "nope"));
+    assert_null(fr_target_find(cfg, "nope"));
     fr_config_free(cfg);
 }
 
@@ -606,7 +608,7 @@ static void test_ordinary_aliases(void **state)
                           "    timeout: *timeout\n",
                           &cfg, &err),
                      0);
-    const struct fr_target_conf *t = fr_config_find_target(cfg, "crm");
+    const struct fr_target_conf *t = fr_target_find(cfg, "crm");
     assert_non_null(t);
     assert_int_equal(t->auth.type, FR_AUTH_BEARER);
     assert_string_equal(t->auth.token, "s3cr3t-from-env-0042");
@@ -620,7 +622,8 @@ static void test_unreadable_file(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err = {0};
-    assert_int_equal(fr_config_load("/nonexistent/dir/ferry.yaml", &cfg, &err), FR_EIO);
+    assert_int_equal(fr_config_load("/nonexistent/dir/ferry.yaml", fr_cli_sections(), &cfg, &err),
+                     FR_EIO);
     assert_null(cfg);
     assert_non_null(strstr(err.msg, "/nonexistent/dir/ferry.yaml"));
     assert_non_null(strstr(err.msg, "No such file or directory"));
@@ -630,7 +633,7 @@ static void test_directory_is_unreadable(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err = {0};
-    assert_int_equal(fr_config_load("/tmp", &cfg, &err), FR_EIO);
+    assert_int_equal(fr_config_load("/tmp", fr_cli_sections(), &cfg, &err), FR_EIO);
     assert_null(cfg);
     assert_non_null(strstr(err.msg, "cannot read config file \"/tmp\": Is a directory"));
 }
@@ -645,7 +648,7 @@ static void test_load_file(void **state)
     close(fd);
     struct fr_config *cfg;
     struct fr_err err = {0};
-    assert_int_equal(fr_config_load(path, &cfg, &err), 0);
+    assert_int_equal(fr_config_load(path, fr_cli_sections(), &cfg, &err), 0);
     assert_string_equal(cfg->path, path);
     assert_string_equal(cfg->dir, "/tmp");
     assert_string_equal(cfg->targets[0].base_url, "http://localhost:9");
@@ -657,7 +660,7 @@ static void test_load_file(void **state)
     yaml = "targets:\n  im:\n    base_url: http://localhost:9\n    timout: {}\n";
     assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
     close(fd);
-    assert_int_equal(fr_config_load(path, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_config_load(path, fr_cli_sections(), &cfg, &err), FR_ECONFIG);
     char *want = fr_asprintf("%s:4:5: unknown key \"timout\" under targets.im (did you mean "
                              "\"timeout\"?)",
                              path);
@@ -771,9 +774,9 @@ static void test_missing_secrets(void **state)
     assert_string_equal(cfg->missing_secrets[1].key, "targets.imx.auth.value");
     assert_string_equal(cfg->missing_secrets[1].var, "FERRY_TEST_UNSET_DIR");
 
-    const struct fr_target_conf *im = fr_config_find_target(cfg, "im");
-    const struct fr_target_conf *crm = fr_config_find_target(cfg, "crm");
-    const struct fr_target_conf *imx = fr_config_find_target(cfg, "imx");
+    const struct fr_target_conf *im = fr_target_find(cfg, "im");
+    const struct fr_target_conf *crm = fr_target_find(cfg, "crm");
+    const struct fr_target_conf *imx = fr_target_find(cfg, "imx");
     assert_null(im->auth.client_secret);
     assert_string_equal(im->missing_secret, m->msg);
     assert_string_equal(crm->auth.token, "s3cr3t-from-env-0042");
@@ -801,9 +804,9 @@ static void test_missing_secrets(void **state)
     /* A job's secrets are its target's. */
     struct fr_job_conf job = {.name = "nightly", .target = "crm"};
     fr_err_clear(&err);
-    assert_int_equal(fr_config_require_job_secrets(cfg, &job, &err), 0);
+    assert_int_equal(fr_job_require_secrets(cfg, &job, &err), 0);
     job.target = "im";
-    assert_int_equal(fr_config_require_job_secrets(cfg, &job, &err), FR_ECONFIG);
+    assert_int_equal(fr_job_require_secrets(cfg, &job, &err), FR_ECONFIG);
     assert_string_equal(err.msg, m->msg);
     assert_secret_absent(cfg, &err, "s3cr3t-from-env-0042");
     fr_config_free(cfg);
@@ -864,7 +867,9 @@ static void test_file_secrets(void **state)
     ref = fr_asprintf("file:%s", base);
     yaml = oauth_yaml(ref);
     fr_err_clear(&err);
-    assert_int_equal(fr_config_load_string(yaml, strlen(yaml), "/tmp/ferry.yaml", &cfg, &err), 0);
+    assert_int_equal(
+        fr_config_load_string(yaml, strlen(yaml), "/tmp/ferry.yaml", fr_cli_sections(), &cfg, &err),
+        0);
     assert_string_equal(cfg->targets[0].auth.client_secret, "file-secret-value-9");
     fr_config_free(cfg);
     free(yaml);

@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "hooks/verify.h"
+#include "cli/sections.h"
+#include "hooks/hooks_conf.h"
 
 #define CRM_SECRET    "whsec_c2VjcmV0Q1JNdG9rZW4xMjM0"
 #define GITHUB_SECRET "ghSecretValue987xyz"
@@ -20,7 +22,7 @@
 static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
 {
     fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), name, cfg, err);
+    return fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), cfg, err);
 }
 
 static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
@@ -87,7 +89,7 @@ static void test_full(void **state)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 0);
-    const struct fr_webhooks_conf *w = &cfg->webhooks;
+    const struct fr_webhooks_conf *w = cfg->webhooks;
     assert_true(w->configured);
     assert_string_equal(w->listen, "127.0.0.1:8080");
     assert_int_equal(w->max_body, 1024 * 1024);
@@ -145,7 +147,7 @@ static void test_gateway_limits(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     assert_int_equal(load(HEAD VERIFY DELIVER, &cfg, &err), 0);
-    const struct fr_webhooks_conf *w = &cfg->webhooks;
+    const struct fr_webhooks_conf *w = cfg->webhooks;
     assert_int_equal(w->header_timeout_ms, 10000);
     assert_int_equal(w->body_timeout_ms, 60000);
     assert_int_equal(w->min_body_rate, 1024);
@@ -163,7 +165,7 @@ static void test_gateway_limits(void **state)
              "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\"] }\n" DELIVER,
              &cfg, &err),
         0);
-    w = &cfg->webhooks;
+    w = cfg->webhooks;
     assert_int_equal(w->unverified_budget, 100 * 1024 * 1024); /* the default yields */
     assert_int_equal(w->nallowed_hosts, 3);
     assert_string_equal(w->allowed_hosts[0], "ferry.example.com");
@@ -184,7 +186,7 @@ static void test_defaults(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     assert_int_equal(load(HEAD VERIFY DELIVER, &cfg, &err), 0);
-    const struct fr_webhooks_conf *w = &cfg->webhooks;
+    const struct fr_webhooks_conf *w = cfg->webhooks;
     assert_true(w->configured);
     assert_string_equal(w->listen, "127.0.0.1:8080");
     assert_int_equal(w->max_body, 1024 * 1024);
@@ -200,8 +202,8 @@ static void test_defaults(void **state)
     /* exec defaults to 30s. */
     assert_int_equal(load(HEAD VERIFY "      deliver: { exec: \"./h.sh --all\" }\n", &cfg, &err),
                      0);
-    assert_string_equal(cfg->webhooks.sources[0].deliver_exec, "./h.sh --all");
-    assert_int_equal(cfg->webhooks.sources[0].deliver_timeout_ms, 30000);
+    assert_string_equal(cfg->webhooks->sources[0].deliver_exec, "./h.sh --all");
+    assert_int_equal(cfg->webhooks->sources[0].deliver_timeout_ms, 30000);
     fr_config_free(cfg);
 
     /* Explicit values, svix as an alias of standard, two secrets (rotation). */
@@ -213,7 +215,7 @@ static void test_defaults(void **state)
                           "max_attempts: 100, base: 10m, cap: 10m }\n",
                           &cfg, &err),
                      0);
-    w = &cfg->webhooks;
+    w = cfg->webhooks;
     assert_string_equal(w->listen, "[::1]:0");
     assert_int_equal(w->max_body, 1024);
     assert_int_equal(w->timeout_ms, 250);
@@ -231,9 +233,9 @@ static void test_defaults(void **state)
 
     /* No webhooks section: not configured, no sources. */
     assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
-    assert_false(cfg->webhooks.configured);
-    assert_int_equal(cfg->webhooks.nsources, 0);
-    assert_null(cfg->webhooks.sources);
+    assert_false(cfg->webhooks->configured);
+    assert_int_equal(cfg->webhooks->nsources, 0);
+    assert_null(cfg->webhooks->sources);
     fr_config_free(cfg);
 }
 
@@ -250,7 +252,7 @@ static void test_hmac(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    const struct fr_webhook_source_conf *s = &cfg->webhooks.sources[0];
+    const struct fr_webhook_source_conf *s = &cfg->webhooks->sources[0];
     assert_int_equal(s->scheme, FR_VERIFY_HMAC);
     assert_string_equal(s->hmac_header, "X-Signature");
     assert_true(s->hmac_base64);
@@ -263,7 +265,7 @@ static void test_hmac(void **state)
                                "[\"${CRM_WEBHOOK_SECRET}\"] }\n" DELIVER,
                           &cfg, &err),
                      0);
-    s = &cfg->webhooks.sources[0];
+    s = &cfg->webhooks->sources[0];
     assert_string_equal(s->hmac_header, "X-Sig");
     assert_false(s->hmac_base64);
     assert_null(s->hmac_prefix);
@@ -453,7 +455,7 @@ static void test_listen(void **state)
         if (rc)
             print_error("%s: %s\n", good[i], err.msg);
         assert_int_equal(rc, 0);
-        assert_string_equal(cfg->webhooks.listen, good[i]);
+        assert_string_equal(cfg->webhooks->listen, good[i]);
         assert_int_equal(cfg->nwarnings, 0);
         fr_config_free(cfg);
         free(yaml);
@@ -509,7 +511,7 @@ static void test_secrets(void **state)
                                "] }\n" DELIVER,
                           &cfg, &err),
                      0);
-    assert_string_equal(cfg->webhooks.sources[0].secrets[0], GITHUB_SECRET);
+    assert_string_equal(cfg->webhooks->sources[0].secrets[0], GITHUB_SECRET);
     assert_int_equal(cfg->nwarnings, 1);
     assert_non_null(strstr(cfg->warnings[0],
                            "ferry.yaml:5:43: webhooks.sources.crm.verify.secrets[0] is a literal "
@@ -536,8 +538,8 @@ static void test_secrets(void **state)
                              "\"file:gh.secret\"] }\n" DELIVER,
                              name, &cfg, &err),
                      0);
-    assert_int_equal(cfg->webhooks.sources[0].nsecrets, 2);
-    assert_string_equal(cfg->webhooks.sources[0].secrets[1], FILE_SECRET);
+    assert_int_equal(cfg->webhooks->sources[0].nsecrets, 2);
+    assert_string_equal(cfg->webhooks->sources[0].secrets[1], FILE_SECRET);
     assert_int_equal(cfg->nwarnings, 0);
     red = fr_redact_str("x " FILE_SECRET " y");
     assert_no_secret(red);
@@ -579,11 +581,11 @@ static void test_missing_secrets(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    const struct fr_webhook_source_conf *s = &cfg->webhooks.sources[0];
+    const struct fr_webhook_source_conf *s = &cfg->webhooks->sources[0];
     assert_int_equal(s->nsecrets, 3);
     assert_string_equal(s->secrets[0], GITHUB_SECRET);
     assert_null(s->secrets[2]);
-    assert_null(cfg->webhooks.admin_token);
+    assert_null(cfg->webhooks->admin_token);
     assert_int_equal(cfg->nmissing_secrets, 2);
     assert_string_equal(cfg->missing_secrets[0].key, "webhooks.admin_token");
     assert_string_equal(cfg->missing_secrets[1].key, "webhooks.sources.crm.verify.secrets[2]");
@@ -606,18 +608,18 @@ static void test_find_source(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     assert_int_equal(load(full_yaml, &cfg, &err), 0);
-    const struct fr_webhook_source_conf *s = fr_config_find_source(cfg, "github");
-    assert_ptr_equal(s, &cfg->webhooks.sources[1]);
+    const struct fr_webhook_source_conf *s = fr_webhook_source_find(cfg, "github");
+    assert_ptr_equal(s, &cfg->webhooks->sources[1]);
     assert_string_equal(s->path, "/hooks/github");
-    assert_ptr_equal(fr_config_find_source(cfg, "crm"), &cfg->webhooks.sources[0]);
-    assert_null(fr_config_find_source(cfg, "stripe"));
-    assert_null(fr_config_find_source(cfg, NULL));
-    assert_null(fr_config_find_source(NULL, "crm"));
+    assert_ptr_equal(fr_webhook_source_find(cfg, "crm"), &cfg->webhooks->sources[0]);
+    assert_null(fr_webhook_source_find(cfg, "stripe"));
+    assert_null(fr_webhook_source_find(cfg, NULL));
+    assert_null(fr_webhook_source_find(NULL, "crm"));
     fr_config_free(cfg);
 
     /* No webhooks section: none. */
     assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
-    assert_null(fr_config_find_source(cfg, "crm"));
+    assert_null(fr_webhook_source_find(cfg, "crm"));
     fr_config_free(cfg);
 }
 

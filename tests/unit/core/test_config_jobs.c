@@ -7,6 +7,9 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/redact.h"
+#include "cli/sections.h"
+#include "obs/obs_conf.h"
+#include "job/job_conf.h"
 
 #define WEBHOOK_URL "https://hooks.slack.example/services/T0001/B0002/sEcReTwebhookToken77"
 
@@ -14,7 +17,7 @@
 static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
 {
     fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), name, cfg, err);
+    return fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), cfg, err);
 }
 
 static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
@@ -230,7 +233,7 @@ static void test_defaults(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    const struct fr_job_conf *j = fr_job_find(cfg, "nightly");
     assert_non_null(j);
     assert_string_equal(j->source.path, "./in.csv");
     assert_string_equal(j->request.method, "POST");
@@ -255,7 +258,7 @@ static void test_defaults(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    j = fr_config_find_job(cfg, "nightly");
+    j = fr_job_find(cfg, "nightly");
     const struct fr_results_conf *r = &j->results;
     assert_true(r->configured);
     assert_string_equal(r->path, "/results");
@@ -280,7 +283,7 @@ static void test_sources(void **state)
         load_as(HEAD KIND TARGET "    source: { type: jsonl, path: /data/in.jsonl }\n" REQ KEY MAP,
                 "conf/ferry.yaml", &cfg, &err);
     assert_int_equal(rc, 0);
-    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    const struct fr_job_conf *j = fr_job_find(cfg, "nightly");
     assert_int_equal(j->source.type, FR_SOURCE_JSONL);
     assert_string_equal(j->source.path, "/data/in.jsonl");
     assert_null(j->source.query);
@@ -292,7 +295,7 @@ static void test_sources(void **state)
             MAP,
         "conf/ferry.yaml", &cfg, &err);
     assert_int_equal(rc, 0);
-    j = fr_config_find_job(cfg, "nightly");
+    j = fr_job_find(cfg, "nightly");
     assert_int_equal(j->source.type, FR_SOURCE_SQLITE);
     assert_string_equal(j->source.path, "conf/crm.db");
     assert_string_equal(j->source.query, "SELECT id FROM orders");
@@ -459,7 +462,7 @@ static void test_lookup_rollback(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    const struct fr_job_conf *j = fr_job_find(cfg, "nightly");
     assert_true(j->lookup.configured);
     assert_string_equal(j->lookup.method, "GET");
     assert_string_equal(j->lookup.path, "/c?$filter=k eq '{{key}}'&$top=1");
@@ -519,29 +522,29 @@ static void test_ops_keys(void **state)
     assert_string_equal(j->timezone, "Europe/Berlin");
     assert_string_equal(j->metrics_file, "./out/j.prom");
     assert_int_equal(cfg->nalerts, 1);
-    assert_int_equal(cfg->trends.evaluate_ms, 2000);
-    assert_true(cfg->trends.error_rate.enabled);
-    assert_true(cfg->trends.error_rate.above > 0.049 && cfg->trends.error_rate.above < 0.051);
-    assert_int_equal(cfg->trends.error_rate.window_ms, 60000);
-    assert_int_equal(cfg->trends.error_rate.min, 10);
-    assert_int_equal(cfg->trends.latency_p95.above_ms, 2000);
-    assert_int_equal(cfg->trends.latency_p95.window_ms, 300000);
-    assert_int_equal(cfg->trends.latency_p95.min, 3);
-    assert_true(cfg->trends.token_refresh.enabled);
-    assert_int_equal(cfg->trends.token_refresh.min, 3);
-    assert_int_equal(cfg->trends.dead_letters.min, 2);
-    assert_true(cfg->trends.stale_jobs);
-    assert_int_equal(cfg->status.recent_runs, 10);
-    assert_int_equal(cfg->status.max_dead_letters, 3);
+    assert_int_equal(cfg->trends->evaluate_ms, 2000);
+    assert_true(cfg->trends->error_rate.enabled);
+    assert_true(cfg->trends->error_rate.above > 0.049 && cfg->trends->error_rate.above < 0.051);
+    assert_int_equal(cfg->trends->error_rate.window_ms, 60000);
+    assert_int_equal(cfg->trends->error_rate.min, 10);
+    assert_int_equal(cfg->trends->latency_p95.above_ms, 2000);
+    assert_int_equal(cfg->trends->latency_p95.window_ms, 300000);
+    assert_int_equal(cfg->trends->latency_p95.min, 3);
+    assert_true(cfg->trends->token_refresh.enabled);
+    assert_int_equal(cfg->trends->token_refresh.min, 3);
+    assert_int_equal(cfg->trends->dead_letters.min, 2);
+    assert_true(cfg->trends->stale_jobs);
+    assert_int_equal(cfg->status->recent_runs, 10);
+    assert_int_equal(cfg->status->max_dead_letters, 3);
     fr_config_free(cfg);
 
     /* Without any of it: nothing scheduled, no trend rule, the status defaults. */
     assert_int_equal(load(OPS_JOB, &cfg, &err), FR_OK);
     assert_null(cfg->jobs[0].schedule);
     assert_int_equal(cfg->jobs[0].max_age_ms, 0);
-    assert_false(cfg->trends.error_rate.enabled);
-    assert_int_equal(cfg->trends.evaluate_ms, 15000);
-    assert_int_equal(cfg->status.max_dead_letters, 0);
+    assert_false(cfg->trends->error_rate.enabled);
+    assert_int_equal(cfg->trends->evaluate_ms, 15000);
+    assert_int_equal(cfg->status->max_dead_letters, 0);
     fr_config_free(cfg);
 }
 
@@ -612,20 +615,20 @@ static void test_find_job(void **state)
     assert_int_equal(
         load(MINIMAL "  weekly:\n" KIND "    target: crm\n" SOURCE REQ KEY MAP, &cfg, &err), 0);
     assert_int_equal(cfg->njobs, 2);
-    const struct fr_job_conf *j = fr_config_find_job(cfg, "weekly");
+    const struct fr_job_conf *j = fr_job_find(cfg, "weekly");
     assert_ptr_equal(j, &cfg->jobs[1]);
     assert_string_equal(j->target, "crm");
     assert_int_equal(j->line, 14);
-    assert_ptr_equal(fr_config_find_job(cfg, "nightly"), &cfg->jobs[0]);
-    assert_null(fr_config_find_job(cfg, "monthly"));
-    assert_null(fr_config_find_job(cfg, NULL));
-    assert_null(fr_config_find_job(NULL, "nightly"));
+    assert_ptr_equal(fr_job_find(cfg, "nightly"), &cfg->jobs[0]);
+    assert_null(fr_job_find(cfg, "monthly"));
+    assert_null(fr_job_find(cfg, NULL));
+    assert_null(fr_job_find(NULL, "nightly"));
     fr_config_free(cfg);
 
     /* No jobs section: none. */
     assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
     assert_int_equal(cfg->njobs, 0);
-    assert_null(fr_config_find_job(cfg, "nightly"));
+    assert_null(fr_job_find(cfg, "nightly"));
     fr_config_free(cfg);
 }
 
@@ -656,7 +659,7 @@ static void test_pull_full(void **state)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 0);
-    const struct fr_job_conf *j = fr_config_find_job(cfg, "nightly");
+    const struct fr_job_conf *j = fr_job_find(cfg, "nightly");
     assert_int_equal(j->kind, FR_JOB_PULL);
     const struct fr_pull_conf *p = &j->pull;
     assert_string_equal(p->request.path, "/participants");
@@ -697,7 +700,7 @@ static void test_pull_full(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    j = fr_config_find_job(cfg, "nightly");
+    j = fr_job_find(cfg, "nightly");
     assert_int_equal(j->pull.paging.type, FR_PAGING_ODATA);
     assert_string_equal(j->pull.records, "/value");
     assert_false(j->pull.watermark.configured);
@@ -718,7 +721,7 @@ static void test_pull_paging(void **state)
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
-    const struct fr_paging_conf *pg = &fr_config_find_job(cfg, "nightly")->pull.paging;
+    const struct fr_paging_conf *pg = &fr_job_find(cfg, "nightly")->pull.paging;
     assert_int_equal(pg->type, FR_PAGING_CURSOR);
     assert_string_equal(pg->cursor_path, "/next_cursor");
     assert_string_equal(pg->cursor_param, "cursor");
@@ -728,7 +731,7 @@ static void test_pull_paging(void **state)
                            "max_pages: 50 }\n",
               &cfg, &err);
     assert_int_equal(rc, 0);
-    pg = &fr_config_find_job(cfg, "nightly")->pull.paging;
+    pg = &fr_job_find(cfg, "nightly")->pull.paging;
     assert_int_equal(pg->type, FR_PAGING_LINK);
     assert_int_equal(pg->nallow_hosts, 1);
     assert_string_equal(pg->allow_hosts[0], "cdn.example.com");
@@ -737,7 +740,7 @@ static void test_pull_paging(void **state)
 
     rc = load(PULL_MINIMAL "    paging: none\n", &cfg, &err);
     assert_int_equal(rc, 0);
-    assert_int_equal(fr_config_find_job(cfg, "nightly")->pull.paging.type, FR_PAGING_NONE);
+    assert_int_equal(fr_job_find(cfg, "nightly")->pull.paging.type, FR_PAGING_NONE);
     fr_config_free(cfg);
 
     expect_error(PULL_MINIMAL "    paging: cursor\n",

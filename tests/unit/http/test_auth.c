@@ -6,6 +6,7 @@
 
 #include "core/redact.h"
 #include "http/auth.h"
+#include "http/http_conf.h"
 
 static void test_no_token_asks_for_one(void **state)
 {

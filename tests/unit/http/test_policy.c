@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "http/policy.h"
+#include "http/http_conf.h"
 
 /* ---- classification, row by row ---------------------------------------- */
 

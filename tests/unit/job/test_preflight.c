@@ -13,6 +13,8 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "job/preflight.h"
+#include "cli/sections.h"
+#include "job/job_conf.h"
 
 /* The config file's directory: every job's files are relative to it. */
 static char dir[64];
@@ -97,12 +99,12 @@ static int preflight(const char *yaml, struct fr_err *err)
 {
     struct fr_config *cfg = NULL;
     struct fr_err lerr = {0};
-    int rc = fr_config_load_string(yaml, strlen(yaml), name, &cfg, &lerr);
+    int rc = fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), &cfg, &lerr);
     if (rc)
         print_error("%s\n", lerr.msg);
     assert_int_equal(rc, 0);
     fr_err_clear(err);
-    rc = fr_preflight_job(fr_config_find_job(cfg, "nightly"), cfg->path, cfg->dir, err);
+    rc = fr_preflight_job(fr_job_find(cfg, "nightly"), cfg->path, cfg->dir, err);
     fr_config_free(cfg);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "job/push.h"
+#include "job/job_conf.h"
 
 static void test_no_alert_block_means_any_error_crosses(void **state)
 {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "job/sink.h"
+#include "job/job_conf.h"
 
 struct env {
     char *dir;

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "job/source.h"
+#include "job/job_conf.h"
 
 static char dir[64];
 static char path[128];

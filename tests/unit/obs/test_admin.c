@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "cli/sections.h"
 
 #define TOKEN "admin-token-for-tests-4c1d"
 
@@ -162,7 +163,7 @@ static int setup(void **state)
                                "      deliver: { url: http://127.0.0.1:9/x }\n";
     struct env *e = fr_calloc(1, sizeof(*e));
     struct fr_err err = {0};
-    if (fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", &e->cfg, &err) ||
+    if (fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", fr_cli_sections(), &e->cfg, &err) ||
         fr_admin_new(e->cfg, NULL, &e->admin, &err)) {
         print_error("%s\n", err.msg);
         return -1;

@@ -25,6 +25,7 @@
 #include "store/store_int.h"
 
 #include "pgtest.h"
+#include "cli/sections.h"
 
 /*
  * The store contract: every test in `contract[]` runs against every
@@ -2065,7 +2066,8 @@ static void test_open_config_names_the_key(void **state)
     struct fr_config *cfg = NULL;
     struct fr_err err = {0};
     const char *yaml = "# the store\nstore: ${FR_TEST_DBURL}\n";
-    assert_int_equal(fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", &cfg, &err), 0);
+    assert_int_equal(
+        fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", fr_cli_sections(), &cfg, &err), 0);
     struct fr_store *st = NULL;
     assert_int_equal(fr_store_open_config(cfg, 0, &st, &err), FR_ECONFIG);
     assert_null(st);

@@ -1,13 +1,12 @@
 #include "core/common.h"
-#include "core/config.h"
+#include "hooks/hooks_conf.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <strings.h>
 
 #include "core/buf.h"
-#include "core/config_int.h"
-#include "hooks/verify.h"
+#include "core/config_table.h"
 
 #define ALWAYS FR__CFG_ALWAYS
 
@@ -28,14 +27,6 @@ _Static_assert(offsetof(struct fr_webhooks_conf, nallowed_hosts) ==
 _Static_assert(sizeof(enum fr_dedupe) == sizeof(int), "enum fr_dedupe is not an int");
 
 static const char *const dedupe_names[] = {"id", "content", "delivery_id", NULL};
-
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
 
 /* "\"standard\", \"github\", ...": the scheme names, for messages. The caller frees. */
 static char *scheme_list(const char **names)
@@ -295,7 +286,7 @@ static const struct fr__cfg_table source_table = {source_keys, FR_ARRAY_LEN(sour
 static int check_source(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                         yaml_node_t **found)
 {
-    const struct fr_webhooks_conf *w = &ld->cfg->webhooks;
+    const struct fr_webhooks_conf *w = ld->cfg->webhooks;
     struct fr_webhook_source_conf *s = base;
     /* GitHub signs no timestamp and not its delivery id: a captured body re-sent with a new
      * id would be a new event, so its deliveries are told apart by what is signed. */
@@ -320,7 +311,7 @@ static void source_release(struct fr_webhook_source_conf *s)
     free(s->name);
     free(s->path);
     for (size_t i = 0; i < s->nsecrets; i++)
-        wipe_free(s->secrets[i]);
+        fr__cfg_free_secret(s->secrets[i]);
     free(s->secrets);
     free(s->hmac_header);
     free(s->hmac_prefix);
@@ -522,7 +513,7 @@ static const struct fr__cfg_key webhooks_keys[] = {
 static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const char *path, void *base,
                           yaml_node_t **found);
 
-const struct fr__cfg_table fr__cfg_webhooks_table = {
+static const struct fr__cfg_table webhooks_table = {
     webhooks_keys, FR_ARRAY_LEN(webhooks_keys), NULL, NULL, check_webhooks,
 };
 
@@ -530,7 +521,7 @@ static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const cha
                           yaml_node_t **found)
 {
     struct fr_webhooks_conf *w = base;
-    yaml_node_t *at = fr__cfg_found(&fr__cfg_webhooks_table, found, "listen");
+    yaml_node_t *at = fr__cfg_found(&webhooks_table, found, "listen");
     bool any = false;
     if (!listen_ok(w->listen, &any)) {
         char *cp = fr__cfg_child_path(path, "listen");
@@ -547,7 +538,7 @@ static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const cha
                      "can send to the webhook server; bind 127.0.0.1 behind a proxy unless "
                      "that is intended",
                      path, w->listen);
-    yaml_node_t *b = fr__cfg_found(&fr__cfg_webhooks_table, found, "unverified_budget");
+    yaml_node_t *b = fr__cfg_found(&webhooks_table, found, "unverified_budget");
     if (!b && w->unverified_budget < w->max_body)
         w->unverified_budget = w->max_body; /* the default yields to a larger max_body */
     if (w->unverified_budget < w->max_body) {
@@ -564,25 +555,53 @@ static int check_webhooks(struct fr__cfg_loader *ld, yaml_node_t *map, const cha
     return 0;
 }
 
-void fr__cfg_free_webhooks(struct fr_config *cfg)
+static void webhooks_defaults(struct fr_config *cfg)
 {
-    struct fr_webhooks_conf *w = &cfg->webhooks;
+    cfg->webhooks = fr_calloc(1, sizeof(*cfg->webhooks));
+    fr__cfg_apply_defaults(&webhooks_table, cfg->webhooks);
+    cfg->webhooks->dir = fr_strdup(cfg->dir); /* where exec handlers run */
+}
+
+static int parse_webhooks(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                          void *field)
+{
+    struct fr_config *cfg = field;
+    return fr__cfg_parse_mapping(ld, node, path, &webhooks_table, cfg->webhooks);
+}
+
+static void release_webhooks(struct fr_config *cfg)
+{
+    struct fr_webhooks_conf *w = cfg->webhooks;
+    if (!w)
+        return;
     for (size_t i = 0; i < w->nsources; i++)
         source_release(&w->sources[i]);
     free(w->sources);
     free(w->listen);
+    free(w->dir);
     fr__cfg_free_strings(w->allowed_hosts, w->nallowed_hosts);
-    wipe_free(w->admin_token);
-    memset(w, 0, sizeof(*w));
+    fr__cfg_free_secret(w->admin_token);
+    free(w);
+    cfg->webhooks = NULL;
 }
 
-const struct fr_webhook_source_conf *fr_config_find_source(const struct fr_config *cfg,
-                                                           const char *name)
+const struct fr_config_section fr_webhooks_section = {
+    .key = {.name = "webhooks",
+            .type = FR__CFG_CUSTOM,
+            .offset = 0,
+            .custom = parse_webhooks,
+            .help = "inbound webhooks: { listen, max_body, timeout, sources }"},
+    .defaults = webhooks_defaults,
+    .release = release_webhooks,
+};
+
+const struct fr_webhook_source_conf *fr_webhook_source_find(const struct fr_config *cfg,
+                                                            const char *name)
 {
-    if (!cfg || !name)
+    if (!cfg || !cfg->webhooks || !name)
         return NULL;
-    for (size_t i = 0; i < cfg->webhooks.nsources; i++)
-        if (strcmp(cfg->webhooks.sources[i].name, name) == 0)
-            return &cfg->webhooks.sources[i];
+    for (size_t i = 0; i < cfg->webhooks->nsources; i++)
+        if (strcmp(cfg->webhooks->sources[i].name, name) == 0)
+            return &cfg->webhooks->sources[i];
     return NULL;
 }

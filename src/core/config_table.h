@@ -1,20 +1,25 @@
 /*
- * config_int.h: shared between the files of the config module only
- * (config.c: key tables of store and targets, the public API; config_walk.c:
- * the generic table walk; config_value.c: messages, scalar conversions,
- * ${ENV} expansion and secrets; config_job.c: the jobs and alerts tables;
- * config_hooks.c: the webhooks table; config_limits.c: the limits a file
- * must keep before its tree is built).
- * Not for other modules.
+ * config_table.h: the config engine, for the layers' section parsers.
+ *
+ * A layer that owns a section of ferry.yaml (see core/config.h) describes
+ * it with key tables (struct fr__cfg_table: key, type, default, bounds,
+ * variants, help) and exports a struct fr_config_section; the engine walks
+ * the YAML against the tables (config_walk.c), converts and checks scalars,
+ * expands ${ENV} and resolves secrets (config_value.c), keeps a file within
+ * its limits before any tree is built (config_limits.c), and loads the
+ * file section by section (config.c). The fr__cfg_ prefix marks what only
+ * section parsers use: code that reads a loaded config never needs it.
  */
-#ifndef FR_CORE_CONFIG_INT_H
-#define FR_CORE_CONFIG_INT_H
+#ifndef FR_CORE_CONFIG_TABLE_H
+#define FR_CORE_CONFIG_TABLE_H
 
 #include "core/common.h"
 
+#include <jansson.h>
 #include <yaml.h>
 
 #include "core/config.h"
+#include "core/units.h"
 
 /* One load in progress. Everything borrowed except doc, which the loader owns. */
 struct fr__cfg_loader {
@@ -219,45 +224,36 @@ void fr__cfg_apply_defaults(const struct fr__cfg_table *tab, void *base);
 /* The value node found for the key named name, or NULL; found as passed to check. */
 yaml_node_t *fr__cfg_found(const struct fr__cfg_table *tab, yaml_node_t **found, const char *name);
 
-/* ---- shared between the sections --------------------------------------- */
+/* ---- shared by the sections ------------------------------------------- */
 
-/*
- * Parses a body_errors sequence into a new array *rules of *n rules. On
- * failure *rules and *n hold what was parsed so far: free them either way
- * with fr__cfg_free_body_rules.
- */
-int fr__cfg_parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                             struct fr_body_rule **rules, size_t *n);
-/* Frees the rules and the array. NULL is a no-op. */
-void fr__cfg_free_body_rules(struct fr_body_rule *rules, size_t n);
-
-/* A name of a target or a job: non-empty, letters, digits, _ and -. */
+/* A name of a target, a job or a source: non-empty, letters, digits, _ and -. */
 bool fr__cfg_name_ok(const char *s);
+/* The HTTP methods FR__CFG_METHOD keys accept (NULL-terminated). */
+extern const char *const fr__cfg_http_methods[];
+/* "\"a\", \"b\"": the quoted names, for messages. The caller frees. */
+char *fr__cfg_quoted_list(const char *const *names, size_t n);
+/* Wipes a secret string, then frees it. NULL is a no-op. */
+void fr__cfg_free_secret(char *s);
+/* The value node of key name in the mapping node, or NULL (NULL or not a mapping: NULL). */
+yaml_node_t *fr__cfg_member(struct fr__cfg_loader *ld, yaml_node_t *node, const char *name);
 
-/* ---- jobs and alerts (config_job.c) ------------------------------------ */
+/* ---- sections ------------------------------------------------------------ */
 
-/* The custom parsers of the top-level keys "jobs" and "alerts"; field is the struct fr_config. */
-int fr__cfg_parse_jobs(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field);
-int fr__cfg_parse_alerts(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
-                         void *field);
 /*
- * Checks that each job's target names a target of ld->cfg, and that no pull
- * job's sqlite sink is the store's own file; jobs is the node of the "jobs"
- * mapping (whose pairs match ld->cfg->jobs one to one).
+ * A top-level section of the file, owned by the layer that reads it. The
+ * load applies every section's defaults, parses the keys present (key: its
+ * name, type, help and where in struct fr_config it goes; a FR__CFG_CUSTOM
+ * key's field is the struct fr_config itself when offset is 0), then calls
+ * every section's finish in list order, with the section's value node or
+ * NULL when the file has none (checks that span sections go there: a job's
+ * target must exist). release frees what the section owns in cfg.
  */
-int fr__cfg_check_job_targets(struct fr__cfg_loader *ld, yaml_node_t *jobs);
-/* The trend alert defaults (they apply also when the file has no alerts mapping). */
-void fr__cfg_alerts_defaults(struct fr_config *cfg);
-/* Free every job and alert sink of cfg (secrets wiped first) and the arrays. */
-void fr__cfg_free_jobs(struct fr_config *cfg);
-void fr__cfg_free_alerts(struct fr_config *cfg);
-
-/* ---- webhooks (config_hooks.c) ---------------------------------------- */
-
-/* The table of the top-level key "webhooks"; its base is a struct fr_webhooks_conf. */
-extern const struct fr__cfg_table fr__cfg_webhooks_table;
-/* Free every webhook source of cfg (secrets wiped first), the array and listen. */
-void fr__cfg_free_webhooks(struct fr_config *cfg);
+struct fr_config_section {
+    struct fr__cfg_key key;
+    void (*defaults)(struct fr_config *cfg);
+    int (*finish)(struct fr__cfg_loader *ld, yaml_node_t *value);
+    void (*release)(struct fr_config *cfg);
+};
 
 /* Where node starts, 1-based; {0, 0} for NULL. */
 static inline struct fr_conf_pos fr__cfg_pos(const yaml_node_t *node)
