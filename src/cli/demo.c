@@ -151,7 +151,7 @@ static int run_once(const struct fr_config *cfg, struct fr_store *st, const char
     struct fr_push_opts opts = {.limit = -1, .progress = tty ? fr_cli_draw_progress : NULL};
     struct fr_push_result res;
     fr_log_set_progress_line(tty);
-    fr_push_run(cfg, &cfg->jobs[0], st, &opts, &res);
+    fr_push_run(&cfg->jobs[0], fr_target_find(cfg, cfg->jobs[0].target), st, &opts, &res);
     fr_log_set_progress_line(false);
     fr_cli_print_run_summary(&res, false);
     int status = res.run.exit_code;

@@ -48,7 +48,8 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
         return FR_EXIT_USAGE;
     }
     struct fr_rollback_result res;
-    if (fr_rollback_run(cfg, job, st, run_id, dry_run, &res) && !res.keys) {
+    if (fr_rollback_run(job, fr_target_find(cfg, job->target), st, run_id, dry_run, &res) &&
+        !res.keys) {
         fprintf(stderr, "ferry rollback: %s\n", res.err.msg);
         return fr_cli_exit_status(res.code);
     }

@@ -298,7 +298,7 @@ int fr_cli_run(int argc, char **argv)
                                 .alert = fr_alert_failed_run,
                                 .alert_ud = cfg};
     struct fr_run_result res;
-    int rc = fr_run_job(cfg, job, st, &ropts, &res);
+    int rc = fr_run_job(job, fr_target_find(cfg, job->target), st, &ropts, &res);
     fr_log_set_progress_line(false);
     if (rc) {
         fprintf(stderr, "ferry run: %s\n", res.busy);

@@ -219,7 +219,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
 {
     struct fr_err err = {0};
     struct parts parts = {0};
-    int rc = fr_dispatch_start(cfg, o->workers, &parts.dispatch, &err);
+    struct fr_store_opener opener = fr_store_opener_config(cfg);
+    int rc = fr_dispatch_start(cfg->webhooks, &opener, o->workers, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
@@ -245,7 +246,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     }
     struct fr_hook_server *s = NULL;
     const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
-    rc = fr_hook_server_start(cfg, st, &commit, fr_dispatch_wake, d, admin, &s, &err);
+    rc = fr_hook_server_start(cfg->webhooks, st, &commit, fr_dispatch_wake, d, admin, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_admin_free(admin);

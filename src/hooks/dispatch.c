@@ -28,7 +28,7 @@ struct worker {
 };
 
 struct fr_dispatch {
-    const struct fr_config *cfg;
+    const struct fr_webhooks_conf *conf;
     atomic_int stop;
     atomic_int running; /* workers inside worker_main */
     int64_t lease_ms;
@@ -91,7 +91,7 @@ static void handle(struct worker *w, struct fr_event *e)
     struct fr_dispatch *d = w->d;
     struct fr_err err = {0};
     int attempt = e->attempts + 1;
-    const struct fr_webhook_source_conf *src = fr_webhook_source_find(d->cfg, e->source);
+    const struct fr_webhook_source_conf *src = fr_webhook_source_find(d->conf, e->source);
     if (!src) {
         char why[FR_EVENT_SOURCE_MAX + 64];
         snprintf(why, sizeof(why), "source %s is not in the config", e->source);
@@ -104,7 +104,7 @@ static void handle(struct worker *w, struct fr_event *e)
     }
     int64_t t0 = fr_now_ms();
     struct fr_deliver_result res;
-    fr_deliver(w->deliverer, src, d->cfg->dir, e, attempt, &res);
+    fr_deliver(w->deliverer, src, d->conf->dir, e, attempt, &res);
     int64_t ms = fr_now_ms() - t0;
     int rc = 0;
     if (res.outcome != FR_DELIVER_ABORTED) {
@@ -151,7 +151,7 @@ static void handle(struct worker *w, struct fr_event *e)
 static void purge_round(struct worker *w)
 {
     struct fr_dispatch *d = w->d;
-    int64_t retention = d->cfg->webhooks->retention_ms;
+    int64_t retention = d->conf->retention_ms;
     uint64_t total = 0, n = 0;
     struct fr_err err = {0};
     int rc = 0;
@@ -235,16 +235,16 @@ static void free_workers(struct fr_dispatch *d)
     free(d);
 }
 
-int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dispatch **out,
-                      struct fr_err *err)
+int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_store_opener *store,
+                      size_t workers, struct fr_dispatch **out, struct fr_err *err)
 {
     *out = NULL;
     struct fr_dispatch *d = fr_calloc(1, sizeof(*d));
-    d->cfg = cfg;
+    d->conf = webhooks;
     d->nworkers = workers ? workers : FR_DISPATCH_DEFAULT_WORKERS;
     int64_t longest = 0;
-    for (size_t i = 0; i < cfg->webhooks->nsources; i++)
-        longest = FR_MAX(longest, cfg->webhooks->sources[i].deliver_timeout_ms);
+    for (size_t i = 0; i < webhooks->nsources; i++)
+        longest = FR_MAX(longest, webhooks->sources[i].deliver_timeout_ms);
     d->lease_ms = longest + FR_DISPATCH_LEASE_MARGIN_MS;
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
@@ -255,7 +255,7 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
     for (size_t i = 0; i < d->nworkers; i++) {
         struct worker *w = &d->workers[i];
         w->d = d;
-        int rc = fr_store_open_config(cfg, 0, &w->store, err);
+        int rc = store->open(store->ud, &w->store, err);
         if (rc) {
             free_workers(d);
             return rc;
@@ -263,7 +263,7 @@ int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dis
         w->deliverer = fr_deliverer_new(&d->stop);
         snprintf(w->owner, sizeof(w->owner), "%s:%ld:w%zu", host, (long)getpid(), i);
         fr_rng_seed_random(&w->rng);
-        w->purges = i == 0 && cfg->webhooks->retention_ms > 0;
+        w->purges = i == 0 && webhooks->retention_ms > 0;
     }
     for (size_t i = 0; i < d->nworkers; i++) {
         if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {

@@ -30,6 +30,7 @@
 #include "core/common.h"
 
 #include "hooks/hooks_conf.h"
+#include "store/store.h"
 #include "core/error.h"
 
 #define FR_DISPATCH_DEFAULT_WORKERS 4
@@ -51,12 +52,13 @@ int64_t fr_dispatch_retry_delay(int64_t base_ms, int64_t cap_ms, int attempts_ma
 struct fr_dispatch;
 
 /*
- * Starts workers (0: FR_DISPATCH_DEFAULT_WORKERS), each with its own
- * handle on cfg's store. cfg is borrowed until fr_dispatch_stop returns.
+ * Starts workers (0: FR_DISPATCH_DEFAULT_WORKERS) delivering the events of
+ * webhooks' sources, each with its own handle on the store, opened by
+ * store. webhooks and store are borrowed until fr_dispatch_stop returns.
  * FR_ESTORE (err says why) when the store cannot be opened.
  */
-int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dispatch **out,
-                      struct fr_err *err);
+int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_store_opener *store,
+                      size_t workers, struct fr_dispatch **out, struct fr_err *err);
 
 /* New events are stored: wakes idle workers. Thread-safe; d may be NULL. */
 void fr_dispatch_wake(void *d);

@@ -595,13 +595,13 @@ const struct fr_config_section fr_webhooks_section = {
     .release = release_webhooks,
 };
 
-const struct fr_webhook_source_conf *fr_webhook_source_find(const struct fr_config *cfg,
+const struct fr_webhook_source_conf *fr_webhook_source_find(const struct fr_webhooks_conf *w,
                                                             const char *name)
 {
-    if (!cfg || !cfg->webhooks || !name)
+    if (!w || !name)
         return NULL;
-    for (size_t i = 0; i < cfg->webhooks->nsources; i++)
-        if (strcmp(cfg->webhooks->sources[i].name, name) == 0)
-            return &cfg->webhooks->sources[i];
+    for (size_t i = 0; i < w->nsources; i++)
+        if (strcmp(w->sources[i].name, name) == 0)
+            return &w->sources[i];
     return NULL;
 }

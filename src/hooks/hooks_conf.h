@@ -66,8 +66,8 @@ struct fr_webhooks_conf {
 /* The section "webhooks", for the list src/cli loads with. */
 extern const struct fr_config_section fr_webhooks_section;
 
-/* The webhook source of that name, or NULL. Borrowed from cfg. */
-const struct fr_webhook_source_conf *fr_webhook_source_find(const struct fr_config *cfg,
+/* The webhook source of that name, or NULL. Borrowed from w. */
+const struct fr_webhook_source_conf *fr_webhook_source_find(const struct fr_webhooks_conf *w,
                                                             const char *name);
 
 #endif

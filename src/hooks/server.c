@@ -956,7 +956,7 @@ static void stop_committer(struct fr_hook_server *s)
     pthread_join(s->committer, NULL);
 }
 
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *store,
                          const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
                          struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err)
 {
@@ -967,7 +967,6 @@ int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
     if (commit->interval_ms < 0 || commit->interval_ms > 1000)
         return fr_err_set(err, FR_EINVAL, 0, "commit interval %lld ms is not within 0..1000",
                           (long long)commit->interval_ms);
-    const struct fr_webhooks_conf *conf = cfg->webhooks;
     const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
     char host[64];
     int fd = -1, port = 0;

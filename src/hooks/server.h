@@ -89,7 +89,7 @@ struct fr_hook_commit {
 };
 
 /*
- * Starts serving cfg->webhooks on its listen address. cfg and store are
+ * Starts serving the webhooks section on its listen address. conf and store are
  * borrowed until fr_hook_server_stop returns. commit says how events are
  * grouped into commits; a batch over FR_HOOK_BATCH_MAX or an interval
  * outside 0..1000 ms is FR_EINVAL. admin (may be NULL) answers the paths
@@ -99,7 +99,7 @@ struct fr_hook_commit {
  * listen address or commit, FR_EIO when it cannot be bound (err says why),
  * FR_EINTERNAL when libmicrohttpd refuses to start.
  */
-int fr_hook_server_start(const struct fr_config *cfg, struct fr_store *store,
+int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *store,
                          const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
                          struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err);
 

@@ -23,7 +23,7 @@
 #define WATERMARK_PLACEHOLDER "{{watermark}}"
 
 struct pull {
-    const struct fr_config *cfg;
+    const struct fr_target_conf *tconf; /* the job's target, or NULL */
     const struct fr_job_conf *job;
     const struct fr_pull_conf *conf;
     const struct fr_pull_opts *opts;
@@ -608,7 +608,7 @@ static int load_watermark(struct pull *p, json_t **out, struct fr_err *err)
 
 static int setup(struct pull *p, json_t **start_wm, struct fr_err *err)
 {
-    const struct fr_target_conf *tconf = fr_target_find(p->cfg, p->job->target);
+    const struct fr_target_conf *tconf = p->tconf;
     if (!tconf)
         return fr_err_set(err, FR_ECONFIG, 0, "job %s: no target named %s", p->job->name,
                           p->job->target);
@@ -737,8 +737,8 @@ static void log_summary(const struct pull *p)
     fr_buf_release(&keys);
 }
 
-int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                const struct fr_pull_opts *opts, struct fr_pull_result *out)
+int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                struct fr_store *st, const struct fr_pull_opts *opts, struct fr_pull_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->failures = json_array();
@@ -749,7 +749,7 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     run->exit_code = -1;
     run->started_ms = fr_wall_ms();
     fr_run_identify(run);
-    struct pull p = {.cfg = cfg,
+    struct pull p = {.tconf = tconf,
                      .job = job,
                      .conf = &job->pull,
                      .opts = opts,

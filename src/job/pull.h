@@ -64,8 +64,8 @@ struct fr_pull_result {
  * Always fills *out (release with fr_pull_result_release) and returns
  * out->code; out->run.exit_code follows fr_pull_exit_status.
  */
-int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                const struct fr_pull_opts *opts, struct fr_pull_result *out);
+int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                struct fr_store *st, const struct fr_pull_opts *opts, struct fr_pull_result *out);
 void fr_pull_result_release(struct fr_pull_result *r);
 
 /*

@@ -71,7 +71,7 @@ struct seqs {
 };
 
 struct push {
-    const struct fr_config *cfg;
+    const struct fr_target_conf *tconf; /* the job's target, or NULL */
     const struct fr_job_conf *job;
     const struct fr_push_opts *opts;
     struct fr_store *st;
@@ -1141,7 +1141,7 @@ static void finish_journal(struct push *p)
 
 static int setup(struct push *p, struct fr_err *err)
 {
-    const struct fr_target_conf *tconf = fr_target_find(p->cfg, p->job->target);
+    const struct fr_target_conf *tconf = p->tconf;
     if (!tconf)
         return fr_err_set(err, FR_ECONFIG, 0, "job %s: no target named %s", p->job->name,
                           p->job->target);
@@ -1272,8 +1272,8 @@ static void log_summary(const struct push *p)
     fr_buf_release(&keys);
 }
 
-int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                const struct fr_push_opts *opts, struct fr_push_result *out)
+int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                struct fr_store *st, const struct fr_push_opts *opts, struct fr_push_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->failures = json_array();
@@ -1285,7 +1285,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     run->started_ms = fr_wall_ms();
     fr_run_identify(run);
 
-    struct push p = {.cfg = cfg,
+    struct push p = {.tconf = tconf,
                      .job = job,
                      .opts = opts,
                      .st = st,

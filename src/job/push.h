@@ -68,12 +68,13 @@ struct fr_push_result {
 };
 
 /*
- * Runs the job. The store must be open (it is not written in a dry run).
+ * Runs the job against tconf, the target it names (NULL: it is not defined,
+ * an FR_ECONFIG failure). The store must be open (it is not written in a dry run).
  * Always fills *out (release with fr_push_result_release) and returns
  * out->code. The exit status follows DESIGN.md: see fr_push_exit_status.
  */
-int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                const struct fr_push_opts *opts, struct fr_push_result *out);
+int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                struct fr_store *st, const struct fr_push_opts *opts, struct fr_push_result *out);
 void fr_push_result_release(struct fr_push_result *r);
 
 /*

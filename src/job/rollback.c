@@ -70,8 +70,9 @@ static void deleted(struct fr_http_result *res, void *ud)
     free(d);
 }
 
-int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                    const char *run_id, bool dry_run, struct fr_rollback_result *out)
+int fr_rollback_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                    struct fr_store *st, const char *run_id, bool dry_run,
+                    struct fr_rollback_result *out)
 {
     memset(out, 0, sizeof(*out));
     if (!job->rollback.configured)
@@ -87,7 +88,6 @@ int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, 
     out->keys = keys.n;
     FR_LOG_INFO("rollback", FR_LS("run_id", run_id), FR_LS("job", job->name), FR_LI("keys", keys.n),
                 FR_LB("dry_run", dry_run));
-    const struct fr_target_conf *tconf = fr_target_find(cfg, job->target);
     struct fr_http_client *client = NULL;
     struct fr_http_target *target = NULL;
     if (dry_run || keys.n == 0) {

@@ -29,7 +29,8 @@ struct fr_rollback_result {
  * Rolls back run_id (a run of job). In a dry run only counts and lists
  * (logs) the keys. Returns out->code.
  */
-int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-                    const char *run_id, bool dry_run, struct fr_rollback_result *out);
+int fr_rollback_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+                    struct fr_store *st, const char *run_id, bool dry_run,
+                    struct fr_rollback_result *out);
 
 #endif

@@ -147,8 +147,8 @@ static int take_lock(struct fr_store *st, const struct fr_job_conf *job, int64_t
     }
 }
 
-int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-               const struct fr_run_opts *opts, struct fr_run_result *out)
+int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+               struct fr_store *st, const struct fr_run_opts *opts, struct fr_run_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->kind = job->kind;
@@ -170,11 +170,11 @@ int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struc
         pull.progress = opts->push.progress;
         pull.progress_ud = opts->push.progress_ud;
         pull.stop = opts->push.stop;
-        fr_pull_run(cfg, job, st, &pull, &out->pull);
+        fr_pull_run(job, tconf, st, &pull, &out->pull);
         run = &out->pull.run;
         summary = fr_pull_summary_json(&out->pull);
     } else {
-        fr_push_run(cfg, job, st, &opts->push, &out->push);
+        fr_push_run(job, tconf, st, &opts->push, &out->push);
         run = &out->push.run;
         summary = fr_push_summary_json(&out->push);
     }

@@ -69,8 +69,8 @@ struct fr_run_result {
  * names it; exit status 6), FR_ESTORE when the lock could not be asked for.
  * Signals are watched through opts->push.stop (NULL: none).
  */
-int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,
-               const struct fr_run_opts *opts, struct fr_run_result *out);
+int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
+               struct fr_store *st, const struct fr_run_opts *opts, struct fr_run_result *out);
 void fr_run_result_release(struct fr_run_result *r);
 
 /*

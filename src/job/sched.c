@@ -52,7 +52,7 @@ static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr
         .alert = fr_alert_failed_run,
         .alert_ud = (void *)cfg};
     struct fr_run_result res;
-    fr_run_job(cfg, job, st, &opts, &res);
+    fr_run_job(job, fr_target_find(cfg, job->target), st, &opts, &res);
     const struct fr_run *run = job->kind == FR_JOB_PULL ? &res.pull.run : &res.push.run;
     FR_LOG_INFO("scheduled run finished", FR_LS("job", job->name), FR_LS("run_id", run->id),
                 FR_LS("status", run->status), FR_LI("exit_code", run->exit_code),

@@ -82,6 +82,16 @@ int fr_store_open_flags(const char *url, const char *base_dir, unsigned flags,
                       known);
 }
 
+static int open_config(void *ud, struct fr_store **out, struct fr_err *err)
+{
+    return fr_store_open_config(ud, 0, out, err);
+}
+
+struct fr_store_opener fr_store_opener_config(const struct fr_config *cfg)
+{
+    return (struct fr_store_opener){open_config, (void *)cfg};
+}
+
 int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_store **out,
                          struct fr_err *err)
 {

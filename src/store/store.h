@@ -50,6 +50,18 @@ int fr_store_open_config(const struct fr_config *cfg, unsigned flags, struct fr_
                          struct fr_err *err);
 
 /*
+ * A way to open one more handle on a store, for a layer that opens its own
+ * (webhook delivery: one per worker) without knowing the config it came
+ * from. fr_store_opener_config gives the one for a loaded config's store
+ * (cfg borrowed for as long as the opener is used).
+ */
+struct fr_store_opener {
+    int (*open)(void *ud, struct fr_store **out, struct fr_err *err);
+    void *ud;
+};
+struct fr_store_opener fr_store_opener_config(const struct fr_config *cfg);
+
+/*
  * fr_store_open's flags: FR_STORE_NO_MIGRATE opens without applying
  * migrations; FR_STORE_NO_CREATE opens only a store that exists (SQLite: a
  * missing file is FR_ENOTFOUND instead of a new, empty one).

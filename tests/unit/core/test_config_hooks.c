@@ -608,18 +608,18 @@ static void test_find_source(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     assert_int_equal(load(full_yaml, &cfg, &err), 0);
-    const struct fr_webhook_source_conf *s = fr_webhook_source_find(cfg, "github");
+    const struct fr_webhook_source_conf *s = fr_webhook_source_find(cfg->webhooks, "github");
     assert_ptr_equal(s, &cfg->webhooks->sources[1]);
     assert_string_equal(s->path, "/hooks/github");
-    assert_ptr_equal(fr_webhook_source_find(cfg, "crm"), &cfg->webhooks->sources[0]);
-    assert_null(fr_webhook_source_find(cfg, "stripe"));
-    assert_null(fr_webhook_source_find(cfg, NULL));
+    assert_ptr_equal(fr_webhook_source_find(cfg->webhooks, "crm"), &cfg->webhooks->sources[0]);
+    assert_null(fr_webhook_source_find(cfg->webhooks, "stripe"));
+    assert_null(fr_webhook_source_find(cfg->webhooks, NULL));
     assert_null(fr_webhook_source_find(NULL, "crm"));
     fr_config_free(cfg);
 
     /* No webhooks section: none. */
     assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
-    assert_null(fr_webhook_source_find(cfg, "crm"));
+    assert_null(fr_webhook_source_find(cfg->webhooks, "crm"));
     fr_config_free(cfg);
 }
 
