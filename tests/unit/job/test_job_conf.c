@@ -472,30 +472,6 @@ static void test_lookup_rollback(void **state)
     fr_config_free(cfg);
 }
 
-static void test_alert_errors(void **state)
-{
-    expect_error("alerts:\n  - { type: email, to: ops@example.com }\n",
-                 "ferry.yaml:2:13: alerts[0].type: invalid value \"email\" (use one of "
-                 "\"webhook\", \"exec\")",
-                 NULL);
-    expect_error("alerts:\n  - { type: exec, command: ./a.sh }\n  - { type: webhook }\n",
-                 "ferry.yaml:3:5: alerts[1]: missing required key \"url\"", NULL);
-    expect_error("alerts:\n  - { type: exec }\n",
-                 "ferry.yaml:2:5: alerts[0]: missing required key \"command\"", NULL);
-    expect_error("alerts:\n  - { type: exec, command: \"\" }\n",
-                 "ferry.yaml:2:28: alerts[0].command: empty value", NULL);
-    expect_error("alerts:\n  - { type: exec, command: ./a.sh, url: https://x.example }\n",
-                 "alerts[0]: key \"url\" does not apply to alert type \"exec\" (it belongs to "
-                 "\"webhook\")",
-                 NULL);
-    /* A mapping is the long form (sinks and trend rules): a sink's keys there are unknown. */
-    expect_error("alerts:\n  type: exec\n", "ferry.yaml:2:3: unknown key \"type\" under alerts",
-                 NULL);
-    expect_error("alerts:\n  - { type: webhook, url: \"${FERRY_TEST_UNSET}\" }\n",
-                 "alerts[0].url: environment variable FERRY_TEST_UNSET is not set", NULL);
-}
-
-/* A push job to add operations keys to (the job's last lines are its keys). */
 #define OPS_JOB                                                                                    \
     "targets:\n  im: { base_url: https://api.example.com }\n"                                      \
     "jobs:\n  j:\n    kind: push\n    target: im\n    source: { type: csv, path: a.csv }\n"        \
@@ -570,42 +546,6 @@ static void test_ops_errors(void **state)
     expect_error("alerts:\n  dead_letter: { growth: 1 }\n",
                  "unknown key \"dead_letter\" under alerts (did you mean \"dead_letters\"?)", NULL);
     expect_error("status:\n  max_dead_letter: 1\n", "ferry.yaml:2:3", "max_dead_letters");
-}
-
-static void test_webhook_url_is_secret(void **state)
-{
-    struct fr_config *cfg;
-    struct fr_err err;
-    assert_int_equal(
-        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err), 0);
-    assert_string_equal(cfg->alerts[0].url, WEBHOOK_URL);
-    assert_int_equal(cfg->nwarnings, 0);
-    char *red = fr_redact_str("POST " WEBHOOK_URL " failed");
-    assert_null(strstr(red, "sEcReTwebhookToken77"));
-    assert_non_null(strstr(red, FR_REDACTED));
-    free(red);
-    fr_config_free(cfg);
-
-    /* An invalid URL is not quoted in the error. */
-    fr_redact_reset();
-    setenv("ALERT_WEBHOOK_URL", "ftp://hooks.example/sEcReTwebhookToken77", 1);
-    expect_error("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n",
-                 "ferry.yaml:2:27: alerts[0].url: invalid URL", "not shown");
-    struct fr_err err2;
-    assert_int_equal(
-        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err2),
-        FR_ECONFIG);
-    assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
-    assert_null(strstr(err2.msg, "hooks.example"));
-
-    /* A later error in the same file does not quote it either. */
-    setenv("ALERT_WEBHOOK_URL", WEBHOOK_URL, 1);
-    assert_int_equal(load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n"
-                          "  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\", command: x }\n",
-                          &cfg, &err2),
-                     FR_ECONFIG);
-    assert_non_null(strstr(err2.msg, "alerts[1]: key \"command\" does not apply"));
-    assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
 }
 
 static void test_find_job(void **state)
@@ -868,10 +808,8 @@ int main(void)
         cmocka_unit_test_setup(test_map_errors, setup),
         cmocka_unit_test_setup(test_source_errors, setup),
         cmocka_unit_test_setup(test_lookup_rollback, setup),
-        cmocka_unit_test_setup(test_alert_errors, setup),
         cmocka_unit_test_setup(test_ops_keys, setup),
         cmocka_unit_test_setup(test_ops_errors, setup),
-        cmocka_unit_test_setup(test_webhook_url_is_secret, setup),
         cmocka_unit_test_setup(test_find_job, setup),
         cmocka_unit_test_setup(test_pull_full, setup),
         cmocka_unit_test_setup(test_pull_paging, setup),
