@@ -44,6 +44,35 @@ void *fr_calloc(size_t nmemb, size_t size);
 void *fr_realloc(void *ptr, size_t size);
 /* Grows an array of nmemb elements of size bytes, checking the product. */
 void *fr_reallocarray(void *ptr, size_t nmemb, size_t size);
+
+/*
+ * The size an array of alloc elements grows to when it must hold nr:
+ * double (16 at first), at least nr. See FR_ALLOC_GROW.
+ */
+static inline size_t fr_alloc_nr(size_t alloc, size_t nr)
+{
+    size_t grown = alloc < 8 ? 16 : alloc > SIZE_MAX / 2 ? SIZE_MAX : alloc * 2;
+    return grown < nr ? nr : grown;
+}
+
+/*
+ * Makes the array v, of alloc elements, hold at least nr (git's ALLOC_GROW):
+ *
+ *     FR_ALLOC_GROW(l->v, l->n + 1, l->cap);
+ *     l->v[l->n++] = x;
+ *
+ * v and alloc are lvalues (alloc any unsigned type wide enough), updated
+ * when the array grows; the new slots are not initialised. Appends cost
+ * amortised O(1); an overflow aborts as in fr_reallocarray.
+ */
+#define FR_ALLOC_GROW(v, nr, alloc)                                                                \
+    do {                                                                                           \
+        if ((size_t)(nr) > (size_t)(alloc)) {                                                      \
+            size_t fr__grown = fr_alloc_nr((size_t)(alloc), (size_t)(nr));                         \
+            (v) = fr_reallocarray((v), fr__grown, sizeof(*(v)));                                   \
+            (alloc) = fr__grown;                                                                   \
+        }                                                                                          \
+    } while (0)
 char *fr_strdup(const char *s);
 char *fr_strndup(const char *s, size_t n);
 /* A new string formatted like printf; the caller frees it. */

@@ -15,10 +15,7 @@ struct keys {
 static int collect(const char *key, const struct fr_journal_entry *e, void *ud)
 {
     struct keys *k = ud;
-    if (k->n == k->cap) {
-        k->cap = k->cap ? k->cap * 2 : 256;
-        k->v = fr_reallocarray(k->v, k->cap, sizeof(*k->v));
-    }
+    FR_ALLOC_GROW(k->v, k->n + 1, k->cap);
     k->v[k->n++] = fr_strdup(key);
     return 0;
 }

@@ -60,11 +60,10 @@ static void on_field(void *s, size_t len, void *data)
         c->in_record = true;
         c->record_line = c->line;
     }
-    if (c->cur.n == c->cur_cap) {
-        c->cur_cap = c->cur_cap ? c->cur_cap * 2 : 16;
-        c->cur.v = fr_reallocarray(c->cur.v, c->cur_cap, sizeof(*c->cur.v));
+    size_t had = c->cur_cap;
+    FR_ALLOC_GROW(c->cur.v, c->cur.n + 1, c->cur_cap);
+    if (c->cur_cap != had) /* len runs beside v */
         c->cur.len = fr_reallocarray(c->cur.len, c->cur_cap, sizeof(*c->cur.len));
-    }
     char *v = fr_malloc(len + 1);
     if (len)
         memcpy(v, s, len);
@@ -78,10 +77,7 @@ static void on_field(void *s, size_t len, void *data)
 static void on_row(int term, void *data)
 {
     struct csv_src *c = data;
-    if (c->count == c->queue_cap) {
-        c->queue_cap = c->queue_cap ? c->queue_cap * 2 : 8;
-        c->queue = fr_reallocarray(c->queue, c->queue_cap, sizeof(*c->queue));
-    }
+    FR_ALLOC_GROW(c->queue, c->count + 1, c->queue_cap);
     c->cur.line = c->record_line;
     c->queue[c->count++] = c->cur;
     memset(&c->cur, 0, sizeof(c->cur));

@@ -1112,10 +1112,7 @@ static int sq_events_claim(struct fr_store *base, const char *owner, int64_t now
     sqlite3_bind_int64(due, 2, max > INT64_MAX ? -1 : (sqlite3_int64)max);
     int step;
     while ((step = sqlite3_step(due)) == SQLITE_ROW) {
-        if (got == cap) {
-            cap = cap ? cap * 2 : (max < 16 ? max : 16);
-            events = fr_realloc(events, cap * sizeof(*events));
-        }
+        FR_ALLOC_GROW(events, got + 1, cap);
         rc = read_event(s, due, true, &events[got], err, op);
         if (rc)
             break;
