@@ -219,6 +219,23 @@ typedef int (*fr__cfg_entry_fn)(struct fr__cfg_loader *ld, void *entry, const ch
 int fr__cfg_parse_entries(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                           const char *what, bool free_form, const char *empty_msg, size_t elem_size,
                           void **array, size_t *n, fr__cfg_entry_fn fn);
+/*
+ * One item of a sequence: slot its zeroed slot in the array (counted before
+ * the call, so a failed parse frees what it began), item its node, path its
+ * own path ("path[i]"); ud as passed to fr__cfg_parse_list.
+ */
+typedef int (*fr__cfg_item_fn)(struct fr__cfg_loader *ld, void *slot, yaml_node_t *item,
+                               const char *path, void *ud);
+/*
+ * Walks a sequence: checks node is one (empty_msg, when not NULL, refuses an
+ * empty one: "the list is empty (EMPTY_MSG)"), allocates *array with one
+ * zeroed elem_size slot per item and one more, and calls fn for each in
+ * order, stopping at the first failure. *n counts the slots handed out.
+ * The one walk of a YAML list: strings, secrets, body rules, alert sinks.
+ */
+int fr__cfg_parse_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                       const char *empty_msg, size_t elem_size, void **array, size_t *n,
+                       fr__cfg_item_fn fn, void *ud);
 /* Sets the defaults tab declares, nested tables included, on base. */
 void fr__cfg_apply_defaults(const struct fr__cfg_table *tab, void *base);
 /* The value node found for the key named name, or NULL; found as passed to check. */

@@ -515,35 +515,29 @@ void fr__cfg_free_strings(char **v, size_t n)
     free(v);
 }
 
+/* One item of a list of strings; ud is the example of a good value. */
+static int parse_string_item(struct fr__cfg_loader *ld, void *slot, yaml_node_t *item,
+                             const char *path, void *ud)
+{
+    char **dst = slot;
+    int rc = fr__cfg_expect(ld, item, path, YAML_SCALAR_NODE);
+    if (!rc)
+        rc = fr__cfg_expand(ld, item, path, fr__cfg_text(item), dst);
+    if (!rc && !**dst)
+        rc = fr__cfg_fail(ld, item, path, "empty value (write %s)", (const char *)ud);
+    return rc;
+}
+
 int fr__cfg_parse_strings(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                           void *field, const char *example, bool allow_empty)
 {
     struct fr__cfg_strings *list = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
     fr__cfg_free_strings(list->items, list->n);
+    list->items = NULL;
     list->n = 0;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    list->items = fr_calloc((size_t)(top - start) + 1, sizeof(*list->items));
-    for (yaml_node_item_t *it = start; it < top; it++) {
-        yaml_node_t *item = fr__cfg_node(ld, *it);
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        char *text = NULL;
-        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
-        if (!rc)
-            rc = fr__cfg_expand(ld, item, cp, fr__cfg_text(item), &text);
-        if (!rc && !*text)
-            rc = fr__cfg_fail(ld, item, cp, "empty value (write %s)", example);
-        free(cp);
-        if (rc) {
-            free(text);
-            return rc;
-        }
-        list->items[list->n++] = text;
-    }
-    if (!allow_empty && list->n == 0)
-        return fr__cfg_fail(ld, node, path, "the list is empty (write %s)", example);
-    return 0;
+    char *empty = allow_empty ? NULL : fr_asprintf("write %s", example);
+    int rc = fr__cfg_parse_list(ld, node, path, empty, sizeof(*list->items), (void **)&list->items,
+                                &list->n, parse_string_item, (void *)example);
+    free(empty);
+    return rc;
 }

@@ -378,6 +378,28 @@ int fr__cfg_parse_entries(struct fr__cfg_loader *ld, yaml_node_t *node, const ch
     return rc;
 }
 
+int fr__cfg_parse_list(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
+                       const char *empty_msg, size_t elem_size, void **array, size_t *n,
+                       fr__cfg_item_fn fn, void *ud)
+{
+    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
+    if (rc)
+        return rc;
+    yaml_node_item_t *start = node->data.sequence.items.start;
+    yaml_node_item_t *top = node->data.sequence.items.top;
+    if (start == top && empty_msg)
+        return fr__cfg_fail(ld, node, path, "the list is empty (%s)", empty_msg);
+    /* one slot more, zeroed: an array of strings stays NULL-terminated */
+    *array = fr_calloc((size_t)(top - start) + 1, elem_size);
+    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
+        void *slot = (char *)*array + (*n)++ * elem_size;
+        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
+        rc = fn(ld, slot, fr__cfg_node(ld, *it), cp, ud);
+        free(cp);
+    }
+    return rc;
+}
+
 /* A key of a mapping, for the duplicate check: its text and its place in the mapping. */
 struct key_ref {
     const char *text;

@@ -61,31 +61,21 @@ static int parse_scheme(struct fr__cfg_loader *ld, yaml_node_t *node, const char
 }
 
 /* A non-empty sequence of secrets, each ${ENV} or file:/path (a literal is a warning). */
+static int parse_secret_item(struct fr__cfg_loader *ld, void *slot, yaml_node_t *item,
+                             const char *path, void *ud)
+{
+    (void)ud;
+    int rc = fr__cfg_expect(ld, item, path, YAML_SCALAR_NODE);
+    return rc ? rc : fr__cfg_secret(ld, item, path, slot);
+}
+
 static int parse_secrets(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                          void *field)
 {
     struct fr_webhook_source_conf *s = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    if (start == top)
-        return fr__cfg_fail(ld, node, path,
-                            "the list is empty (give at least one secret, e.g. "
-                            "[\"${CRM_WEBHOOK_SECRET}\"])");
-    s->secrets = fr_calloc((size_t)(top - start), sizeof(*s->secrets));
-    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
-        yaml_node_t *item = fr__cfg_node(ld, *it);
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        rc = fr__cfg_expect(ld, item, cp, YAML_SCALAR_NODE);
-        if (!rc)
-            rc = fr__cfg_secret(ld, item, cp, &s->secrets[s->nsecrets]);
-        if (!rc)
-            s->nsecrets++;
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_list(
+        ld, node, path, "give at least one secret, e.g. [\"${CRM_WEBHOOK_SECRET}\"]",
+        sizeof(*s->secrets), (void **)&s->secrets, &s->nsecrets, parse_secret_item, NULL);
 }
 
 static int parse_encoding(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,

@@ -277,23 +277,19 @@ static const struct fr__cfg_key body_rule_keys[] = {
 static const struct fr__cfg_table body_rule_table = {body_rule_keys, FR_ARRAY_LEN(body_rule_keys),
                                                      NULL, NULL, NULL};
 
+static int parse_body_rule(struct fr__cfg_loader *ld, void *slot, yaml_node_t *item,
+                           const char *path, void *ud)
+{
+    (void)ud;
+    fr__cfg_apply_defaults(&body_rule_table, slot);
+    return fr__cfg_parse_mapping(ld, item, path, &body_rule_table, slot);
+}
+
 int fr__cfg_parse_body_rules(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path,
                              struct fr_body_rule **rules, size_t *n)
 {
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    *rules = fr_calloc((size_t)(top - start), sizeof(**rules));
-    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
-        struct fr_body_rule *r = &(*rules)[(*n)++];
-        fr__cfg_apply_defaults(&body_rule_table, r);
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        rc = fr__cfg_parse_mapping(ld, fr__cfg_node(ld, *it), cp, &body_rule_table, r);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_list(ld, node, path, NULL, sizeof(**rules), (void **)rules, n,
+                              parse_body_rule, NULL);
 }
 
 void fr__cfg_free_body_rules(struct fr_body_rule *rules, size_t n)

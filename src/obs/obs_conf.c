@@ -77,25 +77,21 @@ static const struct fr__cfg_table sink_table = {
     sink_keys, FR_ARRAY_LEN(sink_keys), "type", "alert type", NULL,
 };
 
+static int parse_sink(struct fr__cfg_loader *ld, void *slot, yaml_node_t *item, const char *path,
+                      void *ud)
+{
+    (void)ud;
+    struct fr_alert_sink_conf *a = slot;
+    a->line = (int)item->start_mark.line + 1;
+    a->col = (int)item->start_mark.column + 1;
+    return fr__cfg_parse_mapping(ld, item, path, &sink_table, a);
+}
+
 static int parse_sinks(struct fr__cfg_loader *ld, yaml_node_t *node, const char *path, void *field)
 {
     struct fr_config *cfg = field;
-    int rc = fr__cfg_expect(ld, node, path, YAML_SEQUENCE_NODE);
-    if (rc)
-        return rc;
-    yaml_node_item_t *start = node->data.sequence.items.start;
-    yaml_node_item_t *top = node->data.sequence.items.top;
-    cfg->alerts = fr_calloc((size_t)(top - start), sizeof(*cfg->alerts));
-    for (yaml_node_item_t *it = start; it < top && !rc; it++) {
-        yaml_node_t *item = fr__cfg_node(ld, *it);
-        struct fr_alert_sink_conf *a = &cfg->alerts[cfg->nalerts++];
-        a->line = (int)item->start_mark.line + 1;
-        a->col = (int)item->start_mark.column + 1;
-        char *cp = fr_asprintf("%s[%zu]", path, (size_t)(it - start));
-        rc = fr__cfg_parse_mapping(ld, item, cp, &sink_table, a);
-        free(cp);
-    }
-    return rc;
+    return fr__cfg_parse_list(ld, node, path, NULL, sizeof(*cfg->alerts), (void **)&cfg->alerts,
+                              &cfg->nalerts, parse_sink, NULL);
 }
 
 /* ---- trend alerts (alerts: as a mapping) --------------------------------- */
