@@ -14,9 +14,9 @@
 #include "job/map.h"
 #include "job/push.h"
 #include "job/run.h"
+#include "job/run_metrics.h"
 #include "job/schema.h"
 #include "job/sink.h"
-#include "obs/metrics.h"
 
 /* The placeholder of request parameters. */
 #define WATERMARK_PLACEHOLDER "{{watermark}}"
@@ -812,7 +812,7 @@ int fr_pull_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
             out->err = ferr;
             settle_status(out);
         }
-        fr_metrics_note_run(fr_metrics_global(), run);
+        fr_run_metrics_note(opts->observer, run);
     }
     log_summary(&p);
     fr_log_ctx_clear();

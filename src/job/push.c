@@ -12,8 +12,8 @@
 #include "job/map.h"
 #include "job/results.h"
 #include "job/run.h"
+#include "job/run_metrics.h"
 #include "job/source.h"
-#include "obs/metrics.h"
 
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
 #define GIVE_UP_BATCHES 3
@@ -1346,7 +1346,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         }
     }
     if (!opts->dry_run)
-        fr_metrics_note_run(fr_metrics_global(), run);
+        fr_run_metrics_note(opts->observer, run);
     log_summary(&p);
     fr_log_ctx_clear();
 

@@ -169,6 +169,7 @@ int fr_run_job(const struct fr_config *cfg, const struct fr_job_conf *job, struc
         pull.progress = opts->push.progress;
         pull.progress_ud = opts->push.progress_ud;
         pull.stop = opts->push.stop;
+        pull.observer = opts->push.observer;
         fr_pull_run(cfg, job, st, &pull, &out->pull);
         run = &out->pull.run;
         summary = fr_pull_summary_json(&out->pull);

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "store/store.h"
 
 const double fr_metric_buckets[FR_METRIC_NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                       1,     2.5,  5,     10,   30,  60,   120};
@@ -339,32 +338,4 @@ out:
     free(tmp);
     free(text);
     return rc;
-}
-
-void fr_metrics_note_run(struct fr_metrics *m, const struct fr_run *run)
-{
-    const struct fr_run_counts *c = &run->counts;
-    const struct {
-        const char *outcome;
-        uint64_t n;
-    } rows[] = {
-        {"read", c->read},       {"created", c->created}, {"duplicate", c->duplicate},
-        {"skipped", c->skipped}, {"failed", c->failed},   {"rejected", c->rejected},
-        {"changed", c->changed}, {"written", c->written},
-    };
-    for (size_t i = 0; i < FR_ARRAY_LEN(rows); i++)
-        if (rows[i].n)
-            fr_metric_add(m, FR_M_JOB_RECORDS, (const char *[]){run->job, rows[i].outcome},
-                          (double)rows[i].n);
-    bool ok = strcmp(run->status, "ok") == 0;
-    const char *status = ok                                        ? "ok"
-                         : strcmp(run->status, "interrupted") == 0 ? "interrupted"
-                                                                   : "failed";
-    fr_metric_add(m, FR_M_JOB_RUNS, (const char *[]){run->job, status}, 1);
-    const char *job[] = {run->job};
-    fr_metric_set(m, FR_M_JOB_LAST_RUN, job, (double)run->ended_ms / 1000.0);
-    fr_metric_set(m, FR_M_JOB_LAST_DURATION, job,
-                  (double)(run->ended_ms - run->started_ms) / 1000.0);
-    if (ok)
-        fr_metric_set(m, FR_M_JOB_LAST_SUCCESS, job, (double)run->ended_ms / 1000.0);
 }

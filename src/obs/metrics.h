@@ -86,12 +86,4 @@ char *fr_metrics_text(struct fr_metrics *m);
  */
 int fr_metrics_write_file(struct fr_metrics *m, const char *path, struct fr_err *err);
 
-struct fr_run;
-/*
- * A finished run of a job in the metrics: its records by outcome (only the
- * outcomes with a non-zero count, so a push job shows no "written"), its
- * status, when it ended and, when ok, the last success.
- */
-void fr_metrics_note_run(struct fr_metrics *m, const struct fr_run *run);
-
 #endif
