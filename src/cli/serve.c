@@ -222,7 +222,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     struct parts parts = {0};
     /* what the lower floors report their metrics to: the registry /metrics shows */
     const struct fr_observer metrics = fr_metrics_observer(fr_metrics_global());
-    int rc = fr_dispatch_start(cfg, o->workers, &parts.dispatch, &err);
+    int rc = fr_dispatch_start(cfg, o->workers, &metrics, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
@@ -250,7 +250,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     }
     struct fr_hook_server *s = NULL;
     const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
-    rc = fr_hook_server_start(cfg, st, &commit, fr_dispatch_wake, d, admin, &s, &err);
+    const struct fr_hook_routes routes = fr_admin_routes(admin);
+    rc = fr_hook_server_start(cfg, st, &commit, fr_dispatch_wake, d, &routes, &metrics, &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_admin_free(admin);

@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "hooks/deliver.h"
 #include "http/policy.h"
-#include "obs/metrics.h"
 #include "store/store.h"
 
 struct worker {
@@ -27,6 +26,7 @@ struct worker {
 
 struct fr_dispatch {
     const struct fr_config *cfg;
+    const struct fr_observer *observer; /* may be NULL */
     atomic_int stop;
     atomic_int running; /* workers inside worker_main */
     int64_t lease_ms;
@@ -109,10 +109,10 @@ static void handle(struct worker *w, struct fr_event *e)
         const char *outcome = res.outcome == FR_DELIVER_OK   ? "delivered"
                               : attempt >= src->max_attempts ? "dead"
                                                              : "retry";
-        fr_metric_observe(fr_metrics_global(), FR_M_DELIVERY_DURATION, (const char *[]){e->source},
-                          (double)ms / 1000.0);
-        fr_metric_add(fr_metrics_global(), FR_M_DELIVERY_ATTEMPTS,
-                      (const char *[]){e->source, outcome}, 1);
+        fr_observer_observe(d->observer, FR_M_DELIVERY_DURATION, (const char *[]){e->source},
+                            (double)ms / 1000.0);
+        fr_observer_add(d->observer, FR_M_DELIVERY_ATTEMPTS, (const char *[]){e->source, outcome},
+                        1);
     }
     switch (res.outcome) {
     case FR_DELIVER_ABORTED:
@@ -233,12 +233,14 @@ static void free_workers(struct fr_dispatch *d)
     free(d);
 }
 
-int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dispatch **out,
+int fr_dispatch_start(const struct fr_config *cfg, size_t workers,
+                      const struct fr_observer *observer, struct fr_dispatch **out,
                       struct fr_err *err)
 {
     *out = NULL;
     struct fr_dispatch *d = fr_calloc(1, sizeof(*d));
     d->cfg = cfg;
+    d->observer = observer;
     d->nworkers = workers ? workers : FR_DISPATCH_DEFAULT_WORKERS;
     int64_t longest = 0;
     for (size_t i = 0; i < cfg->webhooks.nsources; i++)

@@ -31,6 +31,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/observer.h"
 
 #define FR_DISPATCH_DEFAULT_WORKERS 4
 #define FR_DISPATCH_LEASE_MARGIN_MS 10000
@@ -52,10 +53,14 @@ struct fr_dispatch;
 
 /*
  * Starts workers (0: FR_DISPATCH_DEFAULT_WORKERS), each with its own
- * handle on cfg's store. cfg is borrowed until fr_dispatch_stop returns.
- * FR_ESTORE (err says why) when the store cannot be opened.
+ * handle on cfg's store. Each delivery attempt (not one abandoned at stop)
+ * is reported to observer (may be NULL) in ferry_delivery_attempts_total
+ * and ferry_delivery_duration_seconds. cfg and observer are borrowed until
+ * fr_dispatch_stop returns. FR_ESTORE (err says why) when the store cannot
+ * be opened.
  */
-int fr_dispatch_start(const struct fr_config *cfg, size_t workers, struct fr_dispatch **out,
+int fr_dispatch_start(const struct fr_config *cfg, size_t workers,
+                      const struct fr_observer *observer, struct fr_dispatch **out,
                       struct fr_err *err);
 
 /* New events are stored: wakes idle workers. Thread-safe; d may be NULL. */
