@@ -8,9 +8,10 @@
  * TYPE even before it has a sample, so a scrape always shows the whole
  * catalogue.
  *
- * A registry holds the samples. The floors below obs never reach one: they
- * report through the observer they are handed (core/observer.h), which
- * src/cli makes from the process's registry with fr_metrics_observer.
+ * A registry holds the samples. The floors below obs do not reach one:
+ * they report through the observer they are handed (core/observer.h),
+ * which src/cli makes from the process's registry with
+ * fr_metrics_observer (http/client.c is the one left to convert).
  * Label values are given in the catalogue's label order, as an array of
  * exactly that many strings (never NULL; copied on first use).
  *
