@@ -292,6 +292,8 @@ int fr_cli_run(int argc, char **argv)
         opts.progress = fr_cli_draw_progress;
         fr_log_set_progress_line(true);
     }
+    const struct fr_observer metrics = fr_metrics_observer(fr_metrics_global());
+    opts.observer = &metrics; /* what write_metrics writes */
     struct fr_run_opts ropts = {.push = opts,
                                 .pull = pull,
                                 .lock_wait_ms = lock_wait_ms,

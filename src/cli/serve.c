@@ -15,6 +15,8 @@
 #include "hooks/server.h"
 #include "job/sched.h"
 #include "obs/admin.h"
+#include "obs/alert.h"
+#include "obs/metrics.h"
 #include "obs/trend.h"
 #include "store/store.h"
 #include "job/job_conf.h"
@@ -219,8 +221,10 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
 {
     struct fr_err err = {0};
     struct parts parts = {0};
+    /* what the lower floors report their metrics to: the registry /metrics shows */
+    const struct fr_observer metrics = fr_metrics_observer(fr_metrics_global());
     struct fr_store_opener opener = fr_store_opener_config(cfg);
-    int rc = fr_dispatch_start(cfg->webhooks, &opener, o->workers, &parts.dispatch, &err);
+    int rc = fr_dispatch_start(cfg->webhooks, &opener, o->workers, &metrics, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
@@ -234,9 +238,11 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         .wake = wake_workers,
         .commit_failed_ms = commit_failed_ms,
     };
+    const struct fr_sched_opts sched = {
+        .alert = fr_alert_failed_run, .alert_ud = (void *)cfg, .observer = &metrics};
     struct fr_admin *admin = NULL;
     if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
-        (rc = fr_sched_start(cfg, &parts.sched, &err)) ||
+        (rc = fr_sched_start(cfg, &sched, &parts.sched, &err)) ||
         (rc = fr_admin_new(cfg, &hooks, &admin, &err))) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_sched_stop(parts.sched);
@@ -246,7 +252,9 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     }
     struct fr_hook_server *s = NULL;
     const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
-    rc = fr_hook_server_start(cfg->webhooks, st, &commit, fr_dispatch_wake, d, admin, &s, &err);
+    const struct fr_hook_routes routes = fr_admin_routes(admin);
+    rc = fr_hook_server_start(cfg->webhooks, st, &commit, fr_dispatch_wake, d, &routes, &metrics,
+                              &s, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_admin_free(admin);

@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "hooks/deliver.h"
 #include "http/policy.h"
-#include "obs/metrics.h"
 #include "store/store.h"
 #include "hooks/hooks_conf.h"
 #include "http/http_conf.h"
@@ -29,6 +28,7 @@ struct worker {
 
 struct fr_dispatch {
     const struct fr_webhooks_conf *conf;
+    const struct fr_observer *observer; /* may be NULL */
     atomic_int stop;
     atomic_int running; /* workers inside worker_main */
     int64_t lease_ms;
@@ -111,10 +111,10 @@ static void handle(struct worker *w, struct fr_event *e)
         const char *outcome = res.outcome == FR_DELIVER_OK   ? "delivered"
                               : attempt >= src->max_attempts ? "dead"
                                                              : "retry";
-        fr_metric_observe(fr_metrics_global(), FR_M_DELIVERY_DURATION, (const char *[]){e->source},
-                          (double)ms / 1000.0);
-        fr_metric_add(fr_metrics_global(), FR_M_DELIVERY_ATTEMPTS,
-                      (const char *[]){e->source, outcome}, 1);
+        fr_observer_observe(d->observer, FR_M_DELIVERY_DURATION, (const char *[]){e->source},
+                            (double)ms / 1000.0);
+        fr_observer_add(d->observer, FR_M_DELIVERY_ATTEMPTS, (const char *[]){e->source, outcome},
+                        1);
     }
     switch (res.outcome) {
     case FR_DELIVER_ABORTED:
@@ -236,11 +236,13 @@ static void free_workers(struct fr_dispatch *d)
 }
 
 int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_store_opener *store,
-                      size_t workers, struct fr_dispatch **out, struct fr_err *err)
+                      size_t workers, const struct fr_observer *observer, struct fr_dispatch **out,
+                      struct fr_err *err)
 {
     *out = NULL;
     struct fr_dispatch *d = fr_calloc(1, sizeof(*d));
     d->conf = webhooks;
+    d->observer = observer;
     d->nworkers = workers ? workers : FR_DISPATCH_DEFAULT_WORKERS;
     int64_t longest = 0;
     for (size_t i = 0; i < webhooks->nsources; i++)

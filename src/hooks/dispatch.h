@@ -32,6 +32,7 @@
 #include "hooks/hooks_conf.h"
 #include "store/store.h"
 #include "core/error.h"
+#include "core/observer.h"
 
 #define FR_DISPATCH_DEFAULT_WORKERS 4
 #define FR_DISPATCH_LEASE_MARGIN_MS 10000
@@ -54,11 +55,15 @@ struct fr_dispatch;
 /*
  * Starts workers (0: FR_DISPATCH_DEFAULT_WORKERS) delivering the events of
  * webhooks' sources, each with its own handle on the store, opened by
- * store. webhooks and store are borrowed until fr_dispatch_stop returns.
- * FR_ESTORE (err says why) when the store cannot be opened.
+ * store. Each delivery attempt (not one abandoned at stop) is reported to
+ * observer (may be NULL) in ferry_delivery_attempts_total and
+ * ferry_delivery_duration_seconds. webhooks, store and observer are
+ * borrowed until fr_dispatch_stop returns. FR_ESTORE (err says why) when
+ * the store cannot be opened.
  */
 int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_store_opener *store,
-                      size_t workers, struct fr_dispatch **out, struct fr_err *err);
+                      size_t workers, const struct fr_observer *observer, struct fr_dispatch **out,
+                      struct fr_err *err);
 
 /* New events are stored: wakes idle workers. Thread-safe; d may be NULL. */
 void fr_dispatch_wake(void *d);

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -21,8 +22,6 @@
 #include "core/net.h"
 #include "hooks/connwatch.h"
 #include "hooks/verify.h"
-#include "obs/admin.h"
-#include "obs/metrics.h"
 #include "store/store.h"
 #include "hooks/hooks_conf.h"
 
@@ -60,7 +59,8 @@ struct pending {
 
 struct fr_hook_server {
     const struct fr_webhooks_conf *conf;
-    struct fr_admin *admin; /* the operations endpoints, or NULL */
+    struct fr_hook_routes routes;       /* the other paths; answer NULL: none (404) */
+    const struct fr_observer *observer; /* may be NULL */
     struct fr_store *store;
     void (*on_stored)(void *ud);
     void *ud;
@@ -268,10 +268,11 @@ static void enqueue(struct fr_hook_server *s, struct pending *p)
 
 /* ---- metrics ------------------------------------------------------------------------- */
 
-static void count(enum fr_metric_id id, const char *source, const char *reason)
+static void count(struct fr_hook_server *s, enum fr_metric_id id, const char *source,
+                  const char *reason)
 {
     const char *labels[] = {source, reason};
-    fr_metric_add(fr_metrics_global(), id, labels, 1);
+    fr_observer_add(s->observer, id, labels, 1);
 }
 
 /* ---- warnings of rejected requests -------------------------------------------------- */
@@ -348,8 +349,8 @@ static void count_closes(struct fr_hook_server *s, const size_t closed[CLOSED__C
     for (size_t i = 0; i < CLOSED__COUNT; i++)
         if (closed[i]) {
             const char *labels[] = {closed_name(i)};
-            fr_metric_add(fr_metrics_global(), FR_M_WEBHOOK_CONNECTIONS_CLOSED, labels,
-                          (double)closed[i]);
+            fr_observer_add(s->observer, FR_M_WEBHOOK_CONNECTIONS_CLOSED, labels,
+                            (double)closed[i]);
         }
     int64_t now = fr_now_ms();
     pthread_mutex_lock(&s->close_lock);
@@ -613,7 +614,7 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
                                          FR_LS("reason", reason)};
         warn_rejected(s, conn, "signature failures", src->path,
                       "webhook rejected: signature not verified", f, FR_ARRAY_LEN(f));
-        count(FR_M_WEBHOOK_REJECTED, src->name, "signature");
+        count(s, FR_M_WEBHOOK_REJECTED, src->name, "signature");
         return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "signature verification failed");
     }
     fr_hook_event_id(scheme_id, body, rq->body.len, rq->id);
@@ -639,31 +640,30 @@ static enum MHD_Result finish(struct fr_hook_server *s, struct MHD_Connection *c
 }
 
 /* The call after the commit resumed the connection: the answer. */
-static enum MHD_Result answer(struct MHD_Connection *conn, struct request *rq)
+static enum MHD_Result answer(struct fr_hook_server *s, struct MHD_Connection *conn,
+                              struct request *rq)
 {
+    bool dup = rq->p.outcome == FR_EVENT_ADD_DUPLICATE;
     if (rq->p.rc)
-        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "store");
+        count(s, FR_M_WEBHOOK_REJECTED, rq->src->name, "store");
     else
-        count(rq->p.outcome == FR_EVENT_ADD_DUPLICATE ? FR_M_WEBHOOK_DUPLICATE
-                                                      : FR_M_WEBHOOK_ACCEPTED,
-              rq->src->name, NULL);
+        count(s, dup ? FR_M_WEBHOOK_DUPLICATE : FR_M_WEBHOOK_ACCEPTED, rq->src->name, NULL);
     if (rq->p.rc)
         return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                      json_pack("{s:s}", "error", "the event could not be stored; retry later"),
                      MHD_HTTP_HEADER_RETRY_AFTER, "5");
     /* the committer logged it */
-    bool dup = rq->p.outcome == FR_EVENT_ADD_DUPLICATE;
     return reply(conn, MHD_HTTP_OK,
                  json_pack("{s:s, s:s}", "status", dup ? "duplicate" : "accepted", "id", rq->id),
                  NULL, NULL);
 }
 
-/* Not a webhook path: the operations endpoints answer, or 404. */
-static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *conn, const char *url,
-                             const char *method)
+/* Not a webhook path: the routes handed to start answer, or 404. */
+static enum MHD_Result other_path(struct fr_hook_server *s, struct MHD_Connection *conn,
+                                  const char *url, const char *method)
 {
     char ip[INET6_ADDRSTRLEN];
-    struct fr_admin_request rq = {
+    struct fr_hook_request rq = {
         .client = client_ip(conn, ip, sizeof(ip)),
         .warnings = s->rejections,
         .method = method,
@@ -674,8 +674,8 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
         .origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
         .fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
     };
-    struct fr_admin_response out;
-    if (!s->admin || !fr_admin_handle(s->admin, &rq, &out))
+    struct fr_hook_response out;
+    if (!s->routes.answer || !s->routes.answer(s->routes.ctx, &rq, &out))
         return reply_error(conn, MHD_HTTP_NOT_FOUND, "no webhook source at this path");
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(out.len, out.body, MHD_RESPMEM_MUST_FREE);
@@ -687,7 +687,7 @@ static enum MHD_Result admin(struct fr_hook_server *s, struct MHD_Connection *co
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (out.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out.allow);
-    for (const struct fr_admin_header *h = out.headers; h && h->name; h++)
+    for (const struct fr_hook_header *h = out.headers; h && h->name; h++)
         MHD_add_response_header(resp, h->name, h->value);
     enum MHD_Result rc = MHD_queue_response(conn, out.status, resp);
     MHD_destroy_response(resp);
@@ -732,7 +732,7 @@ static enum MHD_Result begin_body(struct fr_hook_server *s, struct MHD_Connectio
                                              FR_LI("max_body", s->conf->max_body)};
             warn_rejected(s, conn, "bodies over max_body", src->path,
                           "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
-            count(FR_M_WEBHOOK_REJECTED, src->name, "too_large");
+            count(s, FR_M_WEBHOOK_REJECTED, src->name, "too_large");
             return reply_error(conn, 413, "body larger than max_body");
         }
     }
@@ -749,7 +749,7 @@ static enum MHD_Result begin_body(struct fr_hook_server *s, struct MHD_Connectio
             warn_rejected(s, conn, "bodies refused for the unverified budget", src->path,
                           "webhook refused: unverified_budget taken; answered 503", f,
                           FR_ARRAY_LEN(f));
-            count(FR_M_WEBHOOK_REJECTED, src->name, "budget");
+            count(s, FR_M_WEBHOOK_REJECTED, src->name, "budget");
             return reply_budget(conn);
         }
         rq->reserved = (size_t)n + 1;
@@ -779,10 +779,10 @@ static enum MHD_Result begin(struct fr_hook_server *s, struct MHD_Connection *co
         return refuse_framing(s, conn, url ? url : "", bad);
     const struct fr_webhook_source_conf *src = find_source(s->conf, url ? url : "");
     if (!src)
-        return admin(s, conn, url ? url : "", method);
-    count(FR_M_WEBHOOK_RECEIVED, src->name, NULL);
+        return other_path(s, conn, url ? url : "", method);
+    count(s, FR_M_WEBHOOK_RECEIVED, src->name, NULL);
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        count(FR_M_WEBHOOK_REJECTED, src->name, "method");
+        count(s, FR_M_WEBHOOK_REJECTED, src->name, "method");
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                      json_pack("{s:s}", "error", "webhooks are POSTed"), MHD_HTTP_HEADER_ALLOW,
                      "POST");
@@ -836,7 +836,7 @@ static enum MHD_Result on_body(struct fr_hook_server *s, struct MHD_Connection *
                                          FR_LI("max_body", s->conf->max_body)};
         warn_rejected(s, conn, "bodies over max_body", rq->src->path,
                       "webhook rejected: body over max_body", f, FR_ARRAY_LEN(f));
-        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
+        count(s, FR_M_WEBHOOK_REJECTED, rq->src->name, "too_large");
     } else {
         rq->refused = 503;
         const struct fr_log_field f[] = {FR_LS("source", rq->src->name),
@@ -844,7 +844,7 @@ static enum MHD_Result on_body(struct fr_hook_server *s, struct MHD_Connection *
         warn_rejected(s, conn, "bodies refused for the unverified budget", rq->src->path,
                       "webhook refused: unverified_budget taken; connection closed", f,
                       FR_ARRAY_LEN(f));
-        count(FR_M_WEBHOOK_REJECTED, rq->src->name, "budget");
+        count(s, FR_M_WEBHOOK_REJECTED, rq->src->name, "budget");
     }
     /* Answer now where libmicrohttpd allows it (1.0 does; 0.9.75 refuses, and then the
      * connection is closed without an answer): either way nothing more is read. */
@@ -865,7 +865,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return on_body(s, conn, rq, upload_data, n);
     }
     if (rq->committed)
-        return answer(conn, rq);
+        return answer(s, conn, rq);
     if (rq->refused)
         return refused(conn, rq);
     enter(s, rq->conn, FR_CONN_BUSY); /* the whole body is in */
@@ -958,7 +958,8 @@ static void stop_committer(struct fr_hook_server *s)
 
 int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *store,
                          const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
-                         struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err)
+                         const struct fr_hook_routes *routes, const struct fr_observer *observer,
+                         struct fr_hook_server **out, struct fr_err *err)
 {
     *out = NULL;
     if (commit->batch > FR_HOOK_BATCH_MAX)
@@ -976,7 +977,9 @@ int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *s
         return rc;
     struct fr_hook_server *s = fr_calloc(1, sizeof(*s));
     s->conf = conf;
-    s->admin = admin;
+    if (routes)
+        s->routes = *routes;
+    s->observer = observer;
     s->store = store;
     s->on_stored = on_stored;
     s->ud = ud;

@@ -8,9 +8,10 @@
  * other than chunked, a header name that is not a token) is answered 400
  * and its connection closed, before anything else. For each configured
  * source path: POST only (405 otherwise); any other
- * path goes to the operations endpoints (obs/admin.h) when admin is given,
- * else 404; the body capped at webhooks.max_body (413, answered from
- * Content-Length before the body is read) and held in memory reserved from
+ * path goes to the routes the caller hands in (struct fr_hook_routes: the
+ * operations endpoints of obs/admin.h in `ferry serve`), else 404; the
+ * body capped at webhooks.max_body (413, answered from Content-Length
+ * before the body is read) and held in memory reserved from
  * webhooks.unverified_budget, shared by every body not yet verified (503
  * with Retry-After, before the body is read, when its Content-Length does
  * not fit; a chunked body is reserved as it arrives and its connection
@@ -34,6 +35,9 @@
  * connections closed for these are counted by reason in
  * ferry_webhook_connections_closed_total and logged in summary.
  *
+ * Metrics (ferry_webhook_received/accepted/duplicate/rejected_total and
+ * the closes) are reported to the observer handed to start.
+ *
  * Threads: start and stop from one thread; the store handle given to
  * start is used only by the committer thread until stop returns. Start
  * raises the process's open-file limit.
@@ -45,9 +49,10 @@
 
 #include "hooks/hooks_conf.h"
 #include "core/error.h"
+#include "core/observer.h"
 
 struct fr_store;
-struct fr_admin;
+struct fr_log_limit;
 struct fr_hook_server;
 
 /* The largest event id kept as the scheme gave it, with its NUL. */
@@ -89,19 +94,70 @@ struct fr_hook_commit {
 };
 
 /*
+ * A request on a path that is no source's, as the server hands it to its
+ * routes: the method, the path and a few headers, each borrowed for the
+ * call; a header absent is NULL.
+ */
+struct fr_hook_request {
+    const char *method;
+    const char *path;          /* without the query string */
+    const char *authorization; /* the header's value, or NULL */
+    const char *host;          /* Host */
+    const char *origin;        /* Origin */
+    const char *fetch_site;    /* Sec-Fetch-Site */
+    const char *client;        /* the peer's address, for warnings; may be NULL */
+    /*
+     * The server's limiter of warnings about refused requests (core/log_limit.h),
+     * borrowed for the call, may be NULL (then each refusal is logged): a route logs
+     * the warning of a refused request only when fr_log_limit_hit says so (kind, path,
+     * client); the server logs the summaries.
+     */
+    struct fr_log_limit *warnings;
+};
+
+struct fr_hook_header {
+    const char *name, *value;
+};
+
+/* What routes answer; the server sends it with Cache-Control: no-store. */
+struct fr_hook_response {
+    unsigned status;
+    const char *content_type; /* static */
+    char *body;               /* owned: the server free()s it */
+    size_t len;
+    const char *allow; /* for a 405: the methods allowed; else NULL */
+    /* more headers to send, up to a {NULL, NULL}; borrowed from the routes' ctx */
+    const struct fr_hook_header *headers;
+};
+
+/*
+ * The paths that are no webhook source's. answer fills *out and returns
+ * true, or returns false (out untouched) when rq->path is none of its
+ * (the server answers 404). It is called from the server's threads, many
+ * at once; ctx is handed to it.
+ */
+struct fr_hook_routes {
+    bool (*answer)(void *ctx, const struct fr_hook_request *rq, struct fr_hook_response *out);
+    void *ctx;
+};
+
+/*
  * Starts serving the webhooks section on its listen address. conf and store are
  * borrowed until fr_hook_server_stop returns. commit says how events are
  * grouped into commits; a batch over FR_HOOK_BATCH_MAX or an interval
- * outside 0..1000 ms is FR_EINVAL. admin (may be NULL) answers the paths
- * that are no source's and is borrowed until stop returns. on_stored (may
- * be NULL) is called from the committer thread after each commit that
- * stored at least one new event, with ud. Returns FR_EINVAL for a bad
- * listen address or commit, FR_EIO when it cannot be bound (err says why),
- * FR_EINTERNAL when libmicrohttpd refuses to start.
+ * outside 0..1000 ms is FR_EINVAL. routes (may be NULL: 404) answer the
+ * paths that are no source's; *routes is copied, its ctx borrowed until
+ * stop returns. observer (may be NULL) hears the server's metrics and is
+ * borrowed until stop returns. on_stored (may be NULL) is called from the
+ * committer thread after each commit that stored at least one new event,
+ * with ud. Returns FR_EINVAL for a bad listen address or commit, FR_EIO
+ * when it cannot be bound (err says why), FR_EINTERNAL when libmicrohttpd
+ * refuses to start.
  */
 int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *store,
                          const struct fr_hook_commit *commit, void (*on_stored)(void *ud), void *ud,
-                         struct fr_admin *admin, struct fr_hook_server **out, struct fr_err *err);
+                         const struct fr_hook_routes *routes, const struct fr_observer *observer,
+                         struct fr_hook_server **out, struct fr_err *err);
 
 /* "127.0.0.1" or "[::1]" as bound (a wildcard address gives the loopback one). Borrowed. */
 const char *fr_hook_server_host(const struct fr_hook_server *s);

@@ -14,9 +14,9 @@
 #include "job/map.h"
 #include "job/push.h"
 #include "job/run.h"
+#include "job/run_metrics.h"
 #include "job/schema.h"
 #include "job/sink.h"
-#include "obs/metrics.h"
 #include "job/job_conf.h"
 
 /* The placeholder of request parameters. */
@@ -813,7 +813,7 @@ int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tcon
             out->err = ferr;
             settle_status(out);
         }
-        fr_metrics_note_run(fr_metrics_global(), run);
+        fr_run_metrics_note(opts->observer, run);
     }
     log_summary(&p);
     fr_log_ctx_clear();

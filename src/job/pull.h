@@ -28,6 +28,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/observer.h"
 #include "job/progress.h"
 #include "store/store.h"
 #include "job/job_conf.h"
@@ -42,6 +43,7 @@ struct fr_pull_opts {
     void *progress_ud;
     /* Stop signals (job/run.h; NULL: none): the run stops before the next page. */
     const struct fr_run_stop *stop;
+    const struct fr_observer *observer; /* the run's metrics (core/observer.h); NULL: none */
 };
 
 /* Rejected records kept in memory for the summary; all of them go to the store. */

@@ -12,8 +12,8 @@
 #include "job/map.h"
 #include "job/results.h"
 #include "job/run.h"
+#include "job/run_metrics.h"
 #include "job/source.h"
-#include "obs/metrics.h"
 #include "job/job_conf.h"
 
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
@@ -1347,7 +1347,7 @@ int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tcon
         }
     }
     if (!opts->dry_run)
-        fr_metrics_note_run(fr_metrics_global(), run);
+        fr_run_metrics_note(opts->observer, run);
     log_summary(&p);
     fr_log_ctx_clear();
 

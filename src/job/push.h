@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/observer.h"
 #include "job/progress.h"
 #include "store/store.h"
 #include "job/job_conf.h"
@@ -48,6 +49,7 @@ struct fr_push_opts {
      */
     const struct fr_run_stop *stop;
     int64_t grace_ms;
+    const struct fr_observer *observer; /* the run's metrics (core/observer.h); NULL: none */
 };
 
 /* Failed keys kept in memory for the summary; all of them go to the store. */

@@ -170,6 +170,7 @@ int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf
         pull.progress = opts->push.progress;
         pull.progress_ud = opts->push.progress_ud;
         pull.stop = opts->push.stop;
+        pull.observer = opts->push.observer;
         fr_pull_run(job, tconf, st, &pull, &out->pull);
         run = &out->pull.run;
         summary = fr_pull_summary_json(&out->pull);

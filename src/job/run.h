@@ -44,7 +44,7 @@ typedef void (*fr_run_alert_fn)(void *ud, json_t *summary, const char *text);
 
 struct fr_run_opts {
     struct fr_push_opts push; /* for a push job */
-    struct fr_pull_opts pull; /* for a pull job; dry_run and progress are taken from push */
+    struct fr_pull_opts pull; /* for a pull job; dry_run, progress, stop and observer: push's */
     /* When the job's run lock is held elsewhere: wait up to this long (< 0: no limit); 0: don't. */
     int64_t lock_wait_ms;
     bool lock_held;        /* the caller holds the job's run lock in st already (the scheduler) */

@@ -11,7 +11,6 @@
 #include "job/pull.h"
 #include "job/push.h"
 #include "job/run.h"
-#include "obs/alert.h"
 #include "store/store.h"
 #include "job/job_conf.h"
 
@@ -32,6 +31,7 @@ struct slot {
 
 struct fr_sched {
     const struct fr_config *cfg;
+    struct fr_sched_opts opts;
     struct fr_run_stop stop; /* set when serve stops: runs in progress stop cleanly */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -46,11 +46,13 @@ struct fr_sched {
 static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr_store *st)
 {
     const struct fr_config *cfg = s->cfg;
-    struct fr_run_opts opts = {
-        .push = {.limit = -1, .stop = &s->stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS},
-        .lock_held = true,
-        .alert = fr_alert_failed_run,
-        .alert_ud = (void *)cfg};
+    struct fr_run_opts opts = {.push = {.limit = -1,
+                                        .stop = &s->stop,
+                                        .grace_ms = FR_RUN_GRACE_DEFAULT_MS,
+                                        .observer = s->opts.observer},
+                               .lock_held = true,
+                               .alert = s->opts.alert,
+                               .alert_ud = s->opts.alert_ud};
     struct fr_run_result res;
     fr_run_job(job, fr_target_find(cfg, job->target), st, &opts, &res);
     const struct fr_run *run = job->kind == FR_JOB_PULL ? &res.pull.run : &res.push.run;
@@ -213,12 +215,14 @@ static bool missed(const struct fr_config *cfg, const struct fr_job_conf *j, tim
     return rc == 0 && newest_ms < (int64_t)slot * 1000;
 }
 
-int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err)
+int fr_sched_start(const struct fr_config *cfg, const struct fr_sched_opts *opts,
+                   struct fr_sched **out, struct fr_err *err)
 {
     *out = NULL;
     fr_cron_tz_init();
     struct fr_sched *s = fr_calloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->opts = *opts;
     s->n = cfg->njobs;
     s->slots = fr_calloc(s->n ? s->n : 1, sizeof(*s->slots));
     pthread_mutex_init(&s->lock, NULL);

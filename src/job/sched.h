@@ -10,8 +10,8 @@
  * the one that claims it (fr_store_schedule_claim) runs it. At start, a
  * job whose last scheduled slot passed without a run since (the server was
  * down) runs once, if that slot is within the job's max_age. Each run has
- * its own store handle and HTTP client, records itself like `ferry run`
- * and alerts the same way.
+ * its own store handle and HTTP client, records itself like `ferry run`,
+ * and tells the alert hook and the observer its caller hands in.
  *
  * Threads: one scheduler thread and one thread per running job; every
  * function is thread-safe.
@@ -25,12 +25,25 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/observer.h"
 #include "job/job_conf.h"
+#include "job/run.h"
 
 struct fr_sched;
 
-/* Starts the scheduler; cfg is borrowed until fr_sched_stop returns. */
-int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err);
+/* What the scheduler's runs report to; any member may be NULL. */
+struct fr_sched_opts {
+    fr_run_alert_fn alert; /* a run that failed (job/run.h), with alert_ud */
+    void *alert_ud;
+    const struct fr_observer *observer; /* every run's metrics */
+};
+
+/*
+ * Starts the scheduler. cfg, the alert's ud and the observer are borrowed
+ * until fr_sched_stop returns; opts is copied.
+ */
+int fr_sched_start(const struct fr_config *cfg, const struct fr_sched_opts *opts,
+                   struct fr_sched **out, struct fr_err *err);
 
 /*
  * Starts a run of job now, having taken its run lock: FR_OK, FR_ENOTFOUND

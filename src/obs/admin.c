@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/log_limit.h"
 #include "obs/metrics.h"
 #include "obs/status.h"
 #include "store/store.h"
@@ -29,7 +30,7 @@
  * Every answer's: nothing may frame it, sniff its type or learn where a link
  * came from; the dashboard's answer puts its own policy first.
  */
-static const struct fr_admin_header api_headers[] = {
+static const struct fr_hook_header api_headers[] = {
     {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"},
     {"X-Frame-Options", "DENY"},
     {"X-Content-Type-Options", "nosniff"},
@@ -44,7 +45,7 @@ struct fr_admin {
     struct fr_store *store;
     bool reads_need_token; /* API reads: the listener is not loopback, or protect_reads */
     char *page_csp;        /* the dashboard's policy: its inline script and style by hash */
-    struct fr_admin_header page_headers[FR_ARRAY_LEN(api_headers)];
+    struct fr_hook_header page_headers[FR_ARRAY_LEN(api_headers)];
 };
 
 /*
@@ -295,7 +296,7 @@ bool fr_admin_token_ok(const char *token, const char *header)
 
 /* ---- answers -------------------------------------------------------------------------- */
 
-static void answer_json(struct fr_admin_response *out, unsigned status, json_t *body)
+static void answer_json(struct fr_hook_response *out, unsigned status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -306,7 +307,7 @@ static void answer_json(struct fr_admin_response *out, unsigned status, json_t *
     free(text);
 }
 
-static void answer_error(struct fr_admin_response *out, unsigned status, const char *msg)
+static void answer_error(struct fr_hook_response *out, unsigned status, const char *msg)
 {
     answer_json(out, status, json_pack("{s:s}", "error", msg));
 }
@@ -344,7 +345,7 @@ static int queue_gauges(const struct fr_queue_stats *q, void *ud)
     return 0;
 }
 
-static void get_metrics(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_metrics(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     struct fr_metrics *m = fr_metrics_global();
     struct gauges g = {m, fr_wall_ms(), json_object()};
@@ -404,7 +405,7 @@ static json_t *store_check(struct fr_admin *a)
                      "the store takes writes");
 }
 
-static void get_ready(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_ready(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     json_t *checks = json_array();
     json_array_append_new(checks, store_check(a));
@@ -428,7 +429,7 @@ static void get_ready(struct fr_admin *a, const char *rest, struct fr_admin_resp
                           failed, "checks", checks));
 }
 
-static void get_status(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_status(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     json_t *s = NULL;
     struct fr_err err = {0};
@@ -455,7 +456,7 @@ static int dlq_one(const struct fr_event *e, void *ud)
     return 0;
 }
 
-static void get_dlq(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_dlq(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     json_t *list = json_array();
     struct fr_err err = {0};
@@ -474,14 +475,14 @@ static void get_dlq(struct fr_admin *a, const char *rest, struct fr_admin_respon
 
 /* Whether to log this refusal: the lender's limiter decides (kind is a plural, "requests without
  * the admin token"). */
-static bool warn_refusal(const struct fr_admin_request *rq, const char *kind)
+static bool warn_refusal(const struct fr_hook_request *rq, const char *kind)
 {
     return !rq->warnings || fr_log_limit_hit(rq->warnings, kind, rq->path, rq->client, fr_now_ms());
 }
 
 /* false (out answered) unless the request carries the admin token. */
-static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
-                       struct fr_admin_response *out)
+static bool authorized(struct fr_admin *a, const struct fr_hook_request *rq,
+                       struct fr_hook_response *out)
 {
     const char *token = a->cfg->webhooks->admin_token;
     if (!token || !*token) {
@@ -502,13 +503,13 @@ static bool authorized(struct fr_admin *a, const struct fr_admin_request *rq,
 }
 
 /* Reads of the API: open on a loopback listener unless protect_reads. */
-static bool may_read(struct fr_admin *a, const struct fr_admin_request *rq,
-                     struct fr_admin_response *out)
+static bool may_read(struct fr_admin *a, const struct fr_hook_request *rq,
+                     struct fr_hook_response *out)
 {
     return !a->reads_need_token || authorized(a, rq, out);
 }
 
-static void post_replay(struct fr_admin *a, const char *seq_text, struct fr_admin_response *out)
+static void post_replay(struct fr_admin *a, const char *seq_text, struct fr_hook_response *out)
 {
     char *end;
     errno = 0;
@@ -536,7 +537,7 @@ static void post_replay(struct fr_admin *a, const char *seq_text, struct fr_admi
     answer_json(out, 200, json_pack("{s:s, s:I}", "status", "replayed", "seq", (json_int_t)seq));
 }
 
-static void post_run(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void post_run(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     const char *slash = strchr(rest, '/');
     if (!slash || strcmp(slash, "/run") != 0 || slash == rest) {
@@ -564,12 +565,12 @@ static void post_run(struct fr_admin *a, const char *rest, struct fr_admin_respo
         answer_json(out, 202, json_pack("{s:s, s:s}", "status", "started", "job", job));
 }
 
-static void get_health(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_health(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     answer_json(out, 200, json_pack("{s:s}", "status", "alive"));
 }
 
-static void get_page(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void get_page(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     out->status = 200;
     out->content_type = "text/html; charset=utf-8";
@@ -578,7 +579,7 @@ static void get_page(struct fr_admin *a, const char *rest, struct fr_admin_respo
     out->headers = a->page_headers;
 }
 
-static void no_api_path(struct fr_admin *a, const char *rest, struct fr_admin_response *out)
+static void no_api_path(struct fr_admin *a, const char *rest, struct fr_hook_response *out)
 {
     answer_error(out, 404, "no such API path");
 }
@@ -586,8 +587,8 @@ static void no_api_path(struct fr_admin *a, const char *rest, struct fr_admin_re
 /* ---- routing -------------------------------------------------------------------------- */
 
 /* false (out answered 421) unless the Host is one the operations endpoints answer. */
-static bool host_allowed(struct fr_admin *a, const struct fr_admin_request *rq,
-                         struct fr_admin_response *out)
+static bool host_allowed(struct fr_admin *a, const struct fr_hook_request *rq,
+                         struct fr_hook_response *out)
 {
     const struct fr_webhooks_conf *w = a->cfg->webhooks;
     if (fr_admin_host_ok((const char *const *)w->allowed_hosts, w->nallowed_hosts, rq->host))
@@ -611,7 +612,7 @@ static bool host_allowed(struct fr_admin *a, const struct fr_admin_request *rq,
 }
 
 /* false (out answered 403) when a browser says the request comes from another site. */
-static bool same_origin(const struct fr_admin_request *rq, struct fr_admin_response *out)
+static bool same_origin(const struct fr_hook_request *rq, struct fr_hook_response *out)
 {
     if (fr_admin_origin_ok(rq->host, rq->origin, rq->fetch_site))
         return true;
@@ -629,8 +630,7 @@ static bool same_origin(const struct fr_admin_request *rq, struct fr_admin_respo
     return false;
 }
 
-static bool method_is(const struct fr_admin_request *rq, const char *m,
-                      struct fr_admin_response *out)
+static bool method_is(const struct fr_hook_request *rq, const char *m, struct fr_hook_response *out)
 {
     if (strcmp(rq->method, m) == 0 || (strcmp(m, "GET") == 0 && strcmp(rq->method, "HEAD") == 0))
         return true;
@@ -652,7 +652,7 @@ struct route {
     bool prefix;        /* path starts the request's; the rest is fn's argument */
     const char *method; /* NULL: any */
     enum guard guard;
-    void (*fn)(struct fr_admin *a, const char *rest, struct fr_admin_response *out);
+    void (*fn)(struct fr_admin *a, const char *rest, struct fr_hook_response *out);
 };
 
 /* The first row that matches answers. */
@@ -670,7 +670,7 @@ static const struct route routes[] = {
 
 /* false (out answered) when rq may not have what route r gives. */
 static bool guard_passes(struct fr_admin *a, const struct route *r,
-                         const struct fr_admin_request *rq, struct fr_admin_response *out)
+                         const struct fr_hook_request *rq, struct fr_hook_response *out)
 {
     if (r->guard != GUARD_NONE && !host_allowed(a, rq, out))
         return false;
@@ -683,8 +683,8 @@ static bool guard_passes(struct fr_admin *a, const struct route *r,
     return true;
 }
 
-bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
-                     struct fr_admin_response *out)
+bool fr_admin_handle(struct fr_admin *a, const struct fr_hook_request *rq,
+                     struct fr_hook_response *out)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < FR_ARRAY_LEN(routes); i++) {
@@ -698,4 +698,14 @@ bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
         return true;
     }
     return false;
+}
+
+static bool answer_route(void *a, const struct fr_hook_request *rq, struct fr_hook_response *out)
+{
+    return fr_admin_handle(a, rq, out);
+}
+
+struct fr_hook_routes fr_admin_routes(struct fr_admin *a)
+{
+    return (struct fr_hook_routes){.answer = answer_route, .ctx = a};
 }

@@ -4,9 +4,10 @@
  * the dashboard at /, and the admin actions POST /api/dlq/SEQ/replay and
  * POST /api/jobs/NAME/run (docs/operations.md).
  *
- * The module knows nothing of libmicrohttpd: the server hands it a
- * method, a path and a few headers and sends back what it answers, with
- * the headers it names. Reads are open; actions need "Authorization:
+ * The module knows nothing of libmicrohttpd: the webhook server hands its
+ * routes (fr_admin_routes, struct fr_hook_routes in hooks/server.h) a
+ * method, a path and a few headers and sends back what they answer, with
+ * the headers they name. Reads are open; actions need "Authorization:
  * Bearer TOKEN" matching webhooks.admin_token (compared in constant time;
  * 401 without or with a wrong token, 403 when no admin_token is
  * configured). The token never reaches a log line, an answer or a metric.
@@ -31,7 +32,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "core/log_limit.h"
+#include "hooks/server.h"
 
 /* What the rest of `ferry serve` lends the admin endpoints; any member may be NULL. */
 struct fr_admin_hooks {
@@ -73,43 +74,16 @@ int fr_admin_new(const struct fr_config *cfg, const struct fr_admin_hooks *hooks
                  struct fr_admin **out, struct fr_err *err);
 void fr_admin_free(struct fr_admin *a);
 
-/* A request's method, path and headers, each borrowed for the call; a header absent is NULL. */
-struct fr_admin_request {
-    const char *method;
-    const char *path;          /* without the query string */
-    const char *authorization; /* the header's value, or NULL */
-    const char *host;          /* Host */
-    const char *origin;        /* Origin */
-    const char *fetch_site;    /* Sec-Fetch-Site */
-    const char *client;        /* the peer's address, for warnings; may be NULL */
-    /*
-     * Borrowed for the call, may be NULL (then each refusal is logged): the warning of a
-     * refused request is logged only when fr_log_limit_hit says so (kind, path, client);
-     * the lender logs the summaries.
-     */
-    struct fr_log_limit *warnings;
-};
-
-struct fr_admin_header {
-    const char *name, *value;
-};
-
-struct fr_admin_response {
-    unsigned status;
-    const char *content_type; /* static */
-    char *body;               /* owned: free() it */
-    size_t len;
-    const char *allow; /* for a 405: the methods allowed; else NULL */
-    /* more headers to send, up to a {NULL, NULL}; borrowed from the admin until fr_admin_free */
-    const struct fr_admin_header *headers;
-};
-
 /*
  * Answers rq into *out and returns true, or returns false (out untouched)
- * when rq->path is no admin path.
+ * when rq->path is no admin path. The headers of *out are borrowed from a
+ * until fr_admin_free.
  */
-bool fr_admin_handle(struct fr_admin *a, const struct fr_admin_request *rq,
-                     struct fr_admin_response *out);
+bool fr_admin_handle(struct fr_admin *a, const struct fr_hook_request *rq,
+                     struct fr_hook_response *out);
+
+/* The routes that hand the webhook server's other paths to fr_admin_handle on a (borrowed). */
+struct fr_hook_routes fr_admin_routes(struct fr_admin *a);
 
 /*
  * Whether the operations endpoints answer a request with this Host header

@@ -8,17 +8,6 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "store/store.h"
-
-#define STRIP_PARENS(...) __VA_ARGS__
-#define COUNT_LABELS(...) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
-
-static const struct fr_metric_def defs[FR_M__COUNT] = {
-#define DEF_ROW(id, type, name, labels, help)                                                      \
-    [FR_M_##id] = {name, FR_METRIC_##type, help, {STRIP_PARENS labels}, COUNT_LABELS labels},
-    FR_METRICS_CATALOGUE(DEF_ROW)
-#undef DEF_ROW
-};
 
 const double fr_metric_buckets[FR_METRIC_NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                       1,     2.5,  5,     10,   30,  60,   120};
@@ -41,12 +30,6 @@ struct fr_metrics {
     struct family fam[FR_M__COUNT];
 };
 
-const struct fr_metric_def *fr_metric_def(enum fr_metric_id id)
-{
-    FR_ASSERT(id < FR_M__COUNT);
-    return &defs[id];
-}
-
 struct fr_metrics *fr_metrics_new(void)
 {
     struct fr_metrics *m = fr_calloc(1, sizeof(*m));
@@ -60,7 +43,7 @@ void fr_metrics_free(struct fr_metrics *m)
         return;
     for (size_t f = 0; f < FR_M__COUNT; f++) {
         for (size_t i = 0; i < m->fam[f].n; i++)
-            for (size_t l = 0; l < defs[f].nlabels; l++)
+            for (size_t l = 0; l < fr_metric_def((enum fr_metric_id)f)->nlabels; l++)
                 free(m->fam[f].v[i].labels[l]);
         free(m->fam[f].v);
     }
@@ -83,11 +66,32 @@ struct fr_metrics *fr_metrics_global(void)
     return global;
 }
 
+static void observer_add(void *m, enum fr_metric_id id, const char *const *labels, double v)
+{
+    fr_metric_add(m, id, labels, v);
+}
+
+static void observer_set(void *m, enum fr_metric_id id, const char *const *labels, double v)
+{
+    fr_metric_set(m, id, labels, v);
+}
+
+static void observer_observe(void *m, enum fr_metric_id id, const char *const *labels, double v)
+{
+    fr_metric_observe(m, id, labels, v);
+}
+
+struct fr_observer fr_metrics_observer(struct fr_metrics *m)
+{
+    return (struct fr_observer){
+        .add = observer_add, .set = observer_set, .observe = observer_observe, .ctx = m};
+}
+
 /* The series of id with these label values, or NULL; under the lock. */
 static struct series *find(struct fr_metrics *m, enum fr_metric_id id, const char *const *labels)
 {
     struct family *f = &m->fam[id];
-    size_t nl = defs[id].nlabels;
+    size_t nl = fr_metric_def(id)->nlabels;
     for (size_t i = 0; i < f->n; i++) {
         size_t l = 0;
         while (l < nl && strcmp(f->v[i].labels[l], labels[l] ? labels[l] : "") == 0)
@@ -112,14 +116,15 @@ static struct series *get(struct fr_metrics *m, enum fr_metric_id id, const char
     }
     s = &f->v[f->n++];
     memset(s, 0, sizeof(*s));
-    for (size_t l = 0; l < defs[id].nlabels; l++)
+    for (size_t l = 0; l < fr_metric_def(id)->nlabels; l++)
         s->labels[l] = fr_strdup(labels[l] ? labels[l] : "");
     return s;
 }
 
 void fr_metric_add(struct fr_metrics *m, enum fr_metric_id id, const char *const *labels, double v)
 {
-    if (defs[id].type == FR_METRIC_HISTOGRAM || (defs[id].type == FR_METRIC_COUNTER && v < 0))
+    enum fr_metric_type type = fr_metric_def(id)->type;
+    if (type == FR_METRIC_HISTOGRAM || (type == FR_METRIC_COUNTER && v < 0))
         return;
     pthread_mutex_lock(&m->lock);
     get(m, id, labels)->value += v;
@@ -128,7 +133,7 @@ void fr_metric_add(struct fr_metrics *m, enum fr_metric_id id, const char *const
 
 void fr_metric_set(struct fr_metrics *m, enum fr_metric_id id, const char *const *labels, double v)
 {
-    if (defs[id].type != FR_METRIC_GAUGE)
+    if (fr_metric_def(id)->type != FR_METRIC_GAUGE)
         return;
     pthread_mutex_lock(&m->lock);
     get(m, id, labels)->value = v;
@@ -138,7 +143,7 @@ void fr_metric_set(struct fr_metrics *m, enum fr_metric_id id, const char *const
 void fr_metric_observe(struct fr_metrics *m, enum fr_metric_id id, const char *const *labels,
                        double v)
 {
-    if (defs[id].type != FR_METRIC_HISTOGRAM || isnan(v))
+    if (fr_metric_def(id)->type != FR_METRIC_HISTOGRAM || isnan(v))
         return;
     pthread_mutex_lock(&m->lock);
     struct series *s = get(m, id, labels);
@@ -157,7 +162,8 @@ double fr_metric_get(struct fr_metrics *m, enum fr_metric_id id, const char *con
     FR_ASSERT(id < FR_M__COUNT);
     pthread_mutex_lock(&m->lock);
     struct series *s = find(m, id, labels);
-    double v = !s ? 0 : defs[id].type == FR_METRIC_HISTOGRAM ? (double)s->count : s->value;
+    bool histogram = fr_metric_def(id)->type == FR_METRIC_HISTOGRAM;
+    double v = !s ? 0 : histogram ? (double)s->count : s->value;
     pthread_mutex_unlock(&m->lock);
     return v;
 }
@@ -248,7 +254,7 @@ static void add_labels(struct fr_buf *b, const struct fr_metric_def *d, char *co
 static void write_family(struct fr_buf *b, enum fr_metric_id id, const struct family *f)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
-    const struct fr_metric_def *d = &defs[id];
+    const struct fr_metric_def *d = fr_metric_def(id);
     fr_buf_addf(b, "# HELP %s ", d->name);
     add_help(b, d->help);
     fr_buf_addf(b, "\n# TYPE %s %s\n", d->name, type_names[d->type]);
@@ -332,42 +338,4 @@ out:
     free(tmp);
     free(text);
     return rc;
-}
-
-const char *fr_metric_status_class(int status)
-{
-    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    if (status == 0)
-        return "error";
-    if (status >= 100 && status < 600)
-        return classes[status / 100 - 1];
-    return "other";
-}
-
-void fr_metrics_note_run(struct fr_metrics *m, const struct fr_run *run)
-{
-    const struct fr_run_counts *c = &run->counts;
-    const struct {
-        const char *outcome;
-        uint64_t n;
-    } rows[] = {
-        {"read", c->read},       {"created", c->created}, {"duplicate", c->duplicate},
-        {"skipped", c->skipped}, {"failed", c->failed},   {"rejected", c->rejected},
-        {"changed", c->changed}, {"written", c->written},
-    };
-    for (size_t i = 0; i < FR_ARRAY_LEN(rows); i++)
-        if (rows[i].n)
-            fr_metric_add(m, FR_M_JOB_RECORDS, (const char *[]){run->job, rows[i].outcome},
-                          (double)rows[i].n);
-    bool ok = strcmp(run->status, "ok") == 0;
-    const char *status = ok                                        ? "ok"
-                         : strcmp(run->status, "interrupted") == 0 ? "interrupted"
-                                                                   : "failed";
-    fr_metric_add(m, FR_M_JOB_RUNS, (const char *[]){run->job, status}, 1);
-    const char *job[] = {run->job};
-    fr_metric_set(m, FR_M_JOB_LAST_RUN, job, (double)run->ended_ms / 1000.0);
-    fr_metric_set(m, FR_M_JOB_LAST_DURATION, job,
-                  (double)(run->ended_ms - run->started_ms) / 1000.0);
-    if (ok)
-        fr_metric_set(m, FR_M_JOB_LAST_SUCCESS, job, (double)run->ended_ms / 1000.0);
 }

@@ -856,6 +856,19 @@ static void test_scheduler_catch_up_and_no_overlap(void **state)
     assert_non_null(strstr(next, ":00.000Z")); /* a whole minute */
     assert_false(json_is_true(json_object_get(job, "stale")));
     json_decref(j);
+    /* The scheduled run shows in serve's metrics (once it has ended, just after it is stored). */
+    char *scrape = NULL;
+    for (int i = 0; i < 200; i++) {
+        free(scrape);
+        scrape = NULL;
+        assert_int_equal(http(e, "GET", "/metrics", NULL, NULL, &scrape), 200);
+        if (strstr(scrape, "\nferry_job_runs_total{"))
+            break;
+        fr_sleep_ms(50);
+    }
+    assert_true(sample(scrape, "ferry_job_runs_total{job=\"credits\",status=\"ok\"}") == 1);
+    assert_true(sample(scrape, "ferry_job_records_total{job=\"credits\",outcome=\"read\"}") == 8);
+    free(scrape);
     /* A restart right away: the slot ran, so nothing runs at start. */
     kill(e->serve.pid, SIGTERM);
     assert_int_equal(fr_test_wait(&e->serve, 15000), 0);

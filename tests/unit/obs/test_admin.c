@@ -182,15 +182,15 @@ static int teardown(void **state)
 }
 
 /* The value of header name in out's headers, or NULL. */
-static const char *header(const struct fr_admin_response *out, const char *name)
+static const char *header(const struct fr_hook_response *out, const char *name)
 {
-    for (const struct fr_admin_header *h = out->headers; h && h->name; h++)
+    for (const struct fr_hook_header *h = out->headers; h && h->name; h++)
         if (strcasecmp(h->name, name) == 0)
             return h->value;
     return NULL;
 }
 
-static void assert_security_headers(const struct fr_admin_response *out)
+static void assert_security_headers(const struct fr_hook_response *out)
 {
     assert_non_null(header(out, "Content-Security-Policy"));
     assert_non_null(strstr(header(out, "Content-Security-Policy"), "default-src 'self'"));
@@ -201,8 +201,8 @@ static void assert_security_headers(const struct fr_admin_response *out)
 }
 
 /* Answers rq; returns the status and leaves the answer in *out (free out->body). */
-static unsigned handle(struct env *e, const struct fr_admin_request *rq,
-                       struct fr_admin_response *out)
+static unsigned handle(struct env *e, const struct fr_hook_request *rq,
+                       struct fr_hook_response *out)
 {
     assert_true(fr_admin_handle(e->admin, rq, out));
     assert_security_headers(out); /* on every answer */
@@ -211,8 +211,8 @@ static unsigned handle(struct env *e, const struct fr_admin_request *rq,
 
 static unsigned get(struct env *e, const char *path, const char *host)
 {
-    struct fr_admin_response out;
-    const struct fr_admin_request rq = {.method = "GET", .path = path, .host = host};
+    struct fr_hook_response out;
+    const struct fr_hook_request rq = {.method = "GET", .path = path, .host = host};
     unsigned status = handle(e, &rq, &out);
     if (status == 421) {
         assert_non_null(strstr(out.body, "webhooks.allowed_hosts"));
@@ -243,14 +243,14 @@ static void test_handle_hosts(void **state)
     assert_int_equal(get(e, "/readyz", "evil.example"), 200);
     assert_int_equal(get(e, "/healthz", NULL), 200);
     /* the refused host is named, as text that is safe to show */
-    struct fr_admin_response out;
-    const struct fr_admin_request rq = {
+    struct fr_hook_response out;
+    const struct fr_hook_request rq = {
         .method = "GET", .path = "/api/status", .host = "evil.example\x01\xff"};
     assert_int_equal(handle(e, &rq, &out), 421);
     assert_non_null(strstr(out.body, "\"host\":\"evil.example??\""));
     free(out.body);
     /* not an operations path: the server's 404 */
-    const struct fr_admin_request hook = {.method = "POST", .path = "/hooks/gh", .host = "x.y"};
+    const struct fr_hook_request hook = {.method = "POST", .path = "/hooks/gh", .host = "x.y"};
     assert_false(fr_admin_handle(e->admin, &hook, &out));
 }
 
@@ -258,13 +258,13 @@ static void test_handle_hosts(void **state)
 static unsigned replay(struct env *e, const char *host, const char *origin, const char *fetch_site,
                        const char *authorization)
 {
-    struct fr_admin_response out;
-    const struct fr_admin_request rq = {.method = "POST",
-                                        .path = "/api/dlq/7/replay",
-                                        .authorization = authorization,
-                                        .host = host,
-                                        .origin = origin,
-                                        .fetch_site = fetch_site};
+    struct fr_hook_response out;
+    const struct fr_hook_request rq = {.method = "POST",
+                                       .path = "/api/dlq/7/replay",
+                                       .authorization = authorization,
+                                       .host = host,
+                                       .origin = origin,
+                                       .fetch_site = fetch_site};
     unsigned status = handle(e, &rq, &out);
     if (status == 403)
         assert_non_null(strstr(out.body, "another site"));
@@ -296,8 +296,8 @@ static void test_handle_origin(void **state)
 static void test_page_policy(void **state)
 {
     struct env *e = *state;
-    struct fr_admin_response out;
-    const struct fr_admin_request rq = {.method = "GET", .path = "/", .host = "127.0.0.1:8080"};
+    struct fr_hook_response out;
+    const struct fr_hook_request rq = {.method = "GET", .path = "/", .host = "127.0.0.1:8080"};
     assert_int_equal(handle(e, &rq, &out), 200);
     const char *csp = header(&out, "Content-Security-Policy");
     assert_non_null(strstr(csp, "script-src 'sha256-"));
@@ -306,7 +306,7 @@ static void test_page_policy(void **state)
     assert_non_null(strstr(out.body, "<script>"));
     free(out.body);
     /* the API's answers have the plain policy */
-    const struct fr_admin_request api = {
+    const struct fr_hook_request api = {
         .method = "GET", .path = "/api/status", .host = "127.0.0.1:8080"};
     assert_int_equal(handle(e, &api, &out), 200);
     assert_string_equal(header(&out, "Content-Security-Policy"),

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "core/observer.h"
 #include "obs/admin.h"
 #include "obs/metrics.h"
 
@@ -84,6 +85,56 @@ static void test_threads(void **state)
     fr_metrics_free(m);
 }
 
+/*
+ * The observer the lower floors are handed records into the registry it was
+ * made from, with the registry's rules (a counter never goes down, a gauge
+ * is set, a histogram observes), and into no other registry.
+ */
+static void test_observer_records_into_its_registry(void **state)
+{
+    struct fr_metrics *m = fr_metrics_new(), *other = fr_metrics_new();
+    const struct fr_observer o = fr_metrics_observer(m);
+    const char *target[] = {"im"};
+    fr_observer_add(&o, FR_M_HTTP_RETRIES, target, 2);
+    fr_observer_add(&o, FR_M_HTTP_RETRIES, target, 1);
+    fr_observer_add(&o, FR_M_HTTP_RETRIES, target, -5);
+    fr_observer_set(&o, FR_M_HTTP_BREAKER_OPEN, target, 1);
+    fr_observer_set(&o, FR_M_HTTP_BREAKER_OPEN, target, 0.5);
+    fr_observer_observe(&o, FR_M_DELIVERY_DURATION, (const char *[]){"gh"}, 0.3);
+    fr_observer_observe(&o, FR_M_DELIVERY_DURATION, (const char *[]){"gh"}, 7);
+    assert_true(fr_metric_get(m, FR_M_HTTP_RETRIES, target) == 3);
+    assert_true(fr_metric_get(m, FR_M_HTTP_BREAKER_OPEN, target) == 0.5);
+    assert_true(fr_metric_get(m, FR_M_DELIVERY_DURATION, (const char *[]){"gh"}) == 2);
+    char *text = fr_metrics_text(m);
+    assert_non_null(strstr(text, "\nferry_http_retries_total{target=\"im\"} 3\n"));
+    assert_non_null(strstr(text, "\nferry_http_breaker_open{target=\"im\"} 0.5\n"));
+    assert_non_null(strstr(text, "\nferry_delivery_duration_seconds_sum{source=\"gh\"} 7.3\n"));
+    free(text);
+    assert_true(fr_metric_get(other, FR_M_HTTP_RETRIES, target) == 0);
+    fr_metrics_free(other);
+    fr_metrics_free(m);
+}
+
+/* A NULL observer, or one without a function, takes every report and does nothing. */
+static void test_observer_null_is_a_no_op(void **state)
+{
+    const char *target[] = {"im"};
+    fr_observer_add(NULL, FR_M_HTTP_RETRIES, target, 1);
+    fr_observer_set(NULL, FR_M_HTTP_BREAKER_OPEN, target, 1);
+    fr_observer_observe(NULL, FR_M_HTTP_DURATION, (const char *[]){"im", "POST"}, 0.1);
+    struct fr_metrics *m = fr_metrics_new();
+    struct fr_observer only_set = fr_metrics_observer(m);
+    only_set.add = NULL;
+    only_set.observe = NULL;
+    fr_observer_add(&only_set, FR_M_HTTP_RETRIES, target, 1);
+    fr_observer_observe(&only_set, FR_M_HTTP_DURATION, (const char *[]){"im", "POST"}, 0.1);
+    fr_observer_set(&only_set, FR_M_HTTP_BREAKER_OPEN, target, 1);
+    assert_true(fr_metric_get(m, FR_M_HTTP_RETRIES, target) == 0);
+    assert_true(fr_metric_get(m, FR_M_HTTP_DURATION, (const char *[]){"im", "POST"}) == 0);
+    assert_true(fr_metric_get(m, FR_M_HTTP_BREAKER_OPEN, target) == 1);
+    fr_metrics_free(m);
+}
+
 static void test_status_class(void **state)
 {
     assert_string_equal(fr_metric_status_class(0), "error");
@@ -140,6 +191,8 @@ int main(void)
         cmocka_unit_test(test_counter_gauge_text),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_observer_records_into_its_registry),
+        cmocka_unit_test(test_observer_null_is_a_no_op),
         cmocka_unit_test(test_status_class),
         cmocka_unit_test(test_catalogue_names),
         cmocka_unit_test(test_admin_token),
