@@ -35,6 +35,8 @@ struct fr_dispatch {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     uint64_t generation; /* under lock: bumped by every wake */
+    pthread_cond_t started;
+    size_t nstarted; /* under lock: workers that entered worker_main */
     struct worker *workers;
     size_t nworkers;
 };
@@ -180,7 +182,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct fr_dispatch *d = w->d;
+    pthread_mutex_lock(&d->lock);
     atomic_fetch_add(&d->running, 1);
+    d->nstarted++;
+    pthread_cond_broadcast(&d->started);
+    pthread_mutex_unlock(&d->lock);
     int64_t store_failed_at = 0;
     while (!atomic_load(&d->stop)) {
         if (w->purges && fr_now_ms() >= w->next_purge_ms)
@@ -232,6 +238,7 @@ static void free_workers(struct fr_dispatch *d)
     free(d->workers);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->wake);
+    pthread_cond_destroy(&d->started);
     free(d);
 }
 
@@ -250,6 +257,7 @@ int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_s
     d->lease_ms = longest + FR_DISPATCH_LEASE_MARGIN_MS;
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->wake, NULL);
+    pthread_cond_init(&d->started, NULL);
     d->workers = fr_calloc(d->nworkers, sizeof(*d->workers));
     char host[64] = "host";
     gethostname(host, sizeof(host) - 1);
@@ -275,6 +283,14 @@ int fr_dispatch_start(const struct fr_webhooks_conf *webhooks, const struct fr_s
         }
         d->workers[i].started = true;
     }
+    /*
+     * Started means delivering: /readyz counts the workers running, and a
+     * serve that says it is ready right after this must not see 3 of 4.
+     */
+    pthread_mutex_lock(&d->lock);
+    while (d->nstarted < d->nworkers)
+        pthread_cond_wait(&d->started, &d->lock);
+    pthread_mutex_unlock(&d->lock);
     *out = d;
     return 0;
 }
