@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "http/client.h"
 #include "job/map.h"
+#include "job/push_int.h"
 #include "job/results.h"
 #include "job/run.h"
 #include "job/source.h"
@@ -18,98 +19,7 @@
 /* Batches that gave up on transient errors before the run stops reading: the target is down. */
 #define GIVE_UP_BATCHES 3
 
-/* A record on its way: what is needed to journal, resend and report it. */
-struct rec {
-    char *key;
-    char hash[65];
-    uint64_t line;
-    char *text; /* the payload as sent (compact JSON) */
-    size_t len;
-    bool sent_before; /* counted in `sent` already (a retry-pass resend) */
-    size_t dead;      /* 1 + the index in push.dead of the batch that left it in doubt; 0 none */
-};
-
-struct batch;
-
-/* One key of a batch in doubt, being looked up. */
-struct probe {
-    struct batch *b;
-    size_t i;
-};
-
-struct batch {
-    struct push *p;
-    struct rec *recs;
-    size_t n, cap;
-    size_t bytes; /* the body's size with these records */
-    bool retry_pass;
-    uint64_t seq;        /* its in-flight row in the journal; 0 until marked */
-    bool held;           /* records of it wait for the retry pass: the row stays until then */
-    bool keep_row;       /* outcome still unknown for some record: the row stays for the next run */
-    size_t counted_sent; /* records counted in `sent` when it was handed to the client */
-    /* In doubt (sent, answer lost): each key is looked up before anything is resent. */
-    int doubt_rounds; /* times a send of these records ended in doubt */
-    struct probe *probes;
-    signed char *found; /* per record: 1 on the target, 0 not, -1 could not tell */
-    char **why;         /* per record: why the lookup could not tell */
-    size_t probes_left;
-};
-
-/* An in-flight batch of a run that stopped before it settled every key. */
-struct dead {
-    char run_id[FR_RUN_ID_MAX];
-    uint64_t seq;
-    int64_t sent_ms;
-    size_t keys, resolved; /* the row is forgotten once every key is resolved */
-};
-
-/* A list of batch numbers. */
-struct seqs {
-    uint64_t *v;
-    size_t n, cap;
-};
-
-struct push {
-    const struct fr_config *cfg;
-    const struct fr_job_conf *job;
-    const struct fr_push_opts *opts;
-    struct fr_store *st;
-    struct fr_push_result *out;
-    struct fr_run_counts *counts;
-    struct fr_http_client *client;
-    struct fr_http_target *target;
-    char *envelope_prefix; /* {"value":[ */
-    size_t in_flight;
-    struct batch *cur;
-    /* Outcomes not yet committed: they go in with the next batch's inflight mark. */
-    struct fr_journal_update *settled;
-    size_t nsettled, capsettled;
-    uint64_t next_seq;
-    struct seqs done; /* batches settled: their rows go with the next commit */
-    struct seqs held; /* batches with records for the retry pass */
-    bool retry_pass_complete;
-    json_t *unsettled; /* keys of this run sent and not committed settled: a repeat is rejected */
-    struct dead *dead; /* in-flight batches that earlier runs left */
-    size_t ndead;
-    json_t *dead_keys; /* key -> index in dead (the newest batch holding it) */
-    struct rec *again; /* records for the retry pass */
-    size_t nagain, capagain;
-    struct rec *ready; /* earlier runs' in-flight records the target lacks: to send */
-    size_t nready, capready;
-    bool stop;              /* something fatal happened, or a stop signal: read no more */
-    int signo;              /* the stop signal the run noticed; 0 none */
-    int64_t grace_until_ms; /* after a stop signal: when what is on the wire is left in flight */
-    bool cut_off;           /* the wire was cut (second signal, or the grace ran out) */
-    bool store_broken;      /* the journal cannot be written: nothing more is committed */
-    size_t gave_up_batches;
-    bool warned_no_lookup;
-    int64_t started_ms, last_progress_ms;
-    struct fr_source *src;
-    struct fr_map *map;
-    struct fr_buf text; /* the payload being written */
-};
-
-static void rec_release(struct rec *r)
+void fr__push_rec_release(struct rec *r)
 {
     free(r->key);
     free(r->text);
@@ -122,8 +32,6 @@ static bool single_shape(const struct push *p)
 }
 
 /* ---- failures and counts ---------------------------------------------------------------- */
-
-static void fatal(struct push *p, int code, const char *msg);
 
 /* Notices a stop signal: read no more, cancel what is not on the wire, start the grace. */
 static void stop_requested(struct push *p)
@@ -139,11 +47,11 @@ static void stop_requested(struct push *p)
     FR_LOG_WARN("stop signal: reading no more; batches on the wire settle within the grace "
                 "period",
                 FR_LS("signal", reason), FR_LI("grace_ms", grace), FR_LI("requests", p->in_flight));
-    fatal(p, FR_ECANCELED, reason);
+    fr__push_fatal(p, FR_ECANCELED, reason);
 }
 
 /* Stops the run with code (the first reason wins). */
-static void fatal(struct push *p, int code, const char *msg)
+void fr__push_fatal(struct push *p, int code, const char *msg)
 {
     if (!p->out->code) {
         p->out->code = code;
@@ -152,16 +60,16 @@ static void fatal(struct push *p, int code, const char *msg)
     p->stop = true;
 }
 
-static void store_failed(struct push *p, const struct fr_err *err)
+void fr__push_store_failed(struct push *p, const struct fr_err *err)
 {
     FR_LOG_ERROR("store failed", FR_LS("error", err->msg));
-    fatal(p, FR_ESTORE, err->msg);
+    fr__push_fatal(p, FR_ESTORE, err->msg);
     p->store_broken = true;
 }
 
 /* Reports one record that did not make it: counted, logged, kept in the store and the summary. */
-static void report(struct push *p, const char *key, uint64_t line, const char *kind,
-                   const char *reason)
+void fr__push_record_failure(struct push *p, const char *key, uint64_t line, const char *kind,
+                             const char *reason)
 {
     if (strcmp(kind, "rejected") == 0)
         p->counts->rejected++;
@@ -185,10 +93,10 @@ static void report(struct push *p, const char *key, uint64_t line, const char *k
     struct fr_run_failure f = {.key = key, .line = line, .kind = kind, .reason = reason};
     struct fr_err err = {0};
     if (fr_store_run_add_failures(p->st, p->out->run.id, &f, 1, &err))
-        store_failed(p, &err);
+        fr__push_store_failed(p, &err);
 }
 
-static void seqs_add(struct seqs *l, uint64_t seq)
+void fr__push_seqs_add(struct seqs *l, uint64_t seq)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
@@ -202,8 +110,8 @@ static void seqs_add(struct seqs *l, uint64_t seq)
  * key's batch is still in flight in the store: a crash in between only
  * costs the next run a lookup, never a duplicate.
  */
-static void defer_outcome(struct push *p, const struct rec *r, enum fr_journal_state state,
-                          const char *error)
+void fr__push_defer_outcome(struct push *p, const struct rec *r, enum fr_journal_state state,
+                            const char *error)
 {
     if (p->nsettled == p->capsettled) {
         p->capsettled = p->capsettled ? p->capsettled * 2 : 256;
@@ -220,13 +128,13 @@ static void defer_outcome(struct push *p, const struct rec *r, enum fr_journal_s
  * Commits, in one transaction, the deferred outcomes, the rows of the
  * batches they settled, and sent's in-flight row (sent may be NULL).
  */
-static void commit(struct push *p, const struct fr_journal_batch *sent)
+void fr__push_commit(struct push *p, const struct fr_journal_batch *sent)
 {
     struct fr_err err = {0};
     if (!p->opts->dry_run && !p->store_broken &&
         fr_store_journal_commit(p->st, p->job->name, p->out->run.id, p->settled, p->nsettled,
                                 p->done.v, p->done.n, sent, fr_wall_ms(), &err))
-        store_failed(p, &err);
+        fr__push_store_failed(p, &err);
     for (size_t i = 0; i < p->nsettled; i++) {
         if (!p->store_broken)
             json_object_del(p->unsettled, p->settled[i].key);
@@ -257,7 +165,7 @@ static void progress(struct push *p, bool final)
 
 /* ---- batches ---------------------------------------------------------------------------- */
 
-static struct batch *batch_new(struct push *p, bool retry_pass)
+struct batch *fr__push_batch_new(struct push *p, bool retry_pass)
 {
     struct batch *b = fr_calloc(1, sizeof(*b));
     b->p = p;
@@ -271,7 +179,7 @@ static void batch_free(struct batch *b)
     if (!b)
         return;
     for (size_t i = 0; i < b->n; i++) {
-        rec_release(&b->recs[i]);
+        fr__push_rec_release(&b->recs[i]);
         if (b->why)
             free(b->why[i]);
     }
@@ -292,7 +200,7 @@ static bool batch_fits(const struct push *p, const struct batch *b, const struct
     return b->bytes + r->len + 1 <= p->job->request.max_bytes;
 }
 
-static void batch_add(struct batch *b, struct rec *r)
+void fr__push_batch_add(struct batch *b, struct rec *r)
 {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 16;
@@ -346,12 +254,13 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
                 p->counts->created++;
             else
                 p->counts->duplicate++;
-            defer_outcome(p, r, created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE, NULL);
+            fr__push_defer_outcome(p, r, created ? FR_JOURNAL_CREATED : FR_JOURNAL_DUPLICATE, NULL);
             break;
         }
         case FR_OUTCOME_FAILED:
-            defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
-            report(p, r->key, r->line, "failed", res->message ? res->message : "refused");
+            fr__push_defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
+            fr__push_record_failure(p, r->key, r->line, "failed",
+                                    res->message ? res->message : "refused");
             break;
         case FR_OUTCOME_RETRY:
         case FR_OUTCOME_MISSING:
@@ -360,14 +269,16 @@ static void settle(struct push *p, struct batch *b, const struct fr_record_resul
                 keep_for_retry(p, r);
                 b->held = true;
             } else if (res->outcome == FR_OUTCOME_RETRY) {
-                defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
-                report(p, r->key, r->line, "failed", res->message ? res->message : "retry");
+                fr__push_defer_outcome(p, r, FR_JOURNAL_FAILED, res->message);
+                fr__push_record_failure(p, r->key, r->line, "failed",
+                                        res->message ? res->message : "retry");
             } else {
                 /* Unknown: stays in flight so the next run looks it up before resending. */
                 b->keep_row = true;
-                report(p, r->key, r->line, "failed",
-                       "outcome unknown: missing from the batch answer twice; the next run "
-                       "checks it with the lookup request");
+                fr__push_record_failure(
+                    p, r->key, r->line, "failed",
+                    "outcome unknown: missing from the batch answer twice; the next run "
+                    "checks it with the lookup request");
             }
             break;
         }
@@ -416,9 +327,6 @@ static void settle_from_answer(struct push *p, struct batch *b, struct fr_http_r
     free(keys);
 }
 
-static void send_batch(struct push *p, struct batch *b);
-static void look_up_batch(struct push *p, struct batch *b, const char *why);
-
 /* A batch that gave up on transient errors: its outcome is known only if nothing acted. */
 static void gave_up(struct push *p, struct batch *b, struct fr_http_result *res)
 {
@@ -426,7 +334,7 @@ static void gave_up(struct push *p, struct batch *b, struct fr_http_result *res)
                 FR_LI("records", b->n), FR_LB("retry_pass", b->retry_pass),
                 FR_LB("may_have_acted", res->maybe_acted));
     if (!b->retry_pass && ++p->gave_up_batches >= GIVE_UP_BATCHES)
-        fatal(p, FR_EUNREACHABLE, res->err.msg);
+        fr__push_fatal(p, FR_EUNREACHABLE, res->err.msg);
     if (!b->retry_pass) {
         for (size_t i = 0; i < b->n; i++)
             keep_for_retry(p, &b->recs[i]);
@@ -437,23 +345,24 @@ static void gave_up(struct push *p, struct batch *b, struct fr_http_result *res)
         settle_all(p, b, FR_OUTCOME_FAILED, msg);
         free(msg);
         if (!p->out->code)
-            fatal(p, FR_EUNREACHABLE, res->err.msg);
+            fr__push_fatal(p, FR_EUNREACHABLE, res->err.msg);
     } else {
         b->keep_row = true;
         for (size_t i = 0; i < b->n; i++)
-            report(p, b->recs[i].key, b->recs[i].line, "failed",
-                   "outcome unknown: the target stayed unreachable; the next run checks it "
-                   "with the lookup request");
+            fr__push_record_failure(
+                p, b->recs[i].key, b->recs[i].line, "failed",
+                "outcome unknown: the target stayed unreachable; the next run checks it "
+                "with the lookup request");
         if (!p->out->code)
-            fatal(p, FR_EUNREACHABLE, res->err.msg);
+            fr__push_fatal(p, FR_EUNREACHABLE, res->err.msg);
     }
 }
 
 /* The batch's row is done with, held for the retry pass, or kept; then it goes. */
-static void batch_release(struct push *p, struct batch *b)
+void fr__push_batch_release(struct push *p, struct batch *b)
 {
     if (b->seq && !b->keep_row)
-        seqs_add(b->held ? &p->held : &p->done, b->seq);
+        fr__push_seqs_add(b->held ? &p->held : &p->done, b->seq);
     batch_free(b);
 }
 
@@ -470,11 +379,11 @@ static void batch_done(struct fr_http_result *res, void *ud)
     if (res->code == FR_OK) {
         settle_from_answer(p, b, res);
     } else if (res->code == FR_EINDOUBT) {
-        look_up_batch(p, b, res->err.msg);
+        fr__push_look_up_batch(p, b, res->err.msg);
         return; /* b lives on until its lookups are answered */
     } else if (res->code == FR_EAUTH) {
         settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
-        fatal(p, FR_EAUTH, res->err.msg);
+        fr__push_fatal(p, FR_EAUTH, res->err.msg);
     } else if (res->code == FR_EREJECTED || res->code == FR_ETOOBIG) {
         /* The API refused the request: every record in it failed with that reason. */
         settle_all(p, b, FR_OUTCOME_FAILED, res->err.msg);
@@ -485,13 +394,14 @@ static void batch_done(struct fr_http_result *res, void *ud)
         /* Cut off on the wire: in doubt; the row stays so the next run looks the keys up. */
         b->keep_row = true;
         for (size_t i = 0; i < b->n; i++)
-            report(p, b->recs[i].key, b->recs[i].line, "failed",
-                   "outcome unknown: the run stopped while this record's batch was on the wire; "
-                   "the next run checks it with the lookup request");
+            fr__push_record_failure(
+                p, b->recs[i].key, b->recs[i].line, "failed",
+                "outcome unknown: the run stopped while this record's batch was on the wire; "
+                "the next run checks it with the lookup request");
     } else {
         gave_up(p, b, res);
     }
-    batch_release(p, b);
+    fr__push_batch_release(p, b);
 }
 
 /* ---- in doubt: look the keys up, resend only what the target does not have ------------- */
@@ -519,7 +429,7 @@ static int lookup_verdict(struct push *p, const struct fr_http_result *res, char
     *why =
         fr_asprintf("in-doubt key could not be checked with the lookup request: %s", res->err.msg);
     if (res->code == FR_EAUTH || res->code == FR_EUNREACHABLE)
-        fatal(p, res->code, res->err.msg);
+        fr__push_fatal(p, res->code, res->err.msg);
     return -1;
 }
 
@@ -534,22 +444,24 @@ static void doubt_resolved(struct push *p, struct batch *b)
         if (b->found[i] == 1) {
             /* The lost answer was a success: this run created it. */
             p->counts->created++;
-            defer_outcome(p, r, FR_JOURNAL_CREATED, NULL);
+            fr__push_defer_outcome(p, r, FR_JOURNAL_CREATED, NULL);
         } else if (b->found[i] == 0 && !p->stop && b->doubt_rounds < max_rounds) {
             if (!again) {
-                again = batch_new(p, b->retry_pass);
+                again = fr__push_batch_new(p, b->retry_pass);
                 again->doubt_rounds = b->doubt_rounds;
             }
             r->sent_before = true;
-            batch_add(again, r);
+            fr__push_batch_add(again, r);
         } else if (b->found[i] == 0) {
-            defer_outcome(p, r, FR_JOURNAL_FAILED, "not stored: answers kept getting lost");
-            report(p, r->key, r->line, "failed",
-                   p->stop ? "not stored (the lookup says so); not resent: the run is stopping"
-                           : "not stored: the target lost the answer to every send of it");
+            fr__push_defer_outcome(p, r, FR_JOURNAL_FAILED,
+                                   "not stored: answers kept getting lost");
+            fr__push_record_failure(
+                p, r->key, r->line, "failed",
+                p->stop ? "not stored (the lookup says so); not resent: the run is stopping"
+                        : "not stored: the target lost the answer to every send of it");
         } else {
             unknown++;
-            report(p, r->key, r->line, "failed", b->why[i]);
+            fr__push_record_failure(p, r->key, r->line, "failed", b->why[i]);
         }
     }
     FR_LOG_INFO("in-doubt batch checked", FR_LI("records", b->n),
@@ -557,11 +469,11 @@ static void doubt_resolved(struct push *p, struct batch *b)
     if (unknown)
         b->keep_row = true; /* the next run looks those up again */
     else if (b->seq)
-        seqs_add(&p->done, b->seq); /* goes with the resend's mark, in one commit */
+        fr__push_seqs_add(&p->done, b->seq); /* goes with the resend's mark, in one commit */
     b->seq = unknown ? b->seq : 0;
     if (again)
-        send_batch(p, again);
-    batch_release(p, b);
+        fr__push_send_batch(p, again);
+    fr__push_batch_release(p, b);
 }
 
 static void probe_done(struct fr_http_result *res, void *ud)
@@ -580,7 +492,7 @@ static void probe_done(struct fr_http_result *res, void *ud)
  * Each key is looked up (concurrently, within max_in_flight and the rate
  * limiter); doubt_resolved takes it from there.
  */
-static void look_up_batch(struct push *p, struct batch *b, const char *why)
+void fr__push_look_up_batch(struct push *p, struct batch *b, const char *why)
 {
     b->doubt_rounds++;
     p->out->in_doubt++;
@@ -646,8 +558,8 @@ static void drain(struct push *p, size_t below)
 static void abandon(struct push *p, struct batch *b)
 {
     for (size_t i = 0; b && i < b->n; i++)
-        report(p, b->recs[i].key, b->recs[i].line, "failed",
-               "not sent: the run stopped before this record's batch went out");
+        fr__push_record_failure(p, b->recs[i].key, b->recs[i].line, "failed",
+                                "not sent: the run stopped before this record's batch went out");
     batch_free(b);
 }
 
@@ -655,7 +567,7 @@ static void abandon(struct push *p, struct batch *b)
  * Journals b's keys as in flight (with the outcomes settled so far), then
  * hands b to the client. Takes b. Safe inside the client's callbacks.
  */
-static void send_batch(struct push *p, struct batch *b)
+void fr__push_send_batch(struct push *p, struct batch *b)
 {
     if (b->n == 0 || p->stop) {
         abandon(p, b);
@@ -671,7 +583,7 @@ static void send_batch(struct push *p, struct batch *b)
         keys[i] = b->recs[i].key;
     b->seq = ++p->next_seq;
     struct fr_journal_batch sent = {.seq = b->seq, .keys = keys, .n = b->n};
-    commit(p, &sent);
+    fr__push_commit(p, &sent);
     free(keys);
     if (p->store_broken) { /* the journal failed: sending now could post twice later */
         abandon(p, b);
@@ -700,7 +612,7 @@ static void send_batch(struct push *p, struct batch *b)
                                   .nbody_rules = job->nbody_errors,
                                   .resolve_doubt = job->lookup.configured};
     if (fr_http_submit(p->target, &req, batch_done, b)) {
-        fatal(p, FR_EINVAL, "the job's request is malformed (method or path)");
+        fr__push_fatal(p, FR_EINVAL, "the job's request is malformed (method or path)");
         batch_free(b);
     } else {
         p->in_flight++;
@@ -711,7 +623,7 @@ static void send_batch(struct push *p, struct batch *b)
 /* Sends b, then waits while max_in_flight requests are on the wire. Takes b. */
 static void dispatch(struct push *p, struct batch *b)
 {
-    send_batch(p, b);
+    fr__push_send_batch(p, b);
     int max = fr_http_target_conf(p->target)->max_in_flight;
     drain(p, (size_t)(max > 0 ? max : 1));
 }
@@ -720,13 +632,13 @@ static void dispatch(struct push *p, struct batch *b)
 static void enqueue(struct push *p, struct rec *r, bool retry_pass)
 {
     if (!p->cur)
-        p->cur = batch_new(p, retry_pass);
+        p->cur = fr__push_batch_new(p, retry_pass);
     if (!batch_fits(p, p->cur, r)) {
         struct batch *full = p->cur;
-        p->cur = batch_new(p, retry_pass);
+        p->cur = fr__push_batch_new(p, retry_pass);
         dispatch(p, full);
     }
-    batch_add(p->cur, r);
+    fr__push_batch_add(p->cur, r);
     if (p->cur->n >= (size_t)p->job->request.batch_size) {
         struct batch *full = p->cur;
         p->cur = NULL;
@@ -744,9 +656,10 @@ static void send_ready(struct push *p)
         p->nready = p->capready = 0;
         for (size_t i = 0; i < n; i++) {
             if (p->stop) {
-                report(p, ready[i].key, ready[i].line, "failed",
-                       "not sent: the run stopped before this record's batch went out");
-                rec_release(&ready[i]);
+                fr__push_record_failure(
+                    p, ready[i].key, ready[i].line, "failed",
+                    "not sent: the run stopped before this record's batch went out");
+                fr__push_rec_release(&ready[i]);
             } else {
                 enqueue(p, &ready[i], false);
             }
@@ -787,12 +700,9 @@ char *fr_push_expand_key(const char *tmpl, const char *key)
 
 static void repeated_key(struct push *p, const struct rec *r)
 {
-    report(p, r->key, r->line, "rejected",
-           "key appears again in the source; the first record with it was sent");
+    fr__push_record_failure(p, r->key, r->line, "rejected",
+                            "key appears again in the source; the first record with it was sent");
 }
-
-/* What the journal and the target say of a record: send it, it is settled, or wait. */
-enum verdict { SETTLED, SEND, LOOKING_UP };
 
 /* A key an earlier run left in flight, being looked up; the record waits here. */
 struct leftover {
@@ -827,7 +737,7 @@ static void leftover_done(struct fr_http_result *res, void *ud)
             .key = r->key, .state = FR_JOURNAL_CREATED, .payload_hash = r->hash};
         struct fr_err jerr = {0};
         if (fr_store_journal_update(p->st, p->job->name, lo->run_id, &u, 1, fr_wall_ms(), &jerr))
-            store_failed(p, &jerr);
+            fr__push_store_failed(p, &jerr);
         else if (lo->dead)
             p->dead[lo->dead - 1].resolved++;
         p->counts->duplicate++;
@@ -838,10 +748,10 @@ static void leftover_done(struct fr_http_result *res, void *ud)
         r->dead = lo->dead;
         ready_add(p, r);
     } else {
-        report(p, r->key, r->line, "failed", why);
+        fr__push_record_failure(p, r->key, r->line, "failed", why);
     }
     free(why);
-    rec_release(r);
+    fr__push_rec_release(r);
     free(lo);
 }
 
@@ -876,7 +786,8 @@ static enum verdict in_doubt(struct push *p, struct rec *r, const char *run_id, 
     free(path);
     if (rc) {
         free(lo);
-        report(p, r->key, r->line, "failed", "the job's lookup request is malformed");
+        fr__push_record_failure(p, r->key, r->line, "failed",
+                                "the job's lookup request is malformed");
         return SETTLED;
     }
     /* A repeat of the key later in the source waits for this answer: it is rejected. */
@@ -891,7 +802,7 @@ static enum verdict in_doubt(struct push *p, struct rec *r, const char *run_id, 
  * What the journal says about r: SEND, SETTLED here (skipped, changed, a
  * repeat), or LOOKING_UP (r was taken: its key is being looked up).
  */
-static enum verdict needs_sending(struct push *p, struct rec *r)
+enum verdict fr__push_needs_sending(struct push *p, struct rec *r)
 {
     if (p->opts->fresh)
         return SEND;
@@ -903,7 +814,7 @@ static enum verdict needs_sending(struct push *p, struct rec *r)
     struct fr_err err = {0};
     int rc = fr_store_journal_get(p->st, p->job->name, r->key, &e, &err);
     if (rc && rc != FR_ENOTFOUND) {
-        store_failed(p, &err);
+        fr__push_store_failed(p, &err);
         return SETTLED;
     }
     json_t *di = json_object_get(p->dead_keys, r->key);
@@ -935,7 +846,7 @@ static enum verdict needs_sending(struct push *p, struct rec *r)
             char *why = fr_asprintf("payload changed since run %s posted it; not resent "
                                     "(roll that run back, or run with --fresh)",
                                     e.run_id);
-            report(p, r->key, r->line, "changed", why);
+            fr__push_record_failure(p, r->key, r->line, "changed", why);
             free(why);
         }
         break;
@@ -973,26 +884,26 @@ static void process(struct push *p, struct fr_record *in)
 {
     const struct fr_job_conf *job = p->job;
     if (in->error) {
-        report(p, NULL, in->line, "rejected", in->error);
+        fr__push_record_failure(p, NULL, in->line, "rejected", in->error);
         return;
     }
     struct rec r = {.line = in->line};
     char *why = NULL;
     if (fr_map_write(p->map, in->fields, &p->text, &r.key, &why)) {
         char *key = source_key(job, in->fields);
-        report(p, key, in->line, "rejected", why);
+        fr__push_record_failure(p, key, in->line, "rejected", why);
         free(key);
         free(why);
         return;
     }
     if (!r.key) {
         char *msg = fr_asprintf("%s: the key field is empty", job->key);
-        report(p, NULL, in->line, "rejected", msg);
+        fr__push_record_failure(p, NULL, in->line, "rejected", msg);
         free(msg);
         return;
     }
     if (p->opts->only_key && strcmp(p->opts->only_key, r.key) != 0) {
-        rec_release(&r);
+        fr__push_rec_release(&r);
         return;
     }
     /* The canonical text is both the body and what the hash covers. */
@@ -1001,9 +912,9 @@ static void process(struct push *p, struct fr_record *in)
     fr_map_digest(p->map, r.text, r.len, r.hash);
     if (r.len + strlen(p->envelope_prefix) + 2 > job->request.max_bytes) {
         char *msg = fr_asprintf("payload of %zu bytes does not fit request.max_bytes", r.len);
-        report(p, r.key, r.line, "rejected", msg);
+        fr__push_record_failure(p, r.key, r.line, "rejected", msg);
         free(msg);
-        rec_release(&r);
+        fr__push_rec_release(&r);
         return;
     }
     /* The same key twice in the batch being built: the journal cannot see it yet. */
@@ -1011,13 +922,13 @@ static void process(struct push *p, struct fr_record *in)
         if (strcmp(p->cur->recs[i].key, r.key) == 0) {
             char *msg = fr_asprintf("key appears again in the source (first at line %llu)",
                                     (unsigned long long)p->cur->recs[i].line);
-            report(p, r.key, r.line, "rejected", msg);
+            fr__push_record_failure(p, r.key, r.line, "rejected", msg);
             free(msg);
-            rec_release(&r);
+            fr__push_rec_release(&r);
             return;
         }
     }
-    switch (needs_sending(p, &r)) {
+    switch (fr__push_needs_sending(p, &r)) {
     case SEND:
         enqueue(p, &r, false);
         break;
@@ -1025,7 +936,7 @@ static void process(struct push *p, struct fr_record *in)
         drain(p, (size_t)FR_MAX(fr_http_target_conf(p->target)->max_in_flight, 1));
         break;
     case SETTLED:
-        rec_release(&r);
+        fr__push_rec_release(&r);
         break;
     }
 }
@@ -1034,10 +945,11 @@ static void process(struct push *p, struct fr_record *in)
 static void abandon_again(struct push *p)
 {
     for (size_t i = 0; i < p->nagain; i++) {
-        report(p, p->again[i].key, p->again[i].line, "failed",
-               "outcome unknown: the run stopped before its retry pass; the next run checks it "
-               "with the lookup request");
-        rec_release(&p->again[i]);
+        fr__push_record_failure(
+            p, p->again[i].key, p->again[i].line, "failed",
+            "outcome unknown: the run stopped before its retry pass; the next run checks it "
+            "with the lookup request");
+        fr__push_rec_release(&p->again[i]);
     }
     p->nagain = 0;
 }
@@ -1059,9 +971,9 @@ static void retry_pass(struct push *p)
     bool all_sent = true;
     for (size_t i = 0; i < n; i++) {
         if (p->stop) {
-            report(p, again[i].key, again[i].line, "failed",
-                   "outcome unknown: the run stopped before resending it");
-            rec_release(&again[i]);
+            fr__push_record_failure(p, again[i].key, again[i].line, "failed",
+                                    "outcome unknown: the run stopped before resending it");
+            fr__push_rec_release(&again[i]);
             all_sent = false;
             continue;
         }
@@ -1072,7 +984,7 @@ static void retry_pass(struct push *p)
     p->retry_pass_complete = all_sent && !p->stop;
     /* Anything that asked for yet another pass was reported by settle(). */
     for (size_t i = 0; i < p->nagain; i++)
-        rec_release(&p->again[i]);
+        fr__push_rec_release(&p->again[i]);
     p->nagain = 0;
     free(again);
 }
@@ -1099,7 +1011,7 @@ static int load_dead(const char *run_id, uint64_t seq, int64_t sent_ms, const ch
 }
 
 /* Reads the in-flight batches earlier runs of the job left behind. */
-static int load_in_doubt(struct push *p, struct fr_err *err)
+int fr__push_load_in_doubt(struct push *p, struct fr_err *err)
 {
     if (p->opts->fresh)
         return FR_OK;
@@ -1115,12 +1027,12 @@ static int load_in_doubt(struct push *p, struct fr_err *err)
  * The last commit: outcomes, settled batches, the batches held for a retry
  * pass that resent them all, and earlier runs' batches now resolved.
  */
-static void finish_journal(struct push *p)
+void fr__push_finish_journal(struct push *p)
 {
     if (p->retry_pass_complete)
         for (size_t i = 0; i < p->held.n; i++)
-            seqs_add(&p->done, p->held.v[i]);
-    commit(p, NULL);
+            fr__push_seqs_add(&p->done, p->held.v[i]);
+    fr__push_commit(p, NULL);
     size_t left = 0;
     for (size_t i = 0; i < p->ndead && !p->stop && !p->opts->dry_run; i++) {
         struct dead *d = &p->dead[i];
@@ -1130,7 +1042,7 @@ static void finish_journal(struct push *p)
         }
         struct fr_err err = {0};
         if (fr_store_journal_forget(p->st, p->job->name, d->run_id, d->seq, &err))
-            store_failed(p, &err);
+            fr__push_store_failed(p, &err);
     }
     if (left)
         FR_LOG_WARN("keys an earlier run left in flight are still unresolved (not in this run's "
@@ -1156,7 +1068,7 @@ static int setup(struct push *p, struct fr_err *err)
     json_decref(env);
     p->map = fr_map_new(p->job->map, p->job->nmap, p->job->key);
     rc = fr_source_open(&p->job->source, &p->src, err);
-    return rc ? rc : load_in_doubt(p, err);
+    return rc ? rc : fr__push_load_in_doubt(p, err);
 }
 
 static void read_all(struct push *p)
@@ -1173,7 +1085,7 @@ static void read_all(struct push *p)
         int rc = fr_source_next(p->src, &rec, &eof, &err);
         if (rc) {
             FR_LOG_ERROR("source failed", FR_LS("error", err.msg));
-            fatal(p, rc == FR_EIO ? FR_EIO : FR_EPARSE, err.msg);
+            fr__push_fatal(p, rc == FR_EIO ? FR_EIO : FR_EPARSE, err.msg);
             fr_record_release(&rec);
             return;
         }
@@ -1307,9 +1219,9 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     if (!opts->dry_run)
         rc = fr_store_run_begin(st, run, &err);
     if (rc) {
-        fatal(&p, FR_ESTORE, err.msg);
+        fr__push_fatal(&p, FR_ESTORE, err.msg);
     } else if ((rc = setup(&p, &err))) {
-        fatal(&p, rc, err.msg);
+        fr__push_fatal(&p, rc, err.msg);
     } else {
         read_all(&p);
         flush(&p);
@@ -1317,7 +1229,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
         drain(&p, 1);
     }
     stop_requested(&p);
-    finish_journal(&p);
+    fr__push_finish_journal(&p);
     progress(&p, true);
 
     if (p.target) {
@@ -1352,10 +1264,10 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
 
     abandon(&p, p.cur); /* only left when the run stopped early */
     for (size_t i = 0; i < p.nagain; i++)
-        rec_release(&p.again[i]);
+        fr__push_rec_release(&p.again[i]);
     free(p.again);
     for (size_t i = 0; i < p.nready; i++)
-        rec_release(&p.ready[i]);
+        fr__push_rec_release(&p.ready[i]);
     free(p.ready);
     free(p.settled);
     free(p.done.v);
