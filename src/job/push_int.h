@@ -1,7 +1,8 @@
 /*
  * push_int.h: what push.c (the run: read, map, batch, send, settle, the
  * retry pass) shares with push_recover.c (keys in doubt: looked up on the
- * target before anything is resent). Not for other modules.
+ * target before anything is resent) and push_report.c (the summary). Not
+ * for other modules.
  *
  * Threads: one run is one thread; the client's callbacks run inside
  * fr_http_step on it. Functions marked "safe in callbacks" may be called
@@ -144,6 +145,11 @@ void fr__push_batch_add(struct batch *b, struct rec *r);
 void fr__push_batch_release(struct push *p, struct batch *b);
 /* Journals b's keys in flight, then hands b to the client. Takes b. Safe in callbacks. */
 void fr__push_send_batch(struct push *p, struct batch *b);
+
+/* ---- push_report.c ---------------------------------------------------------------------- */
+
+/* Logs the run summary (info when it exited 0, critical for 1, error otherwise). */
+void fr__push_log_summary(const struct push *p);
 
 /* ---- push_recover.c --------------------------------------------------------------------- */
 
