@@ -12,7 +12,7 @@
 #include "http/client.h"
 #include "http/url.h"
 #include "job/map.h"
-#include "job/push.h"
+#include "job/report.h"
 #include "job/run.h"
 #include "job/schema.h"
 #include "job/sink.h"

@@ -10,6 +10,7 @@
 #include "http/client.h"
 #include "job/map.h"
 #include "job/push_int.h"
+#include "job/report.h"
 #include "job/results.h"
 #include "job/run.h"
 #include "job/source.h"
@@ -562,21 +563,6 @@ static void flush(struct push *p)
 
 /* ---- records ---------------------------------------------------------------------------- */
 
-char *fr_push_expand_key(const char *tmpl, const char *key)
-{
-    char *enc = fr_http_escape(key);
-    struct fr_buf b = FR_BUF_INIT;
-    const char *at;
-    while ((at = strstr(tmpl, "{{key}}"))) {
-        fr_buf_add(&b, tmpl, (size_t)(at - tmpl));
-        fr_buf_adds(&b, enc);
-        tmpl = at + strlen("{{key}}");
-    }
-    fr_buf_adds(&b, tmpl);
-    free(enc);
-    return fr_buf_detach(&b, NULL);
-}
-
 /*
  * The key of a record that could not be mapped, read straight from the
  * column the key field copies, so the report names the order. Caller frees.
@@ -752,20 +738,6 @@ static void read_all(struct push *p)
     }
 }
 
-bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c)
-{
-    uint64_t errors = c->failed + c->rejected;
-    int64_t max_errors = alert->max_errors;
-    if (max_errors < 0 && alert->max_error_rate < 0)
-        max_errors = 0; /* no alert block: every error counts */
-    if (max_errors >= 0 && errors > (uint64_t)max_errors)
-        return true;
-    if (alert->max_error_rate >= 0 && c->read > 0 &&
-        (double)errors / (double)c->read > alert->max_error_rate)
-        return true;
-    return false;
-}
-
 int fr_push_exit_status(const struct fr_push_result *r)
 {
     return fr_run_exit_status(r->code, r->over_threshold, r->signo);
@@ -778,25 +750,6 @@ void fr_push_settle_status(struct fr_push_result *r)
     fr_strlcpy(run->status, fr_run_status_name(run->exit_code, r->signo), sizeof(run->status));
     fr_run_reason(run->reason, sizeof(run->reason), r->code, &r->err, &run->counts,
                   r->over_threshold, r->signo);
-}
-
-void fr_push_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total, const char *run_id,
-                          const char *unit)
-{
-    size_t i;
-    json_t *f;
-    json_array_foreach(failures, i, f)
-    {
-        const char *k = json_string_value(json_object_get(f, "key"));
-        if (k)
-            fr_buf_addf(keys, "%s%s", i ? "," : "", k);
-        else
-            fr_buf_addf(keys, "%s(%s %lld)", i ? "," : "", unit,
-                        (long long)json_integer_value(json_object_get(f, "line")));
-    }
-    if (total > json_array_size(failures))
-        fr_buf_addf(keys, ",... (%llu in all; ferry runs show %s --failed)",
-                    (unsigned long long)total, run_id);
 }
 
 int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, struct fr_store *st,

@@ -5,6 +5,7 @@
 #include "core/jsonptr.h"
 #include "core/log.h"
 #include "http/client.h"
+#include "job/key_request.h"
 
 /*
  * push_recover.c: what a push run does about keys whose outcome it does

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "job/report.h"
 
 /*
  * push_report.c: what a push run says when it ends: the summary log line,

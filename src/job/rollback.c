@@ -4,7 +4,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/client.h"
-#include "job/push.h"
+#include "job/key_request.h"
 
 struct keys {
     char **v;
