@@ -4,7 +4,7 @@
 #include "core/buf.h"
 #include "http/client.h"
 
-char *fr_push_expand_key(const char *tmpl, const char *key)
+char *fr_key_request_path(const char *tmpl, const char *key)
 {
     char *enc = fr_http_escape(key);
     struct fr_buf b = FR_BUF_INIT;

@@ -12,6 +12,6 @@
  * A lookup or rollback path template with every {{key}} replaced by the
  * URL-encoded key. Caller frees.
  */
-char *fr_push_expand_key(const char *tmpl, const char *key);
+char *fr_key_request_path(const char *tmpl, const char *key);
 
 #endif

@@ -816,7 +816,7 @@ int fr_push_run(const struct fr_config *cfg, const struct fr_job_conf *job, stru
     }
     run->ended_ms = fr_wall_ms();
     out->signo = p.signo;
-    out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
+    out->over_threshold = !out->code && fr_report_over_threshold(&job->alert, &run->counts);
     fr_push_settle_status(out);
     if (!opts->dry_run && out->code != FR_ESTORE) {
         struct fr_err ferr = {0};

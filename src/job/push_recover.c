@@ -128,7 +128,7 @@ void fr__push_look_up_batch(struct push *p, struct batch *b, const char *why)
         free(b->why[i]);
         b->why[i] = NULL;
         b->probes[i] = (struct probe){.b = b, .i = i};
-        char *path = fr_push_expand_key(lk->path, b->recs[i].key);
+        char *path = fr_key_request_path(lk->path, b->recs[i].key);
         struct fr_http_request req = {.method = lk->method, .path = path};
         if (fr_http_submit(p->target, &req, probe_done, &b->probes[i])) {
             b->why[i] = fr_strdup("the job's lookup request is malformed (method or path)");
@@ -258,7 +258,7 @@ static enum verdict in_doubt(struct push *p, struct rec *r, const char *run_id, 
     lo->p = p;
     lo->dead = dead;
     fr_strlcpy(lo->run_id, run_id, sizeof(lo->run_id));
-    char *path = fr_push_expand_key(p->job->lookup.path, r->key);
+    char *path = fr_key_request_path(p->job->lookup.path, r->key);
     struct fr_http_request req = {.method = p->job->lookup.method, .path = path};
     int rc = fr_http_submit(p->target, &req, leftover_done, lo);
     free(path);

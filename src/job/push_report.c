@@ -24,7 +24,7 @@ void fr__push_log_summary(const struct push *p)
     const struct fr_push_result *r = p->out;
     const struct fr_run_counts *c = &r->run.counts;
     struct fr_buf keys = FR_BUF_INIT;
-    fr_push_failure_keys(&keys, r->failures, r->failures_total, r->run.id, "line");
+    fr_report_failure_keys(&keys, r->failures, r->failures_total, r->run.id, "line");
     char started[40], ended[40];
     fr_format_rfc3339(r->run.started_ms, started, sizeof(started));
     fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));

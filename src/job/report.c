@@ -1,7 +1,7 @@
 #include "core/common.h"
 #include "job/report.h"
 
-bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c)
+bool fr_report_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c)
 {
     uint64_t errors = c->failed + c->rejected;
     int64_t max_errors = alert->max_errors;
@@ -15,8 +15,8 @@ bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct 
     return false;
 }
 
-void fr_push_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total, const char *run_id,
-                          const char *unit)
+void fr_report_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total,
+                            const char *run_id, const char *unit)
 {
     size_t i;
     json_t *f;

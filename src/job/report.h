@@ -19,14 +19,14 @@
  * block any failed or rejected record crosses (max_errors 0): exit 0 means
  * every record was accepted.
  */
-bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
+bool fr_report_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
 
 /*
  * The keys of a run's failures for its summary line, into keys: "K1,K2",
  * a record without a key as "(UNIT N)" from its "line", and when total is
  * more than the failures listed, where to see them all (ferry runs show).
  */
-void fr_push_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total, const char *run_id,
-                          const char *unit);
+void fr_report_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total,
+                            const char *run_id, const char *unit);
 
 #endif

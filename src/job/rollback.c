@@ -102,7 +102,7 @@ int fr_rollback_run(const struct fr_config *cfg, const struct fr_job_conf *job, 
             struct del *d = fr_calloc(1, sizeof(*d));
             d->ctx = &ctx;
             d->key = fr_strdup(keys.v[i]);
-            char *path = fr_push_expand_key(job->rollback.path, keys.v[i]);
+            char *path = fr_key_request_path(job->rollback.path, keys.v[i]);
             struct fr_http_request req = {.method = job->rollback.method, .path = path};
             if (fr_http_submit(target, &req, deleted, d) == 0)
                 ctx.in_flight++;

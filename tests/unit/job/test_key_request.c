@@ -8,13 +8,13 @@
 
 static void test_expand_key(void **state)
 {
-    char *p = fr_push_expand_key("/credits/{{key}}", "SO 1/2");
+    char *p = fr_key_request_path("/credits/{{key}}", "SO 1/2");
     assert_string_equal(p, "/credits/SO%201%2F2");
     free(p);
-    p = fr_push_expand_key("/a/{{key}}?k={{key}}", "x");
+    p = fr_key_request_path("/a/{{key}}?k={{key}}", "x");
     assert_string_equal(p, "/a/x?k=x");
     free(p);
-    p = fr_push_expand_key("/none", "x");
+    p = fr_key_request_path("/none", "x");
     assert_string_equal(p, "/none");
     free(p);
 }
