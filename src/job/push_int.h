@@ -122,8 +122,7 @@ enum verdict { SETTLED, SEND, LOOKING_UP };
 void fr__push_rec_release(struct rec *r);
 /* Stops the run with code and msg (the first reason wins): read no more. */
 void fr__push_fatal(struct push *p, int code, const char *msg);
-/* The journal cannot be written: logged, the run stops with FR_ESTORE, nothing more is committed.
- */
+/* The journal cannot be written: logged; the run stops with FR_ESTORE and commits nothing more. */
 void fr__push_store_failed(struct push *p, const struct fr_err *err);
 /*
  * One record that did not make it (kind "rejected", "changed" or "failed";
@@ -131,6 +130,7 @@ void fr__push_store_failed(struct push *p, const struct fr_err *err);
  */
 void fr__push_record_failure(struct push *p, const char *key, uint64_t line, const char *kind,
                              const char *reason);
+/* Appends a batch number to l. */
 void fr__push_seqs_add(struct seqs *l, uint64_t seq);
 /* Keeps r's outcome for the next journal commit; r is copied, not taken. */
 void fr__push_defer_outcome(struct push *p, const struct rec *r, enum fr_journal_state state,
