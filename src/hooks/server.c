@@ -445,10 +445,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
                                       const char *value)
 {
     struct headers *h = cls;
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 16;
-        h->v = fr_reallocarray(h->v, h->cap, sizeof(*h->v));
-    }
+    FR_ALLOC_GROW(h->v, h->n + 1, h->cap);
     h->v[h->n++] = (struct fr_header){key, value ? value : ""};
     return MHD_YES;
 }

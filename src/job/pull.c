@@ -12,7 +12,7 @@
 #include "http/client.h"
 #include "http/url.h"
 #include "job/map.h"
-#include "job/push.h"
+#include "job/report.h"
 #include "job/run.h"
 #include "job/run_metrics.h"
 #include "job/schema.h"
@@ -712,7 +712,7 @@ static void log_summary(const struct pull *p)
     const struct fr_pull_result *r = p->out;
     const struct fr_run_counts *c = &r->run.counts;
     struct fr_buf keys = FR_BUF_INIT;
-    fr_push_failure_keys(&keys, r->failures, r->failures_total, r->run.id, "record");
+    fr_report_failure_keys(&keys, r->failures, r->failures_total, r->run.id, "record");
     char started[40], ended[40];
     fr_format_rfc3339(r->run.started_ms, started, sizeof(started));
     fr_format_rfc3339(r->run.ended_ms, ended, sizeof(ended));
@@ -804,7 +804,7 @@ int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tcon
         run->counts.token_refreshes = hs->token_fetches;
     }
     run->ended_ms = fr_wall_ms();
-    out->over_threshold = !out->code && fr_push_over_threshold(&job->alert, &run->counts);
+    out->over_threshold = !out->code && fr_report_over_threshold(&job->alert, &run->counts);
     settle_status(out);
     if (begun) {
         struct fr_err ferr = {0};

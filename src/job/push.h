@@ -24,7 +24,6 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/observer.h"
@@ -78,27 +77,6 @@ struct fr_push_result {
 int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                 struct fr_store *st, const struct fr_push_opts *opts, struct fr_push_result *out);
 void fr_push_result_release(struct fr_push_result *r);
-
-/*
- * Whether the counts cross the job's alert limits. Without an `alert`
- * block any failed or rejected record crosses (max_errors 0): exit 0 means
- * every record was accepted.
- */
-bool fr_push_over_threshold(const struct fr_job_alert_conf *alert, const struct fr_run_counts *c);
-
-/*
- * The keys of a run's failures for its summary line, into keys: "K1,K2",
- * a record without a key as "(UNIT N)" from its "line", and when total is
- * more than the failures listed, where to see them all (ferry runs show).
- */
-void fr_push_failure_keys(struct fr_buf *keys, json_t *failures, uint64_t total, const char *run_id,
-                          const char *unit);
-
-/*
- * A lookup or rollback path template with every {{key}} replaced by the
- * URL-encoded key. Caller frees.
- */
-char *fr_push_expand_key(const char *tmpl, const char *key);
 
 /*
  * (created + duplicate + skipped) / those plus failed and rejected: records

@@ -4,8 +4,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/client.h"
-#include "job/push.h"
 #include "job/job_conf.h"
+#include "job/key_request.h"
 
 struct keys {
     char **v;
@@ -100,7 +100,7 @@ int fr_rollback_run(const struct fr_job_conf *job, const struct fr_target_conf *
             struct del *d = fr_calloc(1, sizeof(*d));
             d->ctx = &ctx;
             d->key = fr_strdup(keys.v[i]);
-            char *path = fr_push_expand_key(job->rollback.path, keys.v[i]);
+            char *path = fr_key_request_path(job->rollback.path, keys.v[i]);
             struct fr_http_request req = {.method = job->rollback.method, .path = path};
             if (fr_http_submit(target, &req, deleted, d) == 0)
                 ctx.in_flight++;

@@ -110,10 +110,7 @@ static struct series *get(struct fr_metrics *m, enum fr_metric_id id, const char
     if (s)
         return s;
     struct family *f = &m->fam[id];
-    if (f->n == f->cap) {
-        f->cap = f->cap ? f->cap * 2 : 8;
-        f->v = fr_reallocarray(f->v, f->cap, sizeof(*f->v));
-    }
+    FR_ALLOC_GROW(f->v, f->n + 1, f->cap);
     s = &f->v[f->n++];
     memset(s, 0, sizeof(*s));
     for (size_t l = 0; l < fr_metric_def(id)->nlabels; l++)
