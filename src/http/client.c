@@ -12,6 +12,7 @@
 #include "http/auth.h"
 #include "http/breaker.h"
 #include "http/ratelimit.h"
+#include "http/retry.h"
 #include "obs/metrics.h"
 
 /* The first bytes of a failed response quoted in an error message. */
@@ -700,17 +701,29 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     xfer_free(x);
 }
 
-static int64_t retry_delay(struct xfer *x, const struct fr_verdict *v, int64_t now_ms)
+static uint64_t rng_next(void *rng)
+{
+    return fr_rng_next(rng);
+}
+
+/* What to do after x's attempt with verdict v (retry.h decides; this only reads the clock). */
+static struct fr_retry_decision decide(const struct xfer *x, const struct fr_verdict *v,
+                                       int64_t now_ms, int64_t wall_ms)
 {
     struct fr_http_target *t = x->t;
-    if (v->cls == FR_CLASS_RATE_LIMITED && x->retry_after[0]) {
-        int64_t ms;
-        if (fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ms) == 0)
-            return FR_MIN(ms, t->conf.retry.cap_ms);
+    struct fr_retry_in in = {.verdict = *v,
+                             .attempts = x->attempts,
+                             .elapsed_ms = now_ms - x->first_sent_ms,
+                             .retry_after = x->retry_after,
+                             .now_wall_ms = wall_ms,
+                             .resolve_doubt = x->resolve_doubt,
+                             .idempotent = x->safe,
+                             .rand = {rng_next, &t->rng}};
+    struct fr_retry_decision d = fr_retry_decide(&t->conf.retry, &in);
+    if (d.retry_after_ignored)
         FR_LOG_WARN("ignoring an unparsable Retry-After header; backing off instead",
                     FR_LS("target", t->conf.name), FR_LS("retry_after", x->retry_after));
-    }
-    return fr_backoff_delay(&t->conf.retry, x->attempts, fr_rng_next(&t->rng));
+    return d;
 }
 
 /* One attempt's answer in the metrics: its status class and how long it took. */
@@ -747,6 +760,7 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 {
     struct fr_http_target *t = x->t;
     const struct fr_target_conf *conf = &t->conf;
+    int64_t wall_ms = fr_wall_ms(); /* for a Retry-After date */
     /*
      * A 401 after a refresh means the credentials or permissions are wrong
      * only when the token never worked: a token other requests succeeded
@@ -795,9 +809,8 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         t->stats.rate_limited++;
         fr_metric_add(fr_metrics_global(), FR_M_HTTP_RATE_LIMITED, (const char *[]){conf->name}, 1);
         int64_t ra = -1;
-        if (x->retry_after[0] && fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ra) == 0)
-            ra = FR_MIN(ra, conf->retry.cap_ms);
-        else
+        if (!x->retry_after[0] ||
+            fr_retry_after_capped(&conf->retry, x->retry_after, wall_ms, &ra) != 0)
             ra = -1;
         bool cut = fr_ratelimit_on_429(&t->limiter, fr_now_us(), ra);
         FR_LOG_WARN("rate limited by the target", FR_LS("target", conf->name),
@@ -813,11 +826,12 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     char what[CURL_ERROR_SIZE + 64], body[ERR_BODY_EXCERPT + 8];
     describe_outcome(x, rc, what, sizeof(what));
     struct fr_err err = {0};
-    switch (v.action) {
-    case FR_ACT_DONE:
+    struct fr_retry_decision d = decide(x, &v, now_ms, wall_ms);
+    switch (d.kind) {
+    case FR_RETRY_DONE:
         finish(x, FR_OK, v.cls, json, NULL, NULL, now_ms);
         return;
-    case FR_ACT_REFRESH_RETRY:
+    case FR_RETRY_REFRESH:
         if (fr_token_cache_invalidate(&t->token, x->token_generation))
             FR_LOG_WARN("token rejected (401); fetching a new one", FR_LS("target", conf->name));
         x->auth_retried = true;
@@ -825,33 +839,34 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         json_decref(json);
         enqueue_first(t, x);
         return;
-    case FR_ACT_RETRY: {
-        if (v.in_doubt && x->resolve_doubt) {
-            fr_err_set(&err, FR_EINDOUBT, x->status ? x->status : rc,
-                       "%s %s: no complete answer after sending (%s: %s); the target may have "
-                       "acted",
-                       x->method, x->log_path, v.reason, what);
-            finish(x, FR_EINDOUBT, v.cls, json, NULL, &err, now_ms);
-            return;
+    case FR_RETRY_IN_DOUBT:
+        fr_err_set(&err, FR_EINDOUBT, x->status ? x->status : rc,
+                   "%s %s: no complete answer after sending (%s: %s); the target may have "
+                   "acted",
+                   x->method, x->log_path, v.reason, what);
+        finish(x, FR_EINDOUBT, v.cls, json, NULL, &err, now_ms);
+        return;
+    case FR_RETRY_AFTER:
+        x->ready_at_ms = now_ms + d.delay_ms;
+        if (v.in_doubt) {
+            t->stats.in_doubt_resent++;
+            if (!t->warned_blind_resend)
+                FR_LOG_WARN("resending a request whose answer was lost after it was sent: "
+                            "only the target's duplicate check keeps it from acting twice",
+                            FR_LS("target", conf->name), FR_LS("method", x->method),
+                            FR_LS("path", x->log_path));
+            t->warned_blind_resend = true;
         }
-        int64_t delay = retry_delay(x, &v, now_ms);
-        if (fr_retry_allowed(&conf->retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
-            x->ready_at_ms = now_ms + delay;
-            if (v.in_doubt) {
-                t->stats.in_doubt_resent++;
-                if (!t->warned_blind_resend)
-                    FR_LOG_WARN("resending a request whose answer was lost after it was sent: "
-                                "only the target's duplicate check keeps it from acting twice",
-                                FR_LS("target", conf->name), FR_LS("method", x->method),
-                                FR_LS("path", x->log_path));
-                t->warned_blind_resend = true;
-            }
-            FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
-                         FR_LI("delay_ms", delay), FR_LI("attempt", x->attempts));
-            json_decref(json);
-            enqueue(t, x);
-            return;
-        }
+        FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
+                     FR_LI("delay_ms", d.delay_ms), FR_LI("attempt", x->attempts));
+        json_decref(json);
+        enqueue(t, x);
+        return;
+    case FR_RETRY_GIVE_UP:
+    default:
+        break;
+    }
+    if (d.give_up != FR_GIVE_UP_FINAL) { /* a retry the limits refused */
         if (v.cls == FR_CLASS_BODY_ERROR)
             fr_err_set(&err, FR_EREJECTED, x->status,
                        "%s %s: the response body reports a failure: %s", x->method, x->log_path,
@@ -864,29 +879,24 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         finish(x, err.code, v.cls, json, body_error, &err, now_ms);
         return;
     }
-    case FR_ACT_FAIL:
-    default:
-        excerpt(x, body, sizeof(body));
-        if (v.cls == FR_CLASS_AUTH)
-            fr_err_set(&err, FR_EAUTH, x->status,
-                       "%s %s: the target rejected a fresh token (401): check the client's "
-                       "permissions and credentials: %s",
-                       x->method, x->log_path, body);
-        else if (v.cls == FR_CLASS_BODY_ERROR)
-            fr_err_set(&err, FR_EREJECTED, x->status,
-                       "%s %s: the response body reports a failure: %s", x->method, x->log_path,
-                       body_error ? body_error : body);
-        else if (x->too_big)
-            fr_err_set(&err, FR_ETOOBIG, 0, "%s %s: %s", x->method, x->log_path, what);
-        else if (in.transport != FR_TR_OK)
-            fr_err_set(&err, FR_EUNREACHABLE, rc, "%s %s: %s (%s)", x->method, x->log_path, what,
-                       v.reason);
-        else
-            fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path, what,
-                       body);
-        finish(x, err.code, v.cls, json, body_error, &err, now_ms);
-        return;
-    }
+    excerpt(x, body, sizeof(body));
+    if (v.cls == FR_CLASS_AUTH)
+        fr_err_set(&err, FR_EAUTH, x->status,
+                   "%s %s: the target rejected a fresh token (401): check the client's "
+                   "permissions and credentials: %s",
+                   x->method, x->log_path, body);
+    else if (v.cls == FR_CLASS_BODY_ERROR)
+        fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: the response body reports a failure: %s",
+                   x->method, x->log_path, body_error ? body_error : body);
+    else if (x->too_big)
+        fr_err_set(&err, FR_ETOOBIG, 0, "%s %s: %s", x->method, x->log_path, what);
+    else if (in.transport != FR_TR_OK)
+        fr_err_set(&err, FR_EUNREACHABLE, rc, "%s %s: %s (%s)", x->method, x->log_path, what,
+                   v.reason);
+    else
+        fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path, what,
+                   body);
+    finish(x, err.code, v.cls, json, body_error, &err, now_ms);
 }
 
 /* ---- tokens --------------------------------------------------------------------------- */
@@ -975,14 +985,13 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
                                 "token response without a token"};
     }
     log_request(x, rc, &v, now_ms);
+    struct fr_retry_decision d = decide(x, &v, now_ms, fr_wall_ms());
+    if (d.kind == FR_RETRY_AFTER) {
+        x->ready_at_ms = now_ms + d.delay_ms;
+        return; /* stays t->token_xfer, sent again by pump */
+    }
     char *shown = fr_redact_url(x->url); /* a password in the URL's userinfo too */
-    if (v.action == FR_ACT_RETRY) {
-        int64_t delay = retry_delay(x, &v, now_ms);
-        if (fr_retry_allowed(&t->conf.retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
-            x->ready_at_ms = now_ms + delay;
-            free(shown);
-            return; /* stays t->token_xfer, sent again by pump */
-        }
+    if (d.kind == FR_RETRY_GIVE_UP && d.give_up != FR_GIVE_UP_FINAL) {
         fr_err_set(&err, FR_EUNREACHABLE, x->status ? x->status : rc,
                    "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)", shown,
                    x->attempts, what, v.reason);
@@ -1059,7 +1068,7 @@ static void expire_waiting(struct fr_http_target *t, int64_t now_ms)
     struct xfer *prev = NULL;
     for (struct xfer *x = t->pending_head, *n; x; x = n) {
         n = x->next;
-        if (x->first_sent_ms && now_ms - x->first_sent_ms > t->conf.retry.max_elapsed_ms) {
+        if (x->first_sent_ms && fr_retry_expired(&t->conf.retry, now_ms - x->first_sent_ms)) {
             unlink_pending(t, x, prev);
             struct fr_err err = {0};
             fr_err_set(&err, FR_EUNREACHABLE, 0,
@@ -1096,7 +1105,7 @@ static void pump(struct fr_http_target *t, int64_t now_ms, int64_t *wake)
                     FR_LOG_WARN("retry budget exhausted: retries wait so an outage does not "
                                 "become a retry storm",
                                 FR_LS("target", t->conf.name));
-                wake_at(wake, now_ms + 1000);
+                wake_at(wake, now_ms + FR_BUDGET_RECHECK_MS);
                 prev = x;
                 continue;
             } else if (was_exhausted) {

@@ -2,7 +2,8 @@
  * client.h: the one path every outbound request takes.
  *
  *   rate limiter -> circuit breaker / retry budget -> auth -> send (libcurl
- *   multi) -> classify (policy.h) -> retry | refresh | done
+ *   multi) -> classify (policy.h) -> decide (retry.h): retry | refresh |
+ *   in doubt | done
  *
  * One client drives many requests in flight on one thread over one libcurl
  * multi handle, reusing connections. A target is a configured API with its

@@ -144,33 +144,6 @@ const struct fr_body_rule *fr_body_rules_match(const struct fr_body_rule *rules,
     return NULL;
 }
 
-/* ---- backoff ------------------------------------------------------------ */
-
-int64_t fr_backoff_delay(const struct fr_retry_conf *rc, int retry, uint64_t rnd)
-{
-    if (rc->base_ms <= 0 || rc->cap_ms <= 0)
-        return 0;
-    /* Double base retry-1 times, stopping at the cap: no overflow however large retry is. */
-    int64_t ceiling = rc->base_ms;
-    for (int i = 1; i < retry && ceiling < rc->cap_ms; i++)
-        ceiling = ceiling > INT64_MAX / 2 ? INT64_MAX : ceiling * 2;
-    ceiling = FR_MIN(ceiling, rc->cap_ms);
-    return (int64_t)(rnd % ((uint64_t)ceiling + 1));
-}
-
-bool fr_retry_allowed(const struct fr_retry_conf *rc, int attempts_made, int64_t elapsed_ms,
-                      int64_t delay_ms)
-{
-    if (attempts_made >= rc->max_attempts)
-        return false;
-    if (elapsed_ms < 0)
-        elapsed_ms = 0;
-    if (delay_ms < 0)
-        delay_ms = 0;
-    /* elapsed + delay <= max_elapsed, written so the sum cannot overflow */
-    return elapsed_ms <= rc->max_elapsed_ms && delay_ms <= rc->max_elapsed_ms - elapsed_ms;
-}
-
 /* ---- Retry-After -------------------------------------------------------- */
 
 /* Larger delta-seconds clamp here (about 68 years) instead of overflowing. */

@@ -1,5 +1,5 @@
 /*
- * policy.h: the failure contract as data, and the retry arithmetic.
+ * policy.h: the failure contract as data, and the Retry-After parser.
  *
  * Everything here is a pure function of its arguments: no clock, no
  * sleeping, no randomness of its own. The classification table in
@@ -91,20 +91,6 @@ const char *fr_class_name(enum fr_class cls);
  */
 const struct fr_body_rule *fr_body_rules_match(const struct fr_body_rule *rules, size_t n,
                                                json_t *body, const char **message);
-
-/*
- * Full-jitter exponential backoff before retry number `retry` (1 for the
- * first retry): a uniform delay in [0, min(cap, base * 2^(retry-1))], drawn
- * from rnd (any 64-bit random value).
- */
-int64_t fr_backoff_delay(const struct fr_retry_conf *rc, int retry, uint64_t rnd);
-
-/*
- * Whether another attempt may be made: attempts_made < max_attempts and the
- * elapsed time plus the coming delay stays within max_elapsed.
- */
-bool fr_retry_allowed(const struct fr_retry_conf *rc, int attempts_made, int64_t elapsed_ms,
-                      int64_t delay_ms);
 
 /*
  * Parses a Retry-After value: delta-seconds ("120") or an HTTP-date
