@@ -18,12 +18,17 @@
 /* The first bytes of a failed response quoted in an error message. */
 #define ERR_BODY_EXCERPT 200
 
-enum xfer_kind { XFER_REQUEST, XFER_TOKEN };
+/*
+ * A request of a target, a target's token fetch, or a one-shot POST outside
+ * any target (fr_http_post_once).
+ */
+enum xfer_kind { XFER_REQUEST, XFER_TOKEN, XFER_ONCE };
 
 struct xfer {
     struct xfer *next; /* in the target's pending list, or the client's active list */
     struct xfer *prev; /* in the client's active list */
-    struct fr_http_target *t;
+    struct fr_http_client *client;
+    struct fr_http_target *t; /* NULL for XFER_ONCE */
     enum xfer_kind kind;
     char *method;
     char *url;
@@ -60,6 +65,12 @@ struct xfer {
     bool resend_refused; /* libcurl wanted to send the request again; we said no */
     long request_size;   /* request bytes written by this attempt */
     char errbuf[CURL_ERROR_SIZE];
+
+    /* XFER_ONCE only */
+    size_t keep;            /* answer bytes kept in resp; the rest is read and dropped */
+    const atomic_int *stop; /* ends the transfer when non-zero */
+    bool completed;         /* libcurl finished it; once_rc says how */
+    CURLcode once_rc;
 };
 
 struct fr_http_target {
@@ -99,6 +110,20 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int fr_http_init(struct fr_err *err)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return fr_err_set(err, FR_EHTTP, curl_init_rc, "libcurl failed to initialise: %s",
+                          curl_easy_strerror(curl_init_rc));
+    return 0;
+}
+
+const char *fr_http_lib_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
+}
+
 void fr_http_result_release(struct fr_http_result *res)
 {
     free(res->body);
@@ -111,10 +136,9 @@ void fr_http_result_release(struct fr_http_result *res)
 
 int fr_http_client_new(struct fr_http_client **out, struct fr_err *err)
 {
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return fr_err_set(err, FR_EHTTP, curl_init_rc, "libcurl failed to initialise: %s",
-                          curl_easy_strerror(curl_init_rc));
+    int rc = fr_http_init(err);
+    if (rc)
+        return rc;
     struct fr_http_client *c = fr_calloc(1, sizeof(*c));
     c->multi = curl_multi_init();
     if (!c->multi) {
@@ -130,7 +154,7 @@ static void xfer_free(struct xfer *x)
     if (!x)
         return;
     if (x->easy) {
-        curl_multi_remove_handle(x->t->client->multi, x->easy);
+        curl_multi_remove_handle(x->client->multi, x->easy);
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->headers);
@@ -346,6 +370,7 @@ int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
         (req->path[0] != '/' && !is_absolute_url(req->path)))
         return FR_EINVAL;
     struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = t->client;
     x->t = t;
     x->kind = XFER_REQUEST;
     x->method = fr_strdup(req->method);
@@ -377,6 +402,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct xfer *x = ud;
     size_t n = size * nmemb;
+    if (x->kind == XFER_ONCE) {
+        if (x->resp.len < x->keep)
+            fr_buf_add(&x->resp, data, FR_MIN(n, x->keep - x->resp.len));
+        return n;
+    }
     if (fr_buf_add(&x->resp, data, n)) {
         x->too_big = true;
         return 0; /* aborts the transfer */
@@ -487,10 +517,14 @@ static void add_header(struct xfer *x, const char *line)
     x->headers = l;
 }
 
-static void start_xfer(struct xfer *x, int64_t now_ms)
+/*
+ * A new easy handle for x's next attempt, with what every transfer shares:
+ * its URL, no signals, http(s) only, no redirects, our user agent, its
+ * timeouts, the answer's callbacks and TLS verification.
+ */
+static CURL *easy_new(struct xfer *x, int64_t connect_timeout_ms, int64_t total_timeout_ms,
+                      bool verify_tls)
 {
-    struct fr_http_target *t = x->t;
-    const struct fr_target_conf *conf = &t->conf;
     if (x->easy) {
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
@@ -516,18 +550,41 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)conf->total_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
+    return e;
+}
+
+/* Puts x's easy handle on the wire: into the client's active list and its multi handle. */
+static void activate(struct xfer *x)
+{
+    struct fr_http_client *c = x->client;
+    x->prev = NULL;
+    x->next = c->active_head;
+    if (c->active_head)
+        c->active_head->prev = x;
+    c->active_head = x;
+    CURLMcode mrc = curl_multi_add_handle(c->multi, x->easy);
+    if (mrc != CURLM_OK)
+        fr_die(__FILE__, __LINE__, "curl_multi_add_handle failed");
+}
+
+static void start_xfer(struct xfer *x, int64_t now_ms)
+{
+    struct fr_http_target *t = x->t;
+    const struct fr_target_conf *conf = &t->conf;
+    CURL *e =
+        easy_new(x, conf->connect_timeout_ms, conf->total_timeout_ms, !conf->insecure_skip_verify);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, conf->insecure_skip_verify ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, conf->insecure_skip_verify ? 0L : 2L);
     if (strcmp(x->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(x->method, "HEAD") == 0) {
@@ -578,15 +635,7 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
                           1);
         }
     }
-    struct fr_http_client *c = t->client;
-    x->prev = NULL;
-    x->next = c->active_head;
-    if (c->active_head)
-        c->active_head->prev = x;
-    c->active_head = x;
-    CURLMcode mrc = curl_multi_add_handle(c->multi, e);
-    if (mrc != CURLM_OK)
-        fr_die(__FILE__, __LINE__, "curl_multi_add_handle failed");
+    activate(x);
 }
 
 /* ---- outcomes ------------------------------------------------------------------------- */
@@ -670,6 +719,15 @@ static void excerpt(const struct xfer *x, char *out, size_t outlen)
     free(safe);
 }
 
+/* The answer's Retry-After as ms from now, not capped; -1 for none or one that does not parse. */
+static int64_t retry_after_of(const struct xfer *x)
+{
+    int64_t ms = -1;
+    if (x->retry_after[0])
+        fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ms);
+    return ms;
+}
+
 /* Makes x final: fills the result, calls back, frees x. */
 static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
                    const char *body_error, const struct fr_err *err, int64_t now_ms)
@@ -688,6 +746,7 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     fr_strlcpy(res.request_id, x->request_id, sizeof(res.request_id));
     if (x->link.len)
         res.link = fr_buf_detach(&x->link, NULL);
+    res.retry_after_ms = retry_after_of(x);
     if (err)
         res.err = *err;
     if (code == FR_OK)
@@ -916,6 +975,7 @@ static void fail_pending(struct fr_http_target *t, const struct fr_err *err, int
 static void schedule_token_fetch(struct fr_http_target *t, int64_t now_ms)
 {
     struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = t->client;
     x->t = t;
     x->kind = XFER_TOKEN;
     x->method = fr_strdup("POST");
@@ -1018,7 +1078,7 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->status);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &x->request_size);
-    struct fr_http_client *c = x->t->client;
+    struct fr_http_client *c = x->client;
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -1029,7 +1089,10 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     curl_multi_remove_handle(c->multi, x->easy);
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
-    if (x->kind == XFER_TOKEN) {
+    if (x->kind == XFER_ONCE) {
+        x->completed = true; /* fr_http_post_once takes it from here */
+        x->once_rc = result;
+    } else if (x->kind == XFER_TOKEN) {
         token_done(x, result, now_ms);
     } else {
         x->t->active--;
@@ -1216,12 +1279,95 @@ int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
                     struct fr_http_result *res)
 {
     memset(res, 0, sizeof(*res));
+    res->retry_after_ms = -1;
     struct perform_ctx ctx = {.res = res};
     int rc = fr_http_submit(t, req, perform_done, &ctx);
     if (rc)
         return fr_err_set(&res->err, rc, 0, "malformed request");
     while (!ctx.done)
         fr_http_step(t->client, INT64_MAX);
+    return res->code;
+}
+
+/* ---- one-shot POSTs ------------------------------------------------------------------- */
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const struct xfer *x = ud;
+    return atomic_load(x->stop) ? 1 : 0; /* non-zero aborts: CURLE_ABORTED_BY_CALLBACK */
+}
+
+/* Fills res from a finished one-shot x, classified by the hand-off table. */
+static void once_result(struct xfer *x, int64_t elapsed_ms, struct fr_http_result *res)
+{
+    CURLcode rc = x->once_rc;
+    res->status = (int)x->status;
+    res->attempts = 1;
+    res->elapsed_ms = elapsed_ms;
+    res->body = fr_buf_detach(&x->resp, &res->body_len);
+    if (x->link.len)
+        res->link = fr_buf_detach(&x->link, NULL);
+    fr_strlcpy(res->request_id, x->request_id, sizeof(res->request_id));
+    res->retry_after_ms = retry_after_of(x);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) { /* on_progress: *stop */
+        res->cls = FR_CLASS_TRANSIENT;
+        res->code = fr_err_set(&res->err, FR_ECANCELED, rc, "canceled: stopping");
+        return;
+    }
+    struct fr_classify_in in = {
+        .transport = transport_of(rc, x), .status = (int)x->status, .sent = x->request_size > 0};
+    struct fr_verdict v = fr_classify_handoff(&in);
+    res->cls = v.cls;
+    if (v.action == FR_ACT_DONE) {
+        res->code = FR_OK;
+        res->maybe_acted = true;
+    } else if (in.transport != FR_TR_OK) {
+        res->code = fr_err_set(&res->err, FR_EUNREACHABLE, rc, "%s",
+                               x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    } else {
+        res->code =
+            fr_err_set(&res->err, FR_EREJECTED, x->status, "HTTP %ld (%s)", x->status, v.reason);
+    }
+}
+
+int fr_http_post_once(struct fr_http_client *c, const struct fr_http_post *req,
+                      struct fr_http_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->retry_after_ms = -1;
+    if (!req->url || !is_absolute_url(req->url))
+        return res->code = fr_err_set(&res->err, FR_EINVAL, 0, "not an http(s) URL");
+    struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = c;
+    x->kind = XFER_ONCE;
+    x->method = fr_strdup("POST");
+    x->url = fr_strdup(req->url);
+    x->keep = req->keep;
+    x->stop = req->stop;
+    fr_buf_init(&x->resp, 0);
+    fr_buf_init(&x->link, FR_HTTP_MAX_LINK);
+    CURL *e = easy_new(x, req->connect_timeout_ms, req->total_timeout_ms, true);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    for (size_t i = 0; i < req->nheaders; i++)
+        add_header(x, req->headers[i]);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    if (x->stop) {
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+    }
+    x->attempts = 1;
+    int64_t t0 = fr_now_ms();
+    x->sent_at_ms = x->first_sent_ms = t0;
+    activate(x);
+    while (!x->completed)
+        fr_http_step(c, INT64_MAX);
+    once_result(x, fr_now_ms() - t0, res);
+    xfer_free(x);
     return res->code;
 }
 

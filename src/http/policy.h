@@ -17,6 +17,11 @@
  * timeout after sending, a truncated or unparsable body, 502, 504, or a
  * re-send libcurl wanted to make on its own): the API may have acted, so
  * the request must not be resent blindly (docs/http.md).
+ *
+ * A second table, the hand-off table, classifies a request whose caller
+ * owns every retry (webhook delivery, fr_http_post_once): 2xx is done, and
+ * any other status or transport failure is a failed attempt the caller
+ * retries (FR_ACT_FAIL: nothing is retried below it, 401 and 409 included).
  */
 #ifndef FR_HTTP_POLICY_H
 #define FR_HTTP_POLICY_H
@@ -80,6 +85,8 @@ struct fr_verdict {
 };
 
 struct fr_verdict fr_classify(const struct fr_classify_in *in);
+/* The hand-off table: 2xx done, anything else a failed attempt its caller retries. */
+struct fr_verdict fr_classify_handoff(const struct fr_classify_in *in);
 /* "success", "duplicate", "auth", "rate_limited", "transient", "body_error", "rejected". */
 const char *fr_class_name(enum fr_class cls);
 

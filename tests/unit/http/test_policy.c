@@ -151,6 +151,57 @@ static void test_classify_reasons(void **state)
     assert_string_equal(fr_classify(&in).reason, "accepted");
 }
 
+/*
+ * The hand-off table (webhook delivery): only a 2xx is done; everything
+ * else is a failed attempt its caller retries, never a retry, refresh or
+ * duplicate below it, and never in doubt.
+ */
+static const struct case_row handoff_cases[] = {
+    OK(200, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(202, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(299, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(401, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(404, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(409, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(429, FR_CLASS_RATE_LIMITED, FR_ACT_FAIL),
+    OK(500, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(502, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(503, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(100, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(302, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(600, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(0, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    {FR_TR_TIMEOUT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_CONNECT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_RESET, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_TRUNCATED, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_RESEND, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_OTHER, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_TLS, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_REJECTED, FR_ACT_FAIL},
+    /* a status left over from a failed transfer does not make it delivered */
+    {FR_TR_TIMEOUT, 200, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+};
+
+static void test_classify_handoff_rows(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < FR_ARRAY_LEN(handoff_cases); i++) {
+        const struct case_row *c = &handoff_cases[i];
+        for (int sent = 0; sent <= 1; sent++) {
+            struct fr_classify_in in = {
+                .transport = c->transport, .status = c->status, .sent = sent};
+            struct fr_verdict v = fr_classify_handoff(&in);
+            if (v.cls != c->cls || v.action != c->action || v.in_doubt)
+                fail_msg("hand-off row %zu (transport %d, status %d, sent %d): got %s/%d%s, want "
+                         "%s/%d",
+                         i, c->transport, c->status, sent, fr_class_name(v.cls), v.action,
+                         v.in_doubt ? " in doubt" : "", fr_class_name(c->cls), c->action);
+            assert_non_null(v.reason);
+            assert_true(strlen(v.reason) > 0);
+        }
+    }
+}
+
 static void test_class_names(void **state)
 {
     (void)state;
@@ -342,11 +393,11 @@ static void test_retry_after_robust(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_rows),      cmocka_unit_test(test_classify_in_doubt),
-        cmocka_unit_test(test_classify_reasons),   cmocka_unit_test(test_class_names),
-        cmocka_unit_test(test_body_rules),         cmocka_unit_test(test_retry_after_seconds),
-        cmocka_unit_test(test_retry_after_dates),  cmocka_unit_test(test_retry_after_garbage),
-        cmocka_unit_test(test_retry_after_robust),
+        cmocka_unit_test(test_classify_rows),         cmocka_unit_test(test_classify_in_doubt),
+        cmocka_unit_test(test_classify_handoff_rows), cmocka_unit_test(test_classify_reasons),
+        cmocka_unit_test(test_class_names),           cmocka_unit_test(test_body_rules),
+        cmocka_unit_test(test_retry_after_seconds),   cmocka_unit_test(test_retry_after_dates),
+        cmocka_unit_test(test_retry_after_garbage),   cmocka_unit_test(test_retry_after_robust),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
