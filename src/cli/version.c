@@ -1,12 +1,13 @@
 #include "core/common.h"
 #include "cli/cli.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <yaml.h>
+
+#include "http/client.h"
 
 static const char usage[] =
     "usage: ferry version\n\n"
@@ -30,7 +31,7 @@ int fr_cli_version(int argc, char **argv)
         return fr_cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
     printf("ferry %s\n", FERRY_VERSION);
     printf("libcurl %s, libmicrohttpd %s, jansson %s, libyaml %s, %s, sqlite %s\n",
-           curl_version_info(CURLVERSION_NOW)->version, MHD_get_version(), JANSSON_VERSION,
-           yaml_get_version_string(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
+           fr_http_lib_version(), MHD_get_version(), JANSSON_VERSION, yaml_get_version_string(),
+           OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
     return FR_EXIT_OK;
 }

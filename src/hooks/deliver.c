@@ -1,14 +1,11 @@
 #include "core/common.h"
 #include "hooks/deliver.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +13,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/redact.h"
-#include "http/policy.h"
 #include "hooks/hooks_conf.h"
+#include "http/client.h"
 
 extern char **environ;
 
@@ -27,20 +24,15 @@ extern char **environ;
 #define CONNECT_TIMEOUT_MS 10000
 
 struct fr_deliverer {
-    CURL *easy;
+    struct fr_http_client *http; /* created by the first url delivery, in the worker's thread */
     const atomic_int *stop;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 struct fr_deliverer *fr_deliverer_new(const atomic_int *stop)
 {
-    pthread_once(&curl_once, curl_init);
+    /* libcurl's process-wide setup, here in the thread that starts the workers; a failure
+     * is reported by the first url delivery, which cannot create its client then. */
+    fr_http_init(NULL);
     struct fr_deliverer *d = fr_calloc(1, sizeof(*d));
     d->stop = stop;
     return d;
@@ -50,8 +42,7 @@ void fr_deliverer_free(struct fr_deliverer *d)
 {
     if (!d)
         return;
-    if (d->easy)
-        curl_easy_cleanup(d->easy);
+    fr_http_client_free(d->http);
     free(d);
 }
 
@@ -73,56 +64,6 @@ static void excerpt(const char *text, size_t len, bool tail, char *out, size_t o
 
 /* ---- url ------------------------------------------------------------------------------ */
 
-struct answer {
-    struct fr_buf head; /* the start of the response body */
-    char retry_after[64];
-    const atomic_int *stop;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct answer *a = ud;
-    size_t n = size * nmemb;
-    if (a->head.len < EXCERPT_KEEP + 1)
-        fr_buf_add(&a->head, data, FR_MIN(n, EXCERPT_KEEP + 1 - a->head.len));
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct answer *a = ud;
-    size_t n = size * nmemb;
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        a->retry_after[0] = '\0'; /* a new response (after a 100 Continue) */
-    else if (n > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
-        size_t len = FR_MIN(n - 12, sizeof(a->retry_after) - 1);
-        memcpy(a->retry_after, data + 12, len);
-        a->retry_after[len] = '\0';
-    }
-    return n;
-}
-
-static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    struct answer *a = ud;
-    return atomic_load(a->stop) ? 1 : 0;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, ...) FR_PRINTF(2, 3);
-static struct curl_slist *add_header(struct curl_slist *l, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *line = fr_vasprintf(fmt, ap);
-    va_end(ap);
-    struct curl_slist *n = curl_slist_append(l, line);
-    free(line);
-    if (!n)
-        fr_die(__FILE__, __LINE__, "curl_slist_append failed");
-    return n;
-}
-
 bool fr_deliver_header_value_ok(const char *v)
 {
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
@@ -131,17 +72,23 @@ bool fr_deliver_header_value_ok(const char *v)
     return true;
 }
 
+/* "POST failed: why" in res->error; why is cut to fit. */
+static void post_failed(struct fr_deliver_result *res, const char *why)
+{
+    static const char prefix[] = "POST failed: ";
+    snprintf(res->error, sizeof(res->error), "%s%.*s", prefix,
+             (int)(sizeof(res->error) - sizeof(prefix)), why);
+}
+
 static void deliver_url(struct fr_deliverer *d, const struct fr_webhook_source_conf *src,
                         const struct fr_event *e, int attempt, struct fr_deliver_result *res)
 {
-    if (!d->easy && !(d->easy = curl_easy_init()))
-        fr_die(__FILE__, __LINE__, "curl_easy_init failed");
-    CURL *c = d->easy;
-    curl_easy_reset(c); /* keeps the connection cache */
-    struct answer a = {.stop = d->stop};
-    fr_buf_init(&a.head, 0);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *h = NULL;
+    struct fr_err err = {0};
+    if (!d->http && fr_http_client_new(&d->http, &err) != 0) {
+        res->outcome = FR_DELIVER_FAILED;
+        post_failed(res, err.msg);
+        return;
+    }
     /* The content type is the sender's: one holding line breaks or other control bytes
      * could add header lines of its own, so it is not forwarded. */
     const char *ct = e->content_type;
@@ -150,59 +97,44 @@ static void deliver_url(struct fr_deliverer *d, const struct fr_webhook_source_c
                     FR_LS("source", e->source), FR_LS("event_id", e->event_id));
         ct = NULL;
     }
-    /* "Content-Type:" with no value removes the one curl would add to a POST. */
-    h = add_header(h, "Content-Type:%s%s", ct ? " " : "", ct ? ct : "");
-    h = add_header(h, "Expect:");
-    h = add_header(h, "X-Ferry-Event-Id: %s", e->event_id);
-    h = add_header(h, "X-Ferry-Source: %s", e->source);
-    h = add_header(h, "X-Ferry-Attempt: %d", attempt);
-    curl_easy_setopt(c, CURLOPT_URL, src->deliver_url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)src->deliver_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)FR_MIN(src->deliver_timeout_ms, CONNECT_TIMEOUT_MS));
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, e->body ? (const char *)e->body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)e->body_len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &a);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    res->status = (int)status;
-    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    /* "Content-Type:" with no value removes the one libcurl would add to a POST. */
+    char *headers[] = {fr_asprintf("Content-Type:%s%s", ct ? " " : "", ct ? ct : ""),
+                       fr_strdup("Expect:"), fr_asprintf("X-Ferry-Event-Id: %s", e->event_id),
+                       fr_asprintf("X-Ferry-Source: %s", e->source),
+                       fr_asprintf("X-Ferry-Attempt: %d", attempt)};
+    struct fr_http_post req = {
+        .url = src->deliver_url,
+        .body = e->body ? (const char *)e->body : "",
+        .body_len = e->body_len,
+        .headers = (const char *const *)headers,
+        .nheaders = FR_ARRAY_LEN(headers),
+        .connect_timeout_ms = FR_MIN(src->deliver_timeout_ms, CONNECT_TIMEOUT_MS),
+        .total_timeout_ms = src->deliver_timeout_ms,
+        .keep = EXCERPT_KEEP + 1,
+        .stop = d->stop,
+    };
+    struct fr_http_result r;
+    int rc = fr_http_post_once(d->http, &req, &r);
+    for (size_t i = 0; i < FR_ARRAY_LEN(headers); i++)
+        free(headers[i]);
+    res->status = r.status;
+    if (rc == FR_OK) {
+        res->outcome = FR_DELIVER_OK;
+    } else if (rc == FR_ECANCELED) {
         res->outcome = FR_DELIVER_ABORTED;
         snprintf(res->error, sizeof(res->error), "stopped: ferry serve is shutting down");
-    } else if (rc != CURLE_OK) {
-        res->outcome = FR_DELIVER_FAILED;
-        char *safe = fr_redact_str(errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        snprintf(res->error, sizeof(res->error), "POST failed: %s", safe);
-        free(safe);
-    } else if (status >= 200 && status < 300) {
-        res->outcome = FR_DELIVER_OK;
-    } else {
+    } else if (rc == FR_EREJECTED) { /* an answer, not a 2xx */
         res->outcome = FR_DELIVER_FAILED;
         char body[EXCERPT_MAX + 8];
-        excerpt(fr_buf_str(&a.head), a.head.len, false, body, sizeof(body));
-        snprintf(res->error, sizeof(res->error), "HTTP %ld%s%s", status, body[0] ? ": " : "", body);
-        int64_t ms;
-        if (a.retry_after[0] && fr_parse_retry_after(a.retry_after, fr_wall_ms(), &ms) == 0)
-            res->retry_after_ms = ms;
+        excerpt(r.body, r.body_len, false, body, sizeof(body));
+        snprintf(res->error, sizeof(res->error), "HTTP %d%s%s", r.status, body[0] ? ": " : "",
+                 body);
+        res->retry_after_ms = r.retry_after_ms;
+    } else { /* no answer: r.err holds the transport's words, redacted */
+        res->outcome = FR_DELIVER_FAILED;
+        post_failed(res, r.err.msg);
     }
-    fr_buf_release(&a.head);
+    fr_http_result_release(&r);
 }
 
 /* ---- exec ----------------------------------------------------------------------------- */

@@ -4,10 +4,12 @@
  *
  *   url   POST of the raw body with the original Content-Type (none when
  *         the sender gave none) plus X-Ferry-Event-Id, X-Ferry-Source and
- *         X-Ferry-Attempt. Any 2xx is delivered; anything else, or a
- *         transport failure, is a failed attempt. Redirects are not
- *         followed; TLS certificates are verified. A Retry-After header
- *         on a failed answer is reported.
+ *         X-Ferry-Attempt, sent by the HTTP client (fr_http_post_once in
+ *         src/http/client.h). Any 2xx is delivered; anything else, or a
+ *         transport failure, is a failed attempt (the hand-off table of
+ *         src/http/policy.c). Redirects are not followed; TLS
+ *         certificates are verified. A Retry-After header on a failed
+ *         answer is reported.
  *   exec  /bin/sh -c COMMAND in the config file's directory, in a process
  *         group of its own, the body on stdin, FERRY_EVENT_ID,
  *         FERRY_SOURCE, FERRY_ATTEMPT and FERRY_EVENT_SEQ in the
@@ -19,7 +21,9 @@
  * serve is stopping): the event is then not counted as attempted.
  *
  * Threads: a struct fr_deliverer belongs to one thread (it holds that
- * thread's libcurl easy handle, so connections are reused).
+ * thread's HTTP client, created by its first url delivery, so connections
+ * are reused). fr_deliverer_new also sets libcurl up for the process
+ * (fr_http_init), from the thread that starts the workers.
  */
 #ifndef FR_HOOKS_DELIVER_H
 #define FR_HOOKS_DELIVER_H

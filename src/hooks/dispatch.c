@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "hooks/deliver.h"
-#include "http/policy.h"
+#include "http/retry.h"
 #include "store/store.h"
 #include "hooks/hooks_conf.h"
 #include "http/http_conf.h"

@@ -1,8 +1,6 @@
 #include "core/common.h"
 #include "http/breaker.h"
 
-#include <math.h>
-
 /* ---- circuit breaker ---------------------------------------------------- */
 
 void fr_breaker_init(struct fr_breaker *b, int threshold, int64_t open_ms, int64_t max_open_ms)
@@ -90,58 +88,4 @@ enum fr_breaker_event fr_breaker_record(struct fr_breaker *b, bool transient_fai
         return FR_BREAKER_CLOSED_AGAIN;
     }
     return FR_BREAKER_NO_CHANGE;
-}
-
-/* ---- retry budget ------------------------------------------------------- */
-
-void fr_budget_init(struct fr_budget *bg, double ratio)
-{
-    memset(bg, 0, sizeof(*bg));
-    bg->ratio = ratio > 0 ? ratio : 0;
-    for (size_t i = 0; i < FR_BUDGET_SLOTS; i++)
-        bg->slot_second[i] = -1;
-}
-
-static int64_t second_of(int64_t now_ms)
-{
-    return now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000;
-}
-
-static size_t slot_of(int64_t second)
-{
-    int64_t m = second % FR_BUDGET_SLOTS;
-    return (size_t)(m < 0 ? m + FR_BUDGET_SLOTS : m);
-}
-
-void fr_budget_record(struct fr_budget *bg, int64_t now_ms, bool is_retry)
-{
-    int64_t sec = second_of(now_ms);
-    size_t i = slot_of(sec);
-    if (bg->slot_second[i] != sec) {
-        /* the slot last counted a second at least a minute ago: reuse it */
-        bg->slot_second[i] = sec;
-        bg->firsts[i] = 0;
-        bg->retries[i] = 0;
-    }
-    uint32_t *counter = is_retry ? &bg->retries[i] : &bg->firsts[i];
-    if (*counter < UINT32_MAX)
-        (*counter)++;
-}
-
-bool fr_budget_allow_retry(struct fr_budget *bg, int64_t now_ms)
-{
-    int64_t sec = second_of(now_ms);
-    uint64_t firsts = 0, retries = 0;
-    for (size_t i = 0; i < FR_BUDGET_SLOTS; i++) {
-        int64_t age = sec - bg->slot_second[i];
-        if (bg->slot_second[i] < 0 || age < 0 || age >= FR_BUDGET_SLOTS)
-            continue;
-        firsts += bg->firsts[i];
-        retries += bg->retries[i];
-    }
-    /* the small epsilon keeps 0.2 * 100 at 20 despite binary fractions */
-    double allowed = floor(bg->ratio * (double)firsts + 1e-9);
-    allowed = FR_MAX(allowed, (double)FR_BUDGET_MIN_RETRIES);
-    bg->exhausted = (double)(retries + 1) > allowed;
-    return !bg->exhausted;
 }

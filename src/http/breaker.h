@@ -1,5 +1,5 @@
 /*
- * breaker.h: the circuit breaker and the retry budget of a target.
+ * breaker.h: the circuit breaker of a target.
  *
  * Breaker: closed until `threshold` consecutive transient failures, then
  * open for `open_ms` (doubling on each failed probe up to `max_open_ms`);
@@ -7,9 +7,7 @@
  * its failure opens it again. Only transient failures (5xx, timeouts,
  * resets) count; 4xx, 409 and 429 do not.
  *
- * Budget: retries may add at most `ratio` of the first attempts sent in the
- * last 60 s (with a floor of FR_BUDGET_MIN_RETRIES per minute, so a small
- * job can still retry). A retry the budget refuses waits; it is not dropped.
+ * (The retry budget lives beside the retry decision, in retry.h.)
  *
  * Pure: the caller passes the time.
  */
@@ -59,22 +57,5 @@ int64_t fr_breaker_wait_ms(const struct fr_breaker *b, int64_t now_ms);
  */
 enum fr_breaker_event fr_breaker_record(struct fr_breaker *b, bool transient_failure,
                                         int64_t now_ms);
-
-#define FR_BUDGET_MIN_RETRIES 10
-#define FR_BUDGET_SLOTS       60 /* one per second */
-
-struct fr_budget {
-    double ratio;
-    int64_t slot_second[FR_BUDGET_SLOTS]; /* which second each slot counts */
-    uint32_t firsts[FR_BUDGET_SLOTS];
-    uint32_t retries[FR_BUDGET_SLOTS];
-    bool exhausted; /* last answer of fr_budget_allow_retry, to log transitions */
-};
-
-void fr_budget_init(struct fr_budget *bg, double ratio);
-/* Records a sent request (a first attempt or a retry). */
-void fr_budget_record(struct fr_budget *bg, int64_t now_ms, bool is_retry);
-/* Whether one more retry fits in the budget now. */
-bool fr_budget_allow_retry(struct fr_budget *bg, int64_t now_ms);
 
 #endif

@@ -12,18 +12,24 @@
 #include "http/auth.h"
 #include "http/breaker.h"
 #include "http/ratelimit.h"
-#include "obs/metrics.h"
+#include "http/retry.h"
+#include "core/observer.h"
 #include "http/http_conf.h"
 
 /* The first bytes of a failed response quoted in an error message. */
 #define ERR_BODY_EXCERPT 200
 
-enum xfer_kind { XFER_REQUEST, XFER_TOKEN };
+/*
+ * A request of a target, a target's token fetch, or a one-shot POST outside
+ * any target (fr_http_post_once).
+ */
+enum xfer_kind { XFER_REQUEST, XFER_TOKEN, XFER_ONCE };
 
 struct xfer {
     struct xfer *next; /* in the target's pending list, or the client's active list */
     struct xfer *prev; /* in the client's active list */
-    struct fr_http_target *t;
+    struct fr_http_client *client;
+    struct fr_http_target *t; /* NULL for XFER_ONCE */
     enum xfer_kind kind;
     char *method;
     char *url;
@@ -60,6 +66,12 @@ struct xfer {
     bool resend_refused; /* libcurl wanted to send the request again; we said no */
     long request_size;   /* request bytes written by this attempt */
     char errbuf[CURL_ERROR_SIZE];
+
+    /* XFER_ONCE only */
+    size_t keep;            /* answer bytes kept in resp; the rest is read and dropped */
+    const atomic_int *stop; /* ends the transfer when non-zero */
+    bool completed;         /* libcurl finished it; once_rc says how */
+    CURLcode once_rc;
 };
 
 struct fr_http_target {
@@ -87,8 +99,9 @@ struct fr_http_target {
 struct fr_http_client {
     CURLM *multi;
     struct fr_http_target *targets;
-    size_t pending;           /* submitted, not yet final */
-    struct xfer *active_head; /* transfers in the multi handle */
+    size_t pending;                     /* submitted, not yet final */
+    struct xfer *active_head;           /* transfers in the multi handle */
+    const struct fr_observer *observer; /* the targets' metrics; NULL: none */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -97,6 +110,20 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int fr_http_init(struct fr_err *err)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return fr_err_set(err, FR_EHTTP, curl_init_rc, "libcurl failed to initialise: %s",
+                          curl_easy_strerror(curl_init_rc));
+    return 0;
+}
+
+const char *fr_http_lib_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
 }
 
 void fr_http_result_release(struct fr_http_result *res)
@@ -109,12 +136,16 @@ void fr_http_result_release(struct fr_http_result *res)
     res->json = NULL;
 }
 
+void fr_http_client_set_observer(struct fr_http_client *c, const struct fr_observer *o)
+{
+    c->observer = o;
+}
+
 int fr_http_client_new(struct fr_http_client **out, struct fr_err *err)
 {
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return fr_err_set(err, FR_EHTTP, curl_init_rc, "libcurl failed to initialise: %s",
-                          curl_easy_strerror(curl_init_rc));
+    int rc = fr_http_init(err);
+    if (rc)
+        return rc;
     struct fr_http_client *c = fr_calloc(1, sizeof(*c));
     c->multi = curl_multi_init();
     if (!c->multi) {
@@ -130,7 +161,7 @@ static void xfer_free(struct xfer *x)
     if (!x)
         return;
     if (x->easy) {
-        curl_multi_remove_handle(x->t->client->multi, x->easy);
+        curl_multi_remove_handle(x->client->multi, x->easy);
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->headers);
@@ -346,6 +377,7 @@ int fr_http_submit(struct fr_http_target *t, const struct fr_http_request *req,
         (req->path[0] != '/' && !is_absolute_url(req->path)))
         return FR_EINVAL;
     struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = t->client;
     x->t = t;
     x->kind = XFER_REQUEST;
     x->method = fr_strdup(req->method);
@@ -377,6 +409,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct xfer *x = ud;
     size_t n = size * nmemb;
+    if (x->kind == XFER_ONCE) {
+        if (x->resp.len < x->keep)
+            fr_buf_add(&x->resp, data, FR_MIN(n, x->keep - x->resp.len));
+        return n;
+    }
     if (fr_buf_add(&x->resp, data, n)) {
         x->too_big = true;
         return 0; /* aborts the transfer */
@@ -487,10 +524,14 @@ static void add_header(struct xfer *x, const char *line)
     x->headers = l;
 }
 
-static void start_xfer(struct xfer *x, int64_t now_ms)
+/*
+ * A new easy handle for x's next attempt, with what every transfer shares:
+ * its URL, no signals, http(s) only, no redirects, our user agent, its
+ * timeouts, the answer's callbacks and TLS verification.
+ */
+static CURL *easy_new(struct xfer *x, int64_t connect_timeout_ms, int64_t total_timeout_ms,
+                      bool verify_tls)
 {
-    struct fr_http_target *t = x->t;
-    const struct fr_target_conf *conf = &t->conf;
     if (x->easy) {
         curl_easy_cleanup(x->easy);
         x->easy = NULL;
@@ -516,18 +557,41 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)conf->total_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
+    return e;
+}
+
+/* Puts x's easy handle on the wire: into the client's active list and its multi handle. */
+static void activate(struct xfer *x)
+{
+    struct fr_http_client *c = x->client;
+    x->prev = NULL;
+    x->next = c->active_head;
+    if (c->active_head)
+        c->active_head->prev = x;
+    c->active_head = x;
+    CURLMcode mrc = curl_multi_add_handle(c->multi, x->easy);
+    if (mrc != CURLM_OK)
+        fr_die(__FILE__, __LINE__, "curl_multi_add_handle failed");
+}
+
+static void start_xfer(struct xfer *x, int64_t now_ms)
+{
+    struct fr_http_target *t = x->t;
+    const struct fr_target_conf *conf = &t->conf;
+    CURL *e =
+        easy_new(x, conf->connect_timeout_ms, conf->total_timeout_ms, !conf->insecure_skip_verify);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, conf->insecure_skip_verify ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, conf->insecure_skip_verify ? 0L : 2L);
     if (strcmp(x->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(x->method, "HEAD") == 0) {
@@ -574,19 +638,11 @@ static void start_xfer(struct xfer *x, int64_t now_ms)
         t->stats.sent++;
         if (x->attempts > 1) {
             t->stats.retries++;
-            fr_metric_add(fr_metrics_global(), FR_M_HTTP_RETRIES, (const char *[]){t->conf.name},
-                          1);
+            fr_observer_add(t->client->observer, FR_M_HTTP_RETRIES, (const char *[]){t->conf.name},
+                            1);
         }
     }
-    struct fr_http_client *c = t->client;
-    x->prev = NULL;
-    x->next = c->active_head;
-    if (c->active_head)
-        c->active_head->prev = x;
-    c->active_head = x;
-    CURLMcode mrc = curl_multi_add_handle(c->multi, e);
-    if (mrc != CURLM_OK)
-        fr_die(__FILE__, __LINE__, "curl_multi_add_handle failed");
+    activate(x);
 }
 
 /* ---- outcomes ------------------------------------------------------------------------- */
@@ -670,6 +726,15 @@ static void excerpt(const struct xfer *x, char *out, size_t outlen)
     free(safe);
 }
 
+/* The answer's Retry-After as ms from now, not capped; -1 for none or one that does not parse. */
+static int64_t retry_after_of(const struct xfer *x)
+{
+    int64_t ms = -1;
+    if (x->retry_after[0])
+        fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ms);
+    return ms;
+}
+
 /* Makes x final: fills the result, calls back, frees x. */
 static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
                    const char *body_error, const struct fr_err *err, int64_t now_ms)
@@ -688,6 +753,7 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     fr_strlcpy(res.request_id, x->request_id, sizeof(res.request_id));
     if (x->link.len)
         res.link = fr_buf_detach(&x->link, NULL);
+    res.retry_after_ms = retry_after_of(x);
     if (err)
         res.err = *err;
     if (code == FR_OK)
@@ -701,28 +767,40 @@ static void finish(struct xfer *x, int code, enum fr_class cls, json_t *json,
     xfer_free(x);
 }
 
-static int64_t retry_delay(struct xfer *x, const struct fr_verdict *v, int64_t now_ms)
+static uint64_t rng_next(void *rng)
+{
+    return fr_rng_next(rng);
+}
+
+/* What to do after x's attempt with verdict v (retry.h decides; this only reads the clock). */
+static struct fr_retry_decision decide(const struct xfer *x, const struct fr_verdict *v,
+                                       int64_t now_ms, int64_t wall_ms)
 {
     struct fr_http_target *t = x->t;
-    if (v->cls == FR_CLASS_RATE_LIMITED && x->retry_after[0]) {
-        int64_t ms;
-        if (fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ms) == 0)
-            return FR_MIN(ms, t->conf.retry.cap_ms);
+    struct fr_retry_in in = {.verdict = *v,
+                             .attempts = x->attempts,
+                             .elapsed_ms = now_ms - x->first_sent_ms,
+                             .retry_after = x->retry_after,
+                             .now_wall_ms = wall_ms,
+                             .resolve_doubt = x->resolve_doubt,
+                             .idempotent = x->safe,
+                             .rand = {rng_next, &t->rng}};
+    struct fr_retry_decision d = fr_retry_decide(&t->conf.retry, &in);
+    if (d.retry_after_ignored)
         FR_LOG_WARN("ignoring an unparsable Retry-After header; backing off instead",
                     FR_LS("target", t->conf.name), FR_LS("retry_after", x->retry_after));
-    }
-    return fr_backoff_delay(&t->conf.retry, x->attempts, fr_rng_next(&t->rng));
+    return d;
 }
 
 /* One attempt's answer in the metrics: its status class and how long it took. */
 static void count_request(const struct xfer *x)
 {
-    struct fr_metrics *m = fr_metrics_global();
+    const struct fr_observer *o = x->t->client->observer;
     const char *name = x->t->conf.name;
-    fr_metric_add(m, FR_M_HTTP_REQUESTS,
-                  (const char *[]){name, x->method, fr_metric_status_class((int)x->status)}, 1);
-    fr_metric_observe(m, FR_M_HTTP_DURATION, (const char *[]){name, x->method},
-                      (double)(fr_now_us() - x->sent_at_us) / 1e6);
+    fr_observer_add(o, FR_M_HTTP_REQUESTS,
+                    (const char *[]){name, x->method, fr_metric_status_class((int)x->status)}, 1);
+    fr_observer_observe(o, FR_M_HTTP_DURATION, (const char *[]){name, x->method},
+                        (double)(fr_now_us() - x->sent_at_us) / 1e6);
 }
 
 static void note_breaker(struct fr_http_target *t, bool transient, int64_t now_ms)
@@ -730,15 +808,15 @@ static void note_breaker(struct fr_http_target *t, bool transient, int64_t now_m
     enum fr_breaker_event ev = fr_breaker_record(&t->breaker, transient, now_ms);
     if (ev == FR_BREAKER_OPENED) {
         t->stats.breaker_opened++;
-        fr_metric_add(fr_metrics_global(), FR_M_HTTP_BREAKER_TRIPS, (const char *[]){t->conf.name},
-                      1);
-        fr_metric_set(fr_metrics_global(), FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
-                      1);
+        fr_observer_add(t->client->observer, FR_M_HTTP_BREAKER_TRIPS,
+                        (const char *[]){t->conf.name}, 1);
+        fr_observer_set(t->client->observer, FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
+                        1);
         FR_LOG_WARN("circuit breaker opened: the target keeps failing; holding requests",
                     FR_LS("target", t->conf.name), FR_LI("open_ms", t->breaker.current_open_ms));
     } else if (ev == FR_BREAKER_CLOSED_AGAIN) {
-        fr_metric_set(fr_metrics_global(), FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
-                      0);
+        fr_observer_set(t->client->observer, FR_M_HTTP_BREAKER_OPEN, (const char *[]){t->conf.name},
+                        0);
         FR_LOG_INFO("circuit breaker closed: the target answers again",
                     FR_LS("target", t->conf.name));
     }
@@ -748,6 +826,7 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 {
     struct fr_http_target *t = x->t;
     const struct fr_target_conf *conf = &t->conf;
+    int64_t wall_ms = fr_wall_ms(); /* for a Retry-After date */
     /*
      * A 401 after a refresh means the credentials or permissions are wrong
      * only when the token never worked: a token other requests succeeded
@@ -794,11 +873,11 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         t->stats.transient++;
     if (v.cls == FR_CLASS_RATE_LIMITED) {
         t->stats.rate_limited++;
-        fr_metric_add(fr_metrics_global(), FR_M_HTTP_RATE_LIMITED, (const char *[]){conf->name}, 1);
+        fr_observer_add(t->client->observer, FR_M_HTTP_RATE_LIMITED, (const char *[]){conf->name},
+                        1);
         int64_t ra = -1;
-        if (x->retry_after[0] && fr_parse_retry_after(x->retry_after, fr_wall_ms(), &ra) == 0)
-            ra = FR_MIN(ra, conf->retry.cap_ms);
-        else
+        if (!x->retry_after[0] ||
+            fr_retry_after_capped(&conf->retry, x->retry_after, wall_ms, &ra) != 0)
             ra = -1;
         bool cut = fr_ratelimit_on_429(&t->limiter, fr_now_us(), ra);
         FR_LOG_WARN("rate limited by the target", FR_LS("target", conf->name),
@@ -814,11 +893,12 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
     char what[CURL_ERROR_SIZE + 64], body[ERR_BODY_EXCERPT + 8];
     describe_outcome(x, rc, what, sizeof(what));
     struct fr_err err = {0};
-    switch (v.action) {
-    case FR_ACT_DONE:
+    struct fr_retry_decision d = decide(x, &v, now_ms, wall_ms);
+    switch (d.kind) {
+    case FR_RETRY_DONE:
         finish(x, FR_OK, v.cls, json, NULL, NULL, now_ms);
         return;
-    case FR_ACT_REFRESH_RETRY:
+    case FR_RETRY_REFRESH:
         if (fr_token_cache_invalidate(&t->token, x->token_generation))
             FR_LOG_WARN("token rejected (401); fetching a new one", FR_LS("target", conf->name));
         x->auth_retried = true;
@@ -826,33 +906,34 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         json_decref(json);
         enqueue_first(t, x);
         return;
-    case FR_ACT_RETRY: {
-        if (v.in_doubt && x->resolve_doubt) {
-            fr_err_set(&err, FR_EINDOUBT, x->status ? x->status : rc,
-                       "%s %s: no complete answer after sending (%s: %s); the target may have "
-                       "acted",
-                       x->method, x->log_path, v.reason, what);
-            finish(x, FR_EINDOUBT, v.cls, json, NULL, &err, now_ms);
-            return;
+    case FR_RETRY_IN_DOUBT:
+        fr_err_set(&err, FR_EINDOUBT, x->status ? x->status : rc,
+                   "%s %s: no complete answer after sending (%s: %s); the target may have "
+                   "acted",
+                   x->method, x->log_path, v.reason, what);
+        finish(x, FR_EINDOUBT, v.cls, json, NULL, &err, now_ms);
+        return;
+    case FR_RETRY_AFTER:
+        x->ready_at_ms = now_ms + d.delay_ms;
+        if (v.in_doubt) {
+            t->stats.in_doubt_resent++;
+            if (!t->warned_blind_resend)
+                FR_LOG_WARN("resending a request whose answer was lost after it was sent: "
+                            "only the target's duplicate check keeps it from acting twice",
+                            FR_LS("target", conf->name), FR_LS("method", x->method),
+                            FR_LS("path", x->log_path));
+            t->warned_blind_resend = true;
         }
-        int64_t delay = retry_delay(x, &v, now_ms);
-        if (fr_retry_allowed(&conf->retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
-            x->ready_at_ms = now_ms + delay;
-            if (v.in_doubt) {
-                t->stats.in_doubt_resent++;
-                if (!t->warned_blind_resend)
-                    FR_LOG_WARN("resending a request whose answer was lost after it was sent: "
-                                "only the target's duplicate check keeps it from acting twice",
-                                FR_LS("target", conf->name), FR_LS("method", x->method),
-                                FR_LS("path", x->log_path));
-                t->warned_blind_resend = true;
-            }
-            FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
-                         FR_LI("delay_ms", delay), FR_LI("attempt", x->attempts));
-            json_decref(json);
-            enqueue(t, x);
-            return;
-        }
+        FR_LOG_DEBUG("retry scheduled", FR_LS("target", conf->name), FR_LS("path", x->log_path),
+                     FR_LI("delay_ms", d.delay_ms), FR_LI("attempt", x->attempts));
+        json_decref(json);
+        enqueue(t, x);
+        return;
+    case FR_RETRY_GIVE_UP:
+    default:
+        break;
+    }
+    if (d.give_up != FR_GIVE_UP_FINAL) { /* a retry the limits refused */
         if (v.cls == FR_CLASS_BODY_ERROR)
             fr_err_set(&err, FR_EREJECTED, x->status,
                        "%s %s: the response body reports a failure: %s", x->method, x->log_path,
@@ -865,29 +946,24 @@ static void request_done(struct xfer *x, CURLcode rc, int64_t now_ms)
         finish(x, err.code, v.cls, json, body_error, &err, now_ms);
         return;
     }
-    case FR_ACT_FAIL:
-    default:
-        excerpt(x, body, sizeof(body));
-        if (v.cls == FR_CLASS_AUTH)
-            fr_err_set(&err, FR_EAUTH, x->status,
-                       "%s %s: the target rejected a fresh token (401): check the client's "
-                       "permissions and credentials: %s",
-                       x->method, x->log_path, body);
-        else if (v.cls == FR_CLASS_BODY_ERROR)
-            fr_err_set(&err, FR_EREJECTED, x->status,
-                       "%s %s: the response body reports a failure: %s", x->method, x->log_path,
-                       body_error ? body_error : body);
-        else if (x->too_big)
-            fr_err_set(&err, FR_ETOOBIG, 0, "%s %s: %s", x->method, x->log_path, what);
-        else if (in.transport != FR_TR_OK)
-            fr_err_set(&err, FR_EUNREACHABLE, rc, "%s %s: %s (%s)", x->method, x->log_path, what,
-                       v.reason);
-        else
-            fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path, what,
-                       body);
-        finish(x, err.code, v.cls, json, body_error, &err, now_ms);
-        return;
-    }
+    excerpt(x, body, sizeof(body));
+    if (v.cls == FR_CLASS_AUTH)
+        fr_err_set(&err, FR_EAUTH, x->status,
+                   "%s %s: the target rejected a fresh token (401): check the client's "
+                   "permissions and credentials: %s",
+                   x->method, x->log_path, body);
+    else if (v.cls == FR_CLASS_BODY_ERROR)
+        fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: the response body reports a failure: %s",
+                   x->method, x->log_path, body_error ? body_error : body);
+    else if (x->too_big)
+        fr_err_set(&err, FR_ETOOBIG, 0, "%s %s: %s", x->method, x->log_path, what);
+    else if (in.transport != FR_TR_OK)
+        fr_err_set(&err, FR_EUNREACHABLE, rc, "%s %s: %s (%s)", x->method, x->log_path, what,
+                   v.reason);
+    else
+        fr_err_set(&err, FR_EREJECTED, x->status, "%s %s: %s: %s", x->method, x->log_path, what,
+                   body);
+    finish(x, err.code, v.cls, json, body_error, &err, now_ms);
 }
 
 /* ---- tokens --------------------------------------------------------------------------- */
@@ -907,6 +983,7 @@ static void fail_pending(struct fr_http_target *t, const struct fr_err *err, int
 static void schedule_token_fetch(struct fr_http_target *t, int64_t now_ms)
 {
     struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = t->client;
     x->t = t;
     x->kind = XFER_TOKEN;
     x->method = fr_strdup("POST");
@@ -961,10 +1038,10 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
             fr_token_cache_set(&t->token, token, expires_in, now_ms);
             free(token);
             t->stats.token_fetches++;
-            fr_metric_add(fr_metrics_global(), FR_M_HTTP_TOKEN_REFRESHES,
-                          (const char *[]){t->conf.name}, 1);
-            fr_metric_set(fr_metrics_global(), FR_M_HTTP_TOKEN_LIFETIME,
-                          (const char *[]){t->conf.name}, (double)expires_in);
+            fr_observer_add(t->client->observer, FR_M_HTTP_TOKEN_REFRESHES,
+                            (const char *[]){t->conf.name}, 1);
+            fr_observer_set(t->client->observer, FR_M_HTTP_TOKEN_LIFETIME,
+                            (const char *[]){t->conf.name}, (double)expires_in);
             log_request(x, rc, &v, now_ms);
             FR_LOG_INFO("token refreshed", FR_LS("target", t->conf.name),
                         FR_LI("expires_in_s", expires_in), FR_LI("attempt", x->attempts));
@@ -976,14 +1053,13 @@ static void token_done(struct xfer *x, CURLcode rc, int64_t now_ms)
                                 "token response without a token"};
     }
     log_request(x, rc, &v, now_ms);
+    struct fr_retry_decision d = decide(x, &v, now_ms, fr_wall_ms());
+    if (d.kind == FR_RETRY_AFTER) {
+        x->ready_at_ms = now_ms + d.delay_ms;
+        return; /* stays t->token_xfer, sent again by pump */
+    }
     char *shown = fr_redact_url(x->url); /* a password in the URL's userinfo too */
-    if (v.action == FR_ACT_RETRY) {
-        int64_t delay = retry_delay(x, &v, now_ms);
-        if (fr_retry_allowed(&t->conf.retry, x->attempts, now_ms - x->first_sent_ms, delay)) {
-            x->ready_at_ms = now_ms + delay;
-            free(shown);
-            return; /* stays t->token_xfer, sent again by pump */
-        }
+    if (d.kind == FR_RETRY_GIVE_UP && d.give_up != FR_GIVE_UP_FINAL) {
         fr_err_set(&err, FR_EUNREACHABLE, x->status ? x->status : rc,
                    "token endpoint %s unreachable: gave up after %d attempts; last: %s (%s)", shown,
                    x->attempts, what, v.reason);
@@ -1010,7 +1086,7 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->status);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_REQUEST_SIZE, &x->request_size);
-    struct fr_http_client *c = x->t->client;
+    struct fr_http_client *c = x->client;
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -1021,7 +1097,10 @@ static void on_complete(CURLMsg *msg, int64_t now_ms)
     curl_multi_remove_handle(c->multi, x->easy);
     curl_easy_cleanup(x->easy);
     x->easy = NULL;
-    if (x->kind == XFER_TOKEN) {
+    if (x->kind == XFER_ONCE) {
+        x->completed = true; /* fr_http_post_once takes it from here */
+        x->once_rc = result;
+    } else if (x->kind == XFER_TOKEN) {
         token_done(x, result, now_ms);
     } else {
         x->t->active--;
@@ -1060,7 +1139,7 @@ static void expire_waiting(struct fr_http_target *t, int64_t now_ms)
     struct xfer *prev = NULL;
     for (struct xfer *x = t->pending_head, *n; x; x = n) {
         n = x->next;
-        if (x->first_sent_ms && now_ms - x->first_sent_ms > t->conf.retry.max_elapsed_ms) {
+        if (x->first_sent_ms && fr_retry_expired(&t->conf.retry, now_ms - x->first_sent_ms)) {
             unlink_pending(t, x, prev);
             struct fr_err err = {0};
             fr_err_set(&err, FR_EUNREACHABLE, 0,
@@ -1097,7 +1176,7 @@ static void pump(struct fr_http_target *t, int64_t now_ms, int64_t *wake)
                     FR_LOG_WARN("retry budget exhausted: retries wait so an outage does not "
                                 "become a retry storm",
                                 FR_LS("target", t->conf.name));
-                wake_at(wake, now_ms + 1000);
+                wake_at(wake, now_ms + FR_BUDGET_RECHECK_MS);
                 prev = x;
                 continue;
             } else if (was_exhausted) {
@@ -1208,12 +1287,95 @@ int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
                     struct fr_http_result *res)
 {
     memset(res, 0, sizeof(*res));
+    res->retry_after_ms = -1;
     struct perform_ctx ctx = {.res = res};
     int rc = fr_http_submit(t, req, perform_done, &ctx);
     if (rc)
         return fr_err_set(&res->err, rc, 0, "malformed request");
     while (!ctx.done)
         fr_http_step(t->client, INT64_MAX);
+    return res->code;
+}
+
+/* ---- one-shot POSTs ------------------------------------------------------------------- */
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const struct xfer *x = ud;
+    return atomic_load(x->stop) ? 1 : 0; /* non-zero aborts: CURLE_ABORTED_BY_CALLBACK */
+}
+
+/* Fills res from a finished one-shot x, classified by the hand-off table. */
+static void once_result(struct xfer *x, int64_t elapsed_ms, struct fr_http_result *res)
+{
+    CURLcode rc = x->once_rc;
+    res->status = (int)x->status;
+    res->attempts = 1;
+    res->elapsed_ms = elapsed_ms;
+    res->body = fr_buf_detach(&x->resp, &res->body_len);
+    if (x->link.len)
+        res->link = fr_buf_detach(&x->link, NULL);
+    fr_strlcpy(res->request_id, x->request_id, sizeof(res->request_id));
+    res->retry_after_ms = retry_after_of(x);
+    if (rc == CURLE_ABORTED_BY_CALLBACK) { /* on_progress: *stop */
+        res->cls = FR_CLASS_TRANSIENT;
+        res->code = fr_err_set(&res->err, FR_ECANCELED, rc, "canceled: stopping");
+        return;
+    }
+    struct fr_classify_in in = {
+        .transport = transport_of(rc, x), .status = (int)x->status, .sent = x->request_size > 0};
+    struct fr_verdict v = fr_classify_handoff(&in);
+    res->cls = v.cls;
+    if (v.action == FR_ACT_DONE) {
+        res->code = FR_OK;
+        res->maybe_acted = true;
+    } else if (in.transport != FR_TR_OK) {
+        res->code = fr_err_set(&res->err, FR_EUNREACHABLE, rc, "%s",
+                               x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    } else {
+        res->code =
+            fr_err_set(&res->err, FR_EREJECTED, x->status, "HTTP %ld (%s)", x->status, v.reason);
+    }
+}
+
+int fr_http_post_once(struct fr_http_client *c, const struct fr_http_post *req,
+                      struct fr_http_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->retry_after_ms = -1;
+    if (!req->url || !is_absolute_url(req->url))
+        return res->code = fr_err_set(&res->err, FR_EINVAL, 0, "not an http(s) URL");
+    struct xfer *x = fr_calloc(1, sizeof(*x));
+    x->client = c;
+    x->kind = XFER_ONCE;
+    x->method = fr_strdup("POST");
+    x->url = fr_strdup(req->url);
+    x->keep = req->keep;
+    x->stop = req->stop;
+    fr_buf_init(&x->resp, 0);
+    fr_buf_init(&x->link, FR_HTTP_MAX_LINK);
+    CURL *e = easy_new(x, req->connect_timeout_ms, req->total_timeout_ms, true);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    for (size_t i = 0; i < req->nheaders; i++)
+        add_header(x, req->headers[i]);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    if (x->stop) {
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+    }
+    x->attempts = 1;
+    int64_t t0 = fr_now_ms();
+    x->sent_at_ms = x->first_sent_ms = t0;
+    activate(x);
+    while (!x->completed)
+        fr_http_step(c, INT64_MAX);
+    once_result(x, fr_now_ms() - t0, res);
+    xfer_free(x);
     return res->code;
 }
 

@@ -2,7 +2,8 @@
  * client.h: the one path every outbound request takes.
  *
  *   rate limiter -> circuit breaker / retry budget -> auth -> send (libcurl
- *   multi) -> classify (policy.h) -> retry | refresh | done
+ *   multi) -> classify (policy.h) -> decide (retry.h): retry | refresh |
+ *   in doubt | done
  *
  * One client drives many requests in flight on one thread over one libcurl
  * multi handle, reusing connections. A target is a configured API with its
@@ -10,6 +11,10 @@
  * on unless the target says insecure_skip_verify (warned at every start).
  *
  * Threads: a client and its targets belong to the thread that created them.
+ *
+ * Besides targets, a client sends one-shot POSTs (fr_http_post_once) for a
+ * caller that owns its retries: webhook delivery goes through here too,
+ * and only src/http talks to libcurl.
  *
  * Every request is logged (method, path with query secrets redacted,
  * status, latency, attempt, the response's request id); so are rate-limit
@@ -22,9 +27,11 @@
 #include "core/common.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/observer.h"
 #include "http/policy.h"
 #include "http/http_conf.h"
 
@@ -84,6 +91,11 @@ struct fr_http_result {
      * FR_HTTP_MAX_LINK bytes are kept (a longer value is cut there).
      */
     char *link;
+    /*
+     * The final answer's Retry-After as a delay from when it was read, in
+     * ms, not capped; -1 when it had none, or one that does not parse.
+     */
+    int64_t retry_after_ms;
     struct fr_err err; /* what failed, in words a person can act on */
 };
 
@@ -118,7 +130,23 @@ struct fr_http_stats {
  */
 char *fr_http_escape(const char *s);
 
+/*
+ * Initialises libcurl for the process, once: later calls return the first
+ * call's answer. fr_http_client_new calls it; a program that will create
+ * clients in several threads calls it first from its main thread.
+ * FR_EHTTP when libcurl cannot initialise.
+ */
+int fr_http_init(struct fr_err *err);
+/* libcurl's version, "7.88.1"; static. */
+const char *fr_http_lib_version(void);
+
 int fr_http_client_new(struct fr_http_client **out, struct fr_err *err);
+/*
+ * Where the client's targets report their metrics (requests, durations,
+ * retries, 429s, breaker, token fetches; core/observer.h): o is borrowed
+ * until the client is freed; NULL (the default) reports nothing.
+ */
+void fr_http_client_set_observer(struct fr_http_client *c, const struct fr_observer *o);
 /* Frees the client, its targets and any requests still pending (not called back). */
 void fr_http_client_free(struct fr_http_client *c);
 
@@ -166,6 +194,52 @@ void fr_http_cancel(struct fr_http_client *c, bool on_the_wire);
 /* Submits and runs until this one request is final; *res must be released. */
 int fr_http_perform(struct fr_http_target *t, const struct fr_http_request *req,
                     struct fr_http_result *res);
+
+/*
+ * One POST to an absolute URL for a caller that owns every retry (webhook
+ * delivery: the dispatcher retries from its durable queue). Outside any
+ * target: no rate limiter, breaker, budget, auth, retry, request log line
+ * or metric. It runs on the client's multi handle, so connections are
+ * reused from one call to the next, and blocks until the answer is
+ * complete, the timeout passes or *stop becomes non-zero. TLS certificates
+ * are always verified; redirects are not followed. Besides the caller's
+ * lines, the request carries Host, User-Agent (ferry/VERSION),
+ * Content-Length, libcurl's Accept (any type) and its default
+ * Content-Type, each unless a line of the caller's replaces or removes it.
+ */
+struct fr_http_post {
+    const char *url; /* absolute http(s) URL */
+    const char *body;
+    size_t body_len;
+    /*
+     * Header lines sent as given, borrowed for the call: "Name: value", or
+     * "Name:" to remove one libcurl would add ("Content-Type:", "Expect:").
+     */
+    const char *const *headers;
+    size_t nheaders;
+    int64_t connect_timeout_ms;
+    int64_t total_timeout_ms; /* the whole attempt */
+    /*
+     * Bytes of the answer's body kept in the result; the rest is read and
+     * dropped, so a long answer is never a failure.
+     */
+    size_t keep;
+    const atomic_int *stop; /* NULL, or ends the transfer when it becomes non-zero */
+};
+
+/*
+ * Sends req and fills *res (release it with fr_http_result_release):
+ * classified by the hand-off table (policy.h); res->code is FR_OK for a
+ * 2xx; FR_EREJECTED for any other status (res->status, the first
+ * req->keep bytes of the body in res->body, res->retry_after_ms);
+ * FR_EUNREACHABLE for a transport failure (res->err.msg is libcurl's
+ * description, redacted); FR_ECANCELED when *stop ended it; FR_EINVAL for
+ * a URL that is not http(s). Returns res->code. The client's other
+ * requests progress meanwhile (their callbacks may run), as in
+ * fr_http_perform.
+ */
+int fr_http_post_once(struct fr_http_client *c, const struct fr_http_post *req,
+                      struct fr_http_result *res);
 
 /*
  * Makes sure the target holds a valid token (OAuth2; no-op for other auth),

@@ -74,7 +74,33 @@ static const struct row table[] = {
     {FR_TR_OK, 300, 399, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "unexpected redirect"},
 };
 
-/* Anything the table does not name (a status outside 100..599). */
+/*
+ * The hand-off table: a request whose caller owns every retry (a webhook
+ * delivery; the dispatcher retries it from its durable queue with its own
+ * backoff and dead letters). Only a 2xx is done; any other answer, 4xx
+ * included (a handler being redeployed may answer 404 for a moment), and
+ * any transport failure is a failed attempt: FR_ACT_FAIL here, because
+ * nothing is retried below the caller. No row is in doubt: the caller
+ * delivers at least once and its receivers deduplicate by event id.
+ */
+static const struct row handoff_table[] = {
+    {FR_TR_TIMEOUT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "timeout"},
+    {FR_TR_CONNECT, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "connect failed"},
+    {FR_TR_RESET, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "connection reset"},
+    {FR_TR_TRUNCATED, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "truncated response"},
+    {FR_TR_RESEND, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE,
+     "connection died after sending"},
+    {FR_TR_OTHER, 0, 0, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "transfer failed"},
+    {FR_TR_TLS, 0, 0, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "TLS failure"},
+    {FR_TR_OK, 200, 299, COND_ANY, FR_CLASS_SUCCESS, FR_ACT_DONE, SURE, "delivered"},
+    {FR_TR_OK, 429, 429, COND_ANY, FR_CLASS_RATE_LIMITED, FR_ACT_FAIL, SURE, "rate limited"},
+    {FR_TR_OK, 500, 599, COND_ANY, FR_CLASS_TRANSIENT, FR_ACT_FAIL, SURE, "server error"},
+    {FR_TR_OK, 400, 499, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "not accepted"},
+    {FR_TR_OK, 100, 199, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "unexpected status"},
+    {FR_TR_OK, 300, 399, COND_ANY, FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "unexpected redirect"},
+};
+
+/* Anything a table does not name (a status outside 100..599). */
 static const struct fr_verdict fallback = {FR_CLASS_REJECTED, FR_ACT_FAIL, SURE, "invalid status"};
 
 static bool cond_holds(enum cond cond, const struct fr_classify_in *in)
@@ -96,10 +122,10 @@ static bool cond_holds(enum cond cond, const struct fr_classify_in *in)
     return false;
 }
 
-struct fr_verdict fr_classify(const struct fr_classify_in *in)
+static struct fr_verdict classify(const struct row *rows, size_t n, const struct fr_classify_in *in)
 {
-    for (size_t i = 0; i < FR_ARRAY_LEN(table); i++) {
-        const struct row *r = &table[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct row *r = &rows[i];
         if (r->transport != in->transport)
             continue;
         if (r->transport == FR_TR_OK && (in->status < r->lo || in->status > r->hi))
@@ -109,6 +135,16 @@ struct fr_verdict fr_classify(const struct fr_classify_in *in)
         return (struct fr_verdict){r->cls, r->action, r->in_doubt, r->reason};
     }
     return fallback;
+}
+
+struct fr_verdict fr_classify(const struct fr_classify_in *in)
+{
+    return classify(table, FR_ARRAY_LEN(table), in);
+}
+
+struct fr_verdict fr_classify_handoff(const struct fr_classify_in *in)
+{
+    return classify(handoff_table, FR_ARRAY_LEN(handoff_table), in);
 }
 
 static const char *const class_names[] = {
@@ -143,33 +179,6 @@ const struct fr_body_rule *fr_body_rules_match(const struct fr_body_rule *rules,
         return rule;
     }
     return NULL;
-}
-
-/* ---- backoff ------------------------------------------------------------ */
-
-int64_t fr_backoff_delay(const struct fr_retry_conf *rc, int retry, uint64_t rnd)
-{
-    if (rc->base_ms <= 0 || rc->cap_ms <= 0)
-        return 0;
-    /* Double base retry-1 times, stopping at the cap: no overflow however large retry is. */
-    int64_t ceiling = rc->base_ms;
-    for (int i = 1; i < retry && ceiling < rc->cap_ms; i++)
-        ceiling = ceiling > INT64_MAX / 2 ? INT64_MAX : ceiling * 2;
-    ceiling = FR_MIN(ceiling, rc->cap_ms);
-    return (int64_t)(rnd % ((uint64_t)ceiling + 1));
-}
-
-bool fr_retry_allowed(const struct fr_retry_conf *rc, int attempts_made, int64_t elapsed_ms,
-                      int64_t delay_ms)
-{
-    if (attempts_made >= rc->max_attempts)
-        return false;
-    if (elapsed_ms < 0)
-        elapsed_ms = 0;
-    if (delay_ms < 0)
-        delay_ms = 0;
-    /* elapsed + delay <= max_elapsed, written so the sum cannot overflow */
-    return elapsed_ms <= rc->max_elapsed_ms && delay_ms <= rc->max_elapsed_ms - elapsed_ms;
 }
 
 /* ---- Retry-After -------------------------------------------------------- */

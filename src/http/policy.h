@@ -1,5 +1,5 @@
 /*
- * policy.h: the failure contract as data, and the retry arithmetic.
+ * policy.h: the failure contract as data, and the Retry-After parser.
  *
  * Everything here is a pure function of its arguments: no clock, no
  * sleeping, no randomness of its own. The classification table in
@@ -17,6 +17,11 @@
  * timeout after sending, a truncated or unparsable body, 502, 504, or a
  * re-send libcurl wanted to make on its own): the API may have acted, so
  * the request must not be resent blindly (docs/http.md).
+ *
+ * A second table, the hand-off table, classifies a request whose caller
+ * owns every retry (webhook delivery, fr_http_post_once): 2xx is done, and
+ * any other status or transport failure is a failed attempt the caller
+ * retries (FR_ACT_FAIL: nothing is retried below it, 401 and 409 included).
  */
 #ifndef FR_HTTP_POLICY_H
 #define FR_HTTP_POLICY_H
@@ -81,6 +86,8 @@ struct fr_verdict {
 };
 
 struct fr_verdict fr_classify(const struct fr_classify_in *in);
+/* The hand-off table: 2xx done, anything else a failed attempt its caller retries. */
+struct fr_verdict fr_classify_handoff(const struct fr_classify_in *in);
 /* "success", "duplicate", "auth", "rate_limited", "transient", "body_error", "rejected". */
 const char *fr_class_name(enum fr_class cls);
 
@@ -92,20 +99,6 @@ const char *fr_class_name(enum fr_class cls);
  */
 const struct fr_body_rule *fr_body_rules_match(const struct fr_body_rule *rules, size_t n,
                                                json_t *body, const char **message);
-
-/*
- * Full-jitter exponential backoff before retry number `retry` (1 for the
- * first retry): a uniform delay in [0, min(cap, base * 2^(retry-1))], drawn
- * from rnd (any 64-bit random value).
- */
-int64_t fr_backoff_delay(const struct fr_retry_conf *rc, int retry, uint64_t rnd);
-
-/*
- * Whether another attempt may be made: attempts_made < max_attempts and the
- * elapsed time plus the coming delay stays within max_elapsed.
- */
-bool fr_retry_allowed(const struct fr_retry_conf *rc, int attempts_made, int64_t elapsed_ms,
-                      int64_t delay_ms);
 
 /*
  * Parses a Retry-After value: delta-seconds ("120") or an HTTP-date

@@ -636,6 +636,8 @@ static int setup(struct pull *p, json_t **start_wm, struct fr_err *err)
     }
     rc = fr_http_client_new(&p->client, err);
     if (!rc)
+        fr_http_client_set_observer(p->client, p->opts->observer);
+    if (!rc)
         rc = fr_http_target_new(p->client, tconf, &p->target, err);
     if (rc || p->opts->dry_run)
         return rc;

@@ -686,6 +686,8 @@ static int setup(struct push *p, struct fr_err *err)
                           p->job->target);
     int rc = fr_http_client_new(&p->client, err);
     if (!rc)
+        fr_http_client_set_observer(p->client, p->opts->observer);
+    if (!rc)
         rc = fr_http_target_new(p->client, tconf, &p->target, err);
     if (rc)
         return rc;

@@ -11,7 +11,7 @@
  * A registry holds the samples. The floors below obs do not reach one:
  * they report through the observer they are handed (core/observer.h),
  * which src/cli makes from the process's registry with
- * fr_metrics_observer (http/client.c is the one left to convert).
+ * fr_metrics_observer (the HTTP client through fr_http_client_set_observer).
  * Label values are given in the catalogue's label order, as an array of
  * exactly that many strings (never NULL; copied on first use).
  *
@@ -39,8 +39,8 @@ void fr_metrics_free(struct fr_metrics *m);
 /*
  * The process's registry, created on first use with ferry_build_info set,
  * never freed: what `ferry serve` scrapes and `ferry run` writes to its
- * metrics_file. Only src/obs and src/cli use it (and http/client.c until
- * it takes an observer); everything else is handed an observer.
+ * metrics_file. Only src/obs and src/cli use it; everything else is
+ * handed an observer.
  */
 struct fr_metrics *fr_metrics_global(void);
 

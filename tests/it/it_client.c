@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "http/breaker.h"
+#include "http/retry.h"
 #include "http/client.h"
 #include "cli/sections.h"
 

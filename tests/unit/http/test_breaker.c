@@ -117,88 +117,12 @@ static void test_breaker_defaults(void **state)
     assert_true(b.max_open_ms >= b.open_ms);
 }
 
-/* ---- retry budget ------------------------------------------------------- */
-
-static void test_budget_ratio(void **state)
-{
-    (void)state;
-    struct fr_budget bg;
-    fr_budget_init(&bg, 0.20);
-    int64_t t = 3600 * 1000;
-    /* 100 first attempts spread over the last 50 s */
-    for (int i = 0; i < 100; i++)
-        fr_budget_record(&bg, t + i * 500, false);
-    t += 50000;
-    for (int i = 0; i < 20; i++) {
-        if (!fr_budget_allow_retry(&bg, t))
-            fail_msg("retry %d refused", i + 1);
-        assert_false(bg.exhausted);
-        fr_budget_record(&bg, t, true);
-    }
-    assert_false(fr_budget_allow_retry(&bg, t)); /* the 21st */
-    assert_true(bg.exhausted);
-    /* more first attempts make room again */
-    for (int i = 0; i < 5; i++)
-        fr_budget_record(&bg, t, false);
-    assert_true(fr_budget_allow_retry(&bg, t));
-    assert_false(bg.exhausted);
-}
-
-static void test_budget_floor(void **state)
-{
-    (void)state;
-    struct fr_budget bg;
-    fr_budget_init(&bg, 0.20);
-    int64_t t = 1000;
-    fr_budget_record(&bg, t, false); /* one request: 20% of it is 0.2 */
-    for (int i = 0; i < FR_BUDGET_MIN_RETRIES; i++) {
-        assert_true(fr_budget_allow_retry(&bg, t));
-        fr_budget_record(&bg, t, true);
-    }
-    assert_false(fr_budget_allow_retry(&bg, t));
-    /* a zero ratio still has the floor */
-    fr_budget_init(&bg, 0);
-    for (int i = 0; i < FR_BUDGET_MIN_RETRIES; i++)
-        fr_budget_record(&bg, t, true);
-    assert_false(fr_budget_allow_retry(&bg, t));
-}
-
-static void test_budget_expiry(void **state)
-{
-    (void)state;
-    struct fr_budget bg;
-    fr_budget_init(&bg, 0.20);
-    int64_t t = 7 * 1000 + 300;
-    for (int i = 0; i < FR_BUDGET_MIN_RETRIES; i++)
-        fr_budget_record(&bg, t, true);
-    assert_false(fr_budget_allow_retry(&bg, t));
-    assert_false(fr_budget_allow_retry(&bg, t + 59000)); /* second t+59 still counts t */
-    assert_true(fr_budget_allow_retry(&bg, t + 60000));  /* 60 s later the slot is gone */
-    /* the slot is reused for the new second, not added to */
-    fr_budget_record(&bg, t + 60000, true);
-    assert_true(fr_budget_allow_retry(&bg, t + 60000));
-    /* a long idle gap forgets everything, even slots not yet overwritten */
-    for (int i = 0; i < 9; i++)
-        fr_budget_record(&bg, t + 60000 + i * 1000, true);
-    assert_false(fr_budget_allow_retry(&bg, t + 68000));
-    assert_true(fr_budget_allow_retry(&bg, t + 10 * 60000));
-    /* a rolling window: 1000 firsts long ago do not pay for retries now */
-    fr_budget_init(&bg, 0.5);
-    for (int i = 0; i < 1000; i++)
-        fr_budget_record(&bg, 0, false);
-    for (int i = 0; i < 50; i++)
-        fr_budget_record(&bg, 30000, true);
-    assert_true(fr_budget_allow_retry(&bg, 30000));
-    assert_false(fr_budget_allow_retry(&bg, 60000)); /* second 0 expired: floor only */
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opens_after_threshold), cmocka_unit_test(test_success_resets_count),
         cmocka_unit_test(test_open_period_and_probe), cmocka_unit_test(test_failed_probe_doubles),
-        cmocka_unit_test(test_breaker_defaults),      cmocka_unit_test(test_budget_ratio),
-        cmocka_unit_test(test_budget_floor),          cmocka_unit_test(test_budget_expiry),
+        cmocka_unit_test(test_breaker_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,6 +152,57 @@ static void test_classify_reasons(void **state)
     assert_string_equal(fr_classify(&in).reason, "accepted");
 }
 
+/*
+ * The hand-off table (webhook delivery): only a 2xx is done; everything
+ * else is a failed attempt its caller retries, never a retry, refresh or
+ * duplicate below it, and never in doubt.
+ */
+static const struct case_row handoff_cases[] = {
+    OK(200, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(202, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(299, FR_CLASS_SUCCESS, FR_ACT_DONE),
+    OK(401, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(404, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(409, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(429, FR_CLASS_RATE_LIMITED, FR_ACT_FAIL),
+    OK(500, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(502, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(503, FR_CLASS_TRANSIENT, FR_ACT_FAIL),
+    OK(100, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(302, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(600, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    OK(0, FR_CLASS_REJECTED, FR_ACT_FAIL),
+    {FR_TR_TIMEOUT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_CONNECT, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_RESET, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_TRUNCATED, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_RESEND, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_OTHER, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+    {FR_TR_TLS, 0, false, FR_BODY_RULE_NONE, false, FR_CLASS_REJECTED, FR_ACT_FAIL},
+    /* a status left over from a failed transfer does not make it delivered */
+    {FR_TR_TIMEOUT, 200, false, FR_BODY_RULE_NONE, false, FR_CLASS_TRANSIENT, FR_ACT_FAIL},
+};
+
+static void test_classify_handoff_rows(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < FR_ARRAY_LEN(handoff_cases); i++) {
+        const struct case_row *c = &handoff_cases[i];
+        for (int sent = 0; sent <= 1; sent++) {
+            struct fr_classify_in in = {
+                .transport = c->transport, .status = c->status, .sent = sent};
+            struct fr_verdict v = fr_classify_handoff(&in);
+            if (v.cls != c->cls || v.action != c->action || v.in_doubt)
+                fail_msg("hand-off row %zu (transport %d, status %d, sent %d): got %s/%d%s, want "
+                         "%s/%d",
+                         i, c->transport, c->status, sent, fr_class_name(v.cls), v.action,
+                         v.in_doubt ? " in doubt" : "", fr_class_name(c->cls), c->action);
+            assert_non_null(v.reason);
+            assert_true(strlen(v.reason) > 0);
+        }
+    }
+}
+
 static void test_class_names(void **state)
 {
     (void)state;
@@ -209,96 +260,6 @@ static void test_body_rules(void **state)
     json_decref(retry);
     json_decref(nomsg);
     json_decref(rules[1].equals);
-}
-
-/* ---- backoff ------------------------------------------------------------ */
-
-static const struct fr_retry_conf rc = {
-    .max_attempts = 5, .base_ms = 1000, .cap_ms = 30000, .max_elapsed_ms = 600000, .budget = 0.2};
-
-static int64_t ceiling_of(int retry)
-{
-    int64_t c = rc.base_ms;
-    for (int i = 1; i < retry; i++)
-        c *= 2;
-    return FR_MIN(c, rc.cap_ms);
-}
-
-static void test_backoff_bounds(void **state)
-{
-    (void)state;
-    struct fr_rng rng;
-    fr_rng_seed(&rng, 42);
-    for (int retry = 1; retry <= 10; retry++) {
-        int64_t ceiling = ceiling_of(retry);
-        int64_t max_seen = -1;
-        for (int i = 0; i < 20000; i++) {
-            int64_t d = fr_backoff_delay(&rc, retry, fr_rng_next(&rng));
-            assert_true(d >= 0);
-            assert_true(d <= ceiling);
-            max_seen = FR_MAX(max_seen, d);
-        }
-        /* the top of the range is reachable */
-        assert_int_equal(fr_backoff_delay(&rc, retry, (uint64_t)ceiling), ceiling);
-        assert_int_equal(fr_backoff_delay(&rc, retry, 0), 0);
-        assert_true(max_seen >= ceiling * 95 / 100);
-    }
-    /* 1, 2, 4, 8, 16 s, then the cap */
-    assert_int_equal(fr_backoff_delay(&rc, 1, 1000), 1000);
-    assert_int_equal(fr_backoff_delay(&rc, 4, 8000), 8000);
-    assert_int_equal(fr_backoff_delay(&rc, 4, 8001), 0);
-    assert_int_equal(fr_backoff_delay(&rc, 6, 30000), 30000);
-    /* huge retry numbers neither overflow nor pass the cap */
-    assert_int_equal(fr_backoff_delay(&rc, 1000000, 30000), 30000);
-    assert_int_equal(fr_backoff_delay(&rc, INT32_MAX, UINT64_MAX), (int64_t)(UINT64_MAX % 30001));
-    struct fr_retry_conf big = rc;
-    big.cap_ms = INT64_MAX;
-    assert_true(fr_backoff_delay(&big, 200, UINT64_MAX) >= 0);
-    /* retry 0 or negative behaves as the first retry */
-    assert_true(fr_backoff_delay(&rc, 0, UINT64_MAX) <= 1000);
-}
-
-static void test_backoff_spread(void **state)
-{
-    (void)state;
-    struct fr_rng rng;
-    fr_rng_seed(&rng, 20261122);
-    const int n = 10000;
-    const int64_t ceiling = 8000; /* retry 4 */
-    double sum = 0;
-    int low = 0, high = 0;
-    int buckets[10] = {0};
-    for (int i = 0; i < n; i++) {
-        int64_t d = fr_backoff_delay(&rc, 4, fr_rng_next(&rng));
-        sum += (double)d;
-        if (d < ceiling / 4)
-            low++;
-        if (d > ceiling * 3 / 4)
-            high++;
-        buckets[FR_MIN(d * 10 / ceiling, 9)]++;
-    }
-    double mean = sum / n;
-    assert_true(mean > ceiling * 0.47 && mean < ceiling * 0.53);
-    assert_true(low > n / 5 && low < n * 3 / 10);
-    assert_true(high > n / 5 && high < n * 3 / 10);
-    for (int b = 0; b < 10; b++)
-        assert_true(buckets[b] > n / 10 * 8 / 10); /* every tenth of the range is hit */
-}
-
-static void test_retry_allowed(void **state)
-{
-    (void)state;
-    assert_true(fr_retry_allowed(&rc, 1, 0, 1000));
-    assert_true(fr_retry_allowed(&rc, 4, 0, 1000));
-    assert_false(fr_retry_allowed(&rc, 5, 0, 0)); /* max_attempts includes the first */
-    assert_false(fr_retry_allowed(&rc, 6, 0, 0));
-    assert_true(fr_retry_allowed(&rc, 1, 599000, 1000)); /* exactly at the limit */
-    assert_false(fr_retry_allowed(&rc, 1, 599000, 1001));
-    assert_false(fr_retry_allowed(&rc, 1, 600001, 0));
-    assert_false(fr_retry_allowed(&rc, 1, INT64_MAX, INT64_MAX)); /* no overflow */
-    struct fr_retry_conf one = rc;
-    one.max_attempts = 1;
-    assert_false(fr_retry_allowed(&one, 1, 0, 0));
 }
 
 /* ---- Retry-After -------------------------------------------------------- */
@@ -433,12 +394,11 @@ static void test_retry_after_robust(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_rows),       cmocka_unit_test(test_classify_in_doubt),
-        cmocka_unit_test(test_classify_reasons),    cmocka_unit_test(test_class_names),
-        cmocka_unit_test(test_body_rules),          cmocka_unit_test(test_backoff_bounds),
-        cmocka_unit_test(test_backoff_spread),      cmocka_unit_test(test_retry_allowed),
-        cmocka_unit_test(test_retry_after_seconds), cmocka_unit_test(test_retry_after_dates),
-        cmocka_unit_test(test_retry_after_garbage), cmocka_unit_test(test_retry_after_robust),
+        cmocka_unit_test(test_classify_rows),         cmocka_unit_test(test_classify_in_doubt),
+        cmocka_unit_test(test_classify_handoff_rows), cmocka_unit_test(test_classify_reasons),
+        cmocka_unit_test(test_class_names),           cmocka_unit_test(test_body_rules),
+        cmocka_unit_test(test_retry_after_seconds),   cmocka_unit_test(test_retry_after_dates),
+        cmocka_unit_test(test_retry_after_garbage),   cmocka_unit_test(test_retry_after_robust),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
