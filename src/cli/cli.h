@@ -10,22 +10,9 @@
 #include <getopt.h>
 #include <signal.h>
 
+#include "cli/exit.h"
 #include "core/config.h"
 #include "core/error.h"
-
-/* Exit statuses: a contract with schedulers and monitors (DESIGN.md). */
-enum fr_exit {
-    FR_EXIT_OK = 0,          /* all accepted */
-    FR_EXIT_FAILURES = 1,    /* ran, failures crossed the alert threshold */
-    FR_EXIT_USAGE = 2,       /* usage or configuration error */
-    FR_EXIT_AUTH = 3,        /* authentication failed */
-    FR_EXIT_UNREACHABLE = 4, /* target stayed unreachable */
-    FR_EXIT_STORE = 5,       /* the store failed */
-    FR_EXIT_BUSY = 6,        /* another run of this job is in progress */
-};
-
-/* The exit status for an error code from the library. */
-int fr_cli_exit_status(int code);
 
 /* Subcommands: argv[0] is the command name. */
 int fr_cli_check(int argc, char **argv);

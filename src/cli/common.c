@@ -7,27 +7,6 @@
 #include "job/push.h"
 #include "store/store.h"
 
-int fr_cli_exit_status(int code)
-{
-    switch (code) {
-    case FR_OK:
-        return FR_EXIT_OK;
-    case FR_EINVAL:
-    case FR_ECONFIG:
-        return FR_EXIT_USAGE;
-    case FR_EAUTH:
-        return FR_EXIT_AUTH;
-    case FR_EUNREACHABLE:
-    case FR_ETIMEOUT:
-    case FR_EHTTP:
-        return FR_EXIT_UNREACHABLE;
-    case FR_ESTORE:
-        return FR_EXIT_STORE;
-    default:
-        return FR_EXIT_FAILURES;
-    }
-}
-
 int fr_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

@@ -147,7 +147,9 @@ static int run_once(const struct fr_config *cfg, struct fr_store *st, const char
 {
     say("\n== %s\n", title);
     bool tty = isatty(STDERR_FILENO);
-    struct fr_push_opts opts = {.limit = -1, .progress = tty ? fr_cli_draw_progress : NULL};
+    struct fr_push_opts opts = {.limit = -1,
+                                .progress = tty ? fr_cli_draw_progress : NULL,
+                                .exit_status = fr_cli_run_exit_status};
     struct fr_push_result res;
     fr_log_set_progress_line(tty);
     fr_push_run(cfg, &cfg->jobs[0], st, &opts, &res);

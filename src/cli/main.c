@@ -35,8 +35,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < FR_ARRAY_LEN(commands); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'ferry COMMAND --help' describes a command.\n"
-          "Exit status: 0 ok, 1 failures over threshold, 2 usage or config error,\n"
-          "3 authentication failed, 4 target unreachable, 5 store failed.\n",
+          "Exit status (the same for every command): 0 ok, 1 failures over threshold\n"
+          "or a step that failed, 2 usage or config error, 3 authentication failed,\n"
+          "4 target unreachable, 5 store failed, 6 another run of the job is in\n"
+          "progress, 130/143 interrupted by SIGINT/SIGTERM.\n",
           out);
 }
 

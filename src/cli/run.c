@@ -64,10 +64,12 @@ static const char usage[] =
     "      --grace DURATION  after SIGINT/SIGTERM, how long the batches on the wire\n"
     "                        may take to settle (default 10s)\n" FR_CLI_COMMON_HELP "\n"
     "exit status: 0 every record accepted (push: created or duplicate; pull: valid\n"
-    "and written), 1 failures or rejects crossed the alert threshold, or a pull\n"
-    "stopped on a bad page or an unwritable sink, 2 usage or configuration error,\n"
-    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed,\n"
-    "6 another run of this job is in progress, 130/143 interrupted by SIGINT/SIGTERM.\n"
+    "and written), 1 failures or rejects crossed the alert threshold, or the run\n"
+    "stopped on input that broke mid-way (a source's read error or bad CSV, a bad\n"
+    "page, an unwritable sink), 2 usage or configuration error (a source, sink or\n"
+    "schema that cannot be opened included), 3 authentication failed, 4 the target\n"
+    "stayed unreachable, 5 the store failed, 6 another run of this job is in\n"
+    "progress, 130/143 interrupted by SIGINT/SIGTERM.\n"
     "\n"
     "A job with metrics_file: PATH gets the run's metrics written there atomically\n"
     "(Prometheus text format, for node_exporter's textfile collector).\n";
@@ -183,7 +185,10 @@ int fr_cli_run(int argc, char **argv)
     };
     const char *config_path = NULL;
     bool progress = isatty(STDERR_FILENO);
-    struct fr_push_opts opts = {.limit = -1, .stop = &stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
+    struct fr_push_opts opts = {.limit = -1,
+                                .stop = &stop,
+                                .grace_ms = FR_RUN_GRACE_DEFAULT_MS,
+                                .exit_status = fr_cli_run_exit_status};
     int64_t lock_wait_ms = 0;
     const char *why = NULL;
     struct fr_pull_opts pull = {0};

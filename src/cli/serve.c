@@ -234,7 +234,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     };
     struct fr_admin *admin = NULL;
     if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
-        (rc = fr_sched_start(cfg, &parts.sched, &err)) ||
+        (rc = fr_sched_start(cfg, fr_cli_run_exit_status, &parts.sched, &err)) ||
         (rc = fr_admin_new(cfg, &hooks, &admin, &err))) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
         fr_sched_stop(parts.sched);

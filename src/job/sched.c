@@ -31,6 +31,7 @@ struct slot {
 
 struct fr_sched {
     const struct fr_config *cfg;
+    int (*exit_status)(int code, bool over_threshold, int signo);
     struct fr_run_stop stop; /* set when serve stops: runs in progress stop cleanly */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -50,6 +51,7 @@ static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr
         .lock_held = true,
         .alert = fr_alert_failed_run,
         .alert_ud = (void *)cfg};
+    opts.push.exit_status = s->exit_status;
     struct fr_run_result res;
     fr_run_job(cfg, job, st, &opts, &res);
     const struct fr_run *run = job->kind == FR_JOB_PULL ? &res.pull.run : &res.push.run;
@@ -212,12 +214,15 @@ static bool missed(const struct fr_config *cfg, const struct fr_job_conf *j, tim
     return rc == 0 && newest_ms < (int64_t)slot * 1000;
 }
 
-int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err)
+int fr_sched_start(const struct fr_config *cfg,
+                   int (*exit_status)(int code, bool over_threshold, int signo),
+                   struct fr_sched **out, struct fr_err *err)
 {
     *out = NULL;
     fr_cron_tz_init();
     struct fr_sched *s = fr_calloc(1, sizeof(*s));
     s->cfg = cfg;
+    s->exit_status = exit_status;
     s->n = cfg->njobs;
     s->slots = fr_calloc(s->n ? s->n : 1, sizeof(*s->slots));
     pthread_mutex_init(&s->lock, NULL);

@@ -28,8 +28,13 @@
 
 struct fr_sched;
 
-/* Starts the scheduler; cfg is borrowed until fr_sched_stop returns. */
-int fr_sched_start(const struct fr_config *cfg, struct fr_sched **out, struct fr_err *err);
+/*
+ * Starts the scheduler; cfg is borrowed until fr_sched_stop returns.
+ * exit_status gives each run its exit status (fr_push_opts.exit_status).
+ */
+int fr_sched_start(const struct fr_config *cfg,
+                   int (*exit_status)(int code, bool over_threshold, int signo),
+                   struct fr_sched **out, struct fr_err *err);
 
 /*
  * Starts a run of job now, having taken its run lock: FR_OK, FR_ENOTFOUND

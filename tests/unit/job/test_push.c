@@ -1,4 +1,7 @@
-/* Unit tests of the push engine's pure parts: the alert threshold and the exit status. */
+/*
+ * Unit tests of the push engine's pure parts: the alert threshold (the exit
+ * status of a run is the CLI's table: tests/unit/cli/test_exit.c).
+ */
 #include "core/common.h"
 
 #include <setjmp.h>
@@ -44,24 +47,6 @@ static void test_max_error_rate(void **state)
     assert_true(fr_push_over_threshold(&both, &c));
 }
 
-static void test_exit_status_contract(void **state)
-{
-    struct fr_push_result r = {0};
-    assert_int_equal(fr_push_exit_status(&r), 0);
-    r.over_threshold = true;
-    assert_int_equal(fr_push_exit_status(&r), 1);
-    const struct {
-        int code, status;
-    } rows[] = {
-        {FR_EAUTH, 3},   {FR_EUNREACHABLE, 4}, {FR_ETIMEOUT, 4}, {FR_ESTORE, 5},
-        {FR_ECONFIG, 2}, {FR_EIO, 2},          {FR_EPARSE, 2},
-    };
-    for (size_t i = 0; i < FR_ARRAY_LEN(rows); i++) {
-        r.code = rows[i].code;
-        assert_int_equal(fr_push_exit_status(&r), rows[i].status);
-    }
-}
-
 static void test_expand_key(void **state)
 {
     char *p = fr_push_expand_key("/credits/{{key}}", "SO 1/2");
@@ -90,7 +75,6 @@ int main(void)
         cmocka_unit_test(test_no_alert_block_means_any_error_crosses),
         cmocka_unit_test(test_max_errors),
         cmocka_unit_test(test_max_error_rate),
-        cmocka_unit_test(test_exit_status_contract),
         cmocka_unit_test(test_expand_key),
         cmocka_unit_test(test_success_rate),
     };
