@@ -46,16 +46,20 @@ static void line(const char *what, const char *state, const char *fmt, ...)
     free(detail);
 }
 
-/* The exit status of a failed probe: 401/403 are credentials, other 4xx config. */
-static int probe_exit_status(const struct fr_http_result *res)
+/*
+ * What a failed probe says: 401/403 are the credentials (FR_EAUTH), another
+ * 4xx the config (FR_ECONFIG: base_url, api_version, probe.path), another
+ * refusal FR_EREJECTED; anything else did not reach the target.
+ */
+static int probe_failure(const struct fr_http_result *res)
 {
     if (res->code == FR_EAUTH || res->status == 401 || res->status == 403)
-        return FR_EXIT_AUTH;
+        return FR_EAUTH;
     if (res->code == FR_EREJECTED && res->status >= 400 && res->status < 500)
-        return FR_EXIT_USAGE;
+        return FR_ECONFIG;
     if (res->code == FR_EREJECTED)
-        return FR_EXIT_FAILURES;
-    return FR_EXIT_UNREACHABLE;
+        return FR_EREJECTED;
+    return FR_EUNREACHABLE;
 }
 
 /* The job's local files (fr_preflight_job): a verdict line, and on failure the error. */
@@ -137,7 +141,7 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
             printf("not ready: %s\n", rc == FR_EAUTH ? "the token endpoint refused the credentials"
                                                      : "the token endpoint could not be reached");
             fr_http_client_free(client);
-            return rc == FR_EAUTH ? FR_EXIT_AUTH : FR_EXIT_UNREACHABLE;
+            return fr_cli_exit_status(rc == FR_EAUTH ? FR_EAUTH : FR_EUNREACHABLE);
         }
         char *token_url = fr_redact_url(conf->auth.token_url);
         line("token", "ok", "from %s, valid %lld s (%lld ms)", token_url, (long long)expires_in,
@@ -162,10 +166,11 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
              res.request_id);
         printf("ready: target \"%s\" answers with these credentials\n", conf->name);
     } else {
-        status = probe_exit_status(&res);
+        int failure = probe_failure(&res);
+        status = fr_cli_exit_status(failure);
         line("probe", "FAILED", "%s", res.err.msg);
-        printf("not ready: %s\n", status == FR_EXIT_AUTH ? "the target refused the credentials"
-                                  : status == FR_EXIT_USAGE
+        printf("not ready: %s\n", failure == FR_EAUTH ? "the target refused the credentials"
+                                  : failure == FR_ECONFIG
                                       ? "the target rejected the probe: check base_url, "
                                         "api_version and probe.path"
                                       : "the target could not be reached");

@@ -82,7 +82,8 @@ int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_st
     if (fr_store_open_config(cfg, 0, out, &err) == 0)
         return FR_EXIT_OK;
     fprintf(stderr, "ferry %s: %s\n", cmd, err.msg);
-    return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+    /* a store that does not open is a store failure, unless its URL is wrong */
+    return fr_cli_exit_status(err.code == FR_ECONFIG ? FR_ECONFIG : FR_ESTORE);
 }
 
 void fr_cli_draw_progress(void *ud, const struct fr_progress *pg)

@@ -60,7 +60,8 @@ static int migrate(const char *url, const struct fr_config *cfg, bool check)
         if (check && err.code == FR_ENOTFOUND)
             return check_missing(err.msg);
         fprintf(stderr, "ferry migrate: %s\n", err.msg);
-        return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        /* a store that does not open is a store failure, unless its URL is wrong */
+        return fr_cli_exit_status(err.code == FR_ECONFIG ? FR_ECONFIG : FR_ESTORE);
     }
     int64_t current = 0, latest = 0, applied = 0;
     int status = FR_EXIT_OK;

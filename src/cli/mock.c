@@ -157,7 +157,8 @@ int fr_cli_mock(int argc, char **argv)
     rc = fr_mock_start(&opts, &m, &err);
     if (rc) {
         fprintf(stderr, "ferry mock: %s\n", err.msg);
-        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+        /* a listener that does not start: a bad address (usage), or cannot listen there */
+        return fr_cli_exit_status(rc == FR_EINVAL ? FR_EINVAL : FR_EUNREACHABLE);
     }
     printf("listening on http://%s:%d\n", fr_mock_host(m), fr_mock_port(m));
     fflush(stdout);

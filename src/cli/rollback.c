@@ -31,7 +31,7 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
         bool missing = err.code == FR_ENOTFOUND;
         fprintf(stderr, "ferry rollback: %s\n",
                 missing ? "no such run (see 'ferry runs list')" : err.msg);
-        return missing ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        return fr_cli_exit_status(missing ? FR_EINVAL : FR_ESTORE); /* a bad RUN, or the store */
     }
     const struct fr_job_conf *job = fr_config_find_job(cfg, run.job);
     if (!job) {

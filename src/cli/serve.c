@@ -221,7 +221,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     int rc = fr_dispatch_start(cfg, o->workers, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
-        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+        return fr_cli_exit_status(rc);
     }
     struct fr_dispatch *d = parts.dispatch;
     struct fr_admin_hooks hooks = {
@@ -240,7 +240,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         fr_sched_stop(parts.sched);
         fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
-        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+        return fr_cli_exit_status(rc);
     }
     struct fr_hook_server *s = NULL;
     const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
@@ -251,7 +251,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         fr_sched_stop(parts.sched);
         fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
-        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+        /* a listener that does not start: a bad address (usage), or cannot listen there */
+        return fr_cli_exit_status(rc == FR_EINVAL ? FR_EINVAL : FR_EUNREACHABLE);
     }
     atomic_store(&parts.server, s);
     printf("listening on http://%s:%d\n", fr_hook_server_host(s), fr_hook_server_port(s));
