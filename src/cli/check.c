@@ -180,7 +180,12 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     return status;
 }
 
-int fr_cli_check(int argc, char **argv)
+struct check_opts {
+    const char *name; /* TARGET or JOB */
+    int64_t timeout_ms;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -188,8 +193,8 @@ int fr_cli_check(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL;
-    int64_t timeout_ms = 30000;
+    struct check_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->timeout_ms = 30000;
     const char *why;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -198,12 +203,12 @@ int fr_cli_check(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case 't':
-            if (fr_parse_duration(optarg, &timeout_ms, &why) || timeout_ms <= 0)
+            if (fr_parse_duration(optarg, &o->timeout_ms, &why) || o->timeout_ms <= 0)
                 return fr_cli_usage_error("check", "--timeout %s: %s", optarg,
-                                          timeout_ms <= 0 ? "must be positive" : why);
+                                          o->timeout_ms <= 0 ? "must be positive" : why);
             break;
         default: {
             int rc = fr_cli_other_option("check", opt, optarg, argv);
@@ -216,12 +221,14 @@ int fr_cli_check(int argc, char **argv)
         return fr_cli_usage_error("check", "missing TARGET or JOB");
     if (optind + 1 < argc)
         return fr_cli_usage_error("check", "unexpected argument '%s'", argv[optind + 1]);
-
-    struct fr_config *cfg = NULL;
-    int rc = fr_cli_load_config("check", config_path, &cfg);
-    if (rc)
-        return rc;
-    rc = run_check(cfg, argv[optind], timeout_ms);
-    fr_config_free(cfg);
-    return rc;
+    o->name = argv[optind];
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct check_opts *o = c->opts;
+    return run_check(c->cfg, o->name, o->timeout_ms);
+}
+
+const struct fr_cli_ops fr_cli_check = {.parse = parse, .run = run};

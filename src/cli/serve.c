@@ -58,7 +58,6 @@ static const char usage[] =
     "5 the store cannot be opened.\n";
 
 struct serve_opts {
-    const char *config;
     size_t workers;      /* 0: the default */
     size_t commit_batch; /* 0: the default */
     int64_t commit_interval_ms;
@@ -77,7 +76,7 @@ static int parse_count(const char *flag, const char *arg, long max, size_t *out)
     return 0;
 }
 
-static int parse_args(int argc, char **argv, struct serve_opts *o)
+static int parse_args(int argc, char **argv, struct fr_cli *c, struct serve_opts *o)
 {
     enum { OPT_WORKERS = 0x4001, OPT_COMMIT_BATCH, OPT_COMMIT_INTERVAL };
     static const struct option longopts[] = {
@@ -95,7 +94,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             o->help = true;
             return 0;
         case 'c':
-            o->config = optarg;
+            c->config_path = optarg;
             break;
         case OPT_WORKERS:
             if ((rc = parse_count("--workers", optarg, 64, &o->workers)))
@@ -275,33 +274,30 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     return FR_EXIT_OK;
 }
 
-int fr_cli_serve(int argc, char **argv)
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
-    struct serve_opts o = {.commit_interval_ms = FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS};
-    int status = parse_args(argc, argv, &o);
+    struct serve_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->commit_interval_ms = FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS;
+    int status = parse_args(argc, argv, c, o);
     if (status)
         return status;
-    if (o.help) {
+    if (o->help) {
         fputs(usage, stdout);
         return FR_EXIT_OK;
     }
-    struct fr_config *cfg = NULL;
-    if ((status = fr_cli_load_config("serve", o.config, &cfg)))
-        return status;
-    if ((status = check_sources(cfg)) || (status = require_secrets(cfg))) {
-        fr_config_free(cfg);
-        return status;
-    }
-    sigset_t stop;
-    fr_cli_block_stop_signals(&stop);
-
-    struct fr_store *st = NULL;
-    if ((status = fr_cli_open_store("serve", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
-    }
-    status = serve(cfg, st, &o, &stop);
-    fr_store_close(st);
-    fr_config_free(cfg);
-    return status;
+    return FR_CLI_GO_ON;
 }
+
+/* What serves and the secrets it uses, before the stop signals are blocked and the store opens. */
+static int prepare(struct fr_cli *c)
+{
+    int status = check_sources(c->cfg);
+    return status ? status : require_secrets(c->cfg);
+}
+
+static int run(struct fr_cli *c)
+{
+    return serve(c->cfg, c->store, c->opts, &c->stop_signals);
+}
+
+const struct fr_cli_ops fr_cli_serve = {.parse = parse, .prepare = prepare, .run = run};
