@@ -47,16 +47,20 @@ static void line(const char *what, const char *state, const char *fmt, ...)
     free(detail);
 }
 
-/* The exit status of a failed probe: 401/403 are credentials, other 4xx config. */
-static int probe_exit_status(const struct fr_http_result *res)
+/*
+ * What a failed probe says: 401/403 are the credentials (FR_EAUTH), another
+ * 4xx the config (FR_ECONFIG: base_url, api_version, probe.path), another
+ * refusal FR_EREJECTED; anything else did not reach the target.
+ */
+static int probe_failure(const struct fr_http_result *res)
 {
     if (res->code == FR_EAUTH || res->status == 401 || res->status == 403)
-        return FR_EXIT_AUTH;
+        return FR_EAUTH;
     if (res->code == FR_EREJECTED && res->status >= 400 && res->status < 500)
-        return FR_EXIT_USAGE;
+        return FR_ECONFIG;
     if (res->code == FR_EREJECTED)
-        return FR_EXIT_FAILURES;
-    return FR_EXIT_UNREACHABLE;
+        return FR_EREJECTED;
+    return FR_EUNREACHABLE;
 }
 
 /* The job's local files (fr_preflight_job): a verdict line, and on failure the error. */
@@ -138,7 +142,7 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
             printf("not ready: %s\n", rc == FR_EAUTH ? "the token endpoint refused the credentials"
                                                      : "the token endpoint could not be reached");
             fr_http_client_free(client);
-            return rc == FR_EAUTH ? FR_EXIT_AUTH : FR_EXIT_UNREACHABLE;
+            return fr_cli_exit_status(rc == FR_EAUTH ? FR_EAUTH : FR_EUNREACHABLE);
         }
         char *token_url = fr_redact_url(conf->auth.token_url);
         line("token", "ok", "from %s, valid %lld s (%lld ms)", token_url, (long long)expires_in,
@@ -163,10 +167,11 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
              res.request_id);
         printf("ready: target \"%s\" answers with these credentials\n", conf->name);
     } else {
-        status = probe_exit_status(&res);
+        int failure = probe_failure(&res);
+        status = fr_cli_exit_status(failure);
         line("probe", "FAILED", "%s", res.err.msg);
-        printf("not ready: %s\n", status == FR_EXIT_AUTH ? "the target refused the credentials"
-                                  : status == FR_EXIT_USAGE
+        printf("not ready: %s\n", failure == FR_EAUTH ? "the target refused the credentials"
+                                  : failure == FR_ECONFIG
                                       ? "the target rejected the probe: check base_url, "
                                         "api_version and probe.path"
                                       : "the target could not be reached");
@@ -176,7 +181,12 @@ static int run_check(const struct fr_config *cfg, const char *name, int64_t time
     return status;
 }
 
-int fr_cli_check(int argc, char **argv)
+struct check_opts {
+    const char *name; /* TARGET or JOB */
+    int64_t timeout_ms;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -184,8 +194,8 @@ int fr_cli_check(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL;
-    int64_t timeout_ms = 30000;
+    struct check_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->timeout_ms = 30000;
     const char *why;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -194,12 +204,12 @@ int fr_cli_check(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case 't':
-            if (fr_parse_duration(optarg, &timeout_ms, &why) || timeout_ms <= 0)
+            if (fr_parse_duration(optarg, &o->timeout_ms, &why) || o->timeout_ms <= 0)
                 return fr_cli_usage_error("check", "--timeout %s: %s", optarg,
-                                          timeout_ms <= 0 ? "must be positive" : why);
+                                          o->timeout_ms <= 0 ? "must be positive" : why);
             break;
         default: {
             int rc = fr_cli_other_option("check", opt, optarg, argv);
@@ -212,12 +222,14 @@ int fr_cli_check(int argc, char **argv)
         return fr_cli_usage_error("check", "missing TARGET or JOB");
     if (optind + 1 < argc)
         return fr_cli_usage_error("check", "unexpected argument '%s'", argv[optind + 1]);
-
-    struct fr_config *cfg = NULL;
-    int rc = fr_cli_load_config("check", config_path, &cfg);
-    if (rc)
-        return rc;
-    rc = run_check(cfg, argv[optind], timeout_ms);
-    fr_config_free(cfg);
-    return rc;
+    o->name = argv[optind];
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct check_opts *o = c->opts;
+    return run_check(c->cfg, o->name, o->timeout_ms);
+}
+
+const struct fr_cli_ops fr_cli_check = {.parse = parse, .run = run};

@@ -10,35 +10,68 @@
 #include <getopt.h>
 #include <signal.h>
 
+#include "cli/exit.h"
 #include "core/config.h"
 #include "core/error.h"
 
-/* Exit statuses: a contract with schedulers and monitors (DESIGN.md). */
-enum fr_exit {
-    FR_EXIT_OK = 0,          /* all accepted */
-    FR_EXIT_FAILURES = 1,    /* ran, failures crossed the alert threshold */
-    FR_EXIT_USAGE = 2,       /* usage or configuration error */
-    FR_EXIT_AUTH = 3,        /* authentication failed */
-    FR_EXIT_UNREACHABLE = 4, /* target stayed unreachable */
-    FR_EXIT_STORE = 5,       /* the store failed */
-    FR_EXIT_BUSY = 6,        /* another run of this job is in progress */
+struct fr_store;
+
+/*
+ * What a command needs before it runs, the flags of its row in main.c's
+ * command table. main.c sets them up once, in this order, for every
+ * command alike:
+ *
+ *   parse    the command's options and arguments (fr_cli_ops.parse); no
+ *            config yet, so --help and usage errors need none
+ *   config   FR_CLI_NEED_CONFIG: -c FILE, else $FERRY_CONFIG, else
+ *            ./ferry.yaml, loaded, its warnings logged; on failure
+ *            "ferry CMD: FILE:LINE:COL: why" and exit 2
+ *   prepare  the command's own checks that need the config (its job, the
+ *            secrets it uses), before anything starts (fr_cli_ops.prepare)
+ *   signals  FR_CLI_STOP_SIGNALS: SIGINT and SIGTERM blocked before any
+ *            thread starts, for fr_cli_wait_stop_signal, and SIGPIPE
+ *            ignored (a peer that hung up is an error to report, not a
+ *            reason to die)
+ *   store    FR_CLI_NEED_STORE (implies the config): the config's store
+ *            opened, its migrations applied; on failure "ferry CMD: why"
+ *            and exit 2 for a bad store URL, 5 otherwise
+ *   run      the command (fr_cli_ops.run)
+ *
+ * and afterwards closes the store and frees the config, whatever the
+ * command returned.
+ */
+enum fr_cli_need {
+    FR_CLI_NEED_CONFIG = 1 << 0,
+    FR_CLI_NEED_STORE = 1 << 1,
+    FR_CLI_STOP_SIGNALS = 1 << 2,
 };
 
-/* The exit status for an error code from the library. */
-int fr_cli_exit_status(int code);
+/* What main.c hands a command: its name, what was set up, what it parsed. */
+struct fr_cli {
+    const char *name; /* "run", for messages: "ferry run: ..." */
+    unsigned need;    /* the table's flags; parse may drop FR_CLI_NEED_CONFIG (migrate --store) */
+    const char *config_path; /* parse sets it from -c FILE; NULL: $FERRY_CONFIG, ./ferry.yaml */
+    struct fr_config *cfg;   /* FR_CLI_NEED_CONFIG: loaded; owned by main.c */
+    struct fr_store *store;  /* FR_CLI_NEED_STORE: open; owned by main.c */
+    sigset_t stop_signals;   /* FR_CLI_STOP_SIGNALS: the set to wait for */
+    void *opts;              /* the command's parsed options: set by parse, free()d by main.c */
+};
 
-/* Subcommands: argv[0] is the command name. */
-int fr_cli_check(int argc, char **argv);
-int fr_cli_mock(int argc, char **argv);
-int fr_cli_run(int argc, char **argv);
-int fr_cli_runs(int argc, char **argv);
-int fr_cli_rollback(int argc, char **argv);
-int fr_cli_demo(int argc, char **argv);
-int fr_cli_serve(int argc, char **argv);
-int fr_cli_status(int argc, char **argv);
-int fr_cli_dlq(int argc, char **argv);
-int fr_cli_migrate(int argc, char **argv);
-int fr_cli_version(int argc, char **argv);
+/* parse's answer when setup and run are to follow (any other value is the exit status). */
+#define FR_CLI_GO_ON (-1)
+
+/* A command: one src/cli/NAME.c each, listed in main.c's table with its flags. */
+struct fr_cli_ops {
+    /* argv[0] is the command's name. FR_CLI_GO_ON, or the exit status now (0 after --help). */
+    int (*parse)(struct fr_cli *c, int argc, char **argv);
+    /* After the config, before signals and store; FR_EXIT_OK to go on. NULL: nothing. */
+    int (*prepare)(struct fr_cli *c);
+    /* The command; returns the exit status. */
+    int (*run)(struct fr_cli *c);
+};
+
+extern const struct fr_cli_ops fr_cli_check, fr_cli_demo, fr_cli_dlq, fr_cli_migrate, fr_cli_mock,
+    fr_cli_rollback, fr_cli_run, fr_cli_runs, fr_cli_serve, fr_cli_status, fr_cli_version;
 
 /*
  * Options every command takes, to put in a getopt_long table:
@@ -69,19 +102,6 @@ int fr_cli_other_option(const char *cmd, int opt, const char *arg, char **argv);
 /* Prints "ferry CMD: MESSAGE (see 'ferry CMD --help')" and returns FR_EXIT_USAGE. */
 int fr_cli_usage_error(const char *cmd, const char *fmt, ...) FR_PRINTF(2, 3);
 
-/*
- * Loads the config named by -c, $FERRY_CONFIG or ./ferry.yaml and logs its
- * warnings. On failure prints the error and returns its exit status.
- */
-int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out);
-
-struct fr_store;
-/*
- * Opens the config's store. On failure prints "ferry CMD: why" and returns
- * the exit status (2 for a bad store URL, 5 otherwise); *out is then NULL.
- */
-int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_store **out);
-
 struct fr_push_result;
 struct fr_progress;
 /* Prints a run's summary for people on stdout (counts, failures, why it stopped). */
@@ -97,14 +117,7 @@ void fr_cli_draw_progress(void *ud, const struct fr_progress *pg);
 /* Sets up logging from the environment before option parsing. */
 void fr_cli_log_init(void);
 
-/*
- * For long-running commands: blocks SIGINT and SIGTERM in the calling
- * thread (call it before any thread starts, so every thread inherits the
- * mask) into *set, and ignores SIGPIPE (a peer that hung up is an error
- * to report, not a reason to die).
- */
-void fr_cli_block_stop_signals(sigset_t *set);
-/* Waits for one of the signals in set; returns it. */
+/* Waits for one of the signals in set (struct fr_cli's stop_signals); returns it. */
 int fr_cli_wait_stop_signal(const sigset_t *set);
 
 #endif

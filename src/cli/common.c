@@ -1,33 +1,10 @@
 #include "core/common.h"
 #include "cli/cli.h"
 
-#include <pthread.h>
-
 #include "core/log.h"
 #include "job/push.h"
 #include "store/store.h"
 #include "cli/sections.h"
-
-int fr_cli_exit_status(int code)
-{
-    switch (code) {
-    case FR_OK:
-        return FR_EXIT_OK;
-    case FR_EINVAL:
-    case FR_ECONFIG:
-        return FR_EXIT_USAGE;
-    case FR_EAUTH:
-        return FR_EXIT_AUTH;
-    case FR_EUNREACHABLE:
-    case FR_ETIMEOUT:
-    case FR_EHTTP:
-        return FR_EXIT_UNREACHABLE;
-    case FR_ESTORE:
-        return FR_EXIT_STORE;
-    default:
-        return FR_EXIT_FAILURES;
-    }
-}
 
 int fr_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -83,30 +60,6 @@ void fr_cli_log_init(void)
     fr_log_setup(format, level, NULL);
     opterr = 0; /* commands report unknown options themselves */
 }
-int fr_cli_load_config(const char *cmd, const char *path, struct fr_config **out)
-{
-    struct fr_err err = {0};
-    const char *file = fr_config_default_path(path);
-    int rc = fr_config_load(file, fr_cli_sections(), out, &err);
-    if (rc) {
-        fprintf(stderr, "ferry %s: %s\n", cmd, err.msg[0] ? err.msg : fr_strerror(rc));
-        return FR_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < (*out)->nwarnings; i++)
-        FR_LOG_WARN((*out)->warnings[i], FR_LS("config", file));
-    return FR_EXIT_OK;
-}
-
-int fr_cli_open_store(const char *cmd, const struct fr_config *cfg, struct fr_store **out)
-{
-    struct fr_err err = {0};
-    *out = NULL;
-    if (fr_store_open_config(cfg, 0, out, &err) == 0)
-        return FR_EXIT_OK;
-    fprintf(stderr, "ferry %s: %s\n", cmd, err.msg);
-    return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
-}
-
 void fr_cli_draw_progress(void *ud, const struct fr_progress *pg)
 {
     (void)ud;
@@ -179,15 +132,6 @@ void fr_cli_print_run_summary(const struct fr_push_result *r, bool dry_run)
     if (r->run.reason[0])
         printf("  reason: %s\n", r->run.reason);
     fflush(stdout);
-}
-
-void fr_cli_block_stop_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, set, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 int fr_cli_wait_stop_signal(const sigset_t *set)

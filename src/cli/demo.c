@@ -148,7 +148,9 @@ static int run_once(const struct fr_config *cfg, struct fr_store *st, const char
 {
     say("\n== %s\n", title);
     bool tty = isatty(STDERR_FILENO);
-    struct fr_push_opts opts = {.limit = -1, .progress = tty ? fr_cli_draw_progress : NULL};
+    struct fr_push_opts opts = {.limit = -1,
+                                .progress = tty ? fr_cli_draw_progress : NULL,
+                                .exit_status = fr_cli_run_exit_status};
     struct fr_push_result res;
     fr_log_set_progress_line(tty);
     fr_push_run(&cfg->jobs[0], fr_target_find(cfg, cfg->jobs[0].target), st, &opts, &res);
@@ -264,7 +266,12 @@ out:
     return status;
 }
 
-int fr_cli_demo(int argc, char **argv)
+struct demo_opts {
+    const char *dir;
+    long records;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     enum { OPT_DIR = 0x4001, OPT_RECORDS };
     static const struct option longopts[] = {
@@ -273,8 +280,9 @@ int fr_cli_demo(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *dir = "ferry-demo";
-    long records = DEMO_RECORDS;
+    struct demo_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->dir = "ferry-demo";
+    o->records = DEMO_RECORDS;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -282,13 +290,13 @@ int fr_cli_demo(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case OPT_DIR:
-            dir = optarg;
+            o->dir = optarg;
             break;
         case OPT_RECORDS: {
             char *end;
             errno = 0;
-            records = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || records < 1 || records > 10000000)
+            o->records = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || o->records < 1 || o->records > 10000000)
                 return fr_cli_usage_error("demo", "--records must be between 1 and 10000000");
             break;
         }
@@ -301,5 +309,13 @@ int fr_cli_demo(int argc, char **argv)
     }
     if (optind < argc)
         return fr_cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
-    return demo(dir, records);
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct demo_opts *o = c->opts;
+    return demo(o->dir, o->records);
+}
+
+const struct fr_cli_ops fr_cli_demo = {.parse = parse, .run = run};

@@ -36,10 +36,13 @@ static const char usage[] =
     "Exit status: 0 done, 2 usage error or an event that is not dead, 5 the store failed.\n";
 
 struct opts {
-    const char *config, *source;
+    const char *source;
     long limit;
     bool all, json;
     int64_t older_than_ms; /* -1: not given */
+    enum { LIST, SHOW, REPLAY, PURGE } which;
+    char **args; /* after the subcommand: SEQ... */
+    int nargs;
 };
 
 static void format_time(int64_t wall_ms, char *out, size_t len)
@@ -245,7 +248,7 @@ static int do_purge(struct fr_store *st, const struct opts *o, char **args, int 
     return FR_EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, struct opts *o, bool *help)
+static int parse_args(int argc, char **argv, struct fr_cli *c, struct opts *o, bool *help)
 {
     enum { OPT_SOURCE = 0x5001, OPT_LIMIT, OPT_ALL, OPT_OLDER, OPT_JSON };
     static const struct option longopts[] = {
@@ -267,7 +270,7 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *help)
             *help = true;
             return 0;
         case 'c':
-            o->config = optarg;
+            c->config_path = optarg;
             break;
         case OPT_SOURCE:
             o->source = optarg;
@@ -298,11 +301,13 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *help)
     return 0;
 }
 
-int fr_cli_dlq(int argc, char **argv)
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
-    struct opts o = {.limit = 50, .older_than_ms = -1};
+    struct opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->limit = 50;
+    o->older_than_ms = -1;
     bool help = false;
-    int status = parse_args(argc, argv, &o, &help);
+    int status = parse_args(argc, argv, c, o, &help);
     if (status)
         return status;
     if (help) {
@@ -312,48 +317,40 @@ int fr_cli_dlq(int argc, char **argv)
     if (optind >= argc)
         return fr_cli_usage_error("dlq", "missing list, show, replay or purge");
     const char *sub = argv[optind];
-    char **args = argv + optind + 1;
-    int nargs = argc - optind - 1;
-    enum { LIST, SHOW, REPLAY, PURGE } which;
+    o->args = argv + optind + 1;
+    o->nargs = argc - optind - 1;
     if (strcmp(sub, "list") == 0)
-        which = LIST;
+        o->which = LIST;
     else if (strcmp(sub, "show") == 0)
-        which = SHOW;
+        o->which = SHOW;
     else if (strcmp(sub, "replay") == 0)
-        which = REPLAY;
+        o->which = REPLAY;
     else if (strcmp(sub, "purge") == 0)
-        which = PURGE;
+        o->which = PURGE;
     else
         return fr_cli_usage_error("dlq", "unknown subcommand '%s'; use list, show, replay or purge",
                                   sub);
-    if (which == LIST && nargs > 0)
-        return fr_cli_usage_error("dlq", "unexpected argument '%s'", args[0]);
-    if (which == SHOW && nargs != 1)
+    if (o->which == LIST && o->nargs > 0)
+        return fr_cli_usage_error("dlq", "unexpected argument '%s'", o->args[0]);
+    if (o->which == SHOW && o->nargs != 1)
         return fr_cli_usage_error("dlq", "show needs exactly one SEQ");
-
-    struct fr_config *cfg = NULL;
-    if ((status = fr_cli_load_config("dlq", o.config, &cfg)))
-        return status;
-    struct fr_store *st = NULL;
-    if ((status = fr_cli_open_store("dlq", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
-    }
-    switch (which) {
-    case LIST:
-        status = do_list(st, &o);
-        break;
-    case SHOW:
-        status = do_show(st, &o, args[0]);
-        break;
-    case REPLAY:
-        status = do_replay(st, &o, args, nargs);
-        break;
-    case PURGE:
-        status = do_purge(st, &o, args, nargs);
-        break;
-    }
-    fr_store_close(st);
-    fr_config_free(cfg);
-    return status;
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct opts *o = c->opts;
+    switch (o->which) {
+    case LIST:
+        return do_list(c->store, o);
+    case SHOW:
+        return do_show(c->store, o, o->args[0]);
+    case REPLAY:
+        return do_replay(c->store, o, o->args, o->nargs);
+    case PURGE:
+        return do_purge(c->store, o, o->args, o->nargs);
+    }
+    return FR_EXIT_USAGE;
+}
+
+const struct fr_cli_ops fr_cli_dlq = {.parse = parse, .run = run};

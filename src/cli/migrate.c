@@ -60,7 +60,8 @@ static int migrate(const char *url, const struct fr_config *cfg, bool check)
         if (check && err.code == FR_ENOTFOUND)
             return check_missing(err.msg);
         fprintf(stderr, "ferry migrate: %s\n", err.msg);
-        return err.code == FR_ECONFIG ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        /* a store that does not open is a store failure, unless its URL is wrong */
+        return fr_cli_exit_status(err.code == FR_ECONFIG ? FR_ECONFIG : FR_ESTORE);
     }
     int64_t current = 0, latest = 0, applied = 0;
     int status = FR_EXIT_OK;
@@ -92,7 +93,12 @@ static int migrate(const char *url, const struct fr_config *cfg, bool check)
     return status;
 }
 
-int fr_cli_migrate(int argc, char **argv)
+struct migrate_opts {
+    const char *store_url; /* --store: this store, and no config */
+    bool check;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     enum { OPT_CHECK = 0x5101, OPT_STORE };
     static const struct option longopts[] = {
@@ -102,8 +108,7 @@ int fr_cli_migrate(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL, *store_url = NULL;
-    bool check = false;
+    struct migrate_opts *o = c->opts = fr_calloc(1, sizeof(*o));
     int opt, rc;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -111,13 +116,13 @@ int fr_cli_migrate(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case OPT_CHECK:
-            check = true;
+            o->check = true;
             break;
         case OPT_STORE:
-            store_url = optarg;
+            o->store_url = optarg;
             break;
         default:
             if ((rc = fr_cli_other_option("migrate", opt, optarg, argv)))
@@ -126,15 +131,17 @@ int fr_cli_migrate(int argc, char **argv)
     }
     if (optind < argc)
         return fr_cli_usage_error("migrate", "unexpected argument '%s'", argv[optind]);
-    if (store_url && config_path)
+    if (o->store_url && c->config_path)
         return fr_cli_usage_error("migrate", "--store and --config exclude each other");
-    if (store_url)
-        return migrate(store_url, NULL, check);
-    struct fr_config *cfg = NULL;
-    int status = fr_cli_load_config("migrate", config_path, &cfg);
-    if (status)
-        return status;
-    status = migrate(NULL, cfg, check);
-    fr_config_free(cfg);
-    return status;
+    if (o->store_url)
+        c->need &= ~(unsigned)FR_CLI_NEED_CONFIG;
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct migrate_opts *o = c->opts;
+    return migrate(o->store_url, c->cfg, o->check);
+}
+
+const struct fr_cli_ops fr_cli_migrate = {.parse = parse, .run = run};

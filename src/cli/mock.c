@@ -133,13 +133,17 @@ static void log_stopped(struct fr_mock *m)
                 FR_LI("faults", t.faults));
 }
 
-int fr_cli_mock(int argc, char **argv)
+struct mock_cli_opts {
+    struct fr_mock_opts mock;
+    const char *spec; /* --faults as given, for the log */
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
-    struct fr_mock_opts opts = {0};
-    fr_mock_faults_init(&opts.faults);
-    const char *spec = NULL;
+    struct mock_cli_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    fr_mock_faults_init(&o->mock.faults);
     bool help = false;
-    int rc = parse_args(argc, argv, &opts, &spec, &help);
+    int rc = parse_args(argc, argv, &o->mock, &o->spec, &help);
     if (rc)
         return rc;
     if (help) {
@@ -148,28 +152,35 @@ int fr_cli_mock(int argc, char **argv)
         fputs(usage_tail, stdout);
         return FR_EXIT_OK;
     }
+    return FR_CLI_GO_ON;
+}
 
-    sigset_t stop;
-    fr_cli_block_stop_signals(&stop);
-
+static int run(struct fr_cli *c)
+{
+    const struct mock_cli_opts *o = c->opts;
+    const struct fr_mock_opts *opts = &o->mock;
     struct fr_mock *m;
     struct fr_err err = {0};
-    rc = fr_mock_start(&opts, &m, &err);
+    int rc = fr_mock_start(opts, &m, &err);
     if (rc) {
         fprintf(stderr, "ferry mock: %s\n", err.msg);
-        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+        /* a listener that does not start: a bad address (usage), or cannot listen there */
+        return fr_cli_exit_status(rc == FR_EINVAL ? FR_EINVAL : FR_EUNREACHABLE);
     }
     printf("listening on http://%s:%d\n", fr_mock_host(m), fr_mock_port(m));
     fflush(stdout);
     char seed[24];
     snprintf(seed, sizeof(seed), "%llu", (unsigned long long)fr_mock_seed(m));
-    FR_LOG_INFO("mock started", FR_LS("listen", opts.listen ? opts.listen : FR_MOCK_DEFAULT_LISTEN),
+    FR_LOG_INFO("mock started",
+                FR_LS("listen", opts->listen ? opts->listen : FR_MOCK_DEFAULT_LISTEN),
                 FR_LI("port", fr_mock_port(m)), FR_LS("seed", seed),
-                FR_LS("faults", spec ? spec : ""),
-                FR_LS("client_id", opts.client_id ? opts.client_id : FR_MOCK_DEFAULT_CLIENT_ID));
-    int sig = fr_cli_wait_stop_signal(&stop);
+                FR_LS("faults", o->spec ? o->spec : ""),
+                FR_LS("client_id", opts->client_id ? opts->client_id : FR_MOCK_DEFAULT_CLIENT_ID));
+    int sig = fr_cli_wait_stop_signal(&c->stop_signals);
     FR_LOG_INFO("mock stopping", FR_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     log_stopped(m);
     fr_mock_stop(m);
     return FR_EXIT_OK;
 }
+
+const struct fr_cli_ops fr_cli_mock = {.parse = parse, .run = run};

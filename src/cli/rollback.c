@@ -32,7 +32,7 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
         bool missing = err.code == FR_ENOTFOUND;
         fprintf(stderr, "ferry rollback: %s\n",
                 missing ? "no such run (see 'ferry runs list')" : err.msg);
-        return missing ? FR_EXIT_USAGE : FR_EXIT_STORE;
+        return fr_cli_exit_status(missing ? FR_EINVAL : FR_ESTORE); /* a bad RUN, or the store */
     }
     const struct fr_job_conf *job = fr_job_find(cfg, run.job);
     if (!job) {
@@ -68,7 +68,12 @@ static int rollback(const struct fr_config *cfg, struct fr_store *st, const char
     return res.failed ? FR_EXIT_FAILURES : FR_EXIT_OK;
 }
 
-int fr_cli_rollback(int argc, char **argv)
+struct rollback_opts {
+    const char *run_id;
+    bool dry_run;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -76,8 +81,7 @@ int fr_cli_rollback(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL;
-    bool dry_run = false;
+    struct rollback_opts *o = c->opts = fr_calloc(1, sizeof(*o));
     int opt;
     while ((opt = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
         switch (opt) {
@@ -85,10 +89,10 @@ int fr_cli_rollback(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case 'n':
-            dry_run = true;
+            o->dry_run = true;
             break;
         default: {
             int rc = fr_cli_other_option("rollback", opt, optarg, argv);
@@ -101,17 +105,14 @@ int fr_cli_rollback(int argc, char **argv)
         return fr_cli_usage_error("rollback", "missing RUN (see 'ferry runs list')");
     if (optind + 1 < argc)
         return fr_cli_usage_error("rollback", "unexpected argument '%s'", argv[optind + 1]);
-    const char *run_id = argv[optind];
-
-    struct fr_config *cfg = NULL;
-    int status = fr_cli_load_config("rollback", config_path, &cfg);
-    if (status)
-        return status;
-    struct fr_store *st = NULL;
-    status = fr_cli_open_store("rollback", cfg, &st);
-    if (!status)
-        status = rollback(cfg, st, run_id, dry_run);
-    fr_store_close(st);
-    fr_config_free(cfg);
-    return status;
+    o->run_id = argv[optind];
+    return FR_CLI_GO_ON;
 }
+
+static int run(struct fr_cli *c)
+{
+    const struct rollback_opts *o = c->opts;
+    return rollback(c->cfg, c->store, o->run_id, o->dry_run);
+}
+
+const struct fr_cli_ops fr_cli_rollback = {.parse = parse, .run = run};

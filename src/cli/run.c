@@ -65,10 +65,12 @@ static const char usage[] =
     "      --grace DURATION  after SIGINT/SIGTERM, how long the batches on the wire\n"
     "                        may take to settle (default 10s)\n" FR_CLI_COMMON_HELP "\n"
     "exit status: 0 every record accepted (push: created or duplicate; pull: valid\n"
-    "and written), 1 failures or rejects crossed the alert threshold, or a pull\n"
-    "stopped on a bad page or an unwritable sink, 2 usage or configuration error,\n"
-    "3 authentication failed, 4 the target stayed unreachable, 5 the store failed,\n"
-    "6 another run of this job is in progress, 130/143 interrupted by SIGINT/SIGTERM.\n"
+    "and written), 1 failures or rejects crossed the alert threshold, or the run\n"
+    "stopped on input that broke mid-way (a source's read error or bad CSV, a bad\n"
+    "page, an unwritable sink), 2 usage or configuration error (a source, sink or\n"
+    "schema that cannot be opened included), 3 authentication failed, 4 the target\n"
+    "stayed unreachable, 5 the store failed, 6 another run of this job is in\n"
+    "progress, 130/143 interrupted by SIGINT/SIGTERM.\n"
     "\n"
     "A job with metrics_file: PATH gets the run's metrics written there atomically\n"
     "(Prometheus text format, for node_exporter's textfile collector).\n";
@@ -156,7 +158,18 @@ static int parse_limit(const char *s, int64_t *out)
     return 0;
 }
 
-int fr_cli_run(int argc, char **argv)
+/* What ferry run parsed, and the job prepare found. */
+struct run_opts {
+    struct fr_push_opts push;
+    struct fr_pull_opts pull;
+    int64_t lock_wait_ms;
+    bool progress;
+    const char *push_only, *pull_only; /* an option given that only one kind takes */
+    const char *name;                  /* JOB */
+    const struct fr_job_conf *job;     /* its config (prepare) */
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     enum {
         OPT_LIMIT = 0x2001,
@@ -182,13 +195,13 @@ int fr_cli_run(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL;
-    bool progress = isatty(STDERR_FILENO);
-    struct fr_push_opts opts = {.limit = -1, .stop = &stop, .grace_ms = FR_RUN_GRACE_DEFAULT_MS};
-    int64_t lock_wait_ms = 0;
+    struct run_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->progress = isatty(STDERR_FILENO);
+    o->push = (struct fr_push_opts){.limit = -1,
+                                    .stop = &stop,
+                                    .grace_ms = FR_RUN_GRACE_DEFAULT_MS,
+                                    .exit_status = fr_cli_run_exit_status};
     const char *why = NULL;
-    struct fr_pull_opts pull = {0};
-    const char *push_only = NULL, *pull_only = NULL; /* an option given that only one kind takes */
     int opt;
     while ((opt = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
         switch (opt) {
@@ -196,45 +209,45 @@ int fr_cli_run(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case 'n':
-            opts.dry_run = true;
+            o->push.dry_run = true;
             break;
         case OPT_LIMIT:
-            if (parse_limit(optarg, &opts.limit))
+            if (parse_limit(optarg, &o->push.limit))
                 return fr_cli_usage_error("run", "--limit must be a whole number >= 0, not '%s'",
                                           optarg);
-            push_only = "--limit";
+            o->push_only = "--limit";
             break;
         case OPT_ONLY:
-            opts.only_key = optarg;
-            push_only = "--only";
+            o->push.only_key = optarg;
+            o->push_only = "--only";
             break;
         case OPT_FRESH:
-            opts.fresh = true;
-            push_only = "--fresh";
+            o->push.fresh = true;
+            o->push_only = "--fresh";
             break;
         case OPT_FULL:
-            pull.full = true;
-            pull_only = "--full";
+            o->pull.full = true;
+            o->pull_only = "--full";
             break;
         case OPT_SINCE:
             if (!*optarg)
                 return fr_cli_usage_error("run", "--since needs a value");
-            pull.since = optarg;
-            pull_only = "--since";
+            o->pull.since = optarg;
+            o->pull_only = "--since";
             break;
         case OPT_NO_PROGRESS:
-            progress = false;
+            o->progress = false;
             break;
         case OPT_WAIT:
-            lock_wait_ms = -1;
-            if (optarg && fr_parse_duration(optarg, &lock_wait_ms, &why))
+            o->lock_wait_ms = -1;
+            if (optarg && fr_parse_duration(optarg, &o->lock_wait_ms, &why))
                 return fr_cli_usage_error("run", "--wait=%s: %s", optarg, why);
             break;
         case OPT_GRACE:
-            if (fr_parse_duration(optarg, &opts.grace_ms, &why))
+            if (fr_parse_duration(optarg, &o->push.grace_ms, &why))
                 return fr_cli_usage_error("run", "--grace %s: %s", optarg, why);
             break;
         default: {
@@ -248,73 +261,75 @@ int fr_cli_run(int argc, char **argv)
         return fr_cli_usage_error("run", "missing JOB");
     if (optind + 1 < argc)
         return fr_cli_usage_error("run", "unexpected argument '%s'", argv[optind + 1]);
-    const char *name = argv[optind];
+    o->name = argv[optind];
+    return FR_CLI_GO_ON;
+}
 
-    struct fr_config *cfg = NULL;
-    int status = fr_cli_load_config("run", config_path, &cfg);
-    if (status)
-        return status;
-    const struct fr_job_conf *job = fr_job_find(cfg, name);
+/* The job, the options that fit it, its secrets and (--dry-run) its files: before the store. */
+static int prepare(struct fr_cli *c)
+{
+    struct run_opts *o = c->opts;
+    const struct fr_config *cfg = c->cfg;
+    const struct fr_job_conf *job = o->job = fr_job_find(cfg, o->name);
     if (!job) {
-        fprintf(stderr, "ferry run: %s: no job named \"%s\"", cfg->path, name);
+        fprintf(stderr, "ferry run: %s: no job named \"%s\"", cfg->path, o->name);
         for (size_t i = 0; i < cfg->njobs; i++)
             fprintf(stderr, "%s%s", i ? " " : " (jobs: ", cfg->jobs[i].name);
         fputs(cfg->njobs ? ")\n" : "\n", stderr);
-        fr_config_free(cfg);
         return FR_EXIT_USAGE;
     }
-    const char *misplaced = job->kind == FR_JOB_PULL ? push_only : pull_only;
-    if (misplaced || (pull.full && pull.since)) {
-        status = misplaced
-                     ? fr_cli_usage_error("run", "%s does not apply to %s job \"%s\"", misplaced,
-                                          job->kind == FR_JOB_PULL ? "pull" : "push", name)
-                     : fr_cli_usage_error("run", "--full and --since exclude each other");
-        fr_config_free(cfg);
-        return status;
-    }
-    if (job->kind == FR_JOB_PULL && (pull.full || pull.since) && !job->pull.watermark.configured)
+    const char *misplaced = job->kind == FR_JOB_PULL ? o->push_only : o->pull_only;
+    if (misplaced)
+        return fr_cli_usage_error("run", "%s does not apply to %s job \"%s\"", misplaced,
+                                  job->kind == FR_JOB_PULL ? "pull" : "push", o->name);
+    if (o->pull.full && o->pull.since)
+        return fr_cli_usage_error("run", "--full and --since exclude each other");
+    if (job->kind == FR_JOB_PULL && (o->pull.full || o->pull.since) &&
+        !job->pull.watermark.configured)
         FR_LOG_WARN("job has no watermark: --full and --since change nothing",
                     FR_LS("job", job->name));
     struct fr_err err = {0};
     if (fr_job_require_secrets(cfg, job, &err) ||
-        (opts.dry_run && fr_preflight_job(job, cfg->path, cfg->dir, &err))) {
+        (o->push.dry_run && fr_preflight_job(job, cfg->path, cfg->dir, &err))) {
         fprintf(stderr, "ferry run: %s\n", err.msg);
-        fr_config_free(cfg);
         return FR_EXIT_USAGE;
     }
-    struct fr_store *st = NULL;
-    if ((status = fr_cli_open_store("run", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
-    }
+    return FR_EXIT_OK;
+}
+
+static int run(struct fr_cli *c)
+{
+    struct run_opts *o = c->opts;
+    const struct fr_job_conf *job = o->job;
     watch_stop_signals();
-    if (progress) {
-        opts.progress = fr_cli_draw_progress;
+    if (o->progress) {
+        o->push.progress = fr_cli_draw_progress;
         fr_log_set_progress_line(true);
     }
     const struct fr_observer metrics = fr_metrics_observer(fr_metrics_global());
-    opts.observer = &metrics; /* what write_metrics writes */
-    struct fr_run_opts ropts = {.push = opts,
-                                .pull = pull,
-                                .lock_wait_ms = lock_wait_ms,
+    o->push.observer = &metrics; /* what write_metrics writes */
+    struct fr_run_opts ropts = {.push = o->push,
+                                .pull = o->pull,
+                                .lock_wait_ms = o->lock_wait_ms,
                                 .alert = fr_alert_failed_run,
-                                .alert_ud = cfg};
+                                .alert_ud = c->cfg};
     struct fr_run_result res;
-    int rc = fr_run_job(job, fr_target_find(cfg, job->target), st, &ropts, &res);
+    int status;
+    int rc = fr_run_job(job, fr_target_find(c->cfg, job->target), c->store, &ropts, &res);
     fr_log_set_progress_line(false);
     if (rc) {
         fprintf(stderr, "ferry run: %s\n", res.busy);
         status = res.exit_status;
     } else {
         if (job->kind == FR_JOB_PULL)
-            print_pull_summary(&res.pull, opts.dry_run);
+            print_pull_summary(&res.pull, o->push.dry_run);
         else
-            fr_cli_print_run_summary(&res.push, opts.dry_run);
+            fr_cli_print_run_summary(&res.push, o->push.dry_run);
         status = res.exit_status;
         fr_run_result_release(&res);
-        write_metrics(job, opts.dry_run);
+        write_metrics(job, o->push.dry_run);
     }
-    fr_store_close(st);
-    fr_config_free(cfg);
     return status;
 }
+
+const struct fr_cli_ops fr_cli_run = {.parse = parse, .prepare = prepare, .run = run};

@@ -158,7 +158,14 @@ static int show(struct fr_store *st, const char *id, bool failed, bool json)
     return FR_EXIT_OK;
 }
 
-int fr_cli_runs(int argc, char **argv)
+struct runs_opts {
+    const char *job; /* --job */
+    long limit;
+    bool failed, json;
+    const char *show; /* show RUN; NULL: list */
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     enum { OPT_JOB = 0x3001, OPT_LIMIT, OPT_FAILED, OPT_JSON };
     static const struct option longopts[] = {
@@ -170,9 +177,8 @@ int fr_cli_runs(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL, *job = NULL;
-    long limit = 20;
-    bool failed = false, json = false;
+    struct runs_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->limit = 20;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -180,24 +186,24 @@ int fr_cli_runs(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case OPT_JOB:
-            job = optarg;
+            o->job = optarg;
             break;
         case OPT_LIMIT: {
             char *end;
             errno = 0;
-            limit = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || limit < 0)
+            o->limit = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || o->limit < 0)
                 return fr_cli_usage_error("runs", "--limit must be a whole number >= 0");
             break;
         }
         case OPT_FAILED:
-            failed = true;
+            o->failed = true;
             break;
         case OPT_JSON:
-            json = true;
+            o->json = true;
             break;
         default: {
             int rc = fr_cli_other_option("runs", opt, optarg, argv);
@@ -217,36 +223,32 @@ int fr_cli_runs(int argc, char **argv)
     if (optind + (is_show ? 2 : 1) < argc)
         return fr_cli_usage_error("runs", "unexpected argument '%s'",
                                   argv[optind + (is_show ? 2 : 1)]);
+    o->show = is_show ? argv[optind + 1] : NULL;
+    return FR_CLI_GO_ON;
+}
 
-    struct fr_config *cfg = NULL;
-    int status = fr_cli_load_config("runs", config_path, &cfg);
-    if (status)
-        return status;
-    struct fr_store *st = NULL;
+static int run(struct fr_cli *c)
+{
+    const struct runs_opts *o = c->opts;
+    if (o->show)
+        return show(c->store, o->show, o->failed, o->json);
+    int status = FR_EXIT_OK;
     struct fr_err err = {0};
-    if ((status = fr_cli_open_store("runs", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
+    struct list_ctx ctx = {.json = o->json, .array = o->json ? json_array() : NULL};
+    if (!o->json)
+        printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "RUN", "JOB",
+               "STATUS", "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL", "SKIPPED",
+               "ERRORS", "PAGES", "WRITTEN", "REASON");
+    if (fr_store_runs_list(c->store, o->job, (size_t)o->limit, list_one, &ctx, &err)) {
+        fprintf(stderr, "ferry runs: %s\n", err.msg);
+        status = FR_EXIT_STORE;
+    } else if (o->json) {
+        char *s = json_dumps(ctx.array, JSON_INDENT(2));
+        puts(s);
+        free(s);
     }
-    if (is_show) {
-        status = show(st, argv[optind + 1], failed, json);
-    } else {
-        struct list_ctx ctx = {.json = json, .array = json ? json_array() : NULL};
-        if (!json)
-            printf("%-24s %-20s %-11s %4s %-19s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", "RUN",
-                   "JOB", "STATUS", "EXIT", "STARTED (UTC)", "TOOK", "READ", "CREATED", "DUPL",
-                   "SKIPPED", "ERRORS", "PAGES", "WRITTEN", "REASON");
-        if (fr_store_runs_list(st, job, (size_t)limit, list_one, &ctx, &err)) {
-            fprintf(stderr, "ferry runs: %s\n", err.msg);
-            status = FR_EXIT_STORE;
-        } else if (json) {
-            char *s = json_dumps(ctx.array, JSON_INDENT(2));
-            puts(s);
-            free(s);
-        }
-        json_decref(ctx.array);
-    }
-    fr_store_close(st);
-    fr_config_free(cfg);
+    json_decref(ctx.array);
     return status;
 }
+
+const struct fr_cli_ops fr_cli_runs = {.parse = parse, .run = run};

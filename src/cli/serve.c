@@ -61,7 +61,6 @@ static const char usage[] =
     "5 the store cannot be opened.\n";
 
 struct serve_opts {
-    const char *config;
     size_t workers;      /* 0: the default */
     size_t commit_batch; /* 0: the default */
     int64_t commit_interval_ms;
@@ -80,7 +79,7 @@ static int parse_count(const char *flag, const char *arg, long max, size_t *out)
     return 0;
 }
 
-static int parse_args(int argc, char **argv, struct serve_opts *o)
+static int parse_args(int argc, char **argv, struct fr_cli *c, struct serve_opts *o)
 {
     enum { OPT_WORKERS = 0x4001, OPT_COMMIT_BATCH, OPT_COMMIT_INTERVAL };
     static const struct option longopts[] = {
@@ -98,7 +97,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
             o->help = true;
             return 0;
         case 'c':
-            o->config = optarg;
+            c->config_path = optarg;
             break;
         case OPT_WORKERS:
             if ((rc = parse_count("--workers", optarg, 64, &o->workers)))
@@ -227,7 +226,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     int rc = fr_dispatch_start(cfg->webhooks, &opener, o->workers, &metrics, &parts.dispatch, &err);
     if (rc) {
         fprintf(stderr, "ferry serve: %s\n", err.msg);
-        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+        return fr_cli_exit_status(rc);
     }
     struct fr_dispatch *d = parts.dispatch;
     struct fr_admin_hooks hooks = {
@@ -238,8 +237,10 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         .wake = wake_workers,
         .commit_failed_ms = commit_failed_ms,
     };
-    const struct fr_sched_opts sched = {
-        .alert = fr_alert_failed_run, .alert_ud = (void *)cfg, .observer = &metrics};
+    const struct fr_sched_opts sched = {.alert = fr_alert_failed_run,
+                                        .alert_ud = (void *)cfg,
+                                        .observer = &metrics,
+                                        .exit_status = fr_cli_run_exit_status};
     struct fr_admin *admin = NULL;
     if ((rc = fr_trends_start(cfg, &parts.trends, &err)) ||
         (rc = fr_sched_start(cfg, &sched, &parts.sched, &err)) ||
@@ -248,7 +249,7 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         fr_sched_stop(parts.sched);
         fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
-        return rc == FR_ESTORE ? FR_EXIT_STORE : FR_EXIT_FAILURES;
+        return fr_cli_exit_status(rc);
     }
     struct fr_hook_server *s = NULL;
     const struct fr_hook_commit commit = {o->commit_batch, o->commit_interval_ms};
@@ -261,7 +262,8 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
         fr_sched_stop(parts.sched);
         fr_trends_stop(parts.trends);
         fr_dispatch_stop(d);
-        return rc == FR_EINVAL ? FR_EXIT_USAGE : FR_EXIT_UNREACHABLE;
+        /* a listener that does not start: a bad address (usage), or cannot listen there */
+        return fr_cli_exit_status(rc == FR_EINVAL ? FR_EINVAL : FR_EUNREACHABLE);
     }
     atomic_store(&parts.server, s);
     printf("listening on http://%s:%d\n", fr_hook_server_host(s), fr_hook_server_port(s));
@@ -284,33 +286,30 @@ static int serve(const struct fr_config *cfg, struct fr_store *st, const struct 
     return FR_EXIT_OK;
 }
 
-int fr_cli_serve(int argc, char **argv)
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
-    struct serve_opts o = {.commit_interval_ms = FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS};
-    int status = parse_args(argc, argv, &o);
+    struct serve_opts *o = c->opts = fr_calloc(1, sizeof(*o));
+    o->commit_interval_ms = FR_HOOK_COMMIT_INTERVAL_DEFAULT_MS;
+    int status = parse_args(argc, argv, c, o);
     if (status)
         return status;
-    if (o.help) {
+    if (o->help) {
         fputs(usage, stdout);
         return FR_EXIT_OK;
     }
-    struct fr_config *cfg = NULL;
-    if ((status = fr_cli_load_config("serve", o.config, &cfg)))
-        return status;
-    if ((status = check_sources(cfg)) || (status = require_secrets(cfg))) {
-        fr_config_free(cfg);
-        return status;
-    }
-    sigset_t stop;
-    fr_cli_block_stop_signals(&stop);
-
-    struct fr_store *st = NULL;
-    if ((status = fr_cli_open_store("serve", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
-    }
-    status = serve(cfg, st, &o, &stop);
-    fr_store_close(st);
-    fr_config_free(cfg);
-    return status;
+    return FR_CLI_GO_ON;
 }
+
+/* What serves and the secrets it uses, before the stop signals are blocked and the store opens. */
+static int prepare(struct fr_cli *c)
+{
+    int status = check_sources(c->cfg);
+    return status ? status : require_secrets(c->cfg);
+}
+
+static int run(struct fr_cli *c)
+{
+    return serve(c->cfg, c->store, c->opts, &c->stop_signals);
+}
+
+const struct fr_cli_ops fr_cli_serve = {.parse = parse, .prepare = prepare, .run = run};

@@ -79,7 +79,11 @@ static void print_text(json_t *s)
     json_array_foreach(problems, i, j) printf("  %s\n", json_string_value(j));
 }
 
-int fr_cli_status(int argc, char **argv)
+struct status_opts {
+    bool as_json, check;
+};
+
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     enum { OPT_JSON = 0x5001, OPT_CHECK };
     static const struct option longopts[] = {
@@ -89,8 +93,7 @@ int fr_cli_status(int argc, char **argv)
         FR_CLI_COMMON_LONGOPTS,
         {0},
     };
-    const char *config_path = NULL;
-    bool as_json = false, check = false;
+    struct status_opts *o = c->opts = fr_calloc(1, sizeof(*o));
     int opt, rc;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -98,13 +101,13 @@ int fr_cli_status(int argc, char **argv)
             fputs(usage, stdout);
             return FR_EXIT_OK;
         case 'c':
-            config_path = optarg;
+            c->config_path = optarg;
             break;
         case OPT_JSON:
-            as_json = true;
+            o->as_json = true;
             break;
         case OPT_CHECK:
-            check = true;
+            o->check = true;
             break;
         default:
             if ((rc = fr_cli_other_option("status", opt, optarg, argv)))
@@ -113,40 +116,37 @@ int fr_cli_status(int argc, char **argv)
     }
     if (optind < argc)
         return fr_cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
-    struct fr_config *cfg = NULL;
-    int status = fr_cli_load_config("status", config_path, &cfg);
-    if (status)
-        return status;
-    struct fr_store *st = NULL;
-    if ((status = fr_cli_open_store("status", cfg, &st))) {
-        fr_config_free(cfg);
-        return status;
-    }
+    return FR_CLI_GO_ON;
+}
+
+static int run(struct fr_cli *c)
+{
+    const struct status_opts *o = c->opts;
+    int status = FR_EXIT_OK;
     json_t *s = NULL;
     struct fr_err err = {0};
-    if (fr_status_build(cfg, st, fr_wall_ms(), &s, &err)) {
+    if (fr_status_build(c->cfg, c->store, fr_wall_ms(), &s, &err)) {
         fprintf(stderr, "ferry status: %s\n", err.msg);
-        status = FR_EXIT_STORE;
-    } else {
-        if (as_json) {
-            char *text = json_dumps(s, JSON_INDENT(2));
-            puts(text);
-            free(text);
-        } else {
-            print_text(s);
-        }
-        fflush(stdout);
-        json_t *problems = json_object_get(s, "problems");
-        if (check && json_array_size(problems)) {
-            size_t i;
-            json_t *p;
-            json_array_foreach(problems, i, p)
-                fprintf(stderr, "ferry status: %s\n", json_string_value(p));
-            status = FR_EXIT_FAILURES;
-        }
-        json_decref(s);
+        return FR_EXIT_STORE;
     }
-    fr_store_close(st);
-    fr_config_free(cfg);
+    if (o->as_json) {
+        char *text = json_dumps(s, JSON_INDENT(2));
+        puts(text);
+        free(text);
+    } else {
+        print_text(s);
+    }
+    fflush(stdout);
+    json_t *problems = json_object_get(s, "problems");
+    if (o->check && json_array_size(problems)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(problems, i, p)
+            fprintf(stderr, "ferry status: %s\n", json_string_value(p));
+        status = FR_EXIT_FAILURES;
+    }
+    json_decref(s);
     return status;
 }
+
+const struct fr_cli_ops fr_cli_status = {.parse = parse, .run = run};

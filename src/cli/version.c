@@ -14,7 +14,7 @@ static const char usage[] =
     "Prints ferry's version and the versions of the libraries it runs on.\n\n"
     "options:\n" FR_CLI_COMMON_HELP;
 
-int fr_cli_version(int argc, char **argv)
+static int parse(struct fr_cli *c, int argc, char **argv)
 {
     static const struct option longopts[] = {FR_CLI_COMMON_LONGOPTS, {0}};
     int opt;
@@ -29,9 +29,16 @@ int fr_cli_version(int argc, char **argv)
     }
     if (optind < argc)
         return fr_cli_usage_error("version", "unexpected argument '%s'", argv[optind]);
+    return FR_CLI_GO_ON;
+}
+
+static int run(struct fr_cli *c)
+{
     printf("ferry %s\n", FERRY_VERSION);
     printf("libcurl %s, libmicrohttpd %s, jansson %s, libyaml %s, %s, sqlite %s\n",
            fr_http_lib_version(), MHD_get_version(), JANSSON_VERSION, yaml_get_version_string(),
            OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
     return FR_EXIT_OK;
 }
+
+const struct fr_cli_ops fr_cli_version = {.parse = parse, .run = run};

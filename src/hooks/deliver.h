@@ -10,8 +10,8 @@
  *         src/http/policy.c). Redirects are not followed; TLS
  *         certificates are verified. A Retry-After header on a failed
  *         answer is reported.
- *   exec  /bin/sh -c COMMAND in the config file's directory, in a process
- *         group of its own, the body on stdin, FERRY_EVENT_ID,
+ *   exec  /bin/sh -c COMMAND (core/proc.h) in the config file's directory,
+ *         in a process group of its own, the body on stdin, FERRY_EVENT_ID,
  *         FERRY_SOURCE, FERRY_ATTEMPT and FERRY_EVENT_SEQ in the
  *         environment; its stdout and stderr are captured (the last bytes
  *         go into the error). Exit status 0 is delivered. At the timeout

@@ -676,34 +676,11 @@ static void commit(struct pull *p)
     p->out->watermark_to = text;
 }
 
-int fr_pull_exit_status(const struct fr_pull_result *r)
-{
-    if (r->signo)
-        return fr_run_exit_status(r->code, r->over_threshold, r->signo);
-    switch (r->code) {
-    case FR_OK:
-        return r->over_threshold ? 1 : 0;
-    case FR_EAUTH:
-        return 3;
-    case FR_EUNREACHABLE:
-    case FR_ETIMEOUT:
-    case FR_EHTTP:
-        return 4;
-    case FR_ESTORE:
-        return 5;
-    case FR_ECONFIG:
-    case FR_EINVAL:
-        return 2;
-    default:
-        return 1;
-    }
-}
-
-/* The run's exit code, status and reason from its code, threshold and signal. */
-static void settle_status(struct fr_pull_result *r)
+/* The run's exit code (opts->exit_status), status and reason from its code, threshold, signal. */
+static void settle_status(struct fr_pull_result *r, const struct fr_pull_opts *opts)
 {
     struct fr_run *run = &r->run;
-    run->exit_code = fr_pull_exit_status(r);
+    run->exit_code = opts->exit_status(r->code, r->over_threshold, r->signo);
     fr_strlcpy(run->status, fr_run_status_name(run->exit_code, r->signo), sizeof(run->status));
     fr_run_reason(run->reason, sizeof(run->reason), r->code, &r->err, &run->counts,
                   r->over_threshold, r->signo);
@@ -742,6 +719,7 @@ static void log_summary(const struct pull *p)
 int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                 struct fr_store *st, const struct fr_pull_opts *opts, struct fr_pull_result *out)
 {
+    FR_ASSERT(opts->exit_status);
     memset(out, 0, sizeof(*out));
     out->failures = json_array();
     struct fr_run *run = &out->run;
@@ -807,13 +785,13 @@ int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tcon
     }
     run->ended_ms = fr_wall_ms();
     out->over_threshold = !out->code && fr_report_over_threshold(&job->alert, &run->counts);
-    settle_status(out);
+    settle_status(out, opts);
     if (begun) {
         struct fr_err ferr = {0};
         if (fr_store_run_finish(st, run, &ferr)) {
             out->code = FR_ESTORE;
             out->err = ferr;
-            settle_status(out);
+            settle_status(out, opts);
         }
         fr_run_metrics_note(opts->observer, run);
     }

@@ -44,6 +44,8 @@ struct fr_pull_opts {
     /* Stop signals (job/run.h; NULL: none): the run stops before the next page. */
     const struct fr_run_stop *stop;
     const struct fr_observer *observer; /* the run's metrics (core/observer.h); NULL: none */
+    /* The exit status of a run (stored with it); required: see fr_push_opts. */
+    int (*exit_status)(int code, bool over_threshold, int signo);
 };
 
 /* Rejected records kept in memory for the summary; all of them go to the store. */
@@ -64,19 +66,15 @@ struct fr_pull_result {
 /*
  * Runs the job (job->kind must be FR_JOB_PULL). The store must be open.
  * Always fills *out (release with fr_pull_result_release) and returns
- * out->code; out->run.exit_code follows fr_pull_exit_status.
+ * out->code; out->run.exit_code is opts->exit_status of out's code,
+ * threshold and signal: 1 for a run that stopped on a bad page (not an
+ * array, a repeated or foreign next link, an HTTP 4xx) or a sink that could
+ * not be written; 2 for one that could not start as configured (schema,
+ * sink directory, --since).
  */
 int fr_pull_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                 struct fr_store *st, const struct fr_pull_opts *opts, struct fr_pull_result *out);
 void fr_pull_result_release(struct fr_pull_result *r);
-
-/*
- * 0 ok; 1 rejects over the alert threshold, or the run stopped on a bad
- * page (not an array, a repeated or foreign next link, an HTTP 4xx) or a
- * sink that could not be written; 2 configuration (schema, sink directory,
- * --since); 3 auth; 4 unreachable; 5 store.
- */
-int fr_pull_exit_status(const struct fr_pull_result *r);
 
 /* The run summary as JSON (like fr_push_summary_json). New reference. */
 json_t *fr_pull_summary_json(const struct fr_pull_result *r);

@@ -697,8 +697,11 @@ static int setup(struct push *p, struct fr_err *err)
     free(enc);
     json_decref(env);
     p->map = fr_map_new(p->job->map, p->job->nmap, p->job->key);
-    rc = fr_source_open(&p->job->source, &p->src, err);
-    return rc ? rc : fr__push_load_in_doubt(p, err);
+    /* A source that does not open is the config's (its path, its query: as ferry check
+     * says); one that fails once the run is under way is the run's (read_all). */
+    if (fr_source_open(&p->job->source, &p->src, err))
+        return err->code = FR_ECONFIG;
+    return fr__push_load_in_doubt(p, err);
 }
 
 static void read_all(struct push *p)
@@ -729,15 +732,11 @@ static void read_all(struct push *p)
     }
 }
 
-int fr_push_exit_status(const struct fr_push_result *r)
-{
-    return fr_run_exit_status(r->code, r->over_threshold, r->signo);
-}
-
-void fr_push_settle_status(struct fr_push_result *r)
+void fr_push_settle_status(struct fr_push_result *r,
+                           int (*exit_status)(int code, bool over_threshold, int signo))
 {
     struct fr_run *run = &r->run;
-    run->exit_code = fr_push_exit_status(r);
+    run->exit_code = exit_status(r->code, r->over_threshold, r->signo);
     fr_strlcpy(run->status, fr_run_status_name(run->exit_code, r->signo), sizeof(run->status));
     fr_run_reason(run->reason, sizeof(run->reason), r->code, &r->err, &run->counts,
                   r->over_threshold, r->signo);
@@ -746,6 +745,7 @@ void fr_push_settle_status(struct fr_push_result *r)
 int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                 struct fr_store *st, const struct fr_push_opts *opts, struct fr_push_result *out)
 {
+    FR_ASSERT(opts->exit_status);
     memset(out, 0, sizeof(*out));
     out->failures = json_array();
     struct fr_run *run = &out->run;
@@ -808,13 +808,13 @@ int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tcon
     run->ended_ms = fr_wall_ms();
     out->signo = p.signo;
     out->over_threshold = !out->code && fr_report_over_threshold(&job->alert, &run->counts);
-    fr_push_settle_status(out);
+    fr_push_settle_status(out, opts->exit_status);
     if (!opts->dry_run && out->code != FR_ESTORE) {
         struct fr_err ferr = {0};
         if (fr_store_run_finish(st, run, &ferr)) {
             out->code = FR_ESTORE;
             out->err = ferr;
-            fr_push_settle_status(out);
+            fr_push_settle_status(out, opts->exit_status);
         }
     }
     if (!opts->dry_run)

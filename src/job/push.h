@@ -49,13 +49,20 @@ struct fr_push_opts {
     const struct fr_run_stop *stop;
     int64_t grace_ms;
     const struct fr_observer *observer; /* the run's metrics (core/observer.h); NULL: none */
+    /*
+     * The exit status of a run that ended with code, over_threshold and
+     * signo (the stop signal, 0 none): stored with the run and shown by
+     * ferry runs. Required. The CLI hands in its one table
+     * (fr_cli_run_exit_status), so that no copy of it lives here.
+     */
+    int (*exit_status)(int code, bool over_threshold, int signo);
 };
 
 /* Failed keys kept in memory for the summary; all of them go to the store. */
 #define FR_PUSH_SUMMARY_FAILURES 20
 
 struct fr_push_result {
-    struct fr_run run; /* id, job, times, counts, status, exit_code */
+    struct fr_run run; /* id, job, times, counts, status, exit_code (opts->exit_status) */
     int code; /* FR_OK, or what stopped the run: FR_EAUTH, FR_EUNREACHABLE, FR_ESTORE, ... */
     struct fr_err err;   /* why it stopped */
     bool over_threshold; /* failures crossed the job's alert limits */
@@ -72,7 +79,7 @@ struct fr_push_result {
  * Runs the job against tconf, the target it names (NULL: it is not defined,
  * an FR_ECONFIG failure). The store must be open (it is not written in a dry run).
  * Always fills *out (release with fr_push_result_release) and returns
- * out->code. The exit status follows DESIGN.md: see fr_push_exit_status.
+ * out->code. out->run.exit_code is opts->exit_status of out's code, threshold and signal.
  */
 int fr_push_run(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                 struct fr_store *st, const struct fr_push_opts *opts, struct fr_push_result *out);
@@ -84,10 +91,12 @@ void fr_push_result_release(struct fr_push_result *r);
  */
 double fr_push_success_rate(const struct fr_run_counts *c);
 
-/* 0 ok, 1 over threshold, 3 auth, 4 unreachable, 5 store, 2 config/usage, 128+N signal N. */
-int fr_push_exit_status(const struct fr_push_result *r);
-/* Sets r->run's exit code, status and reason from r's code, threshold and signal. */
-void fr_push_settle_status(struct fr_push_result *r);
+/*
+ * Sets r->run's exit code (through exit_status, fr_push_opts'), status and
+ * reason from r's code, threshold and signal.
+ */
+void fr_push_settle_status(struct fr_push_result *r,
+                           int (*exit_status)(int code, bool over_threshold, int signo));
 
 /*
  * The run summary as JSON (job, run_id, times, counts, success_rate,

@@ -12,33 +12,6 @@
 /* How often a run waiting for the job's run lock asks again. */
 #define LOCK_POLL_MS 200
 
-int fr_run_exit_status(int code, bool over_threshold, int signo)
-{
-    if (signo)
-        return 128 + signo;
-    switch (code) {
-    case FR_OK:
-        return over_threshold ? 1 : 0;
-    case FR_EAUTH:
-        return 3;
-    case FR_EUNREACHABLE:
-    case FR_ETIMEOUT:
-    case FR_EHTTP:
-        return 4;
-    case FR_ESTORE:
-        return 5;
-    case FR_EBUSY:
-        return 6;
-    case FR_ECONFIG:
-    case FR_EINVAL:
-    case FR_EIO:
-    case FR_EPARSE:
-        return 2;
-    default:
-        return 1;
-    }
-}
-
 const char *fr_run_status_name(int exit_status, int signo)
 {
     if (signo)
@@ -157,7 +130,7 @@ int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf
     if (!dry_run && !opts->lock_held) {
         int rc = take_lock(st, job, opts->lock_wait_ms, opts->push.stop, out);
         if (rc) {
-            out->exit_status = fr_run_exit_status(rc, false, 0);
+            out->exit_status = opts->push.exit_status(rc, false, 0);
             return rc;
         }
         locked = true;
@@ -171,6 +144,7 @@ int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf
         pull.progress_ud = opts->push.progress_ud;
         pull.stop = opts->push.stop;
         pull.observer = opts->push.observer;
+        pull.exit_status = opts->push.exit_status;
         fr_pull_run(job, tconf, st, &pull, &out->pull);
         run = &out->pull.run;
         summary = fr_pull_summary_json(&out->pull);

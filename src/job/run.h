@@ -5,7 +5,8 @@
  *   - one run of a job at a time over every process sharing the store:
  *     the run holds the job's run lock (fr_store_job_lock); a second run
  *     ends with FR_EBUSY (exit 6) naming the holder, or waits for it;
- *   - the exit status of a run, from one table (fr_run_exit_status);
+ *   - the exit status of a run, from the CLI's one table, which the caller
+ *     hands in (fr_push_opts.exit_status) and which is stored with the run;
  *   - every run that fails tells someone: a one-line reason is stored with
  *     the run, logged with the summary at level error (critical for exit 1)
  *     and sent to the alert sinks through the hook the caller hands in;
@@ -43,8 +44,9 @@
 typedef void (*fr_run_alert_fn)(void *ud, json_t *summary, const char *text);
 
 struct fr_run_opts {
-    struct fr_push_opts push; /* for a push job */
-    struct fr_pull_opts pull; /* for a pull job; dry_run, progress, stop and observer: push's */
+    struct fr_push_opts push; /* for a push job; its exit_status is required */
+    /* for a pull job; dry_run, progress, stop, observer and exit_status are taken from push */
+    struct fr_pull_opts pull;
     /* When the job's run lock is held elsewhere: wait up to this long (< 0: no limit); 0: don't. */
     int64_t lock_wait_ms;
     bool lock_held;        /* the caller holds the job's run lock in st already (the scheduler) */
@@ -72,14 +74,6 @@ struct fr_run_result {
 int fr_run_job(const struct fr_job_conf *job, const struct fr_target_conf *tconf,
                struct fr_store *st, const struct fr_run_opts *opts, struct fr_run_result *out);
 void fr_run_result_release(struct fr_run_result *r);
-
-/*
- * The exit status of a run that ended with code (FR_OK or what stopped
- * it), over_threshold, and signo (the stop signal, 0 for none):
- * 0 ok, 1 over threshold, 2 config/usage/source, 3 auth, 4 unreachable,
- * 5 store, 6 busy, 128 + signo interrupted.
- */
-int fr_run_exit_status(int code, bool over_threshold, int signo);
 
 /*
  * The one line a person needs about a run that did not end ok, into

@@ -49,7 +49,8 @@ static void run_job(struct fr_sched *s, const struct fr_job_conf *job, struct fr
     struct fr_run_opts opts = {.push = {.limit = -1,
                                         .stop = &s->stop,
                                         .grace_ms = FR_RUN_GRACE_DEFAULT_MS,
-                                        .observer = s->opts.observer},
+                                        .observer = s->opts.observer,
+                                        .exit_status = s->opts.exit_status},
                                .lock_held = true,
                                .alert = s->opts.alert,
                                .alert_ud = s->opts.alert_ud};

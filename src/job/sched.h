@@ -36,6 +36,8 @@ struct fr_sched_opts {
     fr_run_alert_fn alert; /* a run that failed (job/run.h), with alert_ud */
     void *alert_ud;
     const struct fr_observer *observer; /* every run's metrics */
+    /* each run's exit status (fr_push_opts.exit_status); NULL: the runs' codes are not mapped */
+    int (*exit_status)(int code, bool over_threshold, int signo);
 };
 
 /*

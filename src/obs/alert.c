@@ -1,13 +1,8 @@
 #include "core/common.h"
 #include "obs/alert.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "core/clock.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/redact.h"
 #include "http/client.h"
 #include "obs/obs_conf.h"
@@ -56,64 +51,29 @@ static int notify_webhook(const struct fr_alert_sink_conf *sink, const char *bod
 
 static int notify_exec(const struct fr_alert_sink_conf *sink, const char *workdir, const char *body)
 {
-    int in[2];
-    if (pipe(in) < 0) {
-        FR_LOG_ERROR("alert command failed", FR_LS("error", strerror(errno)));
+    /* Its output goes to ferry's stderr: ferry's stdout is for its own output. */
+    struct fr_proc_opts o = {.command = sink->command,
+                             .what = "the alert command",
+                             .workdir = workdir,
+                             .input = body,
+                             .input_len = strlen(body),
+                             .timeout_ms = FR_ALERT_EXEC_TIMEOUT_MS,
+                             .output_to_stderr = true};
+    struct fr_proc_result res;
+    struct fr_err err = {0};
+    if (fr_proc_run(&o, &res, &err)) {
+        FR_LOG_ERROR("alert command failed", FR_LS("error", err.msg));
         return -1;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(in[0]);
-        close(in[1]);
-        FR_LOG_ERROR("alert command failed", FR_LS("error", strerror(errno)));
+    fr_proc_result_release(&res);
+    if (res.end == FR_PROC_TIMED_OUT) {
+        FR_LOG_ERROR("alert command timed out and was killed",
+                     FR_LI("timeout_ms", FR_ALERT_EXEC_TIMEOUT_MS));
         return -1;
     }
-    if (pid == 0) {
-        dup2(in[0], STDIN_FILENO);
-        dup2(STDERR_FILENO, STDOUT_FILENO); /* keep ferry's stdout for its own output */
-        close(in[0]);
-        close(in[1]);
-        if (workdir && chdir(workdir) < 0)
-            _exit(126);
-        execl("/bin/sh", "sh", "-c", sink->command, (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    /* The command may not read its stdin: a closed pipe must not kill ferry. */
-    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    size_t len = strlen(body), off = 0;
-    while (off < len) {
-        ssize_t w = write(in[1], body + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    close(in[1]);
-    signal(SIGPIPE, old);
-    int64_t deadline = fr_now_ms() + FR_ALERT_EXEC_TIMEOUT_MS;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0 && errno != EINTR) {
-            status = -1;
-            break;
-        }
-        if (fr_now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            FR_LOG_ERROR("alert command timed out and was killed",
-                         FR_LI("timeout_ms", FR_ALERT_EXEC_TIMEOUT_MS));
-            return -1;
-        }
-        fr_sleep_ms(20);
-    }
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (res.end != FR_PROC_EXITED || res.status != 0) {
         FR_LOG_ERROR("alert command failed",
-                     FR_LI("exit_status", WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+                     FR_LI("exit_status", res.end == FR_PROC_EXITED ? res.status : -1));
         return -1;
     }
     FR_LOG_INFO("alert sent", FR_LS("sink", "exec"));

@@ -4,9 +4,10 @@
  * Sinks: `webhook` POSTs {"text": ..., "summary": {...}} (Slack-compatible
  * "text") through the HTTP client with a few retries, its URL a secret shown
  * as scheme://host/[REDACTED] in every log line and error; `exec` runs a command
- * with /bin/sh -c in the config file's directory, the summary JSON on its
- * stdin and its output sent to ferry's stderr, killed after 30 s. A sink
- * that fails is logged and does not change the run's outcome.
+ * with /bin/sh -c (core/proc.h) in the config file's directory, the summary
+ * JSON on its stdin and its output sent to ferry's stderr, its process group
+ * killed after 30 s. A sink that fails is logged and does not change the
+ * run's outcome.
  */
 #ifndef FR_OBS_ALERT_H
 #define FR_OBS_ALERT_H

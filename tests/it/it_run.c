@@ -606,6 +606,66 @@ static void test_dry_run_missing_source(void **state)
     free(err);
 }
 
+/* The pull job "people" for write_config's extra_job, writing its sink at sink_path. */
+static char *people_job(const char *sink_path)
+{
+    return fr_asprintf("  people:\n"
+                       "    kind: pull\n"
+                       "    target: im\n"
+                       "    request:\n"
+                       "      path: /participants\n"
+                       "      params: { $orderby: participantId, $top: 100, broken: not_array }\n"
+                       "    key: participantId\n"
+                       "    sink: { type: jsonl, path: %s }\n",
+                       sink_path);
+}
+
+/* `ferry run JOB`'s exit status; *err (the caller frees it) holds its stderr. */
+static int run_job(struct env *e, const char *job, char **err)
+{
+    char *out = NULL;
+    int status = ferry(e, (const char *[]){"run", job, "--no-progress", NULL}, &out, err);
+    free(out);
+    return status;
+}
+
+/*
+ * One exit status for the same kind of failure, from push and pull alike
+ * (one table, src/cli/exit.c): a job whose input cannot be used at all
+ * (the push's source file is missing, the pull's sink directory) could not
+ * run: 2, as ferry check says; a job whose input breaks mid-way (the CSV's
+ * last quote never closes, a page's records are not an array) ran and
+ * failed: 1.
+ */
+static void test_broken_input_same_status_push_and_pull(void **state)
+{
+    struct env *e = *state = env_new((const char *[]){"--participants", "250", NULL});
+    char *people = people_job("no-such-dir/people.jsonl");
+    write_config(e, NULL, NULL, NULL, true, people, NULL); /* no orders.csv written */
+    free(people);
+    char *err = NULL;
+    assert_int_equal(run_job(e, "credits", &err), 2);
+    assert_non_null(strstr(err, "orders.csv: No such file or directory"));
+    free(err);
+    assert_int_equal(run_job(e, "people", &err), 2);
+    assert_non_null(strstr(err, "no-such-dir"));
+    free(err);
+
+    people = people_job("people.jsonl");
+    write_config(e, NULL, NULL, NULL, true, people, NULL);
+    free(people);
+    free(fr_test_write_file(e->dir, "orders.csv",
+                            "order_id,participant_id,order_date,amount\n"
+                            "B-1,P000001,2026-11-01,10.00\n"
+                            "B-2,P000002,2026-11-01,\"20.00\n"));
+    assert_int_equal(run_job(e, "credits", &err), 1);
+    assert_non_null(strstr(err, "a quoted field is not closed"));
+    free(err);
+    assert_int_equal(run_job(e, "people", &err), 1);
+    assert_non_null(strstr(err, "are not an array"));
+    free(err);
+}
+
 static void test_sigterm_stops_cleanly(void **state)
 {
     interrupted_case(state, SIGTERM, 1);
@@ -638,6 +698,7 @@ int main(void)
         cmocka_unit_test_teardown(test_unreachable_alerts, teardown),
         cmocka_unit_test_teardown(test_leftovers_against_a_dead_api, teardown),
         cmocka_unit_test_teardown(test_dry_run_missing_source, teardown),
+        cmocka_unit_test_teardown(test_broken_input_same_status_push_and_pull, teardown),
         cmocka_unit_test_teardown(test_sigterm_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_sigint_stops_cleanly, teardown),
         cmocka_unit_test_teardown(test_second_signal_stops_at_once, teardown),

@@ -1,4 +1,5 @@
-/* Unit tests of the push engine's pure parts: the exit status and the success rate. */
+/* Unit tests of the push engine's pure parts: the success rate (the exit status of a run is
+ * the CLI's table: tests/unit/cli/test_exit.c). */
 #include "core/common.h"
 
 #include <setjmp.h>
@@ -6,24 +7,6 @@
 
 #include "job/push.h"
 #include "job/job_conf.h"
-
-static void test_exit_status_contract(void **state)
-{
-    struct fr_push_result r = {0};
-    assert_int_equal(fr_push_exit_status(&r), 0);
-    r.over_threshold = true;
-    assert_int_equal(fr_push_exit_status(&r), 1);
-    const struct {
-        int code, status;
-    } rows[] = {
-        {FR_EAUTH, 3},   {FR_EUNREACHABLE, 4}, {FR_ETIMEOUT, 4}, {FR_ESTORE, 5},
-        {FR_ECONFIG, 2}, {FR_EIO, 2},          {FR_EPARSE, 2},
-    };
-    for (size_t i = 0; i < FR_ARRAY_LEN(rows); i++) {
-        r.code = rows[i].code;
-        assert_int_equal(fr_push_exit_status(&r), rows[i].status);
-    }
-}
 
 static void test_success_rate(void **state)
 {
@@ -37,7 +20,6 @@ static void test_success_rate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_status_contract),
         cmocka_unit_test(test_success_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
