@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "core/cron.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "hooks/dispatch.h"
@@ -293,6 +294,11 @@ int fr_cli_serve(int argc, char **argv)
     }
     sigset_t stop;
     fr_cli_block_stop_signals(&stop);
+    /*
+     * Before the first thread (the store's checkpointer): the scheduler
+     * switches TZ, which is safe only once TZ exists (core/cron.h).
+     */
+    fr_cron_tz_init();
 
     struct fr_store *st = NULL;
     if ((status = fr_cli_open_store("serve", cfg, &st))) {
