@@ -491,7 +491,7 @@ static void interrupted_case(void **state, int signo, int signals)
                           "5s",  "-c",      e->config,       NULL};
     struct fr_proc p;
     assert_int_equal(fr_test_spawn(&p, argv, e->dir, secret_env), 0);
-    wait_stored(e, 200);
+    wait_stored(e, 250); /* past the first 4 batches of 50 in flight: one was answered */
     int64_t t0 = fr_now_ms();
     kill(p.pid, signo);
     if (signals > 1)
