@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "core/cron.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "hooks/dispatch.h"
@@ -304,7 +305,14 @@ static int parse(struct fr_cli *c, int argc, char **argv)
 static int prepare(struct fr_cli *c)
 {
     int status = check_sources(c->cfg);
-    return status ? status : require_secrets(c->cfg);
+    if (status || (status = require_secrets(c->cfg)))
+        return status;
+    /*
+     * Before the first thread (the store's checkpointer, opened after this):
+     * the scheduler switches TZ, which is safe only once TZ exists (core/cron.h).
+     */
+    fr_cron_tz_init();
+    return FR_EXIT_OK;
 }
 
 static int run(struct fr_cli *c)

@@ -4,6 +4,10 @@
  * Feature macros, attributes, the allocator, and the banned-functions list.
  * Allocation never fails from a caller's point of view: the fr_ wrappers
  * abort on exhaustion, so callers carry no dead NULL checks.
+ *
+ * No test hooks: nothing changes linkage for tests. A unit test reaches what
+ * a module's files share (fr__ names) through the module's _int.h, and a
+ * file-local static function through the module's interface.
  */
 #ifndef FR_CORE_COMMON_H
 #define FR_CORE_COMMON_H
@@ -27,16 +31,6 @@
 #define FR_ARRAY_LEN(a)      (sizeof(a) / sizeof((a)[0]))
 #define FR_MIN(a, b)         ((a) < (b) ? (a) : (b))
 #define FR_MAX(a, b)         ((a) > (b) ? (a) : (b))
-
-/*
- * FR_STATIC marks a file-local function that unit tests reach: plain static
- * in the product, external linkage when built with FR_TESTING.
- */
-#ifdef FR_TESTING
-#define FR_STATIC
-#else
-#define FR_STATIC static
-#endif
 
 /* Allocation wrappers: abort with a message on exhaustion, never NULL. */
 void *fr_malloc(size_t size);

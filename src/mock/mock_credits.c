@@ -315,7 +315,7 @@ void fr__mock_handle_post_credit(struct fr_mock *m, struct fr__mock_req *rq,
 }
 
 /* Parses "sourceRef eq 'X'" ('' inside quotes is one quote); X is a new string or NULL. */
-FR_STATIC char *fr__mock_parse_filter(const char *filter)
+static char *parse_filter(const char *filter)
 {
     static const char prefix[] = "sourceRef eq '";
     while (*filter == ' ')
@@ -360,7 +360,7 @@ void fr__mock_handle_get_credits(struct fr_mock *m, struct fr__mock_req *rq,
 {
     const char *filter = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "$filter");
     char *ref = NULL;
-    if (filter && !(ref = fr__mock_parse_filter(filter))) {
+    if (filter && !(ref = parse_filter(filter))) {
         fr__mock_error(out, 400, "bad_request",
                        "unsupported $filter; use $filter=sourceRef eq 'VALUE'");
         return;
