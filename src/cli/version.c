@@ -2,11 +2,11 @@
 #include "cli/cli.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <yaml.h>
 
+#include "hooks/server.h"
 #include "http/client.h"
 
 static const char usage[] =
@@ -36,8 +36,8 @@ static int run(struct fr_cli *c)
 {
     printf("ferry %s\n", FERRY_VERSION);
     printf("libcurl %s, libmicrohttpd %s, jansson %s, libyaml %s, %s, sqlite %s\n",
-           fr_http_lib_version(), MHD_get_version(), JANSSON_VERSION, yaml_get_version_string(),
-           OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
+           fr_http_lib_version(), fr_hook_server_lib_version(), JANSSON_VERSION,
+           yaml_get_version_string(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
     return FR_EXIT_OK;
 }
 

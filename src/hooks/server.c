@@ -1048,6 +1048,11 @@ int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *s
     return 0;
 }
 
+const char *fr_hook_server_lib_version(void)
+{
+    return MHD_get_version();
+}
+
 const char *fr_hook_server_host(const struct fr_hook_server *s)
 {
     return s->host;

@@ -159,6 +159,9 @@ int fr_hook_server_start(const struct fr_webhooks_conf *conf, struct fr_store *s
                          const struct fr_hook_routes *routes, const struct fr_observer *observer,
                          struct fr_hook_server **out, struct fr_err *err);
 
+/* libmicrohttpd's version, "0.9.75"; static. */
+const char *fr_hook_server_lib_version(void);
+
 /* "127.0.0.1" or "[::1]" as bound (a wildcard address gives the loopback one). Borrowed. */
 const char *fr_hook_server_host(const struct fr_hook_server *s);
 /* The bound port (useful with port 0). */
