@@ -101,8 +101,10 @@ fuzz: build-fuzz
 format-check: deps
 	@$(CLANG_FORMAT) --version | grep -q ' version 14\.' || echo "format-check: $(CLANG_FORMAT)" \
 	  "is not version 14 (Debian 12's) and may judge differently; try CLANG_FORMAT=clang-format-14" >&2
-	@files=$$(git ls-files '*.c' '*.h' | while read -r f; do [ -e "$$f" ] && echo "$$f"; done); \
-	  $(CLANG_FORMAT) --dry-run -Werror $$files || { \
+	@files=$$(git ls-files '*.c' '*.h') && [ -n "$$files" ] || { \
+	    echo "format-check: no tracked .c or .h file: not a git checkout?" >&2; exit 1; }; \
+	  files=$$(for f in $$files; do [ -e "$$f" ] && echo "$$f"; done); \
+	  $(CLANG_FORMAT) --dry-run -Werror $$files </dev/null || { \
 	    echo "format-check: the files above are not formatted; make format fixes them" >&2; exit 1; }; \
 	  echo "format-check: $$(echo "$$files" | wc -l) files formatted as .clang-format says"
 
