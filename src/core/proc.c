@@ -236,7 +236,7 @@ int fr_proc_run(const struct fr_proc_opts *o, struct fr_proc_result *res, struct
     close(in[0]);
     if (out[1] >= 0)
         close(out[1]);
-    if (env != environ)
+    if (o->nenv) /* the array built above; never environ, which a setenv may move meanwhile */
         free(env);
     int status = 0;
     bool timed_out = false, stopped = false;
