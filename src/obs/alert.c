@@ -5,6 +5,7 @@
 #include "core/proc.h"
 #include "core/redact.h"
 #include "http/client.h"
+#include "obs/metrics.h"
 #include "obs/obs_conf.h"
 #include "http/http_conf.h"
 
@@ -28,6 +29,10 @@ static int notify_webhook(const struct fr_alert_sink_conf *sink, const char *bod
     struct fr_http_client *client = NULL;
     struct fr_http_target *target = NULL;
     int rc = fr_http_client_new(&client, &err);
+    /* its requests count in the process's metrics, as every target's do */
+    const struct fr_observer metrics = fr_metrics_observer(fr_metrics_global());
+    if (!rc)
+        fr_http_client_set_observer(client, &metrics);
     if (!rc)
         rc = fr_http_target_new(client, &t, &target, &err);
     if (!rc) {
