@@ -14,29 +14,8 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "cli/sections.h"
+#include "conftest.h"
 #include "job/job_conf.h"
-
-/* Loads yaml as "ferry.yaml"; returns the code, leaves the config or the error. */
-static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
-{
-    fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", fr_cli_sections(), cfg, err);
-}
-
-/* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
-static void expect_error(const char *yaml, const char *frag1, const char *frag2)
-{
-    struct fr_config *cfg = NULL;
-    struct fr_err err;
-    int rc = load(yaml, &cfg, &err);
-    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
-        print_error("unexpected result %d: %s\n", rc, err.msg);
-    assert_int_equal(rc, FR_ECONFIG);
-    assert_null(cfg);
-    assert_non_null(strstr(err.msg, frag1));
-    if (frag2)
-        assert_non_null(strstr(err.msg, frag2));
-}
 
 static bool has_warning(const struct fr_config *cfg, const char *frag)
 {
@@ -59,17 +38,18 @@ static void test_syntax_error(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load("targets:\n  im: { base_url: http://x\n  other: 1\n", &cfg, &err),
-                     FR_ECONFIG);
+    assert_int_equal(
+        fr_test_conf_load("targets:\n  im: { base_url: http://x\n  other: 1\n", &cfg, &err),
+        FR_ECONFIG);
     assert_null(cfg);
     assert_non_null(strstr(err.msg, "ferry.yaml:"));
     assert_non_null(strstr(err.msg, "YAML syntax error"));
 
-    assert_int_equal(load("a: b\n\tc: d\n", &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load("a: b\n\tc: d\n", &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:2:1: YAML syntax error while scanning a "
                                     "plain scalar: found a tab character"));
 
-    assert_int_equal(load("store: a\n---\nstore: b\n", &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load("store: a\n---\nstore: b\n", &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:2:1: a second YAML document"));
 }
 
@@ -92,25 +72,26 @@ static void test_depth_limit(void **state)
     struct fr_err err;
     /* 64 levels: within the limit, so the walk sees the file (and refuses a sequence). */
     char *yaml = nested_flow(64);
-    expect_error(yaml, "ferry.yaml:1:1: expected a mapping (key: value pairs), found a sequence",
-                 NULL);
+    fr_test_conf_expect_error(
+        yaml, "ferry.yaml:1:1: expected a mapping (key: value pairs), found a sequence", NULL);
     free(yaml);
     /* 65: refused at the 65th "[". */
     yaml = nested_flow(65);
-    expect_error(yaml, "ferry.yaml:1:65: nested deeper than 64 levels (the limit)", NULL);
+    fr_test_conf_expect_error(yaml, "ferry.yaml:1:65: nested deeper than 64 levels (the limit)",
+                              NULL);
     free(yaml);
 
     /* Block mappings: level k starts on line k, at column 2k - 1. */
     struct fr_buf b = FR_BUF_INIT;
     for (int i = 0; i < 65; i++)
         fr_buf_addf(&b, "%*sk%d:\n", 2 * i, "", i);
-    expect_error(fr_buf_str(&b), "ferry.yaml:65:129: nested deeper than 64 levels (the limit)",
-                 NULL);
+    fr_test_conf_expect_error(fr_buf_str(&b),
+                              "ferry.yaml:65:129: nested deeper than 64 levels (the limit)", NULL);
     fr_buf_release(&b);
 
     /* 100,000 levels (200 KB) once took half a minute in libyaml's scanner. */
     yaml = nested_flow(100000);
-    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), FR_ECONFIG);
     assert_null(cfg);
     assert_string_equal(err.msg, "ferry.yaml:1:65: nested deeper than 64 levels (the limit)");
     free(yaml);
@@ -118,10 +99,11 @@ static void test_depth_limit(void **state)
     /* The pass covers the second document the load reads, and no further. */
     yaml = nested_flow(65);
     char *two = fr_asprintf("store: a\n---\n%s", yaml);
-    expect_error(two, "ferry.yaml:3:65: nested deeper than 64 levels (the limit)", NULL);
+    fr_test_conf_expect_error(two, "ferry.yaml:3:65: nested deeper than 64 levels (the limit)",
+                              NULL);
     free(two);
     two = fr_asprintf("store: a\n---\nstore: b\n---\n%s", yaml);
-    expect_error(two, "ferry.yaml:2:1: a second YAML document", NULL);
+    fr_test_conf_expect_error(two, "ferry.yaml:2:1: a second YAML document", NULL);
     free(two);
     free(yaml);
 }
@@ -141,9 +123,9 @@ static void test_alias_bomb(void **state)
      * a stands for 11 nodes, b for 111, c 1111, d 11111: the aliases of b, c
      * and d reach 12330 nodes, and the eighth *d of e passes 100000.
      */
-    expect_error(fr_buf_str(&b),
-                 "ferry.yaml:5:36: alias *d: aliases expand to more than 100000 nodes (the limit)",
-                 NULL);
+    fr_test_conf_expect_error(
+        fr_buf_str(&b),
+        "ferry.yaml:5:36: alias *d: aliases expand to more than 100000 nodes (the limit)", NULL);
     fr_buf_release(&b);
     fr_buf_init(&b, 0);
 
@@ -160,13 +142,14 @@ static void test_alias_bomb(void **state)
     fr_buf_adds(&b, "]\n");
     for (int i = 1; i < 2000; i++)
         fr_buf_addf(&b, "  t%d: *t\n", i);
-    expect_error(fr_buf_str(&b), "aliases expand to more than 100000 nodes (the limit)",
-                 "ferry.yaml:");
+    fr_test_conf_expect_error(
+        fr_buf_str(&b), "aliases expand to more than 100000 nodes (the limit)", "ferry.yaml:");
     fr_buf_release(&b);
 
     /* An alias inside the node it names. */
-    expect_error("targets: &t\n  im: *t\n",
-                 "ferry.yaml:2:7: alias *t is inside the node it names (a cycle)", NULL);
+    fr_test_conf_expect_error("targets: &t\n  im: *t\n",
+                              "ferry.yaml:2:7: alias *t is inside the node it names (a cycle)",
+                              NULL);
 }
 
 /* An alias list of n aliases of one scalar, under an unknown key. */
@@ -184,13 +167,14 @@ static void test_alias_and_anchor_limits(void **state)
 {
     /* 100000 nodes through aliases: the walk reads the file (and refuses x). */
     char *yaml = alias_list(100000);
-    expect_error(yaml, "ferry.yaml:1:1: unknown key \"x\" at the top level", NULL);
+    fr_test_conf_expect_error(yaml, "ferry.yaml:1:1: unknown key \"x\" at the top level", NULL);
     free(yaml);
     yaml = alias_list(100001);
-    expect_error(yaml,
-                 "ferry.yaml:1:400011: alias *a: aliases expand to more than 100000 nodes (the "
-                 "limit)",
-                 NULL);
+    fr_test_conf_expect_error(
+        yaml,
+        "ferry.yaml:1:400011: alias *a: aliases expand to more than 100000 nodes (the "
+        "limit)",
+        NULL);
     free(yaml);
 
     /* 1000 anchors, then 1001. */
@@ -198,12 +182,14 @@ static void test_alias_and_anchor_limits(void **state)
     fr_buf_adds(&b, "x:\n");
     for (int i = 0; i < 1000; i++)
         fr_buf_addf(&b, "  - &a%d v\n", i);
-    expect_error(fr_buf_str(&b), "ferry.yaml:1:1: unknown key \"x\" at the top level", NULL);
+    fr_test_conf_expect_error(fr_buf_str(&b), "ferry.yaml:1:1: unknown key \"x\" at the top level",
+                              NULL);
     fr_buf_adds(&b, "  - &a1000 v\n");
-    expect_error(fr_buf_str(&b),
-                 "ferry.yaml:1002:5: anchor &a1000: more than 1000 anchors in one file (the "
-                 "limit)",
-                 NULL);
+    fr_test_conf_expect_error(
+        fr_buf_str(&b),
+        "ferry.yaml:1002:5: anchor &a1000: more than 1000 anchors in one file (the "
+        "limit)",
+        NULL);
     fr_buf_release(&b);
 }
 
@@ -214,26 +200,28 @@ static void test_many_keys(void **state)
     for (int i = 0; i < 300000; i++)
         fr_buf_addf(&b, "k%d: 1\n", i);
     fr_buf_adds(&b, "k12: 2\n");
-    expect_error(fr_buf_str(&b),
-                 "ferry.yaml:300001:1: duplicate key \"k12\" at the top level (first at line 13:1)",
-                 NULL);
+    fr_test_conf_expect_error(
+        fr_buf_str(&b),
+        "ferry.yaml:300001:1: duplicate key \"k12\" at the top level (first at line 13:1)", NULL);
     fr_buf_release(&b);
 
     /* The first offender in file order wins: a repeat before a key that is not a name... */
-    expect_error("targets:\n"
-                 "  a: { base_url: http://x }\n"
-                 "  b: { base_url: http://x }\n"
-                 "  a: { base_url: http://x }\n"
-                 "  a: { base_url: http://x }\n"
-                 "  [x]: 1\n"
-                 "  b: { base_url: http://x }\n",
-                 "ferry.yaml:4:3: duplicate key \"a\" under targets (first at line 2:3)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  a: { base_url: http://x }\n"
+        "  b: { base_url: http://x }\n"
+        "  a: { base_url: http://x }\n"
+        "  a: { base_url: http://x }\n"
+        "  [x]: 1\n"
+        "  b: { base_url: http://x }\n",
+        "ferry.yaml:4:3: duplicate key \"a\" under targets (first at line 2:3)", NULL);
     /* ...and a key that is not a name before a repeat. */
-    expect_error("targets:\n"
-                 "  a: { base_url: http://x }\n"
-                 "  [x]: 1\n"
-                 "  a: { base_url: http://x }\n",
-                 "ferry.yaml:3:3: targets: a key must be a plain name, found a sequence", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  a: { base_url: http://x }\n"
+        "  [x]: 1\n"
+        "  a: { base_url: http://x }\n",
+        "ferry.yaml:3:3: targets: a key must be a plain name, found a sequence", NULL);
 }
 
 /* Anchors and aliases as an operator writes them keep working. */
@@ -241,7 +229,8 @@ static void test_ordinary_aliases(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load("targets:\n"
+    assert_int_equal(
+        fr_test_conf_load("targets:\n"
                           "  im:\n"
                           "    base_url: https://im.example.com\n"
                           "    auth: &auth { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
@@ -253,7 +242,7 @@ static void test_ordinary_aliases(void **state)
                           "    retry: *retry\n"
                           "    timeout: *timeout\n",
                           &cfg, &err),
-                     0);
+        0);
     const struct fr_target_conf *t = fr_target_find(cfg, "crm");
     assert_non_null(t);
     assert_int_equal(t->auth.type, FR_AUTH_BEARER);
@@ -320,31 +309,33 @@ static void test_env_expansion(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     setenv("FERRY_TEST_HOST", "api.example.com", 1);
-    assert_int_equal(load("store: \"sqlite:${FERRY_TEST_HOST}.db\"\n"
-                          "targets:\n"
-                          "  im:\n"
-                          "    base_url: https://${FERRY_TEST_HOST}:8443/x$y\n"
-                          "    probe: { path: \"/p?$top=1&$filter=a$$b\" }\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load("store: \"sqlite:${FERRY_TEST_HOST}.db\"\n"
+                                       "targets:\n"
+                                       "  im:\n"
+                                       "    base_url: https://${FERRY_TEST_HOST}:8443/x$y\n"
+                                       "    probe: { path: \"/p?$top=1&$filter=a$$b\" }\n",
+                                       &cfg, &err),
                      0);
     assert_string_equal(cfg->store, "sqlite:api.example.com.db");
     assert_string_equal(cfg->targets[0].base_url, "https://api.example.com:8443/x$y");
     assert_string_equal(cfg->targets[0].probe_path, "/p?$top=1&$filter=a$$b");
     fr_config_free(cfg);
 
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    auth:\n"
-                 "      type: oauth2_client_credentials\n"
-                 "      token_url: http://127.0.0.1:8089/oauth/token\n"
-                 "      client_id: id-${FERRY_TEST_UNSET}\n"
-                 "      client_secret: ${ICM_CLIENT_SECRET}\n",
-                 "ferry.yaml:7:18: targets.im.auth.client_id: environment variable "
-                 "FERRY_TEST_UNSET is not set",
-                 NULL);
-    expect_error("store: ${FERRY_TEST_HOST\n", "ferry.yaml:1:8: store: unterminated ${", NULL);
-    expect_error("store: \"${1X}\"\n", "store: invalid environment variable name \"1X\"", NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    base_url: http://x\n"
+                              "    auth:\n"
+                              "      type: oauth2_client_credentials\n"
+                              "      token_url: http://127.0.0.1:8089/oauth/token\n"
+                              "      client_id: id-${FERRY_TEST_UNSET}\n"
+                              "      client_secret: ${ICM_CLIENT_SECRET}\n",
+                              "ferry.yaml:7:18: targets.im.auth.client_id: environment variable "
+                              "FERRY_TEST_UNSET is not set",
+                              NULL);
+    fr_test_conf_expect_error("store: ${FERRY_TEST_HOST\n",
+                              "ferry.yaml:1:8: store: unterminated ${", NULL);
+    fr_test_conf_expect_error("store: \"${1X}\"\n",
+                              "store: invalid environment variable name \"1X\"", NULL);
 }
 
 /* Writes content to a new temp file in dir with mode; returns its path (caller frees). */
@@ -403,7 +394,7 @@ static void test_missing_secrets(void **state)
                        "  imx:\n"
                        "    base_url: http://127.0.0.1:8091\n"
                        "    auth: { type: api_key, value: \"file:${FERRY_TEST_UNSET_DIR}/k\" }\n";
-    int rc = load(yaml, &cfg, &err);
+    int rc = fr_test_conf_load(yaml, &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -458,21 +449,23 @@ static void test_missing_secrets(void **state)
     fr_config_free(cfg);
 
     /* A malformed reference is still an error at load, unset or not. */
-    assert_int_equal(load("targets:\n"
+    assert_int_equal(
+        fr_test_conf_load("targets:\n"
                           "  im:\n"
                           "    base_url: http://x\n"
                           "    auth: { type: bearer, token: \"${FERRY_TEST_UNSET}${BAD\" }\n",
                           &cfg, &err),
-                     FR_ECONFIG);
+        FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:4:34: targets.im.auth.token"));
     /* And an unset variable outside a secret field is an error at load, as before. */
     assert_int_equal(
-        load("targets:\n"
-             "  im:\n"
-             "    base_url: http://x\n"
-             "    auth: { type: oauth2_client_credentials, token_url: http://x/t, "
-             "client_id: \"${FERRY_TEST_UNSET}\", client_secret: \"${ICM_CLIENT_SECRET}\" }\n",
-             &cfg, &err),
+        fr_test_conf_load(
+            "targets:\n"
+            "  im:\n"
+            "    base_url: http://x\n"
+            "    auth: { type: oauth2_client_credentials, token_url: http://x/t, "
+            "client_id: \"${FERRY_TEST_UNSET}\", client_secret: \"${ICM_CLIENT_SECRET}\" }\n",
+            &cfg, &err),
         FR_ECONFIG);
     assert_non_null(strstr(err.msg, "client_id: environment variable FERRY_TEST_UNSET is not set"));
 }
@@ -486,7 +479,7 @@ static void test_file_secrets(void **state)
     char *file = temp_secret("file-secret-value-9\n\n", 0600);
     char *ref = fr_asprintf("file:%s", file);
     char *yaml = oauth_yaml(ref);
-    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
     assert_string_equal(cfg->targets[0].auth.client_secret, "file-secret-value-9");
     assert_int_equal(cfg->nwarnings, 0);
     char *red = fr_redact_str("token request with file-secret-value-9 inside");
@@ -498,7 +491,7 @@ static void test_file_secrets(void **state)
     /* 0644 gives a warning naming the file and chmod 600. */
     assert_int_equal(chmod(file, 0644), 0);
     yaml = oauth_yaml(ref);
-    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
     assert_int_equal(cfg->nwarnings, 1);
     assert_non_null(strstr(cfg->warnings[0], "ferry.yaml:8:22: secret file"));
     assert_non_null(strstr(cfg->warnings[0], file));
@@ -525,7 +518,7 @@ static void test_file_secrets(void **state)
     /* Missing file: an error naming the path. */
     ref = fr_asprintf("file:%s", file);
     yaml = oauth_yaml(ref);
-    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:8:22: targets.im.auth.client_secret"));
     assert_non_null(strstr(err.msg, file));
     assert_non_null(strstr(err.msg, "No such file or directory"));
@@ -536,7 +529,7 @@ static void test_file_secrets(void **state)
     /* A path built from ${ENV}: named as written, the variable's value never shown. */
     setenv("FERRY_TEST_SECRET_PATH", "env-held-s3cret-path", 1);
     yaml = oauth_yaml("file:${FERRY_TEST_SECRET_PATH}");
-    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "\"${FERRY_TEST_SECRET_PATH}\""));
     assert_null(strstr(err.msg, "env-held-s3cret-path"));
     unsetenv("FERRY_TEST_SECRET_PATH");
@@ -544,11 +537,11 @@ static void test_file_secrets(void **state)
 
     /* ${ENV} in a plain field with a bad value: named as written, never expanded. */
     setenv("FERRY_TEST_SECRET_PATH", "env-held-s3cret-kind", 1);
-    assert_int_equal(load("targets:\n"
-                          "  im:\n"
-                          "    base_url: https://x\n"
-                          "    auth: { type: \"oauth2_${FERRY_TEST_SECRET_PATH}\" }\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load("targets:\n"
+                                       "  im:\n"
+                                       "    base_url: https://x\n"
+                                       "    auth: { type: \"oauth2_${FERRY_TEST_SECRET_PATH}\" }\n",
+                                       &cfg, &err),
                      FR_ECONFIG);
     assert_non_null(strstr(err.msg, "\"oauth2_${FERRY_TEST_SECRET_PATH}\""));
     assert_null(strstr(err.msg, "env-held-s3cret-kind"));
@@ -558,7 +551,7 @@ static void test_file_secrets(void **state)
     file = temp_secret("\n", 0600);
     ref = fr_asprintf("file:%s", file);
     yaml = oauth_yaml(ref);
-    assert_int_equal(load(yaml, &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "is empty"));
     unlink(file);
     free(yaml);
@@ -572,7 +565,7 @@ static void test_env_and_literal_secrets(void **state)
     struct fr_err err;
 
     char *yaml = oauth_yaml("${ICM_CLIENT_SECRET}");
-    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
     assert_int_equal(cfg->nwarnings, 0);
     char *red = fr_redact_str("x=s3cr3t-from-env-0042 y");
     assert_string_equal(red, "x=[REDACTED] y");
@@ -581,7 +574,7 @@ static void test_env_and_literal_secrets(void **state)
     free(yaml);
 
     yaml = oauth_yaml("literal-secret-in-file-31");
-    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
     assert_int_equal(cfg->nwarnings, 1);
     assert_string_equal(cfg->warnings[0],
                         "ferry.yaml:8:22: targets.im.auth.client_secret is a literal secret in "
@@ -595,7 +588,7 @@ static void test_env_and_literal_secrets(void **state)
 
     /* Unset variable in a secret: the load defers it (see test_missing_secrets). */
     yaml = oauth_yaml("${FERRY_TEST_UNSET}");
-    assert_int_equal(load(yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
     assert_int_equal(fr_config_require_secrets(cfg, NULL, &err), FR_ECONFIG);
     assert_string_equal(err.msg, "ferry.yaml:8:22: targets.im.auth.client_secret (secret): "
                                  "environment variable FERRY_TEST_UNSET is not set");
@@ -603,23 +596,25 @@ static void test_env_and_literal_secrets(void **state)
     free(yaml);
 
     /* A later error after secrets resolved never carries their values. */
-    assert_int_equal(load("targets:\n"
+    assert_int_equal(
+        fr_test_conf_load("targets:\n"
                           "  im:\n"
                           "    base_url: http://x\n"
                           "    auth: { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
                           "    max_in_flight: lots\n",
                           &cfg, &err),
-                     FR_ECONFIG);
+        FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:5:20: targets.im.max_in_flight: invalid integer"));
     assert_secret_absent(NULL, &err, "s3cr3t-from-env-0042");
 
     /* Secrets that fail a type check are not quoted. */
-    assert_int_equal(load("targets:\n"
+    assert_int_equal(
+        fr_test_conf_load("targets:\n"
                           "  im:\n"
                           "    base_url: http://x\n"
                           "    auth: { type: bearer, token: [ literal-in-list-55 ] }\n",
                           &cfg, &err),
-                     FR_ECONFIG);
+        FR_ECONFIG);
     assert_non_null(strstr(err.msg, "targets.im.auth.token: expected a single value"));
     assert_null(strstr(err.msg, "literal-in-list-55"));
 }
@@ -628,16 +623,16 @@ static void test_warnings(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load("targets:\n"
-                          "  im:\n"
-                          "    base_url: https://x\n"
-                          "    insecure_skip_verify: true\n"
-                          "    auth:\n"
-                          "      type: oauth2_client_credentials\n"
-                          "      token_url: http://auth.example.com/token\n"
-                          "      client_id: a\n"
-                          "      client_secret: ${ICM_CLIENT_SECRET}\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load("targets:\n"
+                                       "  im:\n"
+                                       "    base_url: https://x\n"
+                                       "    insecure_skip_verify: true\n"
+                                       "    auth:\n"
+                                       "      type: oauth2_client_credentials\n"
+                                       "      token_url: http://auth.example.com/token\n"
+                                       "      client_id: a\n"
+                                       "      client_secret: ${ICM_CLIENT_SECRET}\n",
+                                       &cfg, &err),
                      0);
     assert_true(cfg->targets[0].insecure_skip_verify);
     assert_int_equal(cfg->nwarnings, 2);
@@ -648,29 +643,30 @@ static void test_warnings(void **state)
     assert_true(has_warning(cfg, "clear text"));
     fr_config_free(cfg);
 
-    assert_int_equal(load("targets:\n"
+    assert_int_equal(
+        fr_test_conf_load("targets:\n"
                           "  im:\n"
                           "    base_url: http://api.example.com\n"
                           "    auth: { type: bearer, token: \"${ICM_CLIENT_SECRET}\" }\n"
                           "  open:\n"
                           "    base_url: http://api.example.com\n",
                           &cfg, &err),
-                     0);
+        0);
     assert_int_equal(cfg->nwarnings, 1);
     assert_true(has_warning(cfg, "ferry.yaml:3:15: targets.im.base_url uses http:// to a host "
                                  "that is not loopback"));
     fr_config_free(cfg);
 
     /* Loopback http token_url: no warning. */
-    assert_int_equal(load("targets:\n"
-                          "  im:\n"
-                          "    base_url: http://localhost:1\n"
-                          "    auth:\n"
-                          "      type: oauth2_client_credentials\n"
-                          "      token_url: http://localhost:8089/token\n"
-                          "      client_id: a\n"
-                          "      client_secret: ${ICM_CLIENT_SECRET}\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load("targets:\n"
+                                       "  im:\n"
+                                       "    base_url: http://localhost:1\n"
+                                       "    auth:\n"
+                                       "      type: oauth2_client_credentials\n"
+                                       "      token_url: http://localhost:8089/token\n"
+                                       "      client_id: a\n"
+                                       "      client_secret: ${ICM_CLIENT_SECRET}\n",
+                                       &cfg, &err),
                      0);
     assert_int_equal(cfg->nwarnings, 0);
     fr_config_free(cfg);

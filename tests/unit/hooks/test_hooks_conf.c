@@ -12,23 +12,12 @@
 #include "core/redact.h"
 #include "hooks/verify.h"
 #include "cli/sections.h"
+#include "conftest.h"
 #include "hooks/hooks_conf.h"
 
 #define CRM_SECRET    "whsec_c2VjcmV0Q1JNdG9rZW4xMjM0"
 #define GITHUB_SECRET "ghSecretValue987xyz"
 #define FILE_SECRET   "fileSecretQ7w8e9r0"
-
-/* Loads yaml as name; returns the code, leaves the config or the error. */
-static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
-{
-    fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), cfg, err);
-}
-
-static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
-{
-    return load_as(yaml, "ferry.yaml", cfg, err);
-}
 
 /* Asserts that no secret of this file appears in text. */
 static void assert_no_secret(const char *text)
@@ -41,16 +30,7 @@ static void assert_no_secret(const char *text)
 /* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
 static void expect_error(const char *yaml, const char *frag1, const char *frag2)
 {
-    struct fr_config *cfg = NULL;
-    struct fr_err err;
-    int rc = load(yaml, &cfg, &err);
-    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
-        print_error("unexpected result %d: %s\n", rc, err.msg);
-    assert_int_equal(rc, FR_ECONFIG);
-    assert_null(cfg);
-    assert_non_null(strstr(err.msg, frag1));
-    if (frag2)
-        assert_non_null(strstr(err.msg, frag2));
+    struct fr_err err = fr_test_conf_expect_error(yaml, frag1, frag2);
     assert_no_secret(err.msg);
 }
 
@@ -84,7 +64,7 @@ static void test_full(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc = load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err);
+    int rc = fr_test_conf_load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -146,7 +126,7 @@ static void test_gateway_limits(void **state)
     (void)state;
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(HEAD VERIFY DELIVER, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(HEAD VERIFY DELIVER, &cfg, &err), 0);
     const struct fr_webhooks_conf *w = cfg->webhooks;
     assert_int_equal(w->header_timeout_ms, 10000);
     assert_int_equal(w->body_timeout_ms, 60000);
@@ -159,11 +139,12 @@ static void test_gateway_limits(void **state)
     fr_config_free(cfg);
 
     assert_int_equal(
-        load("webhooks:\n  max_body: 100MB\n"
-             "  allowed_hosts: [Ferry.Example.COM:8443, \"*.internal\", \"[::1]:80\"]\n"
-             "  sources:\n    gh:\n      path: /gh\n"
-             "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\"] }\n" DELIVER,
-             &cfg, &err),
+        fr_test_conf_load(
+            "webhooks:\n  max_body: 100MB\n"
+            "  allowed_hosts: [Ferry.Example.COM:8443, \"*.internal\", \"[::1]:80\"]\n"
+            "  sources:\n    gh:\n      path: /gh\n"
+            "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\"] }\n" DELIVER,
+            &cfg, &err),
         0);
     w = cfg->webhooks;
     assert_int_equal(w->unverified_budget, 100 * 1024 * 1024); /* the default yields */
@@ -185,7 +166,7 @@ static void test_defaults(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(HEAD VERIFY DELIVER, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(HEAD VERIFY DELIVER, &cfg, &err), 0);
     const struct fr_webhooks_conf *w = cfg->webhooks;
     assert_true(w->configured);
     assert_string_equal(w->listen, "127.0.0.1:8080");
@@ -200,21 +181,23 @@ static void test_defaults(void **state)
     fr_config_free(cfg);
 
     /* exec defaults to 30s. */
-    assert_int_equal(load(HEAD VERIFY "      deliver: { exec: \"./h.sh --all\" }\n", &cfg, &err),
-                     0);
+    assert_int_equal(
+        fr_test_conf_load(HEAD VERIFY "      deliver: { exec: \"./h.sh --all\" }\n", &cfg, &err),
+        0);
     assert_string_equal(cfg->webhooks->sources[0].deliver_exec, "./h.sh --all");
     assert_int_equal(cfg->webhooks->sources[0].deliver_timeout_ms, 30000);
     fr_config_free(cfg);
 
     /* Explicit values, svix as an alias of standard, two secrets (rotation). */
-    assert_int_equal(load("webhooks:\n  listen: \"[::1]:0\"\n  max_body: 1KB\n  timeout: 250ms\n"
+    assert_int_equal(
+        fr_test_conf_load("webhooks:\n  listen: \"[::1]:0\"\n  max_body: 1KB\n  timeout: 250ms\n"
                           "  retention: 36h\n  sources:\n    crm:\n      path: /hooks/crm\n"
                           "      verify: { scheme: svix, secrets: [\"${CRM_WEBHOOK_SECRET}\", "
                           "\"${GITHUB_WEBHOOK_SECRET}\"], tolerance: 30s }\n"
                           "      deliver: { url: \"https://x.example/e/\", timeout: 2s, "
                           "max_attempts: 100, base: 10m, cap: 10m }\n",
                           &cfg, &err),
-                     0);
+        0);
     w = cfg->webhooks;
     assert_string_equal(w->listen, "[::1]:0");
     assert_int_equal(w->max_body, 1024);
@@ -232,7 +215,7 @@ static void test_defaults(void **state)
     fr_config_free(cfg);
 
     /* No webhooks section: not configured, no sources. */
-    assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load("store: sqlite:x.db\n", &cfg, &err), 0);
     assert_false(cfg->webhooks->configured);
     assert_int_equal(cfg->webhooks->nsources, 0);
     assert_null(cfg->webhooks->sources);
@@ -243,12 +226,12 @@ static void test_hmac(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc =
-        load(HEAD "      verify:\n        scheme: hmac\n"
-                  "        secrets: [\"${CRM_WEBHOOK_SECRET}\"]\n"
-                  "        header: X-Signature\n        encoding: base64\n"
-                  "        prefix: \"sha256=\"\n        timestamp_header: X-Timestamp\n" DELIVER,
-             &cfg, &err);
+    int rc = fr_test_conf_load(
+        HEAD "      verify:\n        scheme: hmac\n"
+             "        secrets: [\"${CRM_WEBHOOK_SECRET}\"]\n"
+             "        header: X-Signature\n        encoding: base64\n"
+             "        prefix: \"sha256=\"\n        timestamp_header: X-Timestamp\n" DELIVER,
+        &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -261,9 +244,9 @@ static void test_hmac(void **state)
     fr_config_free(cfg);
 
     /* Only header: hex, no prefix, no timestamp. */
-    assert_int_equal(load(HEAD "      verify: { scheme: hmac, header: X-Sig, secrets: "
-                               "[\"${CRM_WEBHOOK_SECRET}\"] }\n" DELIVER,
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load(HEAD "      verify: { scheme: hmac, header: X-Sig, secrets: "
+                                            "[\"${CRM_WEBHOOK_SECRET}\"] }\n" DELIVER,
+                                       &cfg, &err),
                      0);
     s = &cfg->webhooks->sources[0];
     assert_string_equal(s->hmac_header, "X-Sig");
@@ -451,7 +434,7 @@ static void test_listen(void **state)
         struct fr_config *cfg;
         struct fr_err err;
         char *yaml = with_listen(good[i]);
-        int rc = load(yaml, &cfg, &err);
+        int rc = fr_test_conf_load(yaml, &cfg, &err);
         if (rc)
             print_error("%s: %s\n", good[i], err.msg);
         assert_int_equal(rc, 0);
@@ -481,7 +464,7 @@ static void test_listen(void **state)
         struct fr_config *cfg;
         struct fr_err err;
         char *yaml = with_listen(any[i]);
-        assert_int_equal(load(yaml, &cfg, &err), 0);
+        assert_int_equal(fr_test_conf_load(yaml, &cfg, &err), 0);
         assert_int_equal(cfg->nwarnings, 1);
         char *want =
             fr_asprintf("ferry.yaml:2:11: webhooks.listen %s listens on every interface", any[i]);
@@ -498,7 +481,7 @@ static void test_secrets(void **state)
     struct fr_err err;
 
     /* Every secret registered with the redactor, none in a warning. */
-    assert_int_equal(load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err), 0);
     char *red = fr_redact_str("got " CRM_SECRET " and " GITHUB_SECRET);
     assert_no_secret(red);
     assert_non_null(strstr(red, FR_REDACTED));
@@ -507,9 +490,10 @@ static void test_secrets(void **state)
 
     /* A literal secret works, with a warning that does not quote it. */
     fr_redact_reset();
-    assert_int_equal(load(HEAD "      verify: { scheme: github, secrets: [" GITHUB_SECRET
-                               "] }\n" DELIVER,
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load(HEAD
+                                       "      verify: { scheme: github, secrets: [" GITHUB_SECRET
+                                       "] }\n" DELIVER,
+                                       &cfg, &err),
                      0);
     assert_string_equal(cfg->webhooks->sources[0].secrets[0], GITHUB_SECRET);
     assert_int_equal(cfg->nwarnings, 1);
@@ -533,11 +517,12 @@ static void test_secrets(void **state)
     fclose(f);
     chmod(file, 0600);
     char *name = fr_asprintf("%s/ferry.yaml", dir);
-    assert_int_equal(load_as(HEAD
+    assert_int_equal(
+        fr_test_conf_load_as(HEAD
                              "      verify: { scheme: github, secrets: [\"${CRM_WEBHOOK_SECRET}\", "
                              "\"file:gh.secret\"] }\n" DELIVER,
                              name, &cfg, &err),
-                     0);
+        0);
     assert_int_equal(cfg->webhooks->sources[0].nsecrets, 2);
     assert_string_equal(cfg->webhooks->sources[0].secrets[1], FILE_SECRET);
     assert_int_equal(cfg->nwarnings, 0);
@@ -570,14 +555,15 @@ static void test_missing_secrets(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc = load("webhooks:\n"
-                  "  admin_token: ${FERRY_TEST_UNSET_ADMIN}\n"
-                  "  sources:\n"
-                  "    crm:\n"
-                  "      path: /hooks/crm\n"
-                  "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\", "
-                  "\"${CRM_WEBHOOK_SECRET}\", \"${FERRY_TEST_UNSET}\"] }\n" DELIVER,
-                  &cfg, &err);
+    int rc =
+        fr_test_conf_load("webhooks:\n"
+                          "  admin_token: ${FERRY_TEST_UNSET_ADMIN}\n"
+                          "  sources:\n"
+                          "    crm:\n"
+                          "      path: /hooks/crm\n"
+                          "      verify: { scheme: github, secrets: [\"${GITHUB_WEBHOOK_SECRET}\", "
+                          "\"${CRM_WEBHOOK_SECRET}\", \"${FERRY_TEST_UNSET}\"] }\n" DELIVER,
+                          &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -607,7 +593,7 @@ static void test_find_source(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(full_yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(full_yaml, &cfg, &err), 0);
     const struct fr_webhook_source_conf *s = fr_webhook_source_find(cfg->webhooks, "github");
     assert_ptr_equal(s, &cfg->webhooks->sources[1]);
     assert_string_equal(s->path, "/hooks/github");
@@ -618,7 +604,7 @@ static void test_find_source(void **state)
     fr_config_free(cfg);
 
     /* No webhooks section: none. */
-    assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load("store: sqlite:x.db\n", &cfg, &err), 0);
     assert_null(fr_webhook_source_find(cfg->webhooks, "crm"));
     fr_config_free(cfg);
 }

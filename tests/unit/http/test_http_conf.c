@@ -15,29 +15,8 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "cli/sections.h"
+#include "conftest.h"
 #include "job/job_conf.h"
-
-/* Loads yaml as "ferry.yaml"; returns the code, leaves the config or the error. */
-static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
-{
-    fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), "ferry.yaml", fr_cli_sections(), cfg, err);
-}
-
-/* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
-static void expect_error(const char *yaml, const char *frag1, const char *frag2)
-{
-    struct fr_config *cfg = NULL;
-    struct fr_err err;
-    int rc = load(yaml, &cfg, &err);
-    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
-        print_error("unexpected result %d: %s\n", rc, err.msg);
-    assert_int_equal(rc, FR_ECONFIG);
-    assert_null(cfg);
-    assert_non_null(strstr(err.msg, frag1));
-    if (frag2)
-        assert_non_null(strstr(err.msg, frag2));
-}
 
 static int setup(void **state)
 {
@@ -83,7 +62,7 @@ static void test_full_config(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(full_yaml, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(full_yaml, &cfg, &err), 0);
     assert_string_equal(cfg->store, "sqlite:/var/lib/ferry/ferry.db");
     assert_string_equal(cfg->path, "ferry.yaml");
     assert_string_equal(cfg->dir, ".");
@@ -154,7 +133,8 @@ static void test_defaults(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load("targets:\n  a:\n    base_url: http://localhost:1\n", &cfg, &err), 0);
+    assert_int_equal(
+        fr_test_conf_load("targets:\n  a:\n    base_url: http://localhost:1\n", &cfg, &err), 0);
     assert_string_equal(cfg->store, "sqlite:ferry.db");
     const struct fr_target_conf *t = &cfg->targets[0];
     assert_int_equal(t->auth.type, FR_AUTH_NONE);
@@ -176,7 +156,7 @@ static void test_defaults(void **state)
     fr_config_free(cfg);
 
     /* An empty file is a config of defaults with no targets. */
-    assert_int_equal(load("# nothing yet\n", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load("# nothing yet\n", &cfg, &err), 0);
     assert_string_equal(cfg->store, "sqlite:ferry.db");
     assert_int_equal(cfg->ntargets, 0);
     fr_config_free(cfg);
@@ -197,22 +177,23 @@ static void test_auth_types(void **state)
     struct fr_err err;
     setenv("FERRY_TEST_KEY", "api-key-value-77", 1);
     assert_int_equal(
-        load("targets:\n"
-             "  a:\n"
-             "    base_url: http://localhost:1\n"
-             "    auth: { type: api_key, header: X-Key, value: \"${FERRY_TEST_KEY}\" }\n"
-             "  b:\n"
-             "    base_url: http://localhost:1\n"
-             "    auth: { type: api_key, value: \"${FERRY_TEST_KEY}\" }\n"
-             "  c:\n"
-             "    base_url: http://localhost:1\n"
-             "    auth:\n"
-             "      type: bearer\n"
-             "      token: ${FERRY_TEST_KEY}\n"
-             "  d:\n"
-             "    base_url: http://localhost:1\n"
-             "    auth: { type: none }\n",
-             &cfg, &err),
+        fr_test_conf_load(
+            "targets:\n"
+            "  a:\n"
+            "    base_url: http://localhost:1\n"
+            "    auth: { type: api_key, header: X-Key, value: \"${FERRY_TEST_KEY}\" }\n"
+            "  b:\n"
+            "    base_url: http://localhost:1\n"
+            "    auth: { type: api_key, value: \"${FERRY_TEST_KEY}\" }\n"
+            "  c:\n"
+            "    base_url: http://localhost:1\n"
+            "    auth:\n"
+            "      type: bearer\n"
+            "      token: ${FERRY_TEST_KEY}\n"
+            "  d:\n"
+            "    base_url: http://localhost:1\n"
+            "    auth: { type: none }\n",
+            &cfg, &err),
         0);
     assert_int_equal(cfg->targets[0].auth.type, FR_AUTH_API_KEY);
     assert_string_equal(cfg->targets[0].auth.header, "X-Key");
@@ -227,179 +208,198 @@ static void test_auth_types(void **state)
 
 static void test_unknown_key_suggestion(void **state)
 {
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://localhost:1\n"
-                 "    retry:\n"
-                 "      max_atempts: 3\n",
-                 "ferry.yaml:5:7: unknown key \"max_atempts\" under targets.im.retry",
-                 "(did you mean \"max_attempts\"?)");
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://localhost:1\n"
-                 "    retires: { base: 1s }\n",
-                 "ferry.yaml:4:5: unknown key \"retires\" under targets.im",
-                 "(did you mean \"retry\"?)");
-    expect_error("store: sqlite:x.db\n"
-                 "target:\n"
-                 "  im: {}\n",
-                 "ferry.yaml:2:1: unknown key \"target\" at the top level",
-                 "(did you mean \"targets\"?)");
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    base_url: http://localhost:1\n"
+                              "    retry:\n"
+                              "      max_atempts: 3\n",
+                              "ferry.yaml:5:7: unknown key \"max_atempts\" under targets.im.retry",
+                              "(did you mean \"max_attempts\"?)");
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    base_url: http://localhost:1\n"
+                              "    retires: { base: 1s }\n",
+                              "ferry.yaml:4:5: unknown key \"retires\" under targets.im",
+                              "(did you mean \"retry\"?)");
+    fr_test_conf_expect_error("store: sqlite:x.db\n"
+                              "target:\n"
+                              "  im: {}\n",
+                              "ferry.yaml:2:1: unknown key \"target\" at the top level",
+                              "(did you mean \"targets\"?)");
     /* Nothing close: no suggestion. */
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load("zzzzzzzz: 1\n", &cfg, &err), FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load("zzzzzzzz: 1\n", &cfg, &err), FR_ECONFIG);
     assert_non_null(strstr(err.msg, "ferry.yaml:1:1: unknown key \"zzzzzzzz\""));
     assert_null(strstr(err.msg, "did you mean"));
 }
 
 static void test_invalid_values(void **state)
 {
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://localhost:1\n"
-                 "    timeout:\n"
-                 "      connect: 5s\n"
-                 "      total: 30\n",
-                 "ferry.yaml:6:14: targets.im.timeout.total: invalid duration \"30\" (missing "
-                 "unit; write e.g. 250ms, 90s, 5m or 2h)",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://localhost:1, timeout: { total: 0 } }\n",
-                 "ferry.yaml:2:57: targets.im.timeout.total: 0 is too short (at least 1ms)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://localhost:1, max_in_flight: 300 }\n",
-                 "ferry.yaml:2:54: targets.im.max_in_flight: 300 is out of range (1..256)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://localhost:1, retry: { max_attempts: 0 } }\n",
-                 "targets.im.retry.max_attempts: 0 is out of range (1..100)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://localhost:1, retry: { base: 1m, cap: 30s } }\n",
-                 "ferry.yaml:2:54: targets.im.retry: base (1m) must not be greater than cap (30s)",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://localhost:1, retry: { budget: 120% } }\n",
-                 "targets.im.retry.budget: invalid percentage \"120%\"", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: ftp://x }\n",
-                 "ferry.yaml:2:19: targets.im.base_url: invalid URL \"ftp://x\"", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, rate_limit: 10/fortnight }\n",
-                 "targets.im.rate_limit: invalid rate \"10/fortnight\" (unknown rate unit", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, insecure_skip_verify: yes }\n",
-                 "targets.im.insecure_skip_verify: invalid boolean \"yes\" (write true or false)",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, probe: { method: GTE } }\n",
-                 "targets.im.probe.method: invalid value \"GTE\" (did you mean \"GET\"?)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, probe: { path: health } }\n",
-                 "targets.im.probe.path: invalid path \"health\" (it must start with /)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, auth: { type: kerberos } }\n",
-                 "targets.im.auth.type: invalid value \"kerberos\" (use one of \"none\", "
-                 "\"oauth2_client_credentials\", \"api_key\", \"bearer\")",
-                 NULL);
-    expect_error(
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im:\n"
+        "    base_url: http://localhost:1\n"
+        "    timeout:\n"
+        "      connect: 5s\n"
+        "      total: 30\n",
+        "ferry.yaml:6:14: targets.im.timeout.total: invalid duration \"30\" (missing "
+        "unit; write e.g. 250ms, 90s, 5m or 2h)",
+        NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://localhost:1, timeout: { total: 0 } }\n",
+        "ferry.yaml:2:57: targets.im.timeout.total: 0 is too short (at least 1ms)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://localhost:1, max_in_flight: 300 }\n",
+        "ferry.yaml:2:54: targets.im.max_in_flight: 300 is out of range (1..256)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://localhost:1, retry: { max_attempts: 0 } }\n",
+        "targets.im.retry.max_attempts: 0 is out of range (1..100)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://localhost:1, retry: { base: 1m, cap: 30s } }\n",
+        "ferry.yaml:2:54: targets.im.retry: base (1m) must not be greater than cap (30s)", NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im: { base_url: http://localhost:1, retry: { budget: 120% } }\n",
+                              "targets.im.retry.budget: invalid percentage \"120%\"", NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im: { base_url: ftp://x }\n",
+                              "ferry.yaml:2:19: targets.im.base_url: invalid URL \"ftp://x\"",
+                              NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, rate_limit: 10/fortnight }\n",
+        "targets.im.rate_limit: invalid rate \"10/fortnight\" (unknown rate unit", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, insecure_skip_verify: yes }\n",
+        "targets.im.insecure_skip_verify: invalid boolean \"yes\" (write true or false)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, probe: { method: GTE } }\n",
+        "targets.im.probe.method: invalid value \"GTE\" (did you mean \"GET\"?)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, probe: { path: health } }\n",
+        "targets.im.probe.path: invalid path \"health\" (it must start with /)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, auth: { type: kerberos } }\n",
+        "targets.im.auth.type: invalid value \"kerberos\" (use one of \"none\", "
+        "\"oauth2_client_credentials\", \"api_key\", \"bearer\")",
+        NULL);
+    fr_test_conf_expect_error(
         "targets:\n"
         "  im: { base_url: http://x, body_errors: [ { path: success, equals: false } ] }\n",
         "targets.im.body_errors[0].path: invalid JSON pointer \"success\"", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, body_errors: [ { path: /x, equals: .inf } ] }\n",
-                 "targets.im.body_errors[0].equals: \".inf\" has no JSON form", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, body_errors: [ { path: /x, equals: .inf } ] }\n",
+        "targets.im.body_errors[0].equals: \".inf\" has no JSON form", NULL);
 }
 
 static void test_wrong_types(void **state)
 {
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    retry:\n"
-                 "      - 1s\n",
-                 "ferry.yaml:5:7: targets.im.retry: expected a mapping (key: value pairs), found a "
-                 "sequence",
-                 NULL);
-    expect_error("targets:\n"
-                 "  - im\n",
-                 "ferry.yaml:2:3: targets: expected a mapping (key: value pairs), found a sequence",
-                 NULL);
-    expect_error("targets:\n", "ferry.yaml:1:9: targets: expected a mapping", "an empty value");
-    expect_error("targets:\n"
-                 "  im: { base_url: [ http://x ] }\n",
-                 "ferry.yaml:2:19: targets.im.base_url: expected a single value, found a sequence",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, body_errors: { path: /x } }\n",
-                 "targets.im.body_errors: expected a sequence (a list), found a mapping", NULL);
-    expect_error("- a\n- b\n", "ferry.yaml:1:1: expected a mapping", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im:\n"
+        "    base_url: http://x\n"
+        "    retry:\n"
+        "      - 1s\n",
+        "ferry.yaml:5:7: targets.im.retry: expected a mapping (key: value pairs), found a "
+        "sequence",
+        NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  - im\n",
+        "ferry.yaml:2:3: targets: expected a mapping (key: value pairs), found a sequence", NULL);
+    fr_test_conf_expect_error("targets:\n", "ferry.yaml:1:9: targets: expected a mapping",
+                              "an empty value");
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: [ http://x ] }\n",
+        "ferry.yaml:2:19: targets.im.base_url: expected a single value, found a sequence", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, body_errors: { path: /x } }\n",
+        "targets.im.body_errors: expected a sequence (a list), found a mapping", NULL);
+    fr_test_conf_expect_error("- a\n- b\n", "ferry.yaml:1:1: expected a mapping", NULL);
 }
 
 static void test_missing_and_duplicate(void **state)
 {
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    max_in_flight: 2\n",
-                 "ferry.yaml:3:5: targets.im: missing required key \"base_url\"", NULL);
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    auth:\n"
-                 "      type: oauth2_client_credentials\n"
-                 "      client_id: abc\n"
-                 "      client_secret: ${ICM_CLIENT_SECRET}\n",
-                 "ferry.yaml:5:7: targets.im.auth: missing required key \"token_url\"", NULL);
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    auth:\n"
-                 "      token: ${ICM_CLIENT_SECRET}\n",
-                 "ferry.yaml:5:7: targets.im.auth: missing required key \"type\"", NULL);
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    retry: { cap: 5s }\n"
-                 "    base_url: http://y\n",
-                 "ferry.yaml:5:5: duplicate key \"base_url\" under targets.im (first at line 3:5)",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x }\n"
-                 "  im: { base_url: http://y }\n",
-                 "ferry.yaml:3:3: duplicate key \"im\" under targets (first at line 2:3)", NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, body_errors: [ { equals: 1 } ] }\n",
-                 "ferry.yaml:2:44: targets.im.body_errors[0]: missing required key \"path\"", NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    max_in_flight: 2\n",
+                              "ferry.yaml:3:5: targets.im: missing required key \"base_url\"",
+                              NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    base_url: http://x\n"
+                              "    auth:\n"
+                              "      type: oauth2_client_credentials\n"
+                              "      client_id: abc\n"
+                              "      client_secret: ${ICM_CLIENT_SECRET}\n",
+                              "ferry.yaml:5:7: targets.im.auth: missing required key \"token_url\"",
+                              NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im:\n"
+                              "    base_url: http://x\n"
+                              "    auth:\n"
+                              "      token: ${ICM_CLIENT_SECRET}\n",
+                              "ferry.yaml:5:7: targets.im.auth: missing required key \"type\"",
+                              NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im:\n"
+        "    base_url: http://x\n"
+        "    retry: { cap: 5s }\n"
+        "    base_url: http://y\n",
+        "ferry.yaml:5:5: duplicate key \"base_url\" under targets.im (first at line 3:5)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x }\n"
+        "  im: { base_url: http://y }\n",
+        "ferry.yaml:3:3: duplicate key \"im\" under targets (first at line 2:3)", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, body_errors: [ { equals: 1 } ] }\n",
+        "ferry.yaml:2:44: targets.im.body_errors[0]: missing required key \"path\"", NULL);
 }
 
 static void test_auth_keys_by_type(void **state)
 {
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    auth:\n"
-                 "      type: bearer\n"
-                 "      token: ${ICM_CLIENT_SECRET}\n"
-                 "      token_url: http://localhost/token\n",
-                 "ferry.yaml:7:7: targets.im.auth: key \"token_url\" does not apply to auth type "
-                 "\"bearer\" (it belongs to \"oauth2_client_credentials\")",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im:\n"
-                 "    base_url: http://x\n"
-                 "    auth: { type: none, header: X-Key }\n",
-                 "key \"header\" does not apply to auth type \"none\" (it belongs to \"api_key\")",
-                 NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im:\n"
+        "    base_url: http://x\n"
+        "    auth:\n"
+        "      type: bearer\n"
+        "      token: ${ICM_CLIENT_SECRET}\n"
+        "      token_url: http://localhost/token\n",
+        "ferry.yaml:7:7: targets.im.auth: key \"token_url\" does not apply to auth type "
+        "\"bearer\" (it belongs to \"oauth2_client_credentials\")",
+        NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im:\n"
+        "    base_url: http://x\n"
+        "    auth: { type: none, header: X-Key }\n",
+        "key \"header\" does not apply to auth type \"none\" (it belongs to \"api_key\")", NULL);
 }
 
 static void test_api_version_rules(void **state)
 {
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, api_version: { header: V, value: '1', path: v1 } }\n",
-                 "ferry.yaml:2:42: targets.im.api_version: use either header and value, or path",
-                 NULL);
-    expect_error("targets:\n"
-                 "  im: { base_url: http://x, api_version: { header: V } }\n",
-                 "targets.im.api_version: missing required key \"value\"", NULL);
+    fr_test_conf_expect_error(
+        "targets:\n"
+        "  im: { base_url: http://x, api_version: { header: V, value: '1', path: v1 } }\n",
+        "ferry.yaml:2:42: targets.im.api_version: use either header and value, or path", NULL);
+    fr_test_conf_expect_error("targets:\n"
+                              "  im: { base_url: http://x, api_version: { header: V } }\n",
+                              "targets.im.api_version: missing required key \"value\"", NULL);
 }
 
 int main(void)

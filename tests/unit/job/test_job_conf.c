@@ -8,37 +8,11 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "cli/sections.h"
+#include "conftest.h"
 #include "obs/obs_conf.h"
 #include "job/job_conf.h"
 
 #define WEBHOOK_URL "https://hooks.slack.example/services/T0001/B0002/sEcReTwebhookToken77"
-
-/* Loads yaml as name; returns the code, leaves the config or the error. */
-static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
-{
-    fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), cfg, err);
-}
-
-static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
-{
-    return load_as(yaml, "ferry.yaml", cfg, err);
-}
-
-/* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
-static void expect_error(const char *yaml, const char *frag1, const char *frag2)
-{
-    struct fr_config *cfg = NULL;
-    struct fr_err err;
-    int rc = load(yaml, &cfg, &err);
-    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
-        print_error("unexpected result %d: %s\n", rc, err.msg);
-    assert_int_equal(rc, FR_ECONFIG);
-    assert_null(cfg);
-    assert_non_null(strstr(err.msg, frag1));
-    if (frag2)
-        assert_non_null(strstr(err.msg, frag2));
-}
 
 static int setup(void **state)
 {
@@ -113,7 +87,7 @@ static void test_full_job(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc = load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err);
+    int rc = fr_test_conf_load_as(full_yaml, "/etc/ferry/ferry.yaml", &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -222,14 +196,15 @@ static void test_defaults(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(MINIMAL "    request: { path: /credits, batch_size: 1 }\n", &cfg, &err),
-                     FR_ECONFIG); /* request twice: a duplicate key */
+    assert_int_equal(
+        fr_test_conf_load(MINIMAL "    request: { path: /credits, batch_size: 1 }\n", &cfg, &err),
+        FR_ECONFIG); /* request twice: a duplicate key */
     assert_non_null(strstr(err.msg, "ferry.yaml:14:5: duplicate key \"request\" under "
                                     "jobs.nightly (first at line 11:5)"));
 
-    int rc =
-        load(HEAD KIND TARGET SOURCE "    request: { path: /credits, batch_size: 1 }\n" KEY MAP,
-             &cfg, &err);
+    int rc = fr_test_conf_load(HEAD KIND TARGET SOURCE
+                               "    request: { path: /credits, batch_size: 1 }\n" KEY MAP,
+                               &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -254,7 +229,7 @@ static void test_defaults(void **state)
     fr_config_free(cfg);
 
     /* results: present but empty takes every default; key is the job's. */
-    rc = load(MINIMAL "    results: {}\n    alert: { max_errors: 0 }\n", &cfg, &err);
+    rc = fr_test_conf_load(MINIMAL "    results: {}\n    alert: { max_errors: 0 }\n", &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -279,9 +254,9 @@ static void test_sources(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc =
-        load_as(HEAD KIND TARGET "    source: { type: jsonl, path: /data/in.jsonl }\n" REQ KEY MAP,
-                "conf/ferry.yaml", &cfg, &err);
+    int rc = fr_test_conf_load_as(HEAD KIND TARGET
+                                  "    source: { type: jsonl, path: /data/in.jsonl }\n" REQ KEY MAP,
+                                  "conf/ferry.yaml", &cfg, &err);
     assert_int_equal(rc, 0);
     const struct fr_job_conf *j = fr_job_find(cfg, "nightly");
     assert_int_equal(j->source.type, FR_SOURCE_JSONL);
@@ -289,7 +264,7 @@ static void test_sources(void **state)
     assert_null(j->source.query);
     fr_config_free(cfg);
 
-    rc = load_as(
+    rc = fr_test_conf_load_as(
         HEAD KIND TARGET
         "    source: { type: sqlite, path: crm.db, query: \"SELECT id FROM orders\" }\n" REQ KEY
             MAP,
@@ -310,66 +285,74 @@ static void test_sources(void **state)
 static void test_job_errors(void **state)
 {
     /* Unknown key, with a suggestion. */
-    expect_error(HEAD KIND TARGET SOURCE REQ "    kye: id\n" MAP,
-                 "ferry.yaml:12:5: unknown key \"kye\" under jobs.nightly (did you mean \"key\"?)",
-                 NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE REQ "    kye: id\n" MAP,
+        "ferry.yaml:12:5: unknown key \"kye\" under jobs.nightly (did you mean \"key\"?)", NULL);
     /* Missing required keys, named where the job starts. */
-    expect_error(HEAD KIND TARGET SOURCE REQ MAP,
-                 "ferry.yaml:8:5: jobs.nightly: missing required key \"key\"", NULL);
-    expect_error(HEAD KIND TARGET SOURCE KEY MAP, "jobs.nightly: missing required key \"request\"",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE "    request: { batch_size: 10 }\n" KEY MAP,
-                 "ferry.yaml:11:14: jobs.nightly.request: missing required key \"path\"", NULL);
+    fr_test_conf_expect_error(HEAD KIND TARGET SOURCE REQ MAP,
+                              "ferry.yaml:8:5: jobs.nightly: missing required key \"key\"", NULL);
+    fr_test_conf_expect_error(HEAD KIND TARGET SOURCE KEY MAP,
+                              "jobs.nightly: missing required key \"request\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE "    request: { batch_size: 10 }\n" KEY MAP,
+        "ferry.yaml:11:14: jobs.nightly.request: missing required key \"path\"", NULL);
     /* The kind: listed, not guessed. */
-    expect_error(HEAD "    kind: fetch\n" TARGET SOURCE REQ KEY MAP,
-                 "ferry.yaml:8:11: jobs.nightly.kind: unknown job kind \"fetch\" (known kinds: "
-                 "\"push\", \"pull\")",
-                 NULL);
+    fr_test_conf_expect_error(
+        HEAD "    kind: fetch\n" TARGET SOURCE REQ KEY MAP,
+        "ferry.yaml:8:11: jobs.nightly.kind: unknown job kind \"fetch\" (known kinds: "
+        "\"push\", \"pull\")",
+        NULL);
     /* Target: names the job and lists the targets, wherever targets come in the file. */
-    expect_error(HEAD KIND "    target: imm\n" SOURCE REQ KEY MAP,
-                 "ferry.yaml:9:13: jobs.nightly.target: job nightly names target \"imm\", which "
-                 "is not defined (targets: \"im\", \"crm\"; did you mean \"im\"?)",
-                 NULL);
-    expect_error("jobs:\n  nightly:\n" KIND "    target: billing\n" SOURCE REQ KEY MAP
-                 "targets:\n  im: { base_url: https://api.example.com }\n",
-                 "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"billing\", "
-                 "which is not defined (targets: \"im\")",
-                 NULL);
-    expect_error("jobs:\n  nightly:\n" KIND TARGET SOURCE REQ KEY MAP,
-                 "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"im\", but no "
-                 "targets are defined",
-                 NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND "    target: imm\n" SOURCE REQ KEY MAP,
+        "ferry.yaml:9:13: jobs.nightly.target: job nightly names target \"imm\", which "
+        "is not defined (targets: \"im\", \"crm\"; did you mean \"im\"?)",
+        NULL);
+    fr_test_conf_expect_error(
+        "jobs:\n  nightly:\n" KIND "    target: billing\n" SOURCE REQ KEY MAP
+        "targets:\n  im: { base_url: https://api.example.com }\n",
+        "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"billing\", "
+        "which is not defined (targets: \"im\")",
+        NULL);
+    fr_test_conf_expect_error(
+        "jobs:\n  nightly:\n" KIND TARGET SOURCE REQ KEY MAP,
+        "ferry.yaml:4:13: jobs.nightly.target: job nightly names target \"im\", but no "
+        "targets are defined",
+        NULL);
     /* The key must be mapped. */
-    expect_error(HEAD KIND TARGET SOURCE REQ "    key: ids\n" MAP,
-                 "ferry.yaml:12:10: jobs.nightly.key: \"ids\" is not a field of the map (fields: "
-                 "\"id\", \"amount\"; did you mean \"id\"?)",
-                 NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE REQ "    key: ids\n" MAP,
+        "ferry.yaml:12:10: jobs.nightly.key: \"ids\" is not a field of the map (fields: "
+        "\"id\", \"amount\"; did you mean \"id\"?)",
+        NULL);
     /* Names and request bounds. */
-    expect_error("jobs:\n  bad name:\n" KIND, "ferry.yaml:2:3: jobs: invalid job name \"bad name\"",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE "    request: { path: /credits, batch_size: 0 }\n" KEY MAP,
-                 "ferry.yaml:11:44: jobs.nightly.request.batch_size: 0 is out of range (1..10000)",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE
-                 "    request: { path: /credits, max_bytes: 512B }\n" KEY MAP,
-                 "jobs.nightly.request.max_bytes: 512B is too small (at least 1024 bytes)", NULL);
-    expect_error(HEAD KIND TARGET SOURCE "    request: { path: credits }\n" KEY MAP,
-                 "ferry.yaml:11:22: jobs.nightly.request.path: invalid path \"credits\" (it must "
-                 "start with /)",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_error_rate: 150% }\n",
-                 "ferry.yaml:14:30: jobs.nightly.alert.max_error_rate: invalid percentage \"150%\"",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_errors: -1 }\n",
-                 "jobs.nightly.alert.max_errors: -1 is out of range", NULL);
-    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    results: { created: CREATED }\n",
-                 "jobs.nightly.results.created: expected a sequence (a list), found a scalar",
-                 NULL);
-    expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP
-                 "    body_errors: [ { path: /success, equal: false } ]\n",
-                 "unknown key \"equal\" under jobs.nightly.body_errors[0] (did you mean "
-                 "\"equals\"?)",
-                 NULL);
+    fr_test_conf_expect_error("jobs:\n  bad name:\n" KIND,
+                              "ferry.yaml:2:3: jobs: invalid job name \"bad name\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE "    request: { path: /credits, batch_size: 0 }\n" KEY MAP,
+        "ferry.yaml:11:44: jobs.nightly.request.batch_size: 0 is out of range (1..10000)", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE "    request: { path: /credits, max_bytes: 512B }\n" KEY MAP,
+        "jobs.nightly.request.max_bytes: 512B is too small (at least 1024 bytes)", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE "    request: { path: credits }\n" KEY MAP,
+        "ferry.yaml:11:22: jobs.nightly.request.path: invalid path \"credits\" (it must "
+        "start with /)",
+        NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_error_rate: 150% }\n",
+        "ferry.yaml:14:30: jobs.nightly.alert.max_error_rate: invalid percentage \"150%\"", NULL);
+    fr_test_conf_expect_error(HEAD KIND TARGET SOURCE REQ KEY MAP "    alert: { max_errors: -1 }\n",
+                              "jobs.nightly.alert.max_errors: -1 is out of range", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE REQ KEY MAP "    results: { created: CREATED }\n",
+        "jobs.nightly.results.created: expected a sequence (a list), found a scalar", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET SOURCE REQ KEY MAP
+        "    body_errors: [ { path: /success, equal: false } ]\n",
+        "unknown key \"equal\" under jobs.nightly.body_errors[0] (did you mean "
+        "\"equals\"?)",
+        NULL);
 }
 
 /* MINIMAL without its map line, then "    map:" on line 13 and fields from line 14. */
@@ -377,88 +360,103 @@ static void test_job_errors(void **state)
 
 static void test_map_errors(void **state)
 {
-    expect_error(NO_MAP "      id: { from: order_id, value: 1 }\n",
-                 "ferry.yaml:14:11: jobs.nightly.map.id: set either from (a source column) or "
-                 "value (a literal), not both",
-                 NULL);
-    expect_error(NO_MAP "      id: { required: true }\n",
-                 "ferry.yaml:14:11: jobs.nightly.map.id: missing \"from\" or \"value\"", NULL);
-    expect_error(NO_MAP "      id: { value: 1, type: number }\n",
-                 "ferry.yaml:14:29: jobs.nightly.map.id: \"type\" applies only with from", NULL);
-    expect_error(NO_MAP "      id: { value: 1, required: true }\n",
-                 "ferry.yaml:14:33: jobs.nightly.map.id: \"required\" applies only with from",
-                 NULL);
-    expect_error(NO_MAP "      id: { from: order_id, type: numbr }\n",
-                 "ferry.yaml:14:35: jobs.nightly.map.id.type: invalid value \"numbr\" (did you "
-                 "mean \"number\"?)",
-                 NULL);
-    expect_error(NO_MAP "      id: { from: order_id, typ: number }\n",
-                 "ferry.yaml:14:29: unknown key \"typ\" under jobs.nightly.map.id (did you mean "
-                 "\"type\"?)",
-                 NULL);
-    expect_error(NO_MAP "      id: order_id\n      amount: { from: amount, type: decimal }\n",
-                 "ferry.yaml:15:37: jobs.nightly.map.amount.type: invalid value \"decimal\"", NULL);
-    expect_error(NO_MAP "      id: { value: \"${FERRY_TEST_UNSET}\" }\n",
-                 "jobs.nightly.map.id.value: environment variable FERRY_TEST_UNSET is not set",
-                 NULL);
-    expect_error(NO_MAP "      id: [a, b]\n",
-                 "ferry.yaml:14:11: jobs.nightly.map.id: expected a mapping", NULL);
-    expect_error(NO_MAP "      id: order_id\n      id: other\n",
-                 "ferry.yaml:15:7: duplicate key \"id\" under jobs.nightly.map", NULL);
-    expect_error(HEAD KIND TARGET SOURCE REQ KEY "    map: {}\n",
-                 "ferry.yaml:13:10: jobs.nightly.map: the map is empty", NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { from: order_id, value: 1 }\n",
+        "ferry.yaml:14:11: jobs.nightly.map.id: set either from (a source column) or "
+        "value (a literal), not both",
+        NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { required: true }\n",
+        "ferry.yaml:14:11: jobs.nightly.map.id: missing \"from\" or \"value\"", NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { value: 1, type: number }\n",
+        "ferry.yaml:14:29: jobs.nightly.map.id: \"type\" applies only with from", NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { value: 1, required: true }\n",
+        "ferry.yaml:14:33: jobs.nightly.map.id: \"required\" applies only with from", NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { from: order_id, type: numbr }\n",
+        "ferry.yaml:14:35: jobs.nightly.map.id.type: invalid value \"numbr\" (did you "
+        "mean \"number\"?)",
+        NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { from: order_id, typ: number }\n",
+        "ferry.yaml:14:29: unknown key \"typ\" under jobs.nightly.map.id (did you mean "
+        "\"type\"?)",
+        NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: order_id\n      amount: { from: amount, type: decimal }\n",
+        "ferry.yaml:15:37: jobs.nightly.map.amount.type: invalid value \"decimal\"", NULL);
+    fr_test_conf_expect_error(
+        NO_MAP "      id: { value: \"${FERRY_TEST_UNSET}\" }\n",
+        "jobs.nightly.map.id.value: environment variable FERRY_TEST_UNSET is not set", NULL);
+    fr_test_conf_expect_error(NO_MAP "      id: [a, b]\n",
+                              "ferry.yaml:14:11: jobs.nightly.map.id: expected a mapping", NULL);
+    fr_test_conf_expect_error(NO_MAP "      id: order_id\n      id: other\n",
+                              "ferry.yaml:15:7: duplicate key \"id\" under jobs.nightly.map", NULL);
+    fr_test_conf_expect_error(HEAD KIND TARGET SOURCE REQ KEY "    map: {}\n",
+                              "ferry.yaml:13:10: jobs.nightly.map: the map is empty", NULL);
 }
 
 static void test_source_errors(void **state)
 {
-    expect_error(HEAD KIND TARGET "    source: { type: sqlite, path: crm.db }\n" REQ KEY MAP,
-                 "ferry.yaml:10:13: jobs.nightly.source: missing required key \"query\"", NULL);
-    expect_error(HEAD KIND TARGET
-                 "    source: { type: csv, path: in.csv, query: \"SELECT 1\" }\n" REQ KEY MAP,
-                 "ferry.yaml:10:40: jobs.nightly.source: key \"query\" does not apply to source "
-                 "type \"csv\" (it belongs to \"sqlite\")",
-                 NULL);
-    expect_error(HEAD KIND TARGET "    source: { type: xlsx, path: in.xlsx }\n" REQ KEY MAP,
-                 "ferry.yaml:10:21: jobs.nightly.source.type: invalid value \"xlsx\"", NULL);
-    expect_error(HEAD KIND TARGET "    source: { path: in.csv }\n" REQ KEY MAP,
-                 "jobs.nightly.source: missing required key \"type\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET "    source: { type: sqlite, path: crm.db }\n" REQ KEY MAP,
+        "ferry.yaml:10:13: jobs.nightly.source: missing required key \"query\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET
+        "    source: { type: csv, path: in.csv, query: \"SELECT 1\" }\n" REQ KEY MAP,
+        "ferry.yaml:10:40: jobs.nightly.source: key \"query\" does not apply to source "
+        "type \"csv\" (it belongs to \"sqlite\")",
+        NULL);
+    fr_test_conf_expect_error(
+        HEAD KIND TARGET "    source: { type: xlsx, path: in.xlsx }\n" REQ KEY MAP,
+        "ferry.yaml:10:21: jobs.nightly.source.type: invalid value \"xlsx\"", NULL);
+    fr_test_conf_expect_error(HEAD KIND TARGET "    source: { path: in.csv }\n" REQ KEY MAP,
+                              "jobs.nightly.source: missing required key \"type\"", NULL);
 }
 
 static void test_lookup_rollback(void **state)
 {
-    expect_error(MINIMAL "    lookup: { path: /credits, found: /value/0 }\n",
-                 "ferry.yaml:14:21: jobs.nightly.lookup.path: \"/credits\" does not contain "
-                 "{{key}}",
-                 NULL);
-    expect_error(MINIMAL "    lookup: { path: \"/credits/{{key}}\" }\n",
-                 "ferry.yaml:14:13: jobs.nightly.lookup: missing required key \"found\"", NULL);
-    expect_error(MINIMAL "    rollback: { path: /credits }\n",
-                 "jobs.nightly.rollback.path: \"/credits\" does not contain {{key}}", NULL);
+    fr_test_conf_expect_error(
+        MINIMAL "    lookup: { path: /credits, found: /value/0 }\n",
+        "ferry.yaml:14:21: jobs.nightly.lookup.path: \"/credits\" does not contain "
+        "{{key}}",
+        NULL);
+    fr_test_conf_expect_error(
+        MINIMAL "    lookup: { path: \"/credits/{{key}}\" }\n",
+        "ferry.yaml:14:13: jobs.nightly.lookup: missing required key \"found\"", NULL);
+    fr_test_conf_expect_error(MINIMAL "    rollback: { path: /credits }\n",
+                              "jobs.nightly.rollback.path: \"/credits\" does not contain {{key}}",
+                              NULL);
     /* a value built from ${ENV} is named as written in every message, not only the
      * converters' (found by the config fuzzer) */
     setenv("FERRY_TEST_HELD", "env-held-s3cret-kind", 1);
-    expect_error(MINIMAL "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n",
-                 "rollback.path: \"/credits/${FERRY_TEST_HELD}\" does not contain {{key}}", NULL);
+    fr_test_conf_expect_error(
+        MINIMAL "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n",
+        "rollback.path: \"/credits/${FERRY_TEST_HELD}\" does not contain {{key}}", NULL);
     struct fr_config *leak = NULL;
     struct fr_err held_err;
-    assert_int_equal(
-        load(MINIMAL "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n", &leak, &held_err),
-        FR_ECONFIG);
+    assert_int_equal(fr_test_conf_load(MINIMAL
+                                       "    rollback: { path: \"/credits/${FERRY_TEST_HELD}\" }\n",
+                                       &leak, &held_err),
+                     FR_ECONFIG);
     assert_null(strstr(held_err.msg, "env-held-s3cret-kind"));
     unsetenv("FERRY_TEST_HELD");
-    expect_error(MINIMAL "    rollback: { path: \"/credits/{{key}}\", found: /x }\n",
-                 "unknown key \"found\" under jobs.nightly.rollback", NULL);
-    expect_error(MINIMAL "    rollback: { method: DELET, path: \"/credits/{{key}}\" }\n",
-                 "jobs.nightly.rollback.method: invalid value \"DELET\" (did you mean "
-                 "\"DELETE\"?)",
-                 NULL);
+    fr_test_conf_expect_error(MINIMAL "    rollback: { path: \"/credits/{{key}}\", found: /x }\n",
+                              "unknown key \"found\" under jobs.nightly.rollback", NULL);
+    fr_test_conf_expect_error(MINIMAL
+                              "    rollback: { method: DELET, path: \"/credits/{{key}}\" }\n",
+                              "jobs.nightly.rollback.method: invalid value \"DELET\" (did you mean "
+                              "\"DELETE\"?)",
+                              NULL);
 
     struct fr_config *cfg;
     struct fr_err err;
-    int rc =
-        load(MINIMAL "    lookup: { path: \"/c?$filter=k eq '{{key}}'&$top=1\", found: /value/0 "
-                     "}\n    rollback: { method: POST, path: \"/c/{{key}}/cancel\" }\n",
-             &cfg, &err);
+    int rc = fr_test_conf_load(
+        MINIMAL "    lookup: { path: \"/c?$filter=k eq '{{key}}'&$top=1\", found: /value/0 "
+                "}\n    rollback: { method: POST, path: \"/c/{{key}}/cancel\" }\n",
+        &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -481,15 +479,16 @@ static void test_ops_keys(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(load(OPS_JOB "    max_age: 26h\n    schedule: \"30 2 * * 1-5\"\n"
-                                  "    timezone: Europe/Berlin\n    metrics_file: out/j.prom\n"
-                                  "status: { min_success_rate: 80%, max_dead_letters: 3 }\n"
-                                  "alerts:\n  sinks: [ { type: exec, command: ./a.sh } ]\n"
-                                  "  evaluate_every: 2s\n"
-                                  "  error_rate: { above: 5%, window: 1m }\n"
-                                  "  latency_p95: { above: 2s, min_requests: 3 }\n"
-                                  "  token_refresh: {}\n  dead_letters: { growth: 2 }\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load(OPS_JOB
+                                       "    max_age: 26h\n    schedule: \"30 2 * * 1-5\"\n"
+                                       "    timezone: Europe/Berlin\n    metrics_file: out/j.prom\n"
+                                       "status: { min_success_rate: 80%, max_dead_letters: 3 }\n"
+                                       "alerts:\n  sinks: [ { type: exec, command: ./a.sh } ]\n"
+                                       "  evaluate_every: 2s\n"
+                                       "  error_rate: { above: 5%, window: 1m }\n"
+                                       "  latency_p95: { above: 2s, min_requests: 3 }\n"
+                                       "  token_refresh: {}\n  dead_letters: { growth: 2 }\n",
+                                       &cfg, &err),
                      FR_OK);
     const struct fr_job_conf *j = &cfg->jobs[0];
     assert_int_equal(j->max_age_ms, 26LL * 3600 * 1000);
@@ -515,7 +514,7 @@ static void test_ops_keys(void **state)
     fr_config_free(cfg);
 
     /* Without any of it: nothing scheduled, no trend rule, the status defaults. */
-    assert_int_equal(load(OPS_JOB, &cfg, &err), FR_OK);
+    assert_int_equal(fr_test_conf_load(OPS_JOB, &cfg, &err), FR_OK);
     assert_null(cfg->jobs[0].schedule);
     assert_int_equal(cfg->jobs[0].max_age_ms, 0);
     assert_false(cfg->trends->error_rate.enabled);
@@ -526,34 +525,42 @@ static void test_ops_keys(void **state)
 
 static void test_ops_errors(void **state)
 {
-    expect_error(OPS_JOB "    schedule: \"0 24 * * *\"\n",
-                 "ferry.yaml:11:15: jobs.j.schedule: invalid schedule \"0 24 * * *\": field 2 "
-                 "(hour): 24-24 is out of range 0-23",
-                 NULL);
-    expect_error(OPS_JOB "    schedule: \"0 2 * *\"\n", "jobs.j.schedule: invalid schedule",
-                 "found 4");
-    expect_error(OPS_JOB "    schedule: \"0 2 * * *\"\n    timezone: Mars/Olympus\n",
-                 "ferry.yaml:12:15: jobs.j.timezone: unknown time zone \"Mars/Olympus\"", NULL);
-    expect_error(OPS_JOB "    timezone: UTC\n", "jobs.j.timezone: a timezone applies to a schedule",
-                 NULL);
-    expect_error(OPS_JOB "    max_age: 10s\n", "ferry.yaml:11:14: jobs.j.max_age", NULL);
-    expect_error("alerts:\n  error_rate: { window: 5m }\n",
-                 "ferry.yaml:2:15: alerts.error_rate: missing required key \"above\"", NULL);
-    expect_error("alerts:\n  latency_p95: { above: fast }\n",
-                 "ferry.yaml:2:25: "
-                 "alerts.latency_p95.above",
-                 NULL);
-    expect_error("alerts:\n  dead_letter: { growth: 1 }\n",
-                 "unknown key \"dead_letter\" under alerts (did you mean \"dead_letters\"?)", NULL);
-    expect_error("status:\n  max_dead_letter: 1\n", "ferry.yaml:2:3", "max_dead_letters");
+    fr_test_conf_expect_error(
+        OPS_JOB "    schedule: \"0 24 * * *\"\n",
+        "ferry.yaml:11:15: jobs.j.schedule: invalid schedule \"0 24 * * *\": field 2 "
+        "(hour): 24-24 is out of range 0-23",
+        NULL);
+    fr_test_conf_expect_error(OPS_JOB "    schedule: \"0 2 * *\"\n",
+                              "jobs.j.schedule: invalid schedule", "found 4");
+    fr_test_conf_expect_error(
+        OPS_JOB "    schedule: \"0 2 * * *\"\n    timezone: Mars/Olympus\n",
+        "ferry.yaml:12:15: jobs.j.timezone: unknown time zone \"Mars/Olympus\"", NULL);
+    fr_test_conf_expect_error(OPS_JOB "    timezone: UTC\n",
+                              "jobs.j.timezone: a timezone applies to a schedule", NULL);
+    fr_test_conf_expect_error(OPS_JOB "    max_age: 10s\n", "ferry.yaml:11:14: jobs.j.max_age",
+                              NULL);
+    fr_test_conf_expect_error("alerts:\n  error_rate: { window: 5m }\n",
+                              "ferry.yaml:2:15: alerts.error_rate: missing required key \"above\"",
+                              NULL);
+    fr_test_conf_expect_error("alerts:\n  latency_p95: { above: fast }\n",
+                              "ferry.yaml:2:25: "
+                              "alerts.latency_p95.above",
+                              NULL);
+    fr_test_conf_expect_error(
+        "alerts:\n  dead_letter: { growth: 1 }\n",
+        "unknown key \"dead_letter\" under alerts (did you mean \"dead_letters\"?)", NULL);
+    fr_test_conf_expect_error("status:\n  max_dead_letter: 1\n", "ferry.yaml:2:3",
+                              "max_dead_letters");
 }
 
 static void test_find_job(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    assert_int_equal(
-        load(MINIMAL "  weekly:\n" KIND "    target: crm\n" SOURCE REQ KEY MAP, &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load(MINIMAL "  weekly:\n" KIND
+                                               "    target: crm\n" SOURCE REQ KEY MAP,
+                                       &cfg, &err),
+                     0);
     assert_int_equal(cfg->njobs, 2);
     const struct fr_job_conf *j = fr_job_find(cfg, "weekly");
     assert_ptr_equal(j, &cfg->jobs[1]);
@@ -566,7 +573,7 @@ static void test_find_job(void **state)
     fr_config_free(cfg);
 
     /* No jobs section: none. */
-    assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load("store: sqlite:x.db\n", &cfg, &err), 0);
     assert_int_equal(cfg->njobs, 0);
     assert_null(fr_job_find(cfg, "nightly"));
     fr_config_free(cfg);
@@ -587,14 +594,15 @@ static void test_pull_full(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc = load_as(HEAD PULL_KIND TARGET PULL_REQ
-                     "    paging: odata\n"
-                     "    records: /value\n"
-                     "    key: participantId\n" PULL_WM "    schema: schemas/participant.json\n"
-                     "    sink: { type: csv, path: out/p.csv, columns: [participantId, /name] }\n"
-                     "    rejects: out/p.rejects.jsonl\n"
-                     "    alert: { max_errors: 5 }\n",
-                     "conf/ferry.yaml", &cfg, &err);
+    int rc = fr_test_conf_load_as(
+        HEAD PULL_KIND TARGET PULL_REQ
+        "    paging: odata\n"
+        "    records: /value\n"
+        "    key: participantId\n" PULL_WM "    schema: schemas/participant.json\n"
+        "    sink: { type: csv, path: out/p.csv, columns: [participantId, /name] }\n"
+        "    rejects: out/p.rejects.jsonl\n"
+        "    alert: { max_errors: 5 }\n",
+        "conf/ferry.yaml", &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -633,7 +641,7 @@ static void test_pull_full(void **state)
     fr_config_free(cfg);
 
     /* The smallest pull job: odata paging and /value by default, no watermark, no key. */
-    rc = load(
+    rc = fr_test_conf_load(
         HEAD PULL_KIND TARGET
         "    request: { path: /participants, params: { $orderby: participantId } }\n" PULL_SINK,
         &cfg, &err);
@@ -656,8 +664,9 @@ static void test_pull_paging(void **state)
 {
     struct fr_config *cfg;
     struct fr_err err;
-    int rc = load(PULL_MINIMAL "    paging: { type: cursor, path: /next_cursor, param: cursor }\n",
-                  &cfg, &err);
+    int rc = fr_test_conf_load(PULL_MINIMAL
+                               "    paging: { type: cursor, path: /next_cursor, param: cursor }\n",
+                               &cfg, &err);
     if (rc)
         print_error("%s\n", err.msg);
     assert_int_equal(rc, 0);
@@ -667,9 +676,9 @@ static void test_pull_paging(void **state)
     assert_string_equal(pg->cursor_param, "cursor");
     fr_config_free(cfg);
 
-    rc = load(PULL_MINIMAL "    paging: { type: link, allow_hosts: [cdn.example.com], "
-                           "max_pages: 50 }\n",
-              &cfg, &err);
+    rc = fr_test_conf_load(PULL_MINIMAL "    paging: { type: link, allow_hosts: [cdn.example.com], "
+                                        "max_pages: 50 }\n",
+                           &cfg, &err);
     assert_int_equal(rc, 0);
     pg = &fr_job_find(cfg, "nightly")->pull.paging;
     assert_int_equal(pg->type, FR_PAGING_LINK);
@@ -678,30 +687,32 @@ static void test_pull_paging(void **state)
     assert_int_equal(pg->max_pages, 50);
     fr_config_free(cfg);
 
-    rc = load(PULL_MINIMAL "    paging: none\n", &cfg, &err);
+    rc = fr_test_conf_load(PULL_MINIMAL "    paging: none\n", &cfg, &err);
     assert_int_equal(rc, 0);
     assert_int_equal(fr_job_find(cfg, "nightly")->pull.paging.type, FR_PAGING_NONE);
     fr_config_free(cfg);
 
-    expect_error(PULL_MINIMAL "    paging: cursor\n",
-                 "ferry.yaml:13:13: jobs.nightly.paging: cursor paging needs to know where the "
-                 "cursor is",
-                 "{ type: cursor, path: /next_cursor, param: cursor }");
-    expect_error(PULL_MINIMAL "    paging: odat\n",
-                 "ferry.yaml:13:13: jobs.nightly.paging: invalid paging \"odat\" (did you mean "
-                 "\"odata\"?)",
-                 NULL);
-    expect_error(PULL_MINIMAL "    paging: { type: cursor, path: /next }\n",
-                 "jobs.nightly.paging: missing required key \"param\"", NULL);
-    expect_error(PULL_MINIMAL "    paging: { type: odata, param: cursor }\n",
-                 "key \"param\" does not apply to paging type \"odata\" (it belongs to \"cursor\")",
-                 NULL);
-    expect_error(PULL_MINIMAL "    paging: { type: link, allow_hosts: [] }\n",
-                 "jobs.nightly.paging.allow_hosts: the list is empty", NULL);
-    expect_error(HEAD PULL_KIND TARGET
-                 "    request: { path: /p, params: { cursor: abc } }\n" PULL_SINK
-                 "    paging: { type: cursor, path: /next, param: cursor }\n",
-                 "jobs.nightly.paging.param: \"cursor\" is also in request.params", NULL);
+    fr_test_conf_expect_error(
+        PULL_MINIMAL "    paging: cursor\n",
+        "ferry.yaml:13:13: jobs.nightly.paging: cursor paging needs to know where the "
+        "cursor is",
+        "{ type: cursor, path: /next_cursor, param: cursor }");
+    fr_test_conf_expect_error(
+        PULL_MINIMAL "    paging: odat\n",
+        "ferry.yaml:13:13: jobs.nightly.paging: invalid paging \"odat\" (did you mean "
+        "\"odata\"?)",
+        NULL);
+    fr_test_conf_expect_error(PULL_MINIMAL "    paging: { type: cursor, path: /next }\n",
+                              "jobs.nightly.paging: missing required key \"param\"", NULL);
+    fr_test_conf_expect_error(
+        PULL_MINIMAL "    paging: { type: odata, param: cursor }\n",
+        "key \"param\" does not apply to paging type \"odata\" (it belongs to \"cursor\")", NULL);
+    fr_test_conf_expect_error(PULL_MINIMAL "    paging: { type: link, allow_hosts: [] }\n",
+                              "jobs.nightly.paging.allow_hosts: the list is empty", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET "    request: { path: /p, params: { cursor: abc } }\n" PULL_SINK
+                              "    paging: { type: cursor, path: /next, param: cursor }\n",
+        "jobs.nightly.paging.param: \"cursor\" is also in request.params", NULL);
 }
 
 static void test_pull_warnings(void **state)
@@ -709,27 +720,29 @@ static void test_pull_warnings(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     /* OData without $orderby: a warning naming the risk. */
-    int rc =
-        load(HEAD PULL_KIND TARGET "    request: { path: /participants }\n" PULL_SINK, &cfg, &err);
+    int rc = fr_test_conf_load(
+        HEAD PULL_KIND TARGET "    request: { path: /participants }\n" PULL_SINK, &cfg, &err);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 1);
     assert_non_null(strstr(cfg->warnings[0], "ferry.yaml:10:14: jobs.nightly: OData paging "
                                              "without $orderby: pages can shift between requests"));
     fr_config_free(cfg);
     /* $orderby in the path's own query counts; other paging types do not need it. */
-    rc = load(HEAD PULL_KIND TARGET "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK, &cfg,
-              &err);
+    rc = fr_test_conf_load(
+        HEAD PULL_KIND TARGET "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK, &cfg, &err);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 0);
     fr_config_free(cfg);
-    rc = load(HEAD PULL_KIND TARGET "    request: { path: /p }\n" PULL_SINK "    paging: link\n",
-              &cfg, &err);
+    rc = fr_test_conf_load(HEAD PULL_KIND TARGET "    request: { path: /p }\n" PULL_SINK
+                                                 "    paging: link\n",
+                           &cfg, &err);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 0);
     fr_config_free(cfg);
     /* A watermark no parameter uses. */
-    rc = load(HEAD PULL_KIND TARGET "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK PULL_WM,
-              &cfg, &err);
+    rc = fr_test_conf_load(HEAD PULL_KIND TARGET
+                           "    request: { path: \"/p?$orderby=id\" }\n" PULL_SINK PULL_WM,
+                           &cfg, &err);
     assert_int_equal(rc, 0);
     assert_int_equal(cfg->nwarnings, 1);
     assert_non_null(strstr(cfg->warnings[0], "no request parameter uses {{watermark}}"));
@@ -739,63 +752,73 @@ static void test_pull_warnings(void **state)
 static void test_pull_errors(void **state)
 {
     /* Push keys in a pull job and the other way round. */
-    expect_error(PULL_MINIMAL "    source: { type: csv, path: in.csv }\n",
-                 "ferry.yaml:13:5: jobs.nightly: key \"source\" does not apply to job kind "
-                 "\"pull\" (it belongs to \"push\")",
-                 NULL);
-    expect_error(MINIMAL "    sink: { type: jsonl, path: x.jsonl }\n",
-                 "key \"sink\" does not apply to job kind \"push\" (it belongs to \"pull\")", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM,
-                 "ferry.yaml:8:5: jobs.nightly: missing required key \"sink\"", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_SINK PULL_WM,
-                 "jobs.nightly: missing required key \"request\"", NULL);
+    fr_test_conf_expect_error(
+        PULL_MINIMAL "    source: { type: csv, path: in.csv }\n",
+        "ferry.yaml:13:5: jobs.nightly: key \"source\" does not apply to job kind "
+        "\"pull\" (it belongs to \"push\")",
+        NULL);
+    fr_test_conf_expect_error(
+        MINIMAL "    sink: { type: jsonl, path: x.jsonl }\n",
+        "key \"sink\" does not apply to job kind \"push\" (it belongs to \"pull\")", NULL);
+    fr_test_conf_expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM,
+                              "ferry.yaml:8:5: jobs.nightly: missing required key \"sink\"", NULL);
+    fr_test_conf_expect_error(HEAD PULL_KIND TARGET PULL_SINK PULL_WM,
+                              "jobs.nightly: missing required key \"request\"", NULL);
     /* The push request's keys are not a pull request's. */
-    expect_error(HEAD PULL_KIND TARGET "    request: { path: /p, batch_size: 10 }\n" PULL_SINK,
-                 "ferry.yaml:10:26: unknown key \"batch_size\" under jobs.nightly.request", NULL);
-    expect_error(HEAD PULL_KIND TARGET "    request: { path: p }\n" PULL_SINK,
-                 "jobs.nightly.request.path: invalid path \"p\" (it must start with /)", NULL);
-    expect_error(
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET "    request: { path: /p, batch_size: 10 }\n" PULL_SINK,
+        "ferry.yaml:10:26: unknown key \"batch_size\" under jobs.nightly.request", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET "    request: { path: p }\n" PULL_SINK,
+        "jobs.nightly.request.path: invalid path \"p\" (it must start with /)", NULL);
+    fr_test_conf_expect_error(
         HEAD PULL_KIND TARGET "    request: { path: /p, params: { $top: [1] } }\n" PULL_SINK,
         "jobs.nightly.request.params.$top: expected a single value, found a sequence", NULL);
     /* Sinks. */
-    expect_error(PULL_MINIMAL "    sink: { type: csv, path: x.csv }\n",
-                 "ferry.yaml:13:5: duplicate key \"sink\"", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM "    sink: { type: csv, path: x.csv }\n",
-                 "jobs.nightly.sink: missing required key \"columns\"", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
-                 "    sink: { type: sqlite, path: out.db, table: people }\n",
-                 "jobs.nightly.key: a sqlite sink upserts by key", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
-                 "    key: id\n    sink: { type: sqlite, path: out.db, table: \"drop table\" }\n",
-                 "jobs.nightly.sink.table: invalid table name \"drop table\"", NULL);
-    expect_error(
+    fr_test_conf_expect_error(PULL_MINIMAL "    sink: { type: csv, path: x.csv }\n",
+                              "ferry.yaml:13:5: duplicate key \"sink\"", NULL);
+    fr_test_conf_expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                              "    sink: { type: csv, path: x.csv }\n",
+                              "jobs.nightly.sink: missing required key \"columns\"", NULL);
+    fr_test_conf_expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+                              "    sink: { type: sqlite, path: out.db, table: people }\n",
+                              "jobs.nightly.key: a sqlite sink upserts by key", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+        "    key: id\n    sink: { type: sqlite, path: out.db, table: \"drop table\" }\n",
+        "jobs.nightly.sink.table: invalid table name \"drop table\"", NULL);
+    fr_test_conf_expect_error(
         HEAD PULL_KIND TARGET PULL_REQ PULL_WM
         "    key: id\n    sink: { type: sqlite, path: out.db, table: t, columns: [key] }\n",
         "jobs.nightly.sink.columns[0]: invalid column \"key\" for a sqlite sink", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_WM
-                 "    sink: { type: jsonl, path: x.jsonl, table: t }\n",
-                 "key \"table\" does not apply to sink type \"jsonl\" (it belongs to \"sqlite\")",
-                 NULL);
-    expect_error("store: sqlite:data.db\n" HEAD PULL_KIND TARGET PULL_REQ PULL_WM
-                 "    key: id\n    sink: { type: sqlite, path: data.db, table: t }\n",
-                 "jobs.nightly.sink.path: the sink is the store's own file (sqlite:data.db)", NULL);
-    expect_error(PULL_MINIMAL "    rejects: out/p.jsonl\n",
-                 "jobs.nightly.rejects: the rejects file is the sink's own file", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+        "    sink: { type: jsonl, path: x.jsonl, table: t }\n",
+        "key \"table\" does not apply to sink type \"jsonl\" (it belongs to \"sqlite\")", NULL);
+    fr_test_conf_expect_error(
+        "store: sqlite:data.db\n" HEAD PULL_KIND TARGET PULL_REQ PULL_WM
+        "    key: id\n    sink: { type: sqlite, path: data.db, table: t }\n",
+        "jobs.nightly.sink.path: the sink is the store's own file (sqlite:data.db)", NULL);
+    fr_test_conf_expect_error(PULL_MINIMAL "    rejects: out/p.jsonl\n",
+                              "jobs.nightly.rejects: the rejects file is the sink's own file",
+                              NULL);
     /* Watermark. */
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK,
-                 "ferry.yaml:10:45: jobs.nightly.request.params: a parameter uses {{watermark}} "
-                 "but the job has no watermark",
-                 NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
-                 "    watermark: { field: lastModified }\n",
-                 "jobs.nightly.watermark: missing required key \"initial\"", NULL);
-    expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
-                 "    watermark: { field: lastModified, initial: true }\n",
-                 "ferry.yaml:12:48: jobs.nightly.watermark.initial: the initial watermark must be "
-                 "a string or a number",
-                 NULL);
-    expect_error(PULL_MINIMAL "    records: value\n",
-                 "jobs.nightly.records: invalid JSON pointer \"value\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET PULL_REQ PULL_SINK,
+        "ferry.yaml:10:45: jobs.nightly.request.params: a parameter uses {{watermark}} "
+        "but the job has no watermark",
+        NULL);
+    fr_test_conf_expect_error(HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
+                              "    watermark: { field: lastModified }\n",
+                              "jobs.nightly.watermark: missing required key \"initial\"", NULL);
+    fr_test_conf_expect_error(
+        HEAD PULL_KIND TARGET PULL_REQ PULL_SINK
+        "    watermark: { field: lastModified, initial: true }\n",
+        "ferry.yaml:12:48: jobs.nightly.watermark.initial: the initial watermark must be "
+        "a string or a number",
+        NULL);
+    fr_test_conf_expect_error(PULL_MINIMAL "    records: value\n",
+                              "jobs.nightly.records: invalid JSON pointer \"value\"", NULL);
 }
 
 int main(void)

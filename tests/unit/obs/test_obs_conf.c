@@ -9,37 +9,11 @@
 #include "core/error.h"
 #include "core/redact.h"
 #include "cli/sections.h"
+#include "conftest.h"
 #include "obs/obs_conf.h"
 #include "job/job_conf.h"
 
 #define WEBHOOK_URL "https://hooks.slack.example/services/T0001/B0002/sEcReTwebhookToken77"
-
-/* Loads yaml as name; returns the code, leaves the config or the error. */
-static int load_as(const char *yaml, const char *name, struct fr_config **cfg, struct fr_err *err)
-{
-    fr_err_clear(err);
-    return fr_config_load_string(yaml, strlen(yaml), name, fr_cli_sections(), cfg, err);
-}
-
-static int load(const char *yaml, struct fr_config **cfg, struct fr_err *err)
-{
-    return load_as(yaml, "ferry.yaml", cfg, err);
-}
-
-/* Asserts that yaml fails with FR_ECONFIG and a message containing each fragment. */
-static void expect_error(const char *yaml, const char *frag1, const char *frag2)
-{
-    struct fr_config *cfg = NULL;
-    struct fr_err err;
-    int rc = load(yaml, &cfg, &err);
-    if (rc != FR_ECONFIG || !strstr(err.msg, frag1) || (frag2 && !strstr(err.msg, frag2)))
-        print_error("unexpected result %d: %s\n", rc, err.msg);
-    assert_int_equal(rc, FR_ECONFIG);
-    assert_null(cfg);
-    assert_non_null(strstr(err.msg, frag1));
-    if (frag2)
-        assert_non_null(strstr(err.msg, frag2));
-}
 
 static int setup(void **state)
 {
@@ -52,25 +26,29 @@ static int setup(void **state)
 
 static void test_alert_errors(void **state)
 {
-    expect_error("alerts:\n  - { type: email, to: ops@example.com }\n",
-                 "ferry.yaml:2:13: alerts[0].type: invalid value \"email\" (use one of "
-                 "\"webhook\", \"exec\")",
-                 NULL);
-    expect_error("alerts:\n  - { type: exec, command: ./a.sh }\n  - { type: webhook }\n",
-                 "ferry.yaml:3:5: alerts[1]: missing required key \"url\"", NULL);
-    expect_error("alerts:\n  - { type: exec }\n",
-                 "ferry.yaml:2:5: alerts[0]: missing required key \"command\"", NULL);
-    expect_error("alerts:\n  - { type: exec, command: \"\" }\n",
-                 "ferry.yaml:2:28: alerts[0].command: empty value", NULL);
-    expect_error("alerts:\n  - { type: exec, command: ./a.sh, url: https://x.example }\n",
-                 "alerts[0]: key \"url\" does not apply to alert type \"exec\" (it belongs to "
-                 "\"webhook\")",
-                 NULL);
+    fr_test_conf_expect_error(
+        "alerts:\n  - { type: email, to: ops@example.com }\n",
+        "ferry.yaml:2:13: alerts[0].type: invalid value \"email\" (use one of "
+        "\"webhook\", \"exec\")",
+        NULL);
+    fr_test_conf_expect_error(
+        "alerts:\n  - { type: exec, command: ./a.sh }\n  - { type: webhook }\n",
+        "ferry.yaml:3:5: alerts[1]: missing required key \"url\"", NULL);
+    fr_test_conf_expect_error("alerts:\n  - { type: exec }\n",
+                              "ferry.yaml:2:5: alerts[0]: missing required key \"command\"", NULL);
+    fr_test_conf_expect_error("alerts:\n  - { type: exec, command: \"\" }\n",
+                              "ferry.yaml:2:28: alerts[0].command: empty value", NULL);
+    fr_test_conf_expect_error(
+        "alerts:\n  - { type: exec, command: ./a.sh, url: https://x.example }\n",
+        "alerts[0]: key \"url\" does not apply to alert type \"exec\" (it belongs to "
+        "\"webhook\")",
+        NULL);
     /* A mapping is the long form (sinks and trend rules): a sink's keys there are unknown. */
-    expect_error("alerts:\n  type: exec\n", "ferry.yaml:2:3: unknown key \"type\" under alerts",
-                 NULL);
-    expect_error("alerts:\n  - { type: webhook, url: \"${FERRY_TEST_UNSET}\" }\n",
-                 "alerts[0].url: environment variable FERRY_TEST_UNSET is not set", NULL);
+    fr_test_conf_expect_error("alerts:\n  type: exec\n",
+                              "ferry.yaml:2:3: unknown key \"type\" under alerts", NULL);
+    fr_test_conf_expect_error("alerts:\n  - { type: webhook, url: \"${FERRY_TEST_UNSET}\" }\n",
+                              "alerts[0].url: environment variable FERRY_TEST_UNSET is not set",
+                              NULL);
 }
 
 /* A push job to add operations keys to (the job's last lines are its keys). */
@@ -79,7 +57,9 @@ static void test_webhook_url_is_secret(void **state)
     struct fr_config *cfg;
     struct fr_err err;
     assert_int_equal(
-        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err), 0);
+        fr_test_conf_load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg,
+                          &err),
+        0);
     assert_string_equal(cfg->alerts[0].url, WEBHOOK_URL);
     assert_int_equal(cfg->nwarnings, 0);
     char *red = fr_redact_str("POST " WEBHOOK_URL " failed");
@@ -91,21 +71,23 @@ static void test_webhook_url_is_secret(void **state)
     /* An invalid URL is not quoted in the error. */
     fr_redact_reset();
     setenv("ALERT_WEBHOOK_URL", "ftp://hooks.example/sEcReTwebhookToken77", 1);
-    expect_error("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n",
-                 "ferry.yaml:2:27: alerts[0].url: invalid URL", "not shown");
+    fr_test_conf_expect_error("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n",
+                              "ferry.yaml:2:27: alerts[0].url: invalid URL", "not shown");
     struct fr_err err2;
     assert_int_equal(
-        load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg, &err2),
+        fr_test_conf_load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n", &cfg,
+                          &err2),
         FR_ECONFIG);
     assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
     assert_null(strstr(err2.msg, "hooks.example"));
 
     /* A later error in the same file does not quote it either. */
     setenv("ALERT_WEBHOOK_URL", WEBHOOK_URL, 1);
-    assert_int_equal(load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n"
+    assert_int_equal(
+        fr_test_conf_load("alerts:\n  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\" }\n"
                           "  - { type: webhook, url: \"${ALERT_WEBHOOK_URL}\", command: x }\n",
                           &cfg, &err2),
-                     FR_ECONFIG);
+        FR_ECONFIG);
     assert_non_null(strstr(err2.msg, "alerts[1]: key \"command\" does not apply"));
     assert_null(strstr(err2.msg, "sEcReTwebhookToken77"));
 }
@@ -116,7 +98,7 @@ static void test_status_section(void **state)
     (void)state;
     struct fr_config *cfg = NULL;
     struct fr_err err;
-    assert_int_equal(load("store: sqlite:x.db\n", &cfg, &err), 0);
+    assert_int_equal(fr_test_conf_load("store: sqlite:x.db\n", &cfg, &err), 0);
     assert_int_equal(cfg->status->recent_runs, 10);
     assert_true(cfg->status->min_success_rate == 0.0);
     assert_int_equal(cfg->status->max_dead_letters, 0);
@@ -126,9 +108,9 @@ static void test_status_section(void **state)
     assert_false(cfg->trends->error_rate.enabled);
     fr_config_free(cfg);
 
-    assert_int_equal(load("status:\n  recent_runs: 20\n  min_success_rate: 95%\n"
-                          "  max_dead_letters: 7\n  max_pending_age: 10m\n",
-                          &cfg, &err),
+    assert_int_equal(fr_test_conf_load("status:\n  recent_runs: 20\n  min_success_rate: 95%\n"
+                                       "  max_dead_letters: 7\n  max_pending_age: 10m\n",
+                                       &cfg, &err),
                      0);
     assert_int_equal(cfg->status->recent_runs, 20);
     assert_true(cfg->status->min_success_rate > 0.949 && cfg->status->min_success_rate < 0.951);
@@ -136,11 +118,14 @@ static void test_status_section(void **state)
     assert_int_equal(cfg->status->max_pending_age_ms, 600000);
     fr_config_free(cfg);
 
-    expect_error("status:\n  recent_runs: 0\n", "ferry.yaml:2:16", "status.recent_runs");
-    expect_error("status:\n  recent_runs: 1001\n", "ferry.yaml:2:16", "1000");
-    expect_error("status:\n  max_pending_age: 10ms\n", "ferry.yaml:2:20", "status.max_pending_age");
-    expect_error("status: [1, 2]\n", "ferry.yaml:1:9", "mapping");
-    expect_error("statuss:\n  recent_runs: 3\n", "ferry.yaml:1:1", "did you mean \"status\"");
+    fr_test_conf_expect_error("status:\n  recent_runs: 0\n", "ferry.yaml:2:16",
+                              "status.recent_runs");
+    fr_test_conf_expect_error("status:\n  recent_runs: 1001\n", "ferry.yaml:2:16", "1000");
+    fr_test_conf_expect_error("status:\n  max_pending_age: 10ms\n", "ferry.yaml:2:20",
+                              "status.max_pending_age");
+    fr_test_conf_expect_error("status: [1, 2]\n", "ferry.yaml:1:9", "mapping");
+    fr_test_conf_expect_error("statuss:\n  recent_runs: 3\n", "ferry.yaml:1:1",
+                              "did you mean \"status\"");
 }
 
 int main(void)
