@@ -272,10 +272,7 @@ static int parse_value(struct fr__cfg_loader *ld, const struct fr__cfg_key *k, y
         rc = fr__cfg_secret(ld, node, path, &secret);
         if (rc == 0) {
             char **dst = field;
-            if (*dst) {
-                explicit_bzero(*dst, strlen(*dst));
-                free(*dst);
-            }
+            fr__cfg_free_secret(*dst);
             *dst = secret;
         }
         return rc;

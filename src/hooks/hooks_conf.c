@@ -5,7 +5,6 @@
 #include <ctype.h>
 #include <strings.h>
 
-#include "core/buf.h"
 #include "core/config_table.h"
 
 #define ALWAYS FR__CFG_ALWAYS
@@ -28,16 +27,13 @@ _Static_assert(sizeof(enum fr_dedupe) == sizeof(int), "enum fr_dedupe is not an 
 
 static const char *const dedupe_names[] = {"id", "content", "delivery_id", NULL};
 
-/* "\"standard\", \"github\", ...": the scheme names, for messages. The caller frees. */
+/* The scheme names into names, and "\"standard\", \"github\", ..." for messages. The caller frees.
+ */
 static char *scheme_list(const char **names)
 {
-    struct fr_buf b = FR_BUF_INIT;
-    fr_buf_adds(&b, "");
-    for (int i = 0; i < FR_VERIFY_SCHEME__COUNT; i++) {
+    for (int i = 0; i < FR_VERIFY_SCHEME__COUNT; i++)
         names[i] = fr_verify_scheme_name((enum fr_verify_scheme)i);
-        fr_buf_addf(&b, "%s\"%s\"", i ? ", " : "", names[i]);
-    }
-    return fr_buf_detach(&b, NULL);
+    return fr__cfg_quoted_list(names, FR_VERIFY_SCHEME__COUNT);
 }
 
 /* ---- verify -------------------------------------------------------------- */

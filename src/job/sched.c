@@ -220,7 +220,6 @@ int fr_sched_start(const struct fr_config *cfg, const struct fr_sched_opts *opts
                    struct fr_sched **out, struct fr_err *err)
 {
     *out = NULL;
-    fr_cron_tz_init();
     struct fr_sched *s = fr_calloc(1, sizeof(*s));
     s->cfg = cfg;
     s->opts = *opts;

@@ -42,7 +42,9 @@ struct fr_sched_opts {
 
 /*
  * Starts the scheduler. cfg, the alert's ud and the observer are borrowed
- * until fr_sched_stop returns; opts is copied.
+ * until fr_sched_stop returns; opts is copied. fr_cron_tz_init must have run
+ * before the process started its first thread (core/cron.h; ferry serve does
+ * it before the store opens), since a run's schedule switches TZ.
  */
 int fr_sched_start(const struct fr_config *cfg, const struct fr_sched_opts *opts,
                    struct fr_sched **out, struct fr_err *err);
